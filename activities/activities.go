@@ -1,0 +1,56 @@
+// Package activities holds the Temporal activities of the orchestrator:
+// dispatching scanner tasks to NATS, evaluating policy, and writing the report
+// and its evidence. Errors turn into non-retryable Temporal errors here, at
+// the activity boundary, and nowhere else.
+package activities
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/tollgate/tollgate/policies"
+	"github.com/tollgate/tollgate/report"
+	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/workflows"
+)
+
+// Publisher publishes task messages; jetstream.JetStream is one.
+type Publisher interface {
+	Publish(ctx context.Context, subject string, data []byte, opts ...jetstream.PublishOpt) (*jetstream.PubAck, error)
+}
+
+// PolicyEngine decides a stage; *policies.Engine is one.
+type PolicyEngine interface {
+	Evaluate(ctx context.Context, stage string, input policies.Input) (report.Decision, error)
+}
+
+var _ PolicyEngine = (*policies.Engine)(nil)
+
+// Activities holds the clients the activities use.
+type Activities struct {
+	Publisher Publisher
+	Stream    tasks.StreamConfig
+	Policies  PolicyEngine
+	Evidence  storage.Evidence
+	Logger    *slog.Logger
+}
+
+// Register registers the activities on a Temporal worker under the names the
+// workflows use.
+func (a *Activities) Register(w worker.Registry) {
+	w.RegisterActivityWithOptions(a.Dispatch, activity.RegisterOptions{Name: workflows.ActivityDispatch})
+	w.RegisterActivityWithOptions(a.EvaluatePolicy, activity.RegisterOptions{Name: workflows.ActivityPolicy})
+	w.RegisterActivityWithOptions(a.Finalize, activity.RegisterOptions{Name: workflows.ActivityFinalize})
+}
+
+func (a *Activities) logger() *slog.Logger {
+	if a.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return a.Logger
+}

@@ -1,0 +1,37 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/tollgate/tollgate/tasks"
+)
+
+// Dispatch publishes a scanner task, with this activity's task token, to its
+// pool's subject and returns without a result: the worker that runs the task
+// completes the activity. Each attempt publishes anew with its own token, so a
+// task lost with a dead worker comes back when the attempt's heartbeat times out.
+func (a *Activities) Dispatch(ctx context.Context, t tasks.Task) (tasks.Result, error) {
+	if err := tasks.ValidPool(t.Pool); err != nil {
+		return tasks.Result{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadTask", err)
+	}
+	info := activity.GetInfo(ctx)
+	t.TaskToken = info.TaskToken
+	t.Attempt = info.Attempt
+	data, err := json.Marshal(t)
+	if err != nil {
+		return tasks.Result{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("encode task %s of scan %s: %v", t.Kind, t.ScanID, err), "BadTask", err)
+	}
+	subject := a.Stream.Subject(t.Pool, t.Kind)
+	msgID := fmt.Sprintf("%s/%s/%s/%d", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, t.Kind, t.Attempt)
+	if _, err := a.Publisher.Publish(ctx, subject, data, jetstream.WithMsgID(msgID)); err != nil {
+		return tasks.Result{}, fmt.Errorf("publish task %s of scan %s to %q: %w", t.Kind, t.ScanID, subject, err)
+	}
+	a.logger().DebugContext(ctx, "task dispatched", "scan_id", t.ScanID, "subject", subject, "attempt", t.Attempt)
+	return tasks.Result{}, activity.ErrResultPending
+}

@@ -1,0 +1,136 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/report"
+	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/workflows"
+)
+
+// Finalize assembles the report from the stage results and decisions and
+// stores it, its SARIF rendering and the verdict as evidence.
+func (a *Activities) Finalize(ctx context.Context, req workflows.FinalizeRequest) (workflows.ScanResult, error) {
+	r := BuildReport(req)
+	sarifDoc, err := report.SARIF(r, Version)
+	if err != nil {
+		return workflows.ScanResult{}, fmt.Errorf("finalize scan %s: %w", r.ScanID, err)
+	}
+	sarifObj, err := a.put(ctx, r.ScanID, "report.sarif.json", "application/sarif+json", sarifDoc)
+	if err != nil {
+		return workflows.ScanResult{}, err
+	}
+	r.Evidence = append(r.Evidence, sarifObj)
+
+	verdict := Verdict{
+		Schema: VerdictSchema, ScanID: r.ScanID, App: r.App, Commit: r.Commit,
+		Verdict: r.Verdict, Stage: r.Stage, Reasons: r.Reasons, Evidence: r.Evidence, VulnDB: r.VulnDB,
+		DecidedAt: r.FinishedAt,
+	}
+	verdictDoc, err := json.MarshalIndent(verdict, "", "  ")
+	if err != nil {
+		return workflows.ScanResult{}, fmt.Errorf("encode verdict of scan %s: %w", r.ScanID, err)
+	}
+	verdictObj, err := a.put(ctx, r.ScanID, "verdict.json", "application/json", verdictDoc)
+	if err != nil {
+		return workflows.ScanResult{}, err
+	}
+	r.Evidence = append(r.Evidence, verdictObj)
+
+	reportDoc, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return workflows.ScanResult{}, fmt.Errorf("encode report of scan %s: %w", r.ScanID, err)
+	}
+	reportObj, err := a.put(ctx, r.ScanID, "report.json", "application/json", reportDoc)
+	if err != nil {
+		return workflows.ScanResult{}, err
+	}
+	a.logger().InfoContext(ctx, "scan finalized", "scan_id", r.ScanID, "app", r.App, "verdict", r.Verdict, "stage", r.Stage)
+	return workflows.ScanResult{
+		ScanID: r.ScanID, Verdict: r.Verdict, Stage: r.Stage, Reasons: r.Reasons,
+		Report: reportObj, Evidence: append(slices.Clone(r.Evidence), reportObj),
+	}, nil
+}
+
+func (a *Activities) put(ctx context.Context, scanID, name, contentType string, data []byte) (report.Evidence, error) {
+	obj, err := a.Evidence.Put(ctx, fmt.Sprintf("scans/%s/%s", scanID, name), contentType, data)
+	if err != nil {
+		return report.Evidence{}, fmt.Errorf("store %s of scan %s: %w", name, scanID, err)
+	}
+	return EvidenceOf(name, obj), nil
+}
+
+// EvidenceOf names a stored object in the report's terms.
+func EvidenceOf(name string, obj storage.Object) report.Evidence {
+	return report.Evidence{Name: name, Bucket: obj.Bucket, Key: obj.Key, VersionID: obj.VersionID, SHA256: obj.SHA256}
+}
+
+// Version is tollgate's version, set by the command at start-up.
+var Version = "dev"
+
+// VerdictSchema is the schema of the stored verdict document.
+const VerdictSchema = "tollgate/verdict/v1"
+
+// Verdict is the stored verdict document: the decision and what it rests on.
+type Verdict struct {
+	Schema    string            `json:"schema"`
+	ScanID    string            `json:"scan_id"`
+	App       string            `json:"app"`
+	Commit    string            `json:"commit,omitempty"`
+	Verdict   report.Verdict    `json:"verdict"`
+	Stage     string            `json:"stage"`
+	Reasons   []report.Reason   `json:"reasons"`
+	Evidence  []report.Evidence `json:"evidence"`
+	VulnDB    report.VulnDB     `json:"vulndb"`
+	DecidedAt time.Time         `json:"decided_at"`
+}
+
+// BuildReport assembles a report (without the objects Finalize stores) from
+// the workflow's results. It is deterministic for the same request.
+func BuildReport(req workflows.FinalizeRequest) report.Report {
+	dec := workflows.Combine(req.Decisions)
+	r := report.Report{
+		Schema: report.Schema, ScanID: req.Scan.ScanID, App: req.Scan.App, Commit: req.Scan.Commit,
+		Labels: req.Scan.Labels, Verdict: dec.Verdict, Stage: req.Stage, Reasons: dec.Reasons,
+		Secrets: []report.Secret{}, Vulnerabilities: []report.Vulnerability{}, Packages: []report.Package{},
+		Evidence: []report.Evidence{}, Timings: map[string]float64{},
+		VulnDB:    report.VulnDB{Available: false, Note: "the deep stage did not run"},
+		StartedAt: req.StartedAt, FinishedAt: req.FinishedAt,
+	}
+	for k, v := range req.Timings {
+		r.Timings[k] = v
+	}
+	for _, res := range orderedResults(req.Results) {
+		r.Secrets = append(r.Secrets, res.Secrets...)
+		r.Packages = append(r.Packages, res.Packages...)
+		r.Vulnerabilities = append(r.Vulnerabilities, res.Vulnerabilities...)
+		r.Evidence = append(r.Evidence, res.Evidence...)
+		if res.VulnDB != nil {
+			r.VulnDB = *res.VulnDB
+		}
+		for k, v := range res.Timings {
+			r.Timings[k] = v
+		}
+	}
+	r.Timings["total"] = req.FinishedAt.Sub(req.StartedAt).Seconds()
+	return r
+}
+
+// orderedResults puts results in stage order, whatever order they came in.
+func orderedResults(in []tasks.Result) []tasks.Result {
+	out := slices.Clone(in)
+	rank := func(k string) int { return slices.Index([]string{tasks.KindSecrets, tasks.KindDeep}, k) }
+	slices.SortStableFunc(out, func(a, b tasks.Result) int {
+		if c := rank(a.Kind) - rank(b.Kind); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Kind, b.Kind)
+	})
+	return out
+}

@@ -1,0 +1,253 @@
+// Package embedded runs the whole pipeline in one process, on real servers:
+// an in-process nats-server, a Temporal dev server child process, the
+// orchestrator (workflows and activities), one worker per pool with the
+// scanners warm, and a local write-once evidence store. It is what
+// `tollgate scan` runs, and what the end-to-end tests drive.
+package embedded
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tollgate/tollgate/activities"
+	"github.com/tollgate/tollgate/policies"
+	"github.com/tollgate/tollgate/stack"
+	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/workers"
+	"github.com/tollgate/tollgate/workers/scanners"
+	"github.com/tollgate/tollgate/workflows"
+)
+
+// Config of the embedded stack. Zero fields take the documented defaults.
+type Config struct {
+	// DBDir is the vulnerability DB ("" means none: vulnerabilities are not
+	// checked and the report says so).
+	DBDir string
+	// PolicyDir replaces the embedded policy bundle when set.
+	PolicyDir string
+	// LicenseDeny replaces the bundle's licence deny list when non-nil.
+	LicenseDeny []string
+	// EvidenceDir is the local write-once evidence store (required).
+	EvidenceDir string
+	// StateDir holds NATS's JetStream files (default: a temporary
+	// directory removed on Close).
+	StateDir string
+	// TemporalCLI is the temporal binary (default: see stack.FindTemporalCLI).
+	TemporalCLI string
+	// TemporalDBFile keeps workflow history in a file (default: in memory).
+	TemporalDBFile string
+	// Concurrency of each pool's worker (default: the number of CPUs).
+	Concurrency int
+	// Version is written into SBOMs and SARIF.
+	Version string
+	Logger  *slog.Logger
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	if c.EvidenceDir == "" {
+		return errors.New("embedded stack: no evidence dir")
+	}
+	if c.Concurrency < 0 {
+		return fmt.Errorf("embedded stack: concurrency %d must not be negative", c.Concurrency)
+	}
+	return nil
+}
+
+// Stack is a running embedded pipeline.
+type Stack struct {
+	cfg      Config
+	logger   *slog.Logger
+	nats     *server.Server
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	temporal *stack.TemporalDev
+	client   client.Client
+	orch     worker.Worker
+	engine   *scanners.Engine
+	evidence *storage.Local
+	workers  []*workers.Worker
+	stateDir string
+	ownState bool
+
+	cancelWorkers context.CancelFunc
+	workersDone   sync.WaitGroup
+}
+
+// Start brings the whole stack up. Servers and scanners start concurrently.
+func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Stack{cfg: cfg, logger: cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	s.stateDir = cfg.StateDir
+	if s.stateDir == "" {
+		if s.stateDir, err = os.MkdirTemp("", "tollgate-state-*"); err != nil {
+			return nil, fmt.Errorf("create state dir: %w", err)
+		}
+		s.ownState = true
+	}
+	if s.evidence, err = storage.OpenLocal(cfg.EvidenceDir); err != nil {
+		return nil, err
+	}
+	bundle, err := loadBundle(cfg)
+	if err != nil {
+		return nil, err
+	}
+	engine, err := policies.NewEngine(ctx, bundle)
+	if err != nil {
+		return nil, err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		var err error
+		s.nats, err = stack.StartNATS(gctx, stack.NATSOptions{StoreDir: filepath.Join(s.stateDir, "jetstream")})
+		return err
+	})
+	g.Go(func() error {
+		var err error
+		s.temporal, err = stack.StartTemporalDev(gctx, stack.TemporalDevOptions{
+			Binary: cfg.TemporalCLI, DBFile: cfg.TemporalDBFile, Logger: s.logger,
+		})
+		return err
+	})
+	g.Go(func() error {
+		var err error
+		s.engine, err = scanners.New(gctx, scanners.Options{DBDir: cfg.DBDir, Version: cfg.Version}, s.logger)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+
+	if s.nc, err = nats.Connect(s.nats.ClientURL(), nats.Name("tollgate-embedded")); err != nil {
+		return nil, fmt.Errorf("connect to embedded nats-server: %w", err)
+	}
+	if s.js, err = jetstream.New(s.nc); err != nil {
+		return nil, fmt.Errorf("open jetstream: %w", err)
+	}
+	streamCfg := tasks.StreamConfig{}
+	if err := tasks.EnsureStream(ctx, s.js, streamCfg); err != nil {
+		return nil, err
+	}
+	if s.client, err = client.Dial(client.Options{
+		HostPort: s.temporal.Addr, Namespace: s.temporal.Namespace,
+		Logger: tlog.NewStructuredLogger(s.logger.With("component", "temporal")),
+	}); err != nil {
+		return nil, fmt.Errorf("connect to temporal at %s: %w", s.temporal.Addr, err)
+	}
+
+	s.orch = worker.New(s.client, workflows.TaskQueue, worker.Options{})
+	s.orch.RegisterWorkflow(workflows.ScanWorkflow)
+	acts := &activities.Activities{Publisher: s.js, Stream: streamCfg, Policies: engine, Evidence: s.evidence, Logger: s.logger}
+	acts.Register(s.orch)
+	if err := s.orch.Start(); err != nil {
+		return nil, fmt.Errorf("start orchestrator: %w", err)
+	}
+
+	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancelWorkers = cancel
+	for _, pool := range []string{tasks.PoolFast, tasks.PoolDeep} {
+		w, err := workers.New(workers.Config{Pool: pool, Concurrency: cfg.Concurrency, Name: "embedded-" + pool, Stream: streamCfg, ShutdownGrace: 5 * time.Second},
+			workers.Deps{JetStream: s.js, Temporal: s.client, Evidence: s.evidence, Scanners: s.engine.Scanners(), Logger: s.logger})
+		if err != nil {
+			return nil, err
+		}
+		s.workers = append(s.workers, w)
+		s.workersDone.Add(1)
+		go func() {
+			defer s.workersDone.Done()
+			if err := w.Run(wctx); err != nil {
+				s.logger.Error("worker stopped", "pool", pool, "err", err)
+			}
+		}()
+	}
+	return s, nil
+}
+
+func loadBundle(cfg Config) (policies.Bundle, error) {
+	var b policies.Bundle
+	var err error
+	if cfg.PolicyDir != "" {
+		b, err = policies.LoadDir(cfg.PolicyDir)
+	} else {
+		b, err = policies.Default()
+	}
+	if err != nil {
+		return policies.Bundle{}, err
+	}
+	if cfg.LicenseDeny != nil {
+		b = b.WithConfig("license_deny", cfg.LicenseDeny)
+	}
+	return b, nil
+}
+
+// Client is the stack's Temporal client.
+func (s *Stack) Client() client.Client { return s.client }
+
+// Evidence is the stack's evidence store.
+func (s *Stack) Evidence() *storage.Local { return s.evidence }
+
+// JetStream is the stack's JetStream context.
+func (s *Stack) JetStream() jetstream.JetStream { return s.js }
+
+// NATSURL is the embedded nats-server's client URL.
+func (s *Stack) NATSURL() string { return s.nats.ClientURL() }
+
+// TemporalAddr is the dev server's frontend address.
+func (s *Stack) TemporalAddr() string { return s.temporal.Addr }
+
+// Close stops everything, workers first.
+func (s *Stack) Close() {
+	if s.cancelWorkers != nil {
+		s.cancelWorkers()
+		s.workersDone.Wait()
+	}
+	if s.orch != nil {
+		s.orch.Stop()
+	}
+	if s.client != nil {
+		s.client.Close()
+	}
+	if s.engine != nil {
+		_ = s.engine.Close()
+	}
+	if s.nc != nil {
+		s.nc.Close()
+	}
+	if s.nats != nil {
+		s.nats.Shutdown()
+		s.nats.WaitForShutdown()
+	}
+	if s.temporal != nil {
+		s.temporal.Stop()
+	}
+	if s.evidence != nil {
+		_ = s.evidence.Close()
+	}
+	if s.ownState {
+		_ = os.RemoveAll(s.stateDir)
+	}
+}

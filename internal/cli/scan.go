@@ -1,0 +1,283 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/tollgate/tollgate/activities"
+	"github.com/tollgate/tollgate/embedded"
+	"github.com/tollgate/tollgate/report"
+	"github.com/tollgate/tollgate/storage/archive"
+	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/vulndb"
+	"github.com/tollgate/tollgate/workflows"
+)
+
+// Formats the report can be written in.
+var formats = []string{"table", "json", "sarif", "cyclonedx", "spdx"}
+
+type scanOptions struct {
+	db          string
+	policy      string
+	full        bool
+	format      string
+	output      string
+	app         string
+	commit      string
+	labels      []string
+	denyLicense []string
+	evidence    string
+	temporalCLI string
+	quiet       bool
+}
+
+func newScanCmd(g *globals) *cobra.Command {
+	o := &scanOptions{}
+	cmd := &cobra.Command{
+		Use:   "scan [flags] PATH",
+		Short: "Scan a directory or a .tar.gz/.tgz/.zip archive on an embedded stack and exit with the verdict",
+		Long: `Scan runs the real pipeline in one process: an embedded nats-server, a Temporal
+dev server (child process), the scan workflow, warm scanner workers (gitleaks,
+syft, trivy) and the OPA policies. It prints the report and exits with the
+verdict: 0 pass or warn, 1 block, 2 bad input or usage, 3 internal error.
+Progress goes to stderr, the report to stdout or --output.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runScan(cmd.Context(), g, o, args[0])
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.db, "db", vulndb.DefaultDir(), "vulnerability DB directory ($TOLLGATE_DB_DIR)")
+	f.StringVar(&o.policy, "policy", os.Getenv("TOLLGATE_POLICY_DIR"), "policy bundle directory replacing the embedded one ($TOLLGATE_POLICY_DIR)")
+	f.BoolVar(&o.full, "full", false, "run the deep stage even when the fast stage blocks")
+	f.StringVarP(&o.format, "format", "f", "table", "report format: "+strings.Join(formats, ", "))
+	f.StringVarP(&o.output, "output", "o", "", "write the report to this file instead of stdout")
+	f.StringVar(&o.app, "app", "", "app name (default: the directory or archive name)")
+	f.StringVar(&o.commit, "commit", "", "commit the source was taken from")
+	f.StringArrayVar(&o.labels, "label", nil, "label for the scan (repeatable)")
+	f.StringSliceVar(&o.denyLicense, "deny-license", nil, "SPDX licence ids to block, replacing the policy's deny list (repeatable or comma-separated)")
+	f.StringVar(&o.evidence, "evidence", defaultEvidenceDir(), "local write-once evidence store ($TOLLGATE_EVIDENCE_DIR)")
+	f.StringVar(&o.temporalCLI, "temporal-cli", "", "temporal CLI binary for the dev server ($TOLLGATE_TEMPORAL_CLI; default: PATH, then the tool cache)")
+	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress on stderr")
+	return cmd
+}
+
+func runScan(ctx context.Context, g *globals, o *scanOptions, path string) error {
+	if !validFormat(o.format) {
+		return usageErrf("--format %q: want one of %s", o.format, strings.Join(formats, ", "))
+	}
+	progress := func(format string, args ...any) {
+		if !o.quiet {
+			fmt.Fprintf(g.stderr, "tollgate: "+format+"\n", args...)
+		}
+	}
+	begin := time.Now()
+	dir, cleanup, err := sourceDir(ctx, path)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+
+	app := o.app
+	if app == "" {
+		app = appName(path)
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return fmt.Errorf("new scan id: %w", err)
+	}
+	req := workflows.ScanRequest{
+		ScanID: id.String(), App: app, Commit: o.commit, Labels: o.labels, Full: o.full,
+		Input: tasks.Input{Dir: dir}, SubmittedAt: time.Now().UTC().Truncate(time.Second),
+	}
+	progress("scanning %s as app %q (scan %s)", path, app, req.ScanID)
+
+	activities.Version = Version
+	var deny []string
+	if o.denyLicense != nil {
+		deny = o.denyLicense
+	}
+	st, err := embedded.Start(ctx, embedded.Config{
+		DBDir: o.db, PolicyDir: o.policy, LicenseDeny: deny, EvidenceDir: o.evidence,
+		TemporalCLI: o.temporalCLI, Version: Version, Logger: g.logger,
+	})
+	if err != nil {
+		return fmt.Errorf("start embedded stack: %w", err)
+	}
+	defer st.Close()
+	progress("embedded stack up in %.2fs (NATS, Temporal dev server %s, warm scanners)", time.Since(begin).Seconds(), st.TemporalAddr())
+
+	res, err := st.Scan(ctx, req, func(p workflows.Progress) { progress("%s stage...", p.Stage) })
+	if err != nil {
+		return scanError(req.ScanID, err)
+	}
+	r, err := st.Report(ctx, res)
+	if err != nil {
+		return err
+	}
+	if !r.VulnDB.Available {
+		progress("WARNING: vulnerabilities were not checked: %s", r.VulnDB.Note)
+	}
+	progress("verdict %s in the %s stage: %d secrets, %d vulnerabilities, %d packages (%.2fs)",
+		strings.ToUpper(string(r.Verdict)), r.Stage, len(r.Secrets), len(r.Vulnerabilities), len(r.Packages), time.Since(begin).Seconds())
+
+	if err := writeReport(ctx, g, o, st, r); err != nil {
+		return err
+	}
+	return verdictError(r.Verdict)
+}
+
+// sourceDir returns the directory to scan. An archive is extracted, with the
+// archive package's limits, into a private temporary directory.
+func sourceDir(ctx context.Context, path string) (string, func(), error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", nil, usageErrf("scan %q: %w", path, err)
+	}
+	if st.IsDir() {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return "", nil, usageErrf("scan %q: %w", path, err)
+		}
+		return abs, func() {}, nil
+	}
+	if !st.Mode().IsRegular() {
+		return "", nil, usageErrf("scan %q: not a directory or an archive file", path)
+	}
+	tmp, err := os.MkdirTemp("", "tollgate-src-*")
+	if err != nil {
+		return "", nil, fmt.Errorf("create extraction dir: %w", err)
+	}
+	cleanup := func() { os.RemoveAll(tmp) }
+	dest := filepath.Join(tmp, "src")
+	if err := os.Mkdir(dest, 0o700); err != nil {
+		cleanup()
+		return "", nil, fmt.Errorf("create extraction dir: %w", err)
+	}
+	if _, err := archive.Extract(ctx, path, dest, archive.Limits{}); err != nil {
+		cleanup()
+		if errors.Is(err, archive.ErrRejected) {
+			return "", nil, usageErr(err)
+		}
+		return "", nil, err
+	}
+	return dest, cleanup, nil
+}
+
+func scanError(scanID string, err error) error {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Type() == tasks.ErrTypeBadInput {
+		return usageErrf("scan %s: bad input: %s", scanID, appErr.Error())
+	}
+	return fmt.Errorf("scan %s failed: %w", scanID, err)
+}
+
+func verdictError(v report.Verdict) error {
+	switch v {
+	case report.VerdictPass, report.VerdictWarn:
+		return nil
+	default:
+		return verdictExit{code: ExitBlocked}
+	}
+}
+
+func writeReport(ctx context.Context, g *globals, o *scanOptions, st *embedded.Stack, r report.Report) error {
+	var data []byte
+	var err error
+	switch o.format {
+	case "json":
+		data, err = json.MarshalIndent(r, "", "  ")
+		data = append(data, '\n')
+	case "sarif":
+		data, err = report.SARIF(r, Version)
+	case "cyclonedx", "spdx":
+		name := map[string]string{"cyclonedx": "sbom.cdx.json", "spdx": "sbom.spdx.json"}[o.format]
+		ev, ok := findEvidence(r, name)
+		if !ok {
+			return usageErrf("no %s SBOM: the scan ended in the %s stage before the SBOM was made (use --full)", o.format, r.Stage)
+		}
+		data, _, err = st.Evidence().Get(ctx, ev.Key)
+	}
+	if err != nil {
+		return fmt.Errorf("render %s report: %w", o.format, err)
+	}
+	var w io.Writer = g.stdout
+	if o.output != "" {
+		f, err := os.Create(o.output)
+		if err != nil {
+			return usageErrf("--output %q: %w", o.output, err)
+		}
+		defer f.Close()
+		w = f
+	}
+	if o.format == "table" {
+		return report.WriteTable(w, r)
+	}
+	if _, err := w.Write(data); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+func findEvidence(r report.Report, name string) (report.Evidence, bool) {
+	for _, e := range r.Evidence {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return report.Evidence{}, false
+}
+
+func validFormat(f string) bool {
+	for _, x := range formats {
+		if f == x {
+			return true
+		}
+	}
+	return false
+}
+
+var nonName = regexp.MustCompile(`[^a-z0-9._-]+`)
+
+// appName derives an app name from a path: its base name without archive
+// extensions, in the characters the fast policy accepts.
+func appName(path string) string {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = path
+	}
+	base := strings.ToLower(filepath.Base(abs))
+	for _, ext := range []string{".tar.gz", ".tgz", ".zip", ".tar"} {
+		base = strings.TrimSuffix(base, ext)
+	}
+	base = strings.Trim(nonName.ReplaceAllString(base, "-"), "-._")
+	if base == "" {
+		return "app"
+	}
+	return base[:min(len(base), 63)]
+}
+
+func defaultEvidenceDir() string {
+	if d := os.Getenv("TOLLGATE_EVIDENCE_DIR"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+		return filepath.Join(d, "tollgate", "evidence")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "share", "tollgate", "evidence")
+	}
+	return filepath.Join(os.TempDir(), "tollgate-evidence")
+}

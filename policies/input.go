@@ -1,0 +1,45 @@
+package policies
+
+import "github.com/tollgate/tollgate/report"
+
+// Scan is the submitted metadata a policy sees as input.scan.
+type Scan struct {
+	App    string   `json:"app"`
+	Commit string   `json:"commit"`
+	Labels []string `json:"labels"`
+	Full   bool     `json:"full"`
+	Tenant string   `json:"tenant,omitempty"`
+}
+
+// Input is the document a stage's policy is evaluated against.
+type Input struct {
+	Stage           string                 `json:"stage"`
+	Scan            Scan                   `json:"scan"`
+	Secrets         []report.Secret        `json:"secrets"`
+	Packages        []report.Package       `json:"packages"`
+	Vulnerabilities []report.Vulnerability `json:"vulnerabilities"`
+	VulnDB          report.VulnDB          `json:"vulndb"`
+}
+
+// normalized replaces nil lists with empty ones: policies see [] rather than null.
+func (in Input) normalized() Input {
+	in.Scan.Labels = orEmpty(in.Scan.Labels)
+	in.Secrets = orEmpty(in.Secrets)
+	in.Packages = orEmpty(in.Packages)
+	in.Vulnerabilities = orEmpty(in.Vulnerabilities)
+	for i := range in.Packages {
+		in.Packages[i].Licenses = orEmpty(in.Packages[i].Licenses)
+	}
+	for i := range in.Vulnerabilities {
+		in.Vulnerabilities[i].Aliases = orEmpty(in.Vulnerabilities[i].Aliases)
+		in.Vulnerabilities[i].FixedVersions = orEmpty(in.Vulnerabilities[i].FixedVersions)
+	}
+	return in
+}
+
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

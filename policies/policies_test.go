@@ -1,0 +1,142 @@
+package policies
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/tester"
+
+	"github.com/tollgate/tollgate/report"
+)
+
+// TestRego runs the bundle's own Rego tests (*_test.rego), one Go subtest each.
+func TestRego(t *testing.T) {
+	b, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	modules := map[string]*ast.Module{}
+	for name, src := range b.Modules {
+		m, err := ast.ParseModuleWithOpts(name, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
+		if err != nil {
+			t.Fatalf("parse %s: %v", name, err)
+		}
+		modules[name] = m
+	}
+	ctx := context.Background()
+	store := inmemStore(b.Data)
+	ch, err := tester.NewRunner().SetStore(store).SetModules(modules).SetDefaultRegoVersion(ast.RegoV1).RaiseBuiltinErrors(true).RunTests(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for r := range ch {
+		n++
+		t.Run(r.Package+"."+r.Name, func(t *testing.T) {
+			if r.Error != nil {
+				t.Fatalf("error: %v", r.Error)
+			}
+			if r.Fail {
+				t.Fatalf("failed: %s", r.String())
+			}
+		})
+	}
+	if n < 10 {
+		t.Fatalf("ran %d rego tests, want the whole suite", n)
+	}
+}
+
+func TestEngineDecides(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := Input{Stage: "deep", Scan: Scan{App: "todo"}, VulnDB: report.VulnDB{Available: true},
+		Vulnerabilities: []report.Vulnerability{{ID: "GHSA-x", Package: "lodash", Version: "4.17.4", Severity: "HIGH"}}}
+	d, err := e.Evaluate(ctx, "deep", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Verdict != report.VerdictWarn || len(d.Reasons) != 1 || d.Reasons[0].Policy != "vulnerabilities.high" {
+		t.Fatalf("got %+v", d)
+	}
+	d, err = e.Evaluate(ctx, "fast", Input{Stage: "fast", Scan: Scan{App: "todo"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Verdict != report.VerdictPass || d.Reasons == nil {
+		t.Fatalf("got %+v", d)
+	}
+}
+
+func TestWithConfigOverridesDenyList(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(ctx, b.WithConfig("license_deny", []string{"MIT"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := Input{Scan: Scan{App: "todo"}, VulnDB: report.VulnDB{Available: true},
+		Packages: []report.Package{{Name: "x", Version: "1", Licenses: []string{"MIT"}}}}
+	d, err := e.Evaluate(ctx, "deep", in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Verdict != report.VerdictBlock {
+		t.Fatalf("got %+v", d)
+	}
+	// The original bundle is untouched.
+	e2, _ := NewEngine(ctx, b)
+	if d, _ := e2.Evaluate(ctx, "deep", in); d.Verdict != report.VerdictPass {
+		t.Fatalf("default deny list changed: %+v", d)
+	}
+}
+
+func TestLoadDirErrors(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	if _, err := LoadDir(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Fatal("missing dir loaded")
+	}
+	empty := t.TempDir()
+	if _, err := LoadDir(empty); err == nil {
+		t.Fatal("dir without rego loaded")
+	}
+	// A bundle that does not decide the deep stage fails at compile time of the
+	// query? No: it compiles, and evaluation reports the missing decision.
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "fast.rego"), []byte("package tollgate.fast\n\ndecision := {\"verdict\": \"pass\", \"reasons\": []}\n"), 0o644)
+	b, err := LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Evaluate(ctx, "deep", Input{}); err == nil {
+		t.Fatal("undecided stage evaluated")
+	}
+	bad := t.TempDir()
+	os.WriteFile(filepath.Join(bad, "x.rego"), []byte("package tollgate.fast\n\ndecision := {"), 0o644)
+	b, err = LoadDir(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := NewEngine(ctx, b); err == nil {
+		t.Fatal("syntax error compiled")
+	}
+}

@@ -1,0 +1,118 @@
+// Package report holds the scan report contract of DESIGN.md ("tollgate/report/v1")
+// and renders it as a table, JSON or SARIF.
+package report
+
+import "time"
+
+// Schema is the value of Report.Schema; bump it only with a note in DESIGN.md.
+const Schema = "tollgate/report/v1"
+
+// Verdict is the outcome of a scan.
+type Verdict string
+
+const (
+	VerdictPass   Verdict = "pass"
+	VerdictWarn   Verdict = "warn"
+	VerdictBlock  Verdict = "block"
+	VerdictReview Verdict = "review"
+)
+
+// Worse returns the more severe of two verdicts (block > review > warn > pass).
+func Worse(a, b Verdict) Verdict {
+	if verdictRank[b] > verdictRank[a] {
+		return b
+	}
+	return a
+}
+
+var verdictRank = map[Verdict]int{"": 0, VerdictPass: 1, VerdictWarn: 2, VerdictReview: 3, VerdictBlock: 4}
+
+// Stage names where a verdict was decided.
+const (
+	StageFast = "fast"
+	StageDeep = "deep"
+)
+
+// Report is the JSON report of one scan.
+type Report struct {
+	Schema          string             `json:"schema"`
+	ScanID          string             `json:"scan_id"`
+	App             string             `json:"app"`
+	Commit          string             `json:"commit,omitempty"`
+	Labels          []string           `json:"labels,omitempty"`
+	Verdict         Verdict            `json:"verdict"`
+	Stage           string             `json:"stage"`
+	Reasons         []Reason           `json:"reasons"`
+	Secrets         []Secret           `json:"secrets"`
+	Vulnerabilities []Vulnerability    `json:"vulnerabilities"`
+	Packages        []Package          `json:"packages"`
+	VulnDB          VulnDB             `json:"vulndb"`
+	Evidence        []Evidence         `json:"evidence"`
+	Timings         map[string]float64 `json:"timings"`
+	StartedAt       time.Time          `json:"started_at"`
+	FinishedAt      time.Time          `json:"finished_at"`
+}
+
+// Reason explains one policy decision.
+type Reason struct {
+	Policy  string  `json:"policy"`
+	Message string  `json:"message"`
+	Verdict Verdict `json:"verdict,omitempty"`
+}
+
+// Secret is a redacted secret finding: it never carries the secret itself.
+type Secret struct {
+	Rule        string `json:"rule"`
+	File        string `json:"file"`
+	Line        int    `json:"line"`
+	Fingerprint string `json:"fingerprint"`
+}
+
+// Vulnerability is one advisory matched against one package.
+type Vulnerability struct {
+	ID            string   `json:"id"`
+	Aliases       []string `json:"aliases"`
+	Package       string   `json:"package"`
+	Version       string   `json:"version"`
+	Ecosystem     string   `json:"ecosystem"`
+	PURL          string   `json:"purl"`
+	Severity      string   `json:"severity"`
+	FixedVersions []string `json:"fixed_versions"`
+	Title         string   `json:"title,omitempty"`
+	File          string   `json:"file,omitempty"`
+}
+
+// Package is one catalogued package.
+type Package struct {
+	Name      string   `json:"name"`
+	Version   string   `json:"version"`
+	Ecosystem string   `json:"ecosystem"`
+	PURL      string   `json:"purl"`
+	Licenses  []string `json:"licenses"`
+	Files     []string `json:"files,omitempty"`
+}
+
+// VulnDB says which vulnerability database the scan was matched against. When
+// Available is false no vulnerability was looked up, and the report says so.
+type VulnDB struct {
+	Available bool      `json:"available"`
+	Path      string    `json:"path,omitempty"`
+	Version   int       `json:"version,omitempty"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+	Note      string    `json:"note,omitempty"`
+}
+
+// Evidence names one stored object.
+type Evidence struct {
+	Name      string `json:"name"`
+	Bucket    string `json:"bucket"`
+	Key       string `json:"key"`
+	VersionID string `json:"version_id"`
+	SHA256    string `json:"sha256"`
+}
+
+// Decision is what one policy stage decided.
+type Decision struct {
+	Verdict Verdict  `json:"verdict"`
+	Reasons []Reason `json:"reasons"`
+}

@@ -1,0 +1,110 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/owenrumney/go-sarif/v2/sarif"
+)
+
+// SARIF renders the report's findings as a SARIF 2.1.0 log with one run per
+// tool: secrets (gitleaks rules), vulnerabilities (advisories) and policy
+// reasons (tollgate). Secrets carry their location, never their value.
+func SARIF(r Report, toolVersion string) ([]byte, error) {
+	log, err := sarif.New(sarif.Version210, true)
+	if err != nil {
+		return nil, fmt.Errorf("new sarif log: %w", err)
+	}
+	run := sarif.NewRunWithInformationURI("tollgate", "https://github.com/tollgate/tollgate")
+	run.Tool.Driver.WithVersion(toolVersion)
+	run.Properties = sarif.Properties{"scan_id": r.ScanID, "app": r.App, "verdict": string(r.Verdict), "stage": r.Stage}
+
+	for _, s := range r.Secrets {
+		id := "secret/" + s.Rule
+		addRule(run, id, "Secret found by gitleaks rule "+s.Rule, "error")
+		res := run.CreateResultForRule(id).
+			WithLevel("error").
+			WithMessage(sarif.NewTextMessage(fmt.Sprintf("Secret (%s) found in %s:%d. The value is redacted; rotate it and remove it from the code.", s.Rule, s.File, s.Line))).
+			WithPartialFingerPrints(map[string]interface{}{"gitleaks": s.Fingerprint})
+		res.AddLocation(location(s.File, s.Line))
+	}
+	for _, v := range r.Vulnerabilities {
+		level := sarifLevel(v.Severity)
+		title := v.Title
+		if title == "" {
+			title = v.ID
+		}
+		rule := addRule(run, v.ID, title, level)
+		rule.WithProperties(sarif.Properties{"security-severity": securitySeverity(v.Severity), "tags": []string{"security", "vulnerability", v.Ecosystem}})
+		msg := fmt.Sprintf("%s %s@%s is affected by %s (%s)", v.Ecosystem, v.Package, v.Version, v.ID, v.Severity)
+		if len(v.Aliases) > 0 {
+			msg += ", also known as " + strings.Join(v.Aliases, ", ")
+		}
+		if len(v.FixedVersions) > 0 {
+			msg += "; fixed in " + strings.Join(v.FixedVersions, ", ")
+		}
+		res := run.CreateResultForRule(v.ID).WithLevel(level).WithMessage(sarif.NewTextMessage(msg))
+		res.AddLocation(location(v.File, 1))
+	}
+	for _, reason := range r.Reasons {
+		id := "policy/" + reason.Policy
+		level := "warning"
+		if reason.Verdict == VerdictBlock {
+			level = "error"
+		}
+		addRule(run, id, "tollgate policy "+reason.Policy, level)
+		run.CreateResultForRule(id).WithLevel(level).WithMessage(sarif.NewTextMessage(reason.Message))
+	}
+	log.AddRun(run)
+	var buf bytes.Buffer
+	if err := log.PrettyWrite(&buf); err != nil {
+		return nil, fmt.Errorf("encode sarif: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func addRule(run *sarif.Run, id, text, level string) *sarif.ReportingDescriptor {
+	if r, err := run.GetRuleById(id); err == nil {
+		return r
+	}
+	return run.AddRule(id).
+		WithShortDescription(sarif.NewMultiformatMessageString(text)).
+		WithDefaultConfiguration(sarif.NewReportingConfiguration().WithLevel(level))
+}
+
+func location(file string, line int) *sarif.Location {
+	if file == "" {
+		file = "."
+	}
+	return sarif.NewLocationWithPhysicalLocation(sarif.NewPhysicalLocation().
+		WithArtifactLocation(sarif.NewSimpleArtifactLocation(file).WithUriBaseId("%SRCROOT%")).
+		WithRegion(sarif.NewSimpleRegion(max(line, 1), max(line, 1))))
+}
+
+func sarifLevel(severity string) string {
+	switch severity {
+	case "CRITICAL", "HIGH":
+		return "error"
+	case "MEDIUM":
+		return "warning"
+	default:
+		return "note"
+	}
+}
+
+// securitySeverity is the numeric score GitHub code scanning sorts by.
+func securitySeverity(severity string) string {
+	switch severity {
+	case "CRITICAL":
+		return "9.5"
+	case "HIGH":
+		return "8.0"
+	case "MEDIUM":
+		return "5.5"
+	case "LOW":
+		return "2.0"
+	default:
+		return "0.0"
+	}
+}

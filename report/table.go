@@ -1,0 +1,99 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteTable writes the report for a person at a terminal.
+func WriteTable(w io.Writer, r Report) error {
+	ew := &errWriter{w: w}
+	ew.printf("tollgate scan %s of %s: %s (decided in the %s stage)\n", r.ScanID, r.App, strings.ToUpper(string(r.Verdict)), r.Stage)
+	if !r.VulnDB.Available {
+		note := r.VulnDB.Note
+		if note == "" {
+			note = "no vulnerability DB"
+		}
+		ew.printf("\n!! vulnerabilities were NOT checked: %s\n", note)
+	}
+	if len(r.Reasons) > 0 {
+		ew.printf("\nReasons\n")
+		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
+		for _, reason := range r.Reasons {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", strings.ToUpper(string(reason.Verdict)), reason.Policy, reason.Message)
+		}
+		tw.Flush()
+	}
+	ew.printf("\nSecrets (%d)\n", len(r.Secrets))
+	if len(r.Secrets) > 0 {
+		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "  RULE\tFILE\tLINE\tFINGERPRINT\n")
+		for _, s := range r.Secrets {
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\n", s.Rule, s.File, s.Line, s.Fingerprint)
+		}
+		tw.Flush()
+	}
+	ew.printf("\nVulnerabilities (%d)\n", len(r.Vulnerabilities))
+	if len(r.Vulnerabilities) > 0 {
+		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "  SEVERITY\tID\tPACKAGE\tVERSION\tFIXED IN\tALIASES\n")
+		for _, v := range r.Vulnerabilities {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", v.Severity, v.ID, v.Package, v.Version,
+				strings.Join(v.FixedVersions, ", "), strings.Join(v.Aliases, ", "))
+		}
+		tw.Flush()
+	}
+	ecos := map[string]int{}
+	var order []string
+	for _, p := range r.Packages {
+		if ecos[p.Ecosystem] == 0 {
+			order = append(order, p.Ecosystem)
+		}
+		ecos[p.Ecosystem]++
+	}
+	parts := make([]string, 0, len(order))
+	for _, e := range order {
+		parts = append(parts, fmt.Sprintf("%s %d", e, ecos[e]))
+	}
+	ew.printf("\nPackages: %d", len(r.Packages))
+	if len(parts) > 0 {
+		ew.printf(" (%s)", strings.Join(parts, ", "))
+	}
+	ew.printf("\n")
+	if len(r.Evidence) > 0 {
+		ew.printf("\nEvidence\n")
+		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
+		for _, e := range r.Evidence {
+			fmt.Fprintf(tw, "  %s\t%s/%s\tsha256:%s\n", e.Name, e.Bucket, e.Key, e.SHA256)
+		}
+		tw.Flush()
+	}
+	if len(r.Timings) > 0 {
+		ew.printf("\nTimings:")
+		for _, k := range []string{"fast", "deep", "secrets", "sbom", "vulnerabilities", "total"} {
+			if v, ok := r.Timings[k]; ok {
+				ew.printf(" %s %.3fs", k, v)
+			}
+		}
+		ew.printf("\n")
+	}
+	return ew.err
+}
+
+type errWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (e *errWriter) Write(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.w.Write(p)
+	e.err = err
+	return n, err
+}
+
+func (e *errWriter) printf(format string, args ...any) { fmt.Fprintf(e, format, args...) }

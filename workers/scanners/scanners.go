@@ -1,0 +1,109 @@
+// Package scanners adapts gitleaks, syft and trivy, run in-process as
+// libraries, to the worker pools. It is the only package that links them: the
+// rest of tollgate, and its tests, build without the scanners.
+package scanners
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/workers"
+)
+
+// Options configure the scanners.
+type Options struct {
+	// DBDir is the Trivy-format vulnerability DB; empty or missing means
+	// vulnerabilities are not checked, and reports say so.
+	DBDir string
+	// Version is tollgate's version, written into SBOMs.
+	Version string
+}
+
+// Engine holds the warm scanners of one worker process.
+type Engine struct {
+	secrets *Secrets
+	sbom    *SBOM
+	vulns   *Vulns
+	logger  *slog.Logger
+}
+
+// New loads every scanner once: gitleaks rules, syft's licence scanner, the
+// vulnerability DB.
+func New(ctx context.Context, opts Options, logger *slog.Logger) (*Engine, error) {
+	begin := time.Now()
+	secrets, err := NewSecrets()
+	if err != nil {
+		return nil, err
+	}
+	sb, err := NewSBOM(opts.Version)
+	if err != nil {
+		return nil, err
+	}
+	vulns, err := OpenVulns(opts.DBDir)
+	if err != nil {
+		return nil, err
+	}
+	e := &Engine{secrets: secrets, sbom: sb, vulns: vulns, logger: logger}
+	db := vulns.DB()
+	logger.InfoContext(ctx, "scanners ready", "seconds", time.Since(begin).Seconds(),
+		"vulndb", db.Path, "vulndb_available", db.Available, "vulndb_updated_at", db.UpdatedAt)
+	return e, nil
+}
+
+// Close releases the vulnerability DB.
+func (e *Engine) Close() error { return e.vulns.Close() }
+
+// Scanners returns the task runners by task kind, for workers.Config.
+func (e *Engine) Scanners() map[string]workers.Scanner {
+	return map[string]workers.Scanner{
+		tasks.KindSecrets: workers.ScannerFunc(e.runSecrets),
+		tasks.KindDeep:    workers.ScannerFunc(e.runDeep),
+	}
+}
+
+func (e *Engine) runSecrets(ctx context.Context, t tasks.Task, dir string) (workers.Output, error) {
+	begin := time.Now()
+	found, err := e.secrets.Scan(ctx, dir)
+	if err != nil {
+		return workers.Output{}, err
+	}
+	return workers.Output{Result: tasks.Result{
+		Kind:    t.Kind,
+		Secrets: found,
+		Timings: map[string]float64{"secrets": time.Since(begin).Seconds()},
+	}}, nil
+}
+
+func (e *Engine) runDeep(ctx context.Context, t tasks.Task, dir string) (workers.Output, error) {
+	timings := map[string]float64{}
+	begin := time.Now()
+	cat, err := e.sbom.Scan(ctx, dir, Identity{ScanID: t.ScanID, Name: t.App, Created: t.SubmittedAt})
+	if err != nil {
+		return workers.Output{}, err
+	}
+	timings["sbom"] = time.Since(begin).Seconds()
+
+	begin = time.Now()
+	vulns, err := e.vulns.Scan(ctx, dir)
+	if err != nil {
+		return workers.Output{}, err
+	}
+	timings["vulnerabilities"] = time.Since(begin).Seconds()
+	db := e.vulns.DB()
+	return workers.Output{
+		Result: tasks.Result{
+			Kind:            t.Kind,
+			Packages:        cat.Packages,
+			Vulnerabilities: vulns,
+			VulnDB:          &db,
+			Timings:         timings,
+		},
+		Files: []workers.File{
+			{Name: "sbom.cdx.json", ContentType: "application/vnd.cyclonedx+json", Data: cat.CycloneDX},
+			{Name: "sbom.spdx.json", ContentType: "application/spdx+json", Data: cat.SPDX},
+		},
+	}, nil
+}
+

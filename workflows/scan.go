@@ -1,0 +1,121 @@
+package workflows
+
+import (
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/tollgate/tollgate/report"
+	"github.com/tollgate/tollgate/tasks"
+)
+
+// dispatchOptions bound a scanner task. The heartbeat timeout is what brings
+// back the task of a worker that died: the attempt times out and the task is
+// dispatched again.
+var dispatchOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 15 * time.Minute,
+	HeartbeatTimeout:    20 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval:        time.Second,
+		BackoffCoefficient:     2,
+		MaximumInterval:        30 * time.Second,
+		MaximumAttempts:        6,
+		NonRetryableErrorTypes: []string{tasks.ErrTypeBadInput},
+	},
+}
+
+var localOptions = workflow.LocalActivityOptions{
+	StartToCloseTimeout: 30 * time.Second,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval: 200 * time.Millisecond,
+		MaximumAttempts: 5,
+	},
+}
+
+var finalizeOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 2 * time.Minute,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval: time.Second,
+		MaximumInterval: 30 * time.Second,
+		MaximumAttempts: 10,
+	},
+}
+
+// ScanWorkflow gates one source tree: a fast stage (secrets, metadata policy)
+// that can fail the scan early, then a deep stage (SBOM, vulnerabilities,
+// licences, deep policy), then the report and its evidence.
+func ScanWorkflow(ctx workflow.Context, req ScanRequest) (ScanResult, error) {
+	logger := workflow.GetLogger(ctx)
+	started := workflow.Now(ctx)
+	progress := Progress{Stage: report.StageFast}
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return progress, nil }); err != nil {
+		return ScanResult{}, err
+	}
+
+	timings := map[string]float64{}
+	var results []tasks.Result
+	var decisions []report.Decision
+
+	runStage := func(stage, pool, kind string) (report.Decision, error) {
+		begin := workflow.Now(ctx)
+		progress.Stage = stage
+		var res tasks.Result
+		task := tasks.Task{ScanID: req.ScanID, App: req.App, Pool: pool, Kind: kind, Input: req.Input, SubmittedAt: req.SubmittedAt}
+		actx := workflow.WithActivityOptions(ctx, dispatchOptions)
+		if err := workflow.ExecuteActivity(actx, ActivityDispatch, task).Get(ctx, &res); err != nil {
+			return report.Decision{}, err
+		}
+		results = append(results, res)
+		var dec report.Decision
+		lctx := workflow.WithLocalActivityOptions(ctx, localOptions)
+		pr := PolicyRequest{Stage: stage, Scan: req, Results: []tasks.Result{res}}
+		if err := workflow.ExecuteLocalActivity(lctx, ActivityPolicy, pr).Get(ctx, &dec); err != nil {
+			return report.Decision{}, err
+		}
+		decisions = append(decisions, dec)
+		timings[stage] = workflow.Now(ctx).Sub(begin).Seconds()
+		return dec, nil
+	}
+
+	fast, err := runStage(report.StageFast, tasks.PoolFast, tasks.KindSecrets)
+	if err != nil {
+		return ScanResult{}, err
+	}
+	stage := report.StageFast
+	if fast.Verdict == report.VerdictBlock && !req.Full {
+		logger.Info("fast stage blocked; skipping the deep stage", "scan_id", req.ScanID)
+	} else {
+		deep, err := runStage(report.StageDeep, tasks.PoolDeep, tasks.KindDeep)
+		if err != nil {
+			return ScanResult{}, err
+		}
+		// The verdict was decided where the worst decision came from.
+		if fast.Verdict != report.VerdictBlock || deep.Verdict == report.VerdictBlock {
+			stage = report.StageDeep
+		}
+	}
+
+	progress.Stage = "finalize"
+	fin := FinalizeRequest{
+		Scan: req, Stage: stage, Decisions: decisions, Results: results,
+		Timings: timings, StartedAt: started, FinishedAt: workflow.Now(ctx),
+	}
+	var out ScanResult
+	fctx := workflow.WithActivityOptions(ctx, finalizeOptions)
+	if err := workflow.ExecuteActivity(fctx, ActivityFinalize, fin).Get(ctx, &out); err != nil {
+		return ScanResult{}, err
+	}
+	progress = Progress{Stage: out.Stage, Verdict: out.Verdict, Done: true}
+	return out, nil
+}
+
+// Combine merges stage decisions into one: the worst verdict, every reason.
+func Combine(decisions []report.Decision) report.Decision {
+	out := report.Decision{Verdict: report.VerdictPass, Reasons: []report.Reason{}}
+	for _, d := range decisions {
+		out.Verdict = report.Worse(out.Verdict, d.Verdict)
+		out.Reasons = append(out.Reasons, d.Reasons...)
+	}
+	return out
+}

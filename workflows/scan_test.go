@@ -1,0 +1,236 @@
+package workflows
+
+import (
+	"context"
+	"errors"
+	tlog "go.temporal.io/sdk/log"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/tollgate/tollgate/report"
+	"github.com/tollgate/tollgate/tasks"
+)
+
+// fakeActivities stand in for the real ones; they are registered under the
+// real names so the workflow cannot tell.
+type fakeActivities struct{}
+
+func (fakeActivities) Dispatch(context.Context, tasks.Task) (tasks.Result, error) {
+	return tasks.Result{}, nil
+}
+func (fakeActivities) EvaluatePolicy(context.Context, PolicyRequest) (report.Decision, error) {
+	return report.Decision{}, nil
+}
+func (fakeActivities) Finalize(context.Context, FinalizeRequest) (ScanResult, error) {
+	return ScanResult{}, nil
+}
+
+func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	s.SetLogger(tlog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
+	env := s.NewTestWorkflowEnvironment()
+	var a fakeActivities
+	env.RegisterActivityWithOptions(a.Dispatch, activity.RegisterOptions{Name: ActivityDispatch})
+	env.RegisterActivityWithOptions(a.EvaluatePolicy, activity.RegisterOptions{Name: ActivityPolicy})
+	env.RegisterActivityWithOptions(a.Finalize, activity.RegisterOptions{Name: ActivityFinalize})
+	return env
+}
+
+var request = ScanRequest{ScanID: "s1", App: "todo", Input: tasks.Input{Dir: "/src"}, SubmittedAt: time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)}
+
+func secretsResult() tasks.Result {
+	return tasks.Result{Kind: tasks.KindSecrets, Secrets: []report.Secret{{Rule: "github-pat", File: "a.js", Line: 3, Fingerprint: "a.js:github-pat:3"}}}
+}
+
+func deepResult() tasks.Result {
+	return tasks.Result{Kind: tasks.KindDeep, Packages: []report.Package{{Name: "lodash", Version: "4.17.15"}}}
+}
+
+func finalize(_ context.Context, f FinalizeRequest) (ScanResult, error) {
+	d := Combine(f.Decisions)
+	return ScanResult{ScanID: f.Scan.ScanID, Verdict: d.Verdict, Stage: f.Stage, Reasons: d.Reasons}, nil
+}
+
+func TestScanWorkflowFastFail(t *testing.T) {
+	env := newEnv(t)
+	env.OnActivity(ActivityDispatch, mock.Anything, mock.MatchedBy(func(t tasks.Task) bool { return t.Kind == tasks.KindSecrets })).
+		Return(secretsResult(), nil).Once()
+	block := report.Decision{Verdict: report.VerdictBlock, Reasons: []report.Reason{{Policy: "secrets.none", Message: "secret", Verdict: report.VerdictBlock}}}
+	env.OnActivity(ActivityPolicy, mock.Anything, mock.MatchedBy(func(r PolicyRequest) bool { return r.Stage == report.StageFast })).Return(block, nil).Once()
+	env.OnActivity(ActivityFinalize, mock.Anything, mock.Anything).Return(finalize).Once()
+
+	env.ExecuteWorkflow(ScanWorkflow, request)
+	if !env.IsWorkflowCompleted() || env.GetWorkflowError() != nil {
+		t.Fatalf("workflow: %v", env.GetWorkflowError())
+	}
+	var res ScanResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != report.VerdictBlock || res.Stage != report.StageFast {
+		t.Fatalf("got %+v, want a fast-stage block", res)
+	}
+	env.AssertExpectations(t)
+	env.AssertNotCalled(t, ActivityDispatch, mock.Anything, mock.MatchedBy(func(t tasks.Task) bool { return t.Kind == tasks.KindDeep }))
+}
+
+func TestScanWorkflowFullRunsDeepAfterBlock(t *testing.T) {
+	env := newEnv(t)
+	req := request
+	req.Full = true
+	env.OnActivity(ActivityDispatch, mock.Anything, mock.MatchedBy(func(t tasks.Task) bool { return t.Kind == tasks.KindSecrets && t.Pool == tasks.PoolFast })).Return(secretsResult(), nil).Once()
+	env.OnActivity(ActivityDispatch, mock.Anything, mock.MatchedBy(func(t tasks.Task) bool { return t.Kind == tasks.KindDeep && t.Pool == tasks.PoolDeep })).Return(deepResult(), nil).Once()
+	env.OnActivity(ActivityPolicy, mock.Anything, mock.MatchedBy(func(r PolicyRequest) bool { return r.Stage == report.StageFast })).
+		Return(report.Decision{Verdict: report.VerdictBlock, Reasons: []report.Reason{{Policy: "secrets.none"}}}, nil).Once()
+	env.OnActivity(ActivityPolicy, mock.Anything, mock.MatchedBy(func(r PolicyRequest) bool { return r.Stage == report.StageDeep })).
+		Return(report.Decision{Verdict: report.VerdictWarn, Reasons: []report.Reason{{Policy: "vulnerabilities.high"}}}, nil).Once()
+	var got FinalizeRequest
+	env.OnActivity(ActivityFinalize, mock.Anything, mock.Anything).Return(func(ctx context.Context, f FinalizeRequest) (ScanResult, error) {
+		got = f
+		return finalize(ctx, f)
+	}).Once()
+
+	env.ExecuteWorkflow(ScanWorkflow, req)
+	var res ScanResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != report.VerdictBlock || res.Stage != report.StageFast || len(res.Reasons) != 2 {
+		t.Fatalf("got %+v", res)
+	}
+	if len(got.Results) != 2 || got.Results[0].Kind != tasks.KindSecrets || got.Results[1].Kind != tasks.KindDeep {
+		t.Fatalf("finalize got results %+v", got.Results)
+	}
+	if _, ok := got.Timings[report.StageDeep]; !ok {
+		t.Fatalf("no deep timing in %+v", got.Timings)
+	}
+	env.AssertExpectations(t)
+}
+
+func TestScanWorkflowPassesThroughBothStages(t *testing.T) {
+	env := newEnv(t)
+	env.OnActivity(ActivityDispatch, mock.Anything, mock.Anything).Return(func(_ context.Context, t tasks.Task) (tasks.Result, error) {
+		if t.Kind == tasks.KindDeep {
+			return deepResult(), nil
+		}
+		return tasks.Result{Kind: tasks.KindSecrets}, nil
+	}).Twice()
+	env.OnActivity(ActivityPolicy, mock.Anything, mock.Anything).Return(report.Decision{Verdict: report.VerdictPass, Reasons: []report.Reason{}}, nil).Twice()
+	env.OnActivity(ActivityFinalize, mock.Anything, mock.Anything).Return(finalize).Once()
+	env.ExecuteWorkflow(ScanWorkflow, request)
+	var res ScanResult
+	if err := env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != report.VerdictPass || res.Stage != report.StageDeep {
+		t.Fatalf("got %+v", res)
+	}
+}
+
+func TestScanWorkflowRetriesALostTask(t *testing.T) {
+	env := newEnv(t)
+	calls := 0
+	env.OnActivity(ActivityDispatch, mock.Anything, mock.Anything).Return(func(_ context.Context, t tasks.Task) (tasks.Result, error) {
+		calls++
+		if t.Kind == tasks.KindSecrets && calls == 1 {
+			// A retryable failure, as when the worker holding the task died.
+			return tasks.Result{}, temporal.NewApplicationError("worker lost", "ScanFailed")
+		}
+		return tasks.Result{Kind: t.Kind}, nil
+	})
+	env.OnActivity(ActivityPolicy, mock.Anything, mock.Anything).Return(report.Decision{Verdict: report.VerdictPass}, nil)
+	env.OnActivity(ActivityFinalize, mock.Anything, mock.Anything).Return(finalize)
+	env.ExecuteWorkflow(ScanWorkflow, request)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 3 {
+		t.Fatalf("dispatch called %d times, want 3 (a retry of the lost secrets task, then deep)", calls)
+	}
+}
+
+func TestScanWorkflowBadInputIsNotRetried(t *testing.T) {
+	env := newEnv(t)
+	calls := 0
+	env.OnActivity(ActivityDispatch, mock.Anything, mock.Anything).Return(func(context.Context, tasks.Task) (tasks.Result, error) {
+		calls++
+		return tasks.Result{}, temporal.NewNonRetryableApplicationError("archive rejected", tasks.ErrTypeBadInput, nil)
+	})
+	env.ExecuteWorkflow(ScanWorkflow, request)
+	err := env.GetWorkflowError()
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != tasks.ErrTypeBadInput {
+		t.Fatalf("got %v, want a BadInput application error", err)
+	}
+	if calls != 1 {
+		t.Fatalf("dispatch called %d times, want 1", calls)
+	}
+}
+
+func TestScanWorkflowAnswersProgress(t *testing.T) {
+	env := newEnv(t)
+	var stages []string
+	env.OnActivity(ActivityDispatch, mock.Anything, mock.Anything).Return(func(_ context.Context, t tasks.Task) (tasks.Result, error) {
+		return tasks.Result{Kind: t.Kind}, nil
+	})
+	env.OnActivity(ActivityPolicy, mock.Anything, mock.Anything).Return(func(context.Context, PolicyRequest) (report.Decision, error) {
+		v, err := env.QueryWorkflow(QueryProgress)
+		if err != nil {
+			return report.Decision{}, err
+		}
+		var p Progress
+		if err := v.Get(&p); err != nil {
+			return report.Decision{}, err
+		}
+		stages = append(stages, p.Stage)
+		return report.Decision{Verdict: report.VerdictPass}, nil
+	})
+	env.OnActivity(ActivityFinalize, mock.Anything, mock.Anything).Return(finalize)
+	env.ExecuteWorkflow(ScanWorkflow, request)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	if len(stages) != 2 || stages[0] != report.StageFast || stages[1] != report.StageDeep {
+		t.Fatalf("progress stages %v", stages)
+	}
+}
+
+func TestCombine(t *testing.T) {
+	d := Combine([]report.Decision{
+		{Verdict: report.VerdictWarn, Reasons: []report.Reason{{Policy: "a"}}},
+		{Verdict: report.VerdictPass},
+		{Verdict: report.VerdictBlock, Reasons: []report.Reason{{Policy: "b"}}},
+	})
+	if d.Verdict != report.VerdictBlock || len(d.Reasons) != 2 {
+		t.Fatalf("got %+v", d)
+	}
+	if d := Combine(nil); d.Verdict != report.VerdictPass || d.Reasons == nil {
+		t.Fatalf("empty: %+v", d)
+	}
+}
+
+// TestScanWorkflowReplay replays a history recorded from a real run against
+// the current code, so a change that breaks running workflows fails here.
+// Record it anew with `go test ./workflows -run Replay -update` (the e2e test
+// in package embedded writes it from a real server).
+func TestScanWorkflowReplay(t *testing.T) {
+	path := filepath.Join("testdata", "scan_history.json")
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("no saved history at %s: run the embedded e2e test with -update-history", path)
+	}
+	replayer := worker.NewWorkflowReplayer()
+	replayer.RegisterWorkflow(ScanWorkflow)
+	if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, path); err != nil {
+		t.Fatalf("replay %s: %v", path, err)
+	}
+}

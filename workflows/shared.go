@@ -1,0 +1,75 @@
+// Package workflows holds the Temporal workflows of tollgate. Everything here
+// is deterministic: no clocks but workflow.Now, no I/O, no goroutines, no
+// reliance on map order. Activities are referred to by name so that this
+// package does not link the code that runs them.
+package workflows
+
+import (
+	"time"
+
+	"github.com/tollgate/tollgate/report"
+	"github.com/tollgate/tollgate/tasks"
+)
+
+// TaskQueue is the orchestrator's Temporal task queue.
+const TaskQueue = "tollgate-orchestrator"
+
+// Activity names, registered by package activities.
+const (
+	ActivityDispatch = "Dispatch"
+	ActivityPolicy   = "EvaluatePolicy"
+	ActivityFinalize = "Finalize"
+)
+
+// ScanRequest starts one ScanWorkflow.
+type ScanRequest struct {
+	ScanID      string      `json:"scan_id"`
+	App         string      `json:"app"`
+	Commit      string      `json:"commit,omitempty"`
+	Labels      []string    `json:"labels,omitempty"`
+	Input       tasks.Input `json:"input"`
+	Full        bool        `json:"full,omitempty"`
+	SubmittedAt time.Time   `json:"submitted_at"`
+	// Tenant owns the scan (the fleet's API sets it).
+	Tenant string `json:"tenant,omitempty"`
+}
+
+// PolicyRequest asks for the verdict of one stage.
+type PolicyRequest struct {
+	Stage   string         `json:"stage"`
+	Scan    ScanRequest    `json:"scan"`
+	Results []tasks.Result `json:"results"`
+}
+
+// FinalizeRequest asks to assemble and store the report.
+type FinalizeRequest struct {
+	Scan       ScanRequest        `json:"scan"`
+	Stage      string             `json:"stage"`
+	Decisions  []report.Decision  `json:"decisions"`
+	Results    []tasks.Result     `json:"results"`
+	Timings    map[string]float64 `json:"timings"`
+	StartedAt  time.Time          `json:"started_at"`
+	FinishedAt time.Time          `json:"finished_at"`
+}
+
+// ScanResult is what ScanWorkflow returns: the verdict and where the full
+// report is kept.
+type ScanResult struct {
+	ScanID  string          `json:"scan_id"`
+	Verdict report.Verdict  `json:"verdict"`
+	Stage   string          `json:"stage"`
+	Reasons []report.Reason `json:"reasons"`
+	Report  report.Evidence `json:"report"`
+	// Evidence lists every stored object of the scan, the report included.
+	Evidence []report.Evidence `json:"evidence"`
+}
+
+// Progress is the workflow's answer to the "progress" query.
+type Progress struct {
+	Stage   string         `json:"stage"`
+	Verdict report.Verdict `json:"verdict,omitempty"`
+	Done    bool           `json:"done"`
+}
+
+// QueryProgress is the name of the query that returns Progress.
+const QueryProgress = "progress"
