@@ -28,8 +28,11 @@
 // Extracted files get mode 0644, or 0755 if any execute bit was set;
 // directories get 0755; ownership and times are not restored.
 //
-// On error the destination may hold a partial extraction: the caller, which
-// created it, removes it.
+// Cancelling ctx stops the extraction between entries and between reads; the
+// error then wraps ctx.Err() and not ErrRejected, since nothing was decided
+// about the archive. On any error the destination may hold a partial
+// extraction (never a symlink leaving it): the caller, which created it,
+// removes it.
 package archive
 
 import (
@@ -77,7 +80,8 @@ func Extract(ctx context.Context, src, dest string, limits Limits) (Stats, error
 }
 
 // ExtractReader is Extract for an archive read from r, such as an HTTP
-// request body. size is the archive's length in bytes, or -1 if unknown.
+// request body. size is the archive's length in bytes, or -1 if unknown; a
+// known size over the limits is rejected before anything is read.
 //
 // Zip archives need random access. If r also implements io.ReaderAt (as
 // *os.File, *bytes.Reader and multipart.File do) and size is known, the

@@ -241,6 +241,7 @@ func TestExtractStopsGzipBomb(t *testing.T) {
 	})
 	_, err := ExtractReader(context.Background(), r, -1, b.dest, Limits{})
 	assertRejected(t, err, ReasonBomb)
+	t.Log(err)
 	if written := diskBytes(t, b.dest); written > 4<<20 {
 		t.Errorf("wrote %d bytes before stopping the bomb, want at most 4 MiB", written)
 	}

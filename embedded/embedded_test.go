@@ -1,0 +1,222 @@
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+	"go.temporal.io/sdk/client"
+
+	"github.com/tollgate/tollgate/report"
+	"github.com/tollgate/tollgate/stack"
+	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/vulndb"
+	"github.com/tollgate/tollgate/workflows"
+)
+
+var (
+	update        = flag.Bool("update", false, "rewrite the golden findings in testdata/")
+	updateHistory = flag.Bool("update-history", false, "rewrite ../workflows/testdata/scan_history.json from a real run")
+)
+
+// shared is one embedded stack for the whole package: real nats-server, real
+// Temporal dev server, real scanners, a DB built from testdata/osv.
+var shared struct {
+	once  sync.Once
+	stack *Stack
+	err   error
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	if shared.stack != nil {
+		shared.stack.Close()
+	}
+	os.Exit(code)
+}
+
+func startShared(t *testing.T) *Stack {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts servers and loads the scanners")
+	}
+	shared.once.Do(func() {
+		if _, err := stack.FindTemporalCLI(""); err != nil {
+			shared.err = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "tollgate-e2e-*")
+		if err != nil {
+			shared.err = err
+			return
+		}
+		ctx := context.Background()
+		dbDir := filepath.Join(dir, "db")
+		if _, err := vulndb.ImportOSV(ctx, slog.New(slog.DiscardHandler), dbDir, filepath.Join("..", "testdata", "osv")); err != nil {
+			shared.err = err
+			return
+		}
+		shared.stack, shared.err = Start(ctx, Config{
+			DBDir: dbDir, EvidenceDir: filepath.Join(dir, "evidence"), Version: "test",
+			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		})
+	})
+	if shared.err != nil {
+		t.Fatalf("start embedded stack: %v", shared.err)
+	}
+	return shared.stack
+}
+
+// findings is what the e2e test pins for each example: the exact secrets,
+// vulnerabilities and packages, and the verdict.
+type findings struct {
+	Verdict         report.Verdict `json:"verdict"`
+	Stage           string         `json:"stage"`
+	Reasons         []string       `json:"reasons"`
+	Secrets         []report.Secret `json:"secrets"`
+	Vulnerabilities []string `json:"vulnerabilities"`
+	Packages        []string `json:"packages"`
+	VulnDB          bool     `json:"vulndb_available"`
+	Evidence        []string `json:"evidence"`
+}
+
+func findingsOf(r report.Report) findings {
+	f := findings{Verdict: r.Verdict, Stage: r.Stage, Secrets: r.Secrets, VulnDB: r.VulnDB.Available,
+		Reasons: []string{}, Vulnerabilities: []string{}, Packages: []string{}, Evidence: []string{}}
+	for _, reason := range r.Reasons {
+		f.Reasons = append(f.Reasons, string(reason.Verdict)+" "+reason.Policy+": "+reason.Message)
+	}
+	for _, v := range r.Vulnerabilities {
+		aliases := slices.Clone(v.Aliases)
+		sort.Strings(aliases)
+		b, _ := json.Marshal(aliases)
+		f.Vulnerabilities = append(f.Vulnerabilities, v.ID+" "+v.Ecosystem+" "+v.Package+"@"+v.Version+" "+v.Severity+" "+v.PURL+" fixed="+joinOr(v.FixedVersions)+" aliases="+string(b))
+	}
+	for _, p := range r.Packages {
+		b, _ := json.Marshal(p.Licenses)
+		f.Packages = append(f.Packages, p.Ecosystem+" "+p.Name+"@"+p.Version+" "+string(b))
+	}
+	for _, e := range r.Evidence {
+		f.Evidence = append(f.Evidence, e.Name)
+	}
+	sort.Strings(f.Vulnerabilities)
+	sort.Strings(f.Packages)
+	return f
+}
+
+func joinOr(s []string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func TestScanExamples(t *testing.T) {
+	st := startShared(t)
+	for _, app := range []string{"node-todo", "py-notes", "go-api", "clean-static"} {
+		for _, full := range []bool{false, true} {
+			name := app
+			if full {
+				name += "-full"
+			}
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+				defer cancel()
+				dir, err := filepath.Abs(filepath.Join("..", "examples", app))
+				if err != nil {
+					t.Fatal(err)
+				}
+				req := workflows.ScanRequest{ScanID: "e2e-" + name + "-" + time.Now().Format("150405.000000"), App: app, Full: full,
+					Input: tasks.Input{Dir: dir}, SubmittedAt: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)}
+				res, err := st.Scan(ctx, req, nil)
+				if err != nil {
+					t.Fatalf("scan: %v", err)
+				}
+				r, err := st.Report(ctx, res)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Verdict != r.Verdict || r.Schema != report.Schema || r.ScanID != req.ScanID {
+					t.Fatalf("result %+v does not match report %s %s %s", res, r.Verdict, r.Schema, r.ScanID)
+				}
+				checkGolden(t, filepath.Join("testdata", name+".golden.json"), findingsOf(r))
+				checkEvidence(ctx, t, st, r)
+				if *updateHistory && app == "node-todo" && !full {
+					saveHistory(ctx, t, st.Client(), "scan-"+req.ScanID)
+				}
+			})
+		}
+	}
+}
+
+// checkEvidence reads every object the report names back from the store and
+// checks its digest.
+func checkEvidence(ctx context.Context, t *testing.T, st *Stack, r report.Report) {
+	t.Helper()
+	for _, e := range r.Evidence {
+		data, obj, err := st.Evidence().Get(ctx, e.Key)
+		if err != nil {
+			t.Fatalf("evidence %s: %v", e.Name, err)
+		}
+		if obj.SHA256 != e.SHA256 || len(data) == 0 {
+			t.Fatalf("evidence %s: stored sha256 %s, report says %s", e.Name, obj.SHA256, e.SHA256)
+		}
+	}
+}
+
+func checkGolden(t *testing.T, path string, got findings) {
+	t.Helper()
+	data, err := json.MarshalIndent(got, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = append(data, '\n')
+	if *update {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read golden file (run with -update to create it): %v", err)
+	}
+	if !bytes.Equal(want, data) {
+		t.Errorf("findings differ from %s (run with -update if the change is intended)\n--- got:\n%s", path, data)
+	}
+}
+
+func saveHistory(ctx context.Context, t *testing.T, c client.Client, workflowID string) {
+	t.Helper()
+	it := c.GetWorkflowHistory(ctx, workflowID, "", false, 0)
+	var h history.History
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Events = append(h.Events, ev)
+	}
+	data, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(&h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join("..", "workflows", "testdata", "scan_history.json")
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
