@@ -2,7 +2,11 @@ package workers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -49,13 +53,40 @@ func prepare(ctx context.Context, in tasks.Input, src ArchiveSource, workDir str
 			cleanup()
 			return "", nil, fmt.Errorf("create extraction dir: %w", err)
 		}
+		if err := checkDigest(path, in.Archive.SHA256); err != nil {
+			cleanup()
+			return "", nil, err
+		}
 		if _, err := archive.Extract(ctx, path, dest, limits); err != nil {
 			cleanup()
-			return "", nil, badInput(err)
+			if errors.Is(err, archive.ErrRejected) {
+				return "", nil, badInput(err)
+			}
+			return "", nil, err
 		}
 		os.Remove(path)
 		return dest, cleanup, nil
 	default:
 		return "", nil, badInput(fmt.Errorf("task has no input"))
 	}
+}
+
+// checkDigest makes sure the fetched archive is the one that was submitted.
+func checkDigest(path, want string) error {
+	if want == "" {
+		return nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("open fetched input: %w", err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("hash fetched input: %w", err)
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+		return fmt.Errorf("fetched input has sha256 %s, want %s", got, want)
+	}
+	return nil
 }
