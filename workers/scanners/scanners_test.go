@@ -1,0 +1,241 @@
+package scanners
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/vulndb"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+// engine is loaded once, as a worker loads it: the trivy DB handle is per process.
+var engine *Engine
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run())
+	}
+	dir, err := os.MkdirTemp("", "tollgate-scanners-*")
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	db := filepath.Join(dir, "db")
+	if _, err := vulndb.ImportOSV(ctx, slog.New(slog.DiscardHandler), db, filepath.Join("..", "..", "testdata", "osv")); err != nil {
+		panic(err)
+	}
+	if engine, err = New(ctx, Options{DBDir: db, Version: "test"}, slog.New(slog.DiscardHandler)); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	engine.Close()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func example(name string) string { return filepath.Join("..", "..", "examples", name) }
+
+func needEngine(t testing.TB) {
+	if engine == nil {
+		t.Skip("scanners not loaded in -short mode")
+	}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read %s (run with -update to create it): %v", path, err)
+	}
+	if !bytes.Equal(want, got) {
+		t.Errorf("%s differs (run with -update if intended); got:\n%s", path, got)
+	}
+}
+
+func asJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(b, '\n')
+}
+
+func TestSecrets(t *testing.T) {
+	needEngine(t)
+	got, err := engine.secrets.Scan(context.Background(), example("node-todo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := asJSON(t, got)
+	golden(t, "secrets.node-todo.golden.json", out)
+	if bytes.Contains(out, []byte("ghp_")) {
+		t.Fatal("secret value in the findings")
+	}
+	for _, app := range []string{"py-notes", "go-api", "clean-static"} {
+		got, err := engine.secrets.Scan(context.Background(), example(app))
+		if err != nil || len(got) != 0 {
+			t.Fatalf("%s: %v %v, want no secrets", app, got, err)
+		}
+	}
+}
+
+func TestSBOMIsReproducible(t *testing.T) {
+	needEngine(t)
+	id := Identity{ScanID: "golden", Name: "node-todo", Created: time.Date(2026, 11, 22, 0, 0, 0, 0, time.UTC)}
+	a, err := engine.sbom.Scan(context.Background(), example("node-todo"), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := engine.sbom.Scan(context.Background(), example("node-todo"), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a.CycloneDX, b.CycloneDX) || !bytes.Equal(a.SPDX, b.SPDX) {
+		t.Fatal("two scans of the same tree gave different SBOM bytes")
+	}
+	golden(t, "sbom.node-todo.cdx.golden.json", a.CycloneDX)
+	golden(t, "sbom.node-todo.spdx.golden.json", a.SPDX)
+	golden(t, "packages.node-todo.golden.json", asJSON(t, a.Packages))
+	var cdx map[string]any
+	if err := json.Unmarshal(a.CycloneDX, &cdx); err != nil || cdx["bomFormat"] != "CycloneDX" {
+		t.Fatalf("not a CycloneDX document: %v", err)
+	}
+	var spdx map[string]any
+	if err := json.Unmarshal(a.SPDX, &spdx); err != nil || spdx["spdxVersion"] != "SPDX-2.3" {
+		t.Fatalf("not an SPDX 2.3 document: %v %v", err, spdx["spdxVersion"])
+	}
+}
+
+func TestPackagesPerEcosystem(t *testing.T) {
+	needEngine(t)
+	for app, want := range map[string]string{"py-notes": "PyPI", "go-api": "Go", "clean-static": "npm"} {
+		cat, err := engine.sbom.Scan(context.Background(), example(app), Identity{ScanID: app})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cat.Packages) == 0 {
+			t.Fatalf("%s: no packages", app)
+		}
+		for _, p := range cat.Packages {
+			if p.Ecosystem != want && p.Ecosystem != "" {
+				t.Errorf("%s: package %s has ecosystem %q, want %q", app, p.Name, p.Ecosystem, want)
+			}
+		}
+	}
+}
+
+func TestVulns(t *testing.T) {
+	needEngine(t)
+	for _, app := range []string{"node-todo", "py-notes", "go-api", "clean-static"} {
+		got, err := engine.vulns.Scan(context.Background(), example(app))
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, "vulns."+app+".golden.json", asJSON(t, got))
+	}
+}
+
+func TestVulnsWithoutDB(t *testing.T) {
+	v, err := OpenVulns(filepath.Join(t.TempDir(), "none"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.DB().Available || v.DB().Note == "" {
+		t.Fatalf("got %+v, want unavailable with a note", v.DB())
+	}
+	got, err := v.Scan(context.Background(), example("node-todo"))
+	if err != nil || len(got) != 0 {
+		t.Fatalf("got %v %v", got, err)
+	}
+}
+
+func TestDeepTaskWritesSBOMFiles(t *testing.T) {
+	needEngine(t)
+	out, err := engine.Scanners()[tasks.KindDeep].Scan(context.Background(), tasks.Task{ScanID: "s", App: "node-todo", Kind: tasks.KindDeep}, example("node-todo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Files) != 2 || out.Result.VulnDB == nil || !out.Result.VulnDB.Available || len(out.Result.Vulnerabilities) != 12 {
+		t.Fatalf("files %d vulndb %+v vulns %d", len(out.Files), out.Result.VulnDB, len(out.Result.Vulnerabilities))
+	}
+}
+
+func TestEcosystemFromPURL(t *testing.T) {
+	for purl, want := range map[string]string{
+		"pkg:npm/%40scope/x@1": "npm", "pkg:pypi/flask@2": "PyPI", "pkg:golang/golang.org/x/text@v0.3.7": "Go",
+		"pkg:maven/g/a@1": "Maven", "nonsense": "",
+	} {
+		if got := ecosystemFromPURL(purl); got != want {
+			t.Errorf("%s: got %q want %q", purl, got, want)
+		}
+	}
+}
+
+// Benchmarks of the warm scanners on node-todo (81 npm packages), per stage.
+// go test -run '^$' -bench . -benchtime 50x ./workers/scanners/
+func BenchmarkFastStage(b *testing.B) {
+	needEngine(b)
+	sc := engine.Scanners()[tasks.KindSecrets]
+	task := tasks.Task{ScanID: "bench", App: "node-todo", Kind: tasks.KindSecrets}
+	for b.Loop() {
+		if _, err := sc.Scan(context.Background(), task, example("node-todo")); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDeepStage(b *testing.B) {
+	needEngine(b)
+	sc := engine.Scanners()[tasks.KindDeep]
+	task := tasks.Task{ScanID: "bench", App: "node-todo", Kind: tasks.KindDeep}
+	for b.Loop() {
+		if _, err := sc.Scan(context.Background(), task, example("node-todo")); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSecrets(b *testing.B) {
+	needEngine(b)
+	for b.Loop() {
+		if _, err := engine.secrets.Scan(context.Background(), example("node-todo")); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSBOM(b *testing.B) {
+	needEngine(b)
+	for b.Loop() {
+		if _, err := engine.sbom.Scan(context.Background(), example("node-todo"), Identity{ScanID: "bench"}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkVulns(b *testing.B) {
+	needEngine(b)
+	for b.Loop() {
+		if _, err := engine.vulns.Scan(context.Background(), example("node-todo")); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
