@@ -1,0 +1,108 @@
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/owenrumney/go-sarif/v2/sarif"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func fixture() Report {
+	return Report{
+		Schema: Schema, ScanID: "0193-test", App: "node-todo", Commit: "0123abc",
+		Verdict: VerdictBlock, Stage: StageFast,
+		Reasons: []Reason{
+			{Policy: "secrets.none", Message: `secret found by rule "github-pat" in src/config.js:15`, Verdict: VerdictBlock},
+			{Policy: "vulnerabilities.high", Message: "GHSA-35jh-r3h4-6jhm in lodash@4.17.15 is HIGH", Verdict: VerdictWarn},
+		},
+		Secrets: []Secret{{Rule: "github-pat", File: "src/config.js", Line: 15, Fingerprint: "src/config.js:github-pat:15"}},
+		Vulnerabilities: []Vulnerability{
+			{ID: "GHSA-35jh-r3h4-6jhm", Aliases: []string{"CVE-2021-23337"}, Package: "lodash", Version: "4.17.15", Ecosystem: "npm",
+				PURL: "pkg:npm/lodash@4.17.15", Severity: "HIGH", FixedVersions: []string{"4.17.21"}, Title: "Command Injection in lodash", File: "package-lock.json"},
+			{ID: "GO-2022-1059", Aliases: []string{}, Package: "golang.org/x/text", Version: "v0.3.7", Ecosystem: "Go",
+				PURL: "pkg:golang/golang.org/x/text@v0.3.7", Severity: "UNKNOWN", FixedVersions: []string{}, File: "go.mod"},
+		},
+		Packages: []Package{{Name: "lodash", Version: "4.17.15", Ecosystem: "npm", PURL: "pkg:npm/lodash@4.17.15", Licenses: []string{"MIT"}}},
+		VulnDB:   VulnDB{Available: true, Path: "/db", Version: 2, UpdatedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)},
+		Evidence: []Evidence{{Name: "verdict.json", Bucket: "local", Key: "scans/0193-test/verdict.json", VersionID: "abc", SHA256: "00ff"}},
+		Timings:  map[string]float64{"fast": 0.03, "secrets": 0.005, "total": 0.04},
+		StartedAt: time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC), FinishedAt: time.Date(2026, 11, 22, 6, 0, 1, 0, time.UTC),
+	}
+}
+
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read %s (run with -update to create it): %v", path, err)
+	}
+	if !bytes.Equal(want, got) {
+		t.Errorf("%s differs (run with -update if intended); got:\n%s", path, got)
+	}
+}
+
+func TestJSONGolden(t *testing.T) {
+	b, err := json.MarshalIndent(fixture(), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "report.golden.json", append(b, '\n'))
+}
+
+func TestSARIFGolden(t *testing.T) {
+	b, err := SARIF(fixture(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "report.golden.sarif.json", b)
+	log, err := sarif.FromBytes(b)
+	if err != nil {
+		t.Fatalf("not a SARIF log: %v", err)
+	}
+	if log.Version != "2.1.0" || len(log.Runs) != 1 || len(log.Runs[0].Results) != 5 {
+		t.Fatalf("version %s runs %d", log.Version, len(log.Runs))
+	}
+}
+
+func TestTableGolden(t *testing.T) {
+	var buf bytes.Buffer
+	if err := WriteTable(&buf, fixture()); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "report.golden.txt", buf.Bytes())
+}
+
+func TestTableSaysWhenNoDB(t *testing.T) {
+	r := fixture()
+	r.VulnDB = VulnDB{Note: "no vulnerability DB at /x"}
+	var buf bytes.Buffer
+	WriteTable(&buf, r)
+	if !bytes.Contains(buf.Bytes(), []byte("vulnerabilities were NOT checked: no vulnerability DB at /x")) {
+		t.Fatalf("no warning in:\n%s", buf.String())
+	}
+}
+
+func TestWorse(t *testing.T) {
+	for _, c := range []struct{ a, b, want Verdict }{
+		{VerdictPass, VerdictWarn, VerdictWarn}, {VerdictBlock, VerdictWarn, VerdictBlock},
+		{VerdictReview, VerdictWarn, VerdictReview}, {"", VerdictPass, VerdictPass},
+	} {
+		if got := Worse(c.a, c.b); got != c.want {
+			t.Errorf("Worse(%s,%s)=%s want %s", c.a, c.b, got, c.want)
+		}
+	}
+}
