@@ -2,7 +2,6 @@ package vulndb
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 )
 
@@ -48,48 +47,68 @@ func (iv interval) constraint() string {
 // constraint syntax) drop the alternative or version concerned and are returned as
 // notes; the rest of the entry stays usable.
 func (e ecosystemSpec) constraints(a osvAffected) (alts []string, notes []error) {
-	var matchers []matchFunc
-	add := func(c string) {
-		if slices.Contains(alts, c) {
-			return
-		}
-		if c == allVersions {
-			alts = append(alts, c)
-			matchers = append(matchers, func(string) (bool, error) { return true, nil })
-			return
-		}
-		m, err := e.compile(c)
-		if err != nil {
-			notes = append(notes, fmt.Errorf("drop constraint %q: %w", c, err))
-			return
-		}
-		alts = append(alts, c)
-		matchers = append(matchers, m)
-	}
+	seen := map[string]bool{}
+	var rangeMatchers []matchFunc
 
 	ivs, notes := e.intervals(a.Ranges)
+	if len(ivs) > maxIntervals {
+		notes = append(notes, fmt.Errorf("%d ranges, only the first %d used", len(ivs), maxIntervals))
+		ivs = ivs[:maxIntervals]
+	}
 	for _, iv := range ivs {
-		add(iv.constraint())
+		c := iv.constraint()
+		if seen[c] {
+			continue
+		}
+		m, err := e.matcher(c)
+		if err != nil {
+			notes = append(notes, fmt.Errorf("drop constraint %q: %w", c, err))
+			continue
+		}
+		seen[c] = true
+		alts = append(alts, c)
+		rangeMatchers = append(rangeMatchers, m)
 	}
 
 	// Explicit versions are exact alternatives. Those the ranges already cover are
 	// left out, as trivy-db does, so long PyPI lists do not bloat every lookup.
-	for _, raw := range a.Versions {
+	versions := a.Versions
+	if len(versions) > maxVersions {
+		notes = append(notes, fmt.Errorf("%d versions, only the first %d used", len(versions), maxVersions))
+		versions = versions[:maxVersions]
+	}
+	for _, raw := range versions {
 		v := e.cleanVersion(raw)
 		if err := checkVersion(v); err != nil {
 			notes = append(notes, fmt.Errorf("drop version: %w", err))
 			continue
 		}
-		covered, err := anyMatch(matchers, v)
+		c := "=" + v
+		if seen[c] {
+			continue
+		}
+		covered, err := anyMatch(rangeMatchers, v)
+		if err == nil && !covered {
+			_, err = e.compile(c)
+		}
 		if err != nil {
 			notes = append(notes, fmt.Errorf("drop version %q: %w", v, err))
 			continue
 		}
 		if !covered {
-			add("=" + v)
+			seen[c] = true
+			alts = append(alts, c)
 		}
 	}
 	return alts, notes
+}
+
+// matcher compiles a constraint, allVersions included.
+func (e ecosystemSpec) matcher(c string) (matchFunc, error) {
+	if c == allVersions {
+		return func(string) (bool, error) { return true, nil }, nil
+	}
+	return e.compile(c)
 }
 
 // intervals reads the events of ECOSYSTEM and SEMVER ranges in order, as trivy-db
@@ -101,7 +120,7 @@ func (e ecosystemSpec) intervals(ranges []osvRange) (out []interval, notes []err
 			continue
 		}
 		var open *interval // the interval being read
-		dropped := false    // the interval being read had a bad "introduced"
+		dropped := false   // the interval being read had a bad "introduced"
 		for _, ev := range r.Events {
 			ver, introduced, inclusive := ev.Introduced, true, false
 			switch {

@@ -191,8 +191,8 @@ func TestConstraints(t *testing.T) {
 func TestConstraintSyntax(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		ecosystem     string
-		constraint    string
+		ecosystem      string
+		constraint     string
 		match, nomatch []string
 	}{
 		{"npm", ">=1.0.0, <1.2.3 || =2.0.0", []string{"1.0.0", "1.2.2", "2.0.0"}, []string{"0.9.9", "1.2.3", "2.0.1"}},

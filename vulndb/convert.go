@@ -36,21 +36,28 @@ func convertRecord(rec *record) conversion {
 	// The record's id is the vulnerability id; aliases (and upstream ids, which name
 	// the same flaw) go to Advisory.VendorIDs, which trivy passes on as
 	// DetectedVulnerability.VendorIDs.
+	seenIDs := map[string]bool{rec.ID: true}
 	for _, id := range slices.Concat(rec.Aliases, rec.Upstream) {
 		id = strings.TrimSpace(id)
-		if id == rec.ID || slices.Contains(conv.aliases, id) {
+		if seenIDs[id] {
 			continue
 		}
 		if err := checkToken(id, maxIDBytes); err != nil {
 			conv.notes = append(conv.notes, fmt.Errorf("drop alias: %w", err))
 			continue
 		}
+		if len(conv.aliases) == maxAliases {
+			conv.notes = append(conv.notes, fmt.Errorf("more than %d aliases, the rest dropped", maxAliases))
+			break
+		}
+		seenIDs[id] = true
 		conv.aliases = append(conv.aliases, id)
 	}
 
 	// Packages: the same package may appear in several affected entries, each with
 	// its own ranges (GHSA does this); their alternatives are merged.
-	index := map[string]int{}
+	index := map[string]int{}            // package -> position in conv.packages
+	seen := map[string]map[string]bool{} // package -> its alternatives
 	for _, a := range rec.Affected {
 		eco, ok := ecosystemFor(a.Package.Ecosystem)
 		if !ok {
@@ -67,16 +74,24 @@ func convertRecord(rec *record) conversion {
 		}
 		name := eco.packageKey(a.Package.Name)
 		key := string(eco.trivy) + "\x00" + name
-		if i, ok := index[key]; ok {
-			for _, c := range alts {
-				if !slices.Contains(conv.packages[i].constraints, c) {
-					conv.packages[i].constraints = append(conv.packages[i].constraints, c)
-				}
-			}
-			continue
+		i, ok := index[key]
+		if !ok {
+			i = len(conv.packages)
+			index[key], seen[key] = i, map[string]bool{}
+			conv.packages = append(conv.packages, packageAdvisory{eco: eco, name: name})
 		}
-		index[key] = len(conv.packages)
-		conv.packages = append(conv.packages, packageAdvisory{eco: eco, name: name, constraints: alts})
+		p := &conv.packages[i]
+		for _, c := range alts {
+			if seen[key][c] {
+				continue
+			}
+			if len(p.constraints) == maxAlternatives {
+				conv.notes = append(conv.notes, fmt.Errorf("%s package %q: more than %d alternatives, the rest dropped", eco.name, name, maxAlternatives))
+				break
+			}
+			seen[key][c] = true
+			p.constraints = append(p.constraints, c)
+		}
 	}
 	// A package without alternatives would never match in trivy; it is not written.
 	conv.packages = slices.DeleteFunc(conv.packages, func(p packageAdvisory) bool {
@@ -137,11 +152,17 @@ func vulnerabilityOf(rec *record, notes *[]error) types.Vulnerability {
 
 func references(refs []osvReference) []string {
 	var out []string
+	seen := map[string]bool{}
 	for _, r := range refs {
 		u := strings.TrimSpace(r.URL)
-		if u != "" && !slices.Contains(out, u) {
-			out = append(out, u)
+		if u == "" || seen[u] {
+			continue
 		}
+		if len(out) == maxReferences {
+			break
+		}
+		seen[u] = true
+		out = append(out, u)
 	}
 	return out
 }

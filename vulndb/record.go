@@ -10,20 +10,34 @@ import (
 )
 
 // Limits on untrusted record content. They are far above anything in the public
-// databases (the largest PyPI record is about 25 KB) and keep one hostile file from
-// costing much memory or producing keys bbolt rejects.
+// databases (in the shared corpus: 25 KB per record, 8 aliases, 30 range events and
+// 1132 versions per package) and keep one hostile file from costing much time or
+// memory, here or in every trivy lookup of the package, or producing keys bbolt
+// rejects. What a record holds beyond them is dropped with a note.
 const (
-	maxRecordBytes   = 4 << 20
-	maxIDBytes       = 256
-	maxPackageBytes  = 1024
-	maxVersionBytes  = 256
-	rangeEcosystem   = "ECOSYSTEM"
-	rangeSemver      = "SEMVER"
-	severityCVSSv2   = "CVSS_V2"
-	severityCVSSv3   = "CVSS_V3"
-	severityCVSSv4   = "CVSS_V4"
-	unnamedEcosystem = "(none)"
+	maxRecordBytes  = 1 << 20
+	maxIDBytes      = 256
+	maxPackageBytes = 1024
+	maxVersionBytes = 256
+	maxAliases      = 256  // per record
+	maxReferences   = 1024 // per record
+	maxIntervals    = 256  // per affected entry
+	maxVersions     = 8192 // per affected entry
+	maxAlternatives = 8192 // per package, after merging its affected entries
 )
+
+// Values of OSV fields the import reads.
+const (
+	rangeEcosystem = "ECOSYSTEM"
+	rangeSemver    = "SEMVER"
+	severityCVSSv2 = "CVSS_V2"
+	severityCVSSv3 = "CVSS_V3"
+	severityCVSSv4 = "CVSS_V4"
+)
+
+// unnamedEcosystem is the ImportStats.SkippedEcosystems key of affected entries
+// without a package ecosystem (e.g. GIT-only entries).
+const unnamedEcosystem = "(none)"
 
 // record is the part of an OSV record (https://ossf.github.io/osv-schema/) the import
 // reads. Dates stay strings: a bad date should not cost the advisory.

@@ -11,12 +11,12 @@ import (
 func TestSeverityFromCVSS(t *testing.T) {
 	t.Parallel()
 	const (
-		v31Critical = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"              // 9.8
-		v30Medium   = "CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:L/A:N"              // 6.5
-		v31None     = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:N"              // 0.0
-		v3Low       = "CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:L/I:N/A:N"              // 3.1
+		v31Critical = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"                    // 9.8
+		v30Medium   = "CVSS:3.0/AV:N/AC:L/PR:N/UI:N/S:U/C:L/I:L/A:N"                    // 6.5
+		v31None     = "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:N/I:N/A:N"                    // 0.0
+		v3Low       = "CVSS:3.1/AV:N/AC:H/PR:N/UI:R/S:U/C:L/I:N/A:N"                    // 3.1
 		v4Critical  = "CVSS:4.0/AV:N/AC:L/AT:N/PR:N/UI:N/VC:H/VI:H/VA:H/SC:N/SI:N/SA:N" // 9.3
-		v2High      = "AV:N/AC:L/Au:N/C:P/I:P/A:P"                                 // 7.5
+		v2High      = "AV:N/AC:L/Au:N/C:P/I:P/A:P"                                      // 7.5
 	)
 	tests := []struct {
 		name      string

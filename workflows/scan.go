@@ -10,17 +10,20 @@ import (
 	"github.com/tollgate/tollgate/tasks"
 )
 
-// dispatchOptions bound a scanner task. The heartbeat timeout is what brings
-// back the task of a worker that died: the attempt times out and the task is
-// dispatched again.
+// dispatchOptions bound a scanner task. There is deliberately no heartbeat
+// timeout: a task may wait in its pool's queue for a long time under load, and
+// nobody heartbeats a queued task. A worker that dies mid-scan stops extending
+// its JetStream ack wait, so JetStream hands the same message, with the same
+// still-valid task token, to another worker. The start-to-close timeout is the
+// backstop for a task lost outright; retries cover failed publishes (NATS
+// down) and failed scans.
 var dispatchOptions = workflow.ActivityOptions{
-	StartToCloseTimeout: 15 * time.Minute,
-	HeartbeatTimeout:    20 * time.Second,
+	StartToCloseTimeout: 30 * time.Minute,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:        time.Second,
 		BackoffCoefficient:     2,
 		MaximumInterval:        30 * time.Second,
-		MaximumAttempts:        6,
+		MaximumAttempts:        10,
 		NonRetryableErrorTypes: []string{tasks.ErrTypeBadInput},
 	},
 }
