@@ -82,14 +82,14 @@ func startShared(t *testing.T) *Stack {
 // findings is what the e2e test pins for each example: the exact secrets,
 // vulnerabilities and packages, and the verdict.
 type findings struct {
-	Verdict         report.Verdict `json:"verdict"`
-	Stage           string         `json:"stage"`
-	Reasons         []string       `json:"reasons"`
+	Verdict         report.Verdict  `json:"verdict"`
+	Stage           string          `json:"stage"`
+	Reasons         []string        `json:"reasons"`
 	Secrets         []report.Secret `json:"secrets"`
-	Vulnerabilities []string `json:"vulnerabilities"`
-	Packages        []string `json:"packages"`
-	VulnDB          bool     `json:"vulndb_available"`
-	Evidence        []string `json:"evidence"`
+	Vulnerabilities []string        `json:"vulnerabilities"`
+	Packages        []string        `json:"packages"`
+	VulnDB          bool            `json:"vulndb_available"`
+	Evidence        []string        `json:"evidence"`
 }
 
 func findingsOf(r report.Report) findings {

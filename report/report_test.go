@@ -29,10 +29,10 @@ func fixture() Report {
 			{ID: "GO-2022-1059", Aliases: []string{}, Package: "golang.org/x/text", Version: "v0.3.7", Ecosystem: "Go",
 				PURL: "pkg:golang/golang.org/x/text@v0.3.7", Severity: "UNKNOWN", FixedVersions: []string{}, File: "go.mod"},
 		},
-		Packages: []Package{{Name: "lodash", Version: "4.17.15", Ecosystem: "npm", PURL: "pkg:npm/lodash@4.17.15", Licenses: []string{"MIT"}}},
-		VulnDB:   VulnDB{Available: true, Path: "/db", Version: 2, UpdatedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)},
-		Evidence: []Evidence{{Name: "verdict.json", Bucket: "local", Key: "scans/0193-test/verdict.json", VersionID: "abc", SHA256: "00ff"}},
-		Timings:  map[string]float64{"fast": 0.03, "secrets": 0.005, "total": 0.04},
+		Packages:  []Package{{Name: "lodash", Version: "4.17.15", Ecosystem: "npm", PURL: "pkg:npm/lodash@4.17.15", Licenses: []string{"MIT"}}},
+		VulnDB:    VulnDB{Available: true, Path: "/db", Version: 2, UpdatedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)},
+		Evidence:  []Evidence{{Name: "verdict.json", Bucket: "local", Key: "scans/0193-test/verdict.json", VersionID: "abc", SHA256: "00ff"}},
+		Timings:   map[string]float64{"fast": 0.03, "secrets": 0.005, "total": 0.04},
 		StartedAt: time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC), FinishedAt: time.Date(2026, 11, 22, 6, 0, 1, 0, time.UTC),
 	}
 }

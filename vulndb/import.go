@@ -28,7 +28,7 @@ const importedNextUpdate = 100 * 365 * 24 * time.Hour
 type ImportStats struct {
 	// Files is the number of *.json files read.
 	Files int
-	// Vulnerabilities is the number of records written, one vulnerability id each.
+	// Vulnerabilities is the number of distinct vulnerability ids (OSV ids) written.
 	Vulnerabilities int
 	// Advisories counts the (vulnerability, package) advisories written per ecosystem,
 	// keyed by the OSV name: "npm", "PyPI", "Go", "Maven".
@@ -37,8 +37,9 @@ type ImportStats struct {
 	Withdrawn int
 	// Invalid counts files skipped because they are not a usable OSV record.
 	Invalid int
-	// Duplicates counts records whose id an earlier file already had; the later
-	// file wins.
+	// Duplicates counts records whose id an earlier file already had. The later
+	// file's details and package advisories overwrite the earlier ones; packages
+	// only the earlier file names keep its advisory.
 	Duplicates int
 	// SkippedEcosystems counts affected entries of the ecosystems not imported, keyed
 	// by the record's ecosystem name without ":suffix" (e.g. "NuGet").
@@ -203,7 +204,7 @@ func (im importer) importDir(ctx context.Context, w *writer, src string, seen ma
 		}
 		if seen[conv.id] {
 			stats.Duplicates++
-			im.logger.WarnContext(ctx, "osv id seen before, later record wins", "file", path, "id", rec.ID)
+			im.logger.WarnContext(ctx, "osv id seen before, later record overwrites it", "file", path, "id", rec.ID)
 		} else {
 			stats.Vulnerabilities++
 		}

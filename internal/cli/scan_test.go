@@ -29,7 +29,7 @@ func run(t *testing.T, args ...string) (int, string, string) {
 
 type entry struct {
 	name, body, link string
-	typ               byte
+	typ              byte
 }
 
 func writeTarGz(t *testing.T, path string, entries []entry) {

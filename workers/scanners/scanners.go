@@ -106,4 +106,3 @@ func (e *Engine) runDeep(ctx context.Context, t tasks.Task, dir string) (workers
 		},
 	}, nil
 }
-
