@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	trivydb "github.com/aquasecurity/trivy/pkg/db"
+	xos "github.com/aquasecurity/trivy/pkg/x/os"
 )
 
 // fixtureDir holds the real OSV records the tests import; see its README.md.
@@ -19,7 +20,12 @@ func TestMain(m *testing.M) {
 	// until trivy's CLI sets a logger; trivy's own warnings (e.g. a constraint it
 	// cannot parse) should show instead.
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
-	os.Exit(m.Run())
+	code := m.Run()
+	// trivy's download client stages files in a per-process /tmp/trivy-<pid>.
+	if err := xos.Cleanup(); err != nil {
+		slog.Error("remove trivy's temp dir", "error", err)
+	}
+	os.Exit(code)
 }
 
 // testLogger logs into the test's output.

@@ -33,6 +33,7 @@ type Engine struct {
 // vulnerability DB.
 func New(ctx context.Context, opts Options, logger *slog.Logger) (*Engine, error) {
 	begin := time.Now()
+	routeGitleaksLogs(logger)
 	secrets, err := NewSecrets()
 	if err != nil {
 		return nil, err
