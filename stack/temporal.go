@@ -50,6 +50,7 @@ type TemporalDev struct {
 	Addr      string
 	Namespace string
 	cmd       *exec.Cmd
+	inMemory  bool
 	exited    chan struct{}
 	waitErr   error
 	stopOnce  sync.Once
@@ -129,7 +130,7 @@ func StartTemporalDev(ctx context.Context, opts TemporalDevOptions) (*TemporalDe
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start temporal dev server %q: %w", bin, err)
 	}
-	d := &TemporalDev{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Namespace: ns, cmd: cmd, exited: make(chan struct{})}
+	d := &TemporalDev{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Namespace: ns, cmd: cmd, exited: make(chan struct{}), inMemory: opts.DBFile == ""}
 	var tail lastLines
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -179,8 +180,13 @@ func (d *TemporalDev) waitHealthy(ctx context.Context, timeout time.Duration) er
 	}
 }
 
-// Stop ends the server: SIGTERM, then SIGKILL after five seconds.
+// Stop ends the server: SIGTERM, then SIGKILL after five seconds. A server
+// that keeps its state in memory has nothing to save and is killed at once.
 func (d *TemporalDev) Stop() {
+	if d.inMemory {
+		d.Kill()
+		return
+	}
 	d.stopOnce.Do(func() {
 		if d.cmd.Process == nil {
 			return

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -52,6 +53,9 @@ type localMeta struct {
 }
 
 // Put stores data under key unless a different object is already there.
+// The object is linked into place first, so of two writers racing on one key
+// exactly one body wins; the sidecar with its digest follows. A sidecar lost
+// to a crash is rebuilt from the object on the next Put or Get.
 func (l *Local) Put(ctx context.Context, key, contentType string, data []byte) (Object, error) {
 	if err := ctx.Err(); err != nil {
 		return Object{}, err
@@ -63,45 +67,43 @@ func (l *Local) Put(ctx context.Context, key, contentType string, data []byte) (
 	obj := Object{Bucket: LocalBucket, Key: key, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data)), ContentType: contentType}
 	obj.VersionID = obj.SHA256[:16]
 
-	if existing, err := l.stat(key); err == nil {
-		if existing.SHA256 == obj.SHA256 {
-			return existing, nil
-		}
-		return Object{}, fmt.Errorf("put evidence %q: %w", key, ErrImmutable)
-	} else if !errors.Is(err, ErrNotFound) {
-		return Object{}, err
-	}
-
 	if dir := filepath.Dir(key); dir != "." {
 		if err := l.root.MkdirAll(dir, 0o755); err != nil {
 			return Object{}, fmt.Errorf("put evidence %q: %w", key, err)
+		}
+	}
+	if err := l.writeOnce(key, data); err != nil {
+		if !errors.Is(err, fs.ErrExist) {
+			return Object{}, fmt.Errorf("put evidence %q: %w", key, err)
+		}
+		existing, err := l.root.ReadFile(key)
+		if err != nil {
+			return Object{}, fmt.Errorf("put evidence %q: read existing: %w", key, err)
+		}
+		if esum := sha256.Sum256(existing); esum != sum {
+			return Object{}, fmt.Errorf("put evidence %q: %w", key, ErrImmutable)
 		}
 	}
 	meta, err := json.Marshal(localMeta{SHA256: obj.SHA256, Size: obj.Size, ContentType: contentType})
 	if err != nil {
 		return Object{}, fmt.Errorf("put evidence %q: %w", key, err)
 	}
-	// The sidecar goes first: an object file never exists without its digest.
+	// An existing sidecar was written for these same bytes: keep it.
 	if err := l.writeOnce(key+".meta", meta); err != nil && !errors.Is(err, fs.ErrExist) {
-		return Object{}, fmt.Errorf("put evidence %q: %w", key, err)
-	}
-	if err := l.writeOnce(key, data); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			// Lost a race with another writer: same rules as above.
-			if existing, serr := l.stat(key); serr == nil && existing.SHA256 == obj.SHA256 {
-				return existing, nil
-			}
-			return Object{}, fmt.Errorf("put evidence %q: %w", key, ErrImmutable)
-		}
-		return Object{}, fmt.Errorf("put evidence %q: %w", key, err)
+		return Object{}, fmt.Errorf("put evidence %q: write digest: %w", key, err)
 	}
 	return obj, nil
 }
 
-// writeOnce writes data to a temporary file and links it to name, which fails
-// if name exists: no object is ever replaced, not even in a race.
+// writeOnce writes data to a uniquely named temporary file and links it to
+// name, which fails if name exists: no object is ever replaced, not even in a
+// race.
 func (l *Local) writeOnce(name string, data []byte) error {
-	tmp := fmt.Sprintf("%s.tmp-%d", name, os.Getpid())
+	var rnd [8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return err
+	}
+	tmp := fmt.Sprintf("%s.tmp-%x", name, rnd)
 	f, err := l.root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o444)
 	if err != nil {
 		return err
@@ -150,21 +152,32 @@ func (l *Local) stat(key string) (Object, error) {
 	if err := validKey(key); err != nil {
 		return Object{}, err
 	}
-	raw, err := l.root.ReadFile(key + ".meta")
-	if errors.Is(err, fs.ErrNotExist) {
-		return Object{}, fmt.Errorf("evidence %q: %w", key, ErrNotFound)
-	}
-	if err != nil {
-		return Object{}, fmt.Errorf("read evidence metadata %q: %w", key, err)
-	}
 	if _, err := l.root.Stat(key); errors.Is(err, fs.ErrNotExist) {
 		return Object{}, fmt.Errorf("evidence %q: %w", key, ErrNotFound)
+	} else if err != nil {
+		return Object{}, fmt.Errorf("stat evidence %q: %w", key, err)
+	}
+	raw, err := l.root.ReadFile(key + ".meta")
+	if errors.Is(err, fs.ErrNotExist) {
+		// The writer died between the object and its sidecar: rebuild it.
+		data, err := l.root.ReadFile(key)
+		if err != nil {
+			return Object{}, fmt.Errorf("read evidence %q: %w", key, err)
+		}
+		sum := sha256.Sum256(data)
+		m := localMeta{SHA256: hex.EncodeToString(sum[:]), Size: int64(len(data))}
+		raw, _ = json.Marshal(m)
+		if err := l.writeOnce(key+".meta", raw); err != nil && !errors.Is(err, fs.ErrExist) {
+			return Object{}, fmt.Errorf("write digest of evidence %q: %w", key, err)
+		}
+	} else if err != nil {
+		return Object{}, fmt.Errorf("read evidence metadata %q: %w", key, err)
 	}
 	var m localMeta
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return Object{}, fmt.Errorf("decode evidence metadata %q: %w", key, err)
+	if err := json.Unmarshal(raw, &m); err != nil || len(m.SHA256) != 64 {
+		return Object{}, fmt.Errorf("decode evidence metadata %q: %v", key, err)
 	}
-	return Object{Bucket: LocalBucket, Key: key, VersionID: m.SHA256[:min(16, len(m.SHA256))], SHA256: m.SHA256, Size: m.Size, ContentType: m.ContentType}, nil
+	return Object{Bucket: LocalBucket, Key: key, VersionID: m.SHA256[:16], SHA256: m.SHA256, Size: m.Size, ContentType: m.ContentType}, nil
 }
 
 func validKey(key string) error {

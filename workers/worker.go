@@ -144,8 +144,11 @@ loop:
 			slots <- struct{}{}
 			free++
 		}
-		batch, err := cons.Fetch(free, jetstream.FetchMaxWait(time.Second))
+		// A bounded wait that also ends at once when the worker is told to stop.
+		fctx, cancelFetch := context.WithTimeout(ctx, time.Second)
+		batch, err := cons.Fetch(free, jetstream.FetchContext(fctx))
 		if err != nil {
+			cancelFetch()
 			for range free {
 				<-slots
 			}
@@ -169,10 +172,11 @@ loop:
 				w.handle(taskCtx, msg)
 			}()
 		}
+		cancelFetch()
 		for range free - got {
 			<-slots
 		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && ctx.Err() == nil {
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
 			w.deps.Logger.WarnContext(ctx, "fetch tasks", "err", err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	xos "github.com/aquasecurity/trivy/pkg/x/os"
 	"github.com/spf13/cobra"
 
 	"github.com/tollgate/tollgate/vulndb"
@@ -55,6 +56,8 @@ func newDBCmd(g *globals) *cobra.Command {
 			if insecure {
 				opts = append(opts, vulndb.WithInsecure())
 			}
+			// trivy's download leaves a per-process temporary directory behind.
+			defer xos.Cleanup()
 			if err := vulndb.Update(cmd.Context(), g.logger, dbDir, repo, opts...); err != nil {
 				return err
 			}
