@@ -1,7 +1,6 @@
 package embedded
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -18,6 +17,7 @@ import (
 	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
 
+	"github.com/tollgate/tollgate/internal/golden"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/stack"
 	"github.com/tollgate/tollgate/tasks"
@@ -26,7 +26,6 @@ import (
 )
 
 var (
-	update        = flag.Bool("update", false, "rewrite the golden findings in testdata/")
 	updateHistory = flag.Bool("update-history", false, "rewrite ../workflows/testdata/scan_history.json from a real run")
 )
 
@@ -150,7 +149,7 @@ func TestScanExamples(t *testing.T) {
 				if res.Verdict != r.Verdict || r.Schema != report.Schema || r.ScanID != req.ScanID {
 					t.Fatalf("result %+v does not match report %s %s %s", res, r.Verdict, r.Schema, r.ScanID)
 				}
-				checkGolden(t, filepath.Join("testdata", name+".golden.json"), findingsOf(r))
+				golden.AssertJSON(t, filepath.Join("testdata", name+".golden.json"), findingsOf(r))
 				checkEvidence(ctx, t, st, r)
 				if *updateHistory && app == "node-todo" && !full {
 					saveHistory(ctx, t, st.Client(), "scan-"+req.ScanID)
@@ -172,28 +171,6 @@ func checkEvidence(ctx context.Context, t *testing.T, st *Stack, r report.Report
 		if obj.SHA256 != e.SHA256 || len(data) == 0 {
 			t.Fatalf("evidence %s: stored sha256 %s, report says %s", e.Name, obj.SHA256, e.SHA256)
 		}
-	}
-}
-
-func checkGolden(t *testing.T, path string, got findings) {
-	t.Helper()
-	data, err := json.MarshalIndent(got, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	data = append(data, '\n')
-	if *update {
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run with -update to create it): %v", err)
-	}
-	if !bytes.Equal(want, data) {
-		t.Errorf("findings differ from %s (run with -update if the change is intended)\n--- got:\n%s", path, data)
 	}
 }
 

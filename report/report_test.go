@@ -3,16 +3,14 @@ package report
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/owenrumney/go-sarif/v2/sarif"
-)
 
-var update = flag.Bool("update", false, "rewrite golden files")
+	"github.com/tollgate/tollgate/internal/golden"
+)
 
 func fixture() Report {
 	return Report{
@@ -37,30 +35,12 @@ func fixture() Report {
 	}
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read %s (run with -update to create it): %v", path, err)
-	}
-	if !bytes.Equal(want, got) {
-		t.Errorf("%s differs (run with -update if intended); got:\n%s", path, got)
-	}
-}
-
 func TestJSONGolden(t *testing.T) {
 	b, err := json.MarshalIndent(fixture(), "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "report.golden.json", append(b, '\n'))
+	golden.Assert(t, filepath.Join("testdata", "report.golden.json"), append(b, '\n'))
 }
 
 func TestSARIFGolden(t *testing.T) {
@@ -68,7 +48,7 @@ func TestSARIFGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "report.golden.sarif.json", b)
+	golden.Assert(t, filepath.Join("testdata", "report.golden.sarif.json"), b)
 	log, err := sarif.FromBytes(b)
 	if err != nil {
 		t.Fatalf("not a SARIF log: %v", err)
@@ -83,7 +63,7 @@ func TestTableGolden(t *testing.T) {
 	if err := WriteTable(&buf, fixture()); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "report.golden.txt", buf.Bytes())
+	golden.Assert(t, filepath.Join("testdata", "report.golden.txt"), buf.Bytes())
 }
 
 func TestTableSaysWhenNoDB(t *testing.T) {

@@ -11,11 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/golden"
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/vulndb"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // engine is loaded once, as a worker loads it: the trivy DB handle is per process.
 var engine *Engine
@@ -51,42 +50,14 @@ func needEngine(t testing.TB) {
 	}
 }
 
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read %s (run with -update to create it): %v", path, err)
-	}
-	if !bytes.Equal(want, got) {
-		t.Errorf("%s differs (run with -update if intended); got:\n%s", path, got)
-	}
-}
-
-func asJSON(t *testing.T, v any) []byte {
-	t.Helper()
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return append(b, '\n')
-}
-
 func TestSecrets(t *testing.T) {
 	needEngine(t)
 	got, err := engine.secrets.Scan(context.Background(), example("node-todo"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := asJSON(t, got)
-	golden(t, "secrets.node-todo.golden.json", out)
-	if bytes.Contains(out, []byte("ghp_")) {
+	golden.AssertJSON(t, filepath.Join("testdata", "secrets.node-todo.golden.json"), got)
+	if out, _ := json.Marshal(got); bytes.Contains(out, []byte("ghp_")) {
 		t.Fatal("secret value in the findings")
 	}
 	for _, app := range []string{"py-notes", "go-api", "clean-static"} {
@@ -111,9 +82,9 @@ func TestSBOMIsReproducible(t *testing.T) {
 	if !bytes.Equal(a.CycloneDX, b.CycloneDX) || !bytes.Equal(a.SPDX, b.SPDX) {
 		t.Fatal("two scans of the same tree gave different SBOM bytes")
 	}
-	golden(t, "sbom.node-todo.cdx.golden.json", a.CycloneDX)
-	golden(t, "sbom.node-todo.spdx.golden.json", a.SPDX)
-	golden(t, "packages.node-todo.golden.json", asJSON(t, a.Packages))
+	golden.Assert(t, filepath.Join("testdata", "sbom.node-todo.cdx.golden.json"), a.CycloneDX)
+	golden.Assert(t, filepath.Join("testdata", "sbom.node-todo.spdx.golden.json"), a.SPDX)
+	golden.AssertJSON(t, filepath.Join("testdata", "packages.node-todo.golden.json"), a.Packages)
 	var cdx map[string]any
 	if err := json.Unmarshal(a.CycloneDX, &cdx); err != nil || cdx["bomFormat"] != "CycloneDX" {
 		t.Fatalf("not a CycloneDX document: %v", err)
@@ -149,7 +120,7 @@ func TestVulns(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden(t, "vulns."+app+".golden.json", asJSON(t, got))
+		golden.AssertJSON(t, filepath.Join("testdata", "vulns."+app+".golden.json"), got)
 	}
 }
 
