@@ -245,3 +245,30 @@ func TestScanArchiveEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestScanWithoutDBSaysSo: with no vulnerability DB the scan still runs, and
+// says on stderr and in the report that vulnerabilities were not checked.
+func TestScanWithoutDBSaysSo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers and loads the scanners")
+	}
+	dir := t.TempDir()
+	out := filepath.Join(dir, "report.json")
+	code, _, stderr := run(t, "scan", "--db", filepath.Join(dir, "no-db"), "--evidence", filepath.Join(dir, "evidence"),
+		"--format", "json", "--output", out, filepath.Join("..", "..", "examples", "clean-static"))
+	if code != ExitPass {
+		t.Fatalf("exit %d, want 0 (warn); stderr: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "vulnerabilities were not checked") {
+		t.Errorf("stderr does not say vulnerabilities were not checked: %s", stderr)
+	}
+	raw, _ := os.ReadFile(out)
+	var r report.Report
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Verdict != report.VerdictWarn || r.VulnDB.Available || !strings.Contains(r.VulnDB.Note, "no vulnerability DB") ||
+		len(r.Reasons) != 1 || r.Reasons[0].Policy != "vulnerabilities.no_db" || len(r.Packages) == 0 {
+		t.Fatalf("report: verdict %s vulndb %+v reasons %+v packages %d", r.Verdict, r.VulnDB, r.Reasons, len(r.Packages))
+	}
+}
