@@ -47,7 +47,7 @@ db-demo: build ## build a vulnerability DB from the OSV records in testdata/osv
 	bin/tollgate db import --osv testdata/osv --db $(DEMO_DB)
 
 demo: tools build db-demo ## scan an example app on the embedded stack (DEMO_APP=...)
-	bin/tollgate scan --db $(DEMO_DB) $(DEMO_APP); code=$$?; echo "exit code $$code (0 pass/warn, 1 block, 2 bad input, 3 internal error)"
+	bin/tollgate scan --full --db $(DEMO_DB) $(DEMO_APP); code=$$?; echo "exit code $$code (0 pass/warn, 1 block, 2 bad input, 3 internal error)"
 
 clean: ## remove build outputs
 	rm -rf bin .cache

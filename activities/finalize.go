@@ -100,7 +100,7 @@ func BuildReport(req workflows.FinalizeRequest) report.Report {
 		Labels: req.Scan.Labels, Verdict: dec.Verdict, Stage: req.Stage, Reasons: dec.Reasons,
 		Secrets: []report.Secret{}, Vulnerabilities: []report.Vulnerability{}, Packages: []report.Package{},
 		Evidence: []report.Evidence{}, Timings: map[string]float64{},
-		VulnDB:    report.VulnDB{Available: false, Note: "the deep stage did not run"},
+		VulnDB:    report.VulnDB{Available: false, Note: "the deep stage did not run: the fast stage blocked (use --full for every finding)"},
 		StartedAt: req.StartedAt, FinishedAt: req.FinishedAt,
 	}
 	for k, v := range req.Timings {
