@@ -236,6 +236,17 @@ func TestScanArchiveEndToEnd(t *testing.T) {
 	if bytes.Contains(raw, []byte("ghp_")) {
 		t.Fatal("report contains the secret")
 	}
+	// The other formats, from the same kind of run.
+	for format, marker := range map[string]string{"cyclonedx": `"bomFormat": "CycloneDX"`, "spdx": `"spdxVersion": "SPDX-2.3"`, "sarif": `"version": "2.1.0"`} {
+		out := filepath.Join(dir, "report."+format)
+		code, _, stderr := run(t, "scan", "-q", "--full", "--db", db, "--evidence", filepath.Join(dir, "evidence"), "--format", format, "--output", out, src)
+		if code != ExitBlocked {
+			t.Fatalf("%s: exit %d; stderr: %s", format, code, stderr)
+		}
+		if b, _ := os.ReadFile(out); !bytes.Contains(b, []byte(marker)) {
+			t.Errorf("%s output has no %s", format, marker)
+		}
+	}
 	// The keys the DESIGN.md contract names are all there.
 	var doc map[string]any
 	json.Unmarshal(raw, &doc)
