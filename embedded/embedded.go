@@ -24,14 +24,12 @@ import (
 	"go.temporal.io/sdk/worker"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/tollgate/tollgate/activities"
-	"github.com/tollgate/tollgate/policies"
+	"github.com/tollgate/tollgate/orchestrator"
 	"github.com/tollgate/tollgate/stack"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/workers"
 	"github.com/tollgate/tollgate/workers/scanners"
-	"github.com/tollgate/tollgate/workflows"
 )
 
 // Config of the embedded stack. Zero fields take the documented defaults.
@@ -45,6 +43,9 @@ type Config struct {
 	LicenseDeny []string
 	// EvidenceDir is the local write-once evidence store (required).
 	EvidenceDir string
+	// InputsDir keeps submitted archives by digest (default: a directory in
+	// StateDir). Scans of a directory do not use it.
+	InputsDir string
 	// StateDir holds NATS's JetStream files (default: a temporary
 	// directory removed on Close).
 	StateDir string
@@ -82,6 +83,7 @@ type Stack struct {
 	orch     worker.Worker
 	engine   *scanners.Engine
 	evidence *storage.Local
+	inputs   *storage.LocalInputs
 	workers  []*workers.Worker
 	stateDir string
 	ownState bool
@@ -111,12 +113,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if s.evidence, err = storage.OpenLocal(cfg.EvidenceDir); err != nil {
 		return nil, err
 	}
-	bundle, err := loadBundle(cfg)
-	if err != nil {
-		return nil, err
-	}
-	engine, err := policies.NewEngine(ctx, bundle)
-	if err != nil {
+	if s.inputs, err = storage.OpenLocalInputs(cmp.Or(cfg.InputsDir, filepath.Join(s.stateDir, "inputs"))); err != nil {
 		return nil, err
 	}
 
@@ -159,19 +156,16 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, fmt.Errorf("connect to temporal at %s: %w", s.temporal.Addr, err)
 	}
 
-	s.orch = worker.New(s.client, workflows.TaskQueue, worker.Options{})
-	s.orch.RegisterWorkflow(workflows.ScanWorkflow)
-	acts := &activities.Activities{Publisher: s.js, Stream: streamCfg, Policies: engine, Evidence: s.evidence, Logger: s.logger}
-	acts.Register(s.orch)
-	if err := s.orch.Start(); err != nil {
-		return nil, fmt.Errorf("start orchestrator: %w", err)
+	if s.orch, err = orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, LicenseDeny: cfg.LicenseDeny, Stream: streamCfg},
+		orchestrator.Deps{Temporal: s.client, Publisher: s.js, Evidence: s.evidence, Logger: s.logger}); err != nil {
+		return nil, err
 	}
 
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancelWorkers = cancel
 	for _, pool := range []string{tasks.PoolFast, tasks.PoolDeep} {
 		w, err := workers.New(workers.Config{Pool: pool, Concurrency: cfg.Concurrency, Name: "embedded-" + pool, Stream: streamCfg, ShutdownGrace: 5 * time.Second},
-			workers.Deps{JetStream: s.js, Temporal: s.client, Evidence: s.evidence, Scanners: s.engine.Scanners(), Logger: s.logger})
+			workers.Deps{JetStream: s.js, Temporal: s.client, Evidence: s.evidence, Inputs: s.inputs, Scanners: s.engine.Scanners(), Logger: s.logger})
 		if err != nil {
 			return nil, err
 		}
@@ -187,28 +181,14 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	return s, nil
 }
 
-func loadBundle(cfg Config) (policies.Bundle, error) {
-	var b policies.Bundle
-	var err error
-	if cfg.PolicyDir != "" {
-		b, err = policies.LoadDir(cfg.PolicyDir)
-	} else {
-		b, err = policies.Default()
-	}
-	if err != nil {
-		return policies.Bundle{}, err
-	}
-	if cfg.LicenseDeny != nil {
-		b = b.WithConfig("license_deny", cfg.LicenseDeny)
-	}
-	return b, nil
-}
-
 // Client is the stack's Temporal client.
 func (s *Stack) Client() client.Client { return s.client }
 
 // Evidence is the stack's evidence store.
 func (s *Stack) Evidence() *storage.Local { return s.evidence }
+
+// Inputs is the stack's store of submitted archives.
+func (s *Stack) Inputs() *storage.LocalInputs { return s.inputs }
 
 // JetStream is the stack's JetStream context.
 func (s *Stack) JetStream() jetstream.JetStream { return s.js }

@@ -88,6 +88,25 @@ func loadFS(fsys fs.FS, source string) (Bundle, error) {
 	return b, nil
 }
 
+// Load returns the bundle to use: the one in dir, or the embedded one when dir
+// is empty, with the licence deny list replaced when licenseDeny is not nil.
+func Load(dir string, licenseDeny []string) (Bundle, error) {
+	var b Bundle
+	var err error
+	if dir != "" {
+		b, err = LoadDir(dir)
+	} else {
+		b, err = Default()
+	}
+	if err != nil {
+		return Bundle{}, err
+	}
+	if licenseDeny != nil {
+		b = b.WithConfig("license_deny", licenseDeny)
+	}
+	return b, nil
+}
+
 // WithConfig returns a copy of the bundle whose data.tollgate.config has the
 // given keys replaced (for flags such as --deny-license).
 func (b Bundle) WithConfig(key string, value any) Bundle {

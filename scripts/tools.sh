@@ -3,11 +3,13 @@
 # a cache that outlives checkouts: $TOLLGATE_TOOLS_DIR, else
 # ${XDG_CACHE_HOME:-$HOME/.cache}/tollgate/tools. Each tool lives in a folder
 # named by its version, so a bump installs beside the old one.
-# Usage: scripts/tools.sh [temporal|workflowcheck|all]   (default: all)
+# Usage: scripts/tools.sh [temporal|workflowcheck|minio|all]   (default: all)
 set -euo pipefail
 
 TEMPORAL_CLI_VERSION=v1.5.1        # keep in step with stack.TemporalCLIVersion
 WORKFLOWCHECK_VERSION=v0.6.0
+# MinIO is AGPL-3.0: tollgate only ever runs it as a separate process, never links it.
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c  # keep in step with stack.MinIOVersion
 
 tools_dir=${TOLLGATE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tollgate/tools}
 mkdir -p "$tools_dir"
@@ -23,7 +25,8 @@ install() { # name module version binary
   local tmp
   tmp=$(mktemp -d "$tools_dir/.install-XXXXXX")
   # Tools are their own modules: build them outside this module's go.mod.
-  (cd "$tmp" && GOFLAGS=-mod=mod GOBIN="$tmp/bin" go install "$module@$version") >&2
+  # Tools build without tollgate's GOEXPERIMENT, as their own releases do.
+  (cd "$tmp" && GOEXPERIMENT= GOFLAGS=-mod=mod GOBIN="$tmp/bin" go install "$module@$version") >&2
   mkdir -p "$dir"
   mv "$tmp/bin/$bin" "$dir/$bin"
   rm -rf "$tmp"
@@ -33,7 +36,8 @@ install() { # name module version binary
 what=${1:-all}
 case $what in
   temporal|all) install temporal github.com/temporalio/cli/cmd/temporal "$TEMPORAL_CLI_VERSION" temporal ;;&
-  workflowcheck|all) install workflowcheck go.temporal.io/sdk/contrib/tools/workflowcheck "$WORKFLOWCHECK_VERSION" workflowcheck ;;
-  temporal|workflowcheck|all) ;;
-  *) echo "usage: $0 [temporal|workflowcheck|all]" >&2; exit 2 ;;
+  workflowcheck|all) install workflowcheck go.temporal.io/sdk/contrib/tools/workflowcheck "$WORKFLOWCHECK_VERSION" workflowcheck ;;&
+  minio|all) install minio github.com/minio/minio "$MINIO_VERSION" minio ;;&
+  temporal|workflowcheck|minio|all) ;;
+  *) echo "usage: $0 [temporal|workflowcheck|minio|all]" >&2; exit 2 ;;
 esac

@@ -35,7 +35,15 @@ type entry struct {
 func writeTarGz(t *testing.T, path string, entries []entry) {
 	t.Helper()
 	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
+	writeTarGzTo(t, &buf, entries)
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeTarGzTo(t *testing.T, buf *bytes.Buffer, entries []entry) {
+	t.Helper()
+	gz := gzip.NewWriter(buf)
 	tw := tar.NewWriter(gz)
 	for _, e := range entries {
 		typ := e.typ
@@ -55,9 +63,6 @@ func writeTarGz(t *testing.T, path string, entries []entry) {
 	}
 	tw.Close()
 	gz.Close()
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestScanRejectsHostileArchives: each hostile archive ends `tollgate scan`

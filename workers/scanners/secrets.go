@@ -45,6 +45,9 @@ func NewSecrets() (*Secrets, error) {
 // holds it never leave this function.
 func (s *Secrets) Scan(ctx context.Context, dir string) ([]report.Secret, error) {
 	det := detect.NewDetectorContext(ctx, s.cfg)
+	// As the gitleaks CLI does by default: find secrets inside base64, hex
+	// and percent-encoded text too.
+	det.MaxDecodeDepth = 5
 	findings, err := det.DetectSource(ctx, &sources.Files{
 		Config:         &det.Config,
 		Path:           dir,

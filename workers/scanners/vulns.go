@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	dbc "github.com/aquasecurity/trivy-db/pkg/db"
 	"github.com/aquasecurity/trivy-db/pkg/metadata"
@@ -49,9 +50,18 @@ var disabledAnalyzers = slices.Concat(
 	analyzer.TypeConfigFiles,
 )
 
+// The trivy DB handle is global to the process (trivy-db keeps it so): every
+// Vulns in a process shares it, opened by the first and closed by the last.
+var shared struct {
+	sync.Mutex
+	dir   string
+	users int
+}
+
 // OpenVulns opens the DB in dbDir. A missing DB is not an error: the scanner
 // then reports VulnDB.Available=false and matches nothing, and the report and
-// the policy say that vulnerabilities were not checked.
+// the policy say that vulnerabilities were not checked. Only one DB directory
+// can be open in a process at a time.
 func OpenVulns(dbDir string) (*Vulns, error) {
 	v := &Vulns{db: report.VulnDB{Path: dbDir}}
 	if dbDir == "" {
@@ -69,9 +79,18 @@ func OpenVulns(dbDir string) (*Vulns, error) {
 	if meta.Version != db.SchemaVersion {
 		return nil, fmt.Errorf("vulnerability DB in %q has schema %d, want %d", dbDir, meta.Version, db.SchemaVersion)
 	}
-	if err := db.Init(dbDir); err != nil {
-		return nil, fmt.Errorf("open vulnerability DB %q: %w", dbDir, err)
+	shared.Lock()
+	defer shared.Unlock()
+	switch {
+	case shared.users == 0:
+		if err := db.Init(dbDir); err != nil {
+			return nil, fmt.Errorf("open vulnerability DB %q: %w", dbDir, err)
+		}
+		shared.dir = dbDir
+	case shared.dir != dbDir:
+		return nil, fmt.Errorf("open vulnerability DB %q: this process already has %q open (trivy allows one DB per process)", dbDir, shared.dir)
 	}
+	shared.users++
 	v.opened = true
 	v.db.Available = true
 	v.db.Version = meta.Version
@@ -82,12 +101,18 @@ func OpenVulns(dbDir string) (*Vulns, error) {
 // DB describes the DB in use.
 func (v *Vulns) DB() report.VulnDB { return v.db }
 
-// Close closes the DB.
+// Close releases this scanner's use of the DB; the last user closes it.
 func (v *Vulns) Close() error {
 	if !v.opened {
 		return nil
 	}
 	v.opened = false
+	shared.Lock()
+	defer shared.Unlock()
+	if shared.users--; shared.users > 0 {
+		return nil
+	}
+	shared.dir = ""
 	return db.Close()
 }
 

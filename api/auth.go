@@ -1,0 +1,111 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// Roles a principal can have.
+const (
+	RoleCI     = "ci"
+	RoleSRE    = "sre"
+	RoleOncall = "oncall"
+	RoleAdmin  = "admin"
+)
+
+// Principal is who a request comes from.
+type Principal struct {
+	Name   string   `json:"name"`
+	Tenant string   `json:"tenant"`
+	Roles  []string `json:"roles"`
+}
+
+// Has tells whether the principal has any of the roles.
+func (p Principal) Has(roles ...string) bool {
+	for _, r := range roles {
+		if slices.Contains(p.Roles, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// Token is a static API token as configured: only its sha256 is kept.
+type Token struct {
+	Name   string   `json:"name" yaml:"name"`
+	SHA256 string   `json:"sha256" yaml:"sha256"`
+	Tenant string   `json:"tenant" yaml:"tenant"`
+	Roles  []string `json:"roles" yaml:"roles"`
+}
+
+// HashToken returns the hex sha256 a Token stores for a secret token.
+func HashToken(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// Validate checks a configured token.
+func (t Token) Validate() error {
+	if t.Name == "" || t.Tenant == "" {
+		return fmt.Errorf("token %q: name and tenant are required", t.Name)
+	}
+	if b, err := hex.DecodeString(t.SHA256); err != nil || len(b) != sha256.Size {
+		return fmt.Errorf("token %q: sha256 must be 64 hex digits (the hash of the token, never the token)", t.Name)
+	}
+	for _, r := range t.Roles {
+		if !slices.Contains([]string{RoleCI, RoleSRE, RoleOncall, RoleAdmin}, r) {
+			return fmt.Errorf("token %q: unknown role %q", t.Name, r)
+		}
+	}
+	return nil
+}
+
+type principalKey struct{}
+
+func principalFrom(ctx context.Context) Principal {
+	p, _ := ctx.Value(principalKey{}).(Principal)
+	return p
+}
+
+// authenticate resolves the bearer token, comparing hashes in constant time.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || raw == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tollgate"`)
+			writeProblem(w, r, http.StatusUnauthorized, "unauthenticated", "a bearer token is required")
+			return
+		}
+		got, _ := hex.DecodeString(HashToken(strings.TrimSpace(raw)))
+		var found *Token
+		for i := range s.cfg.Tokens {
+			want, _ := hex.DecodeString(s.cfg.Tokens[i].SHA256)
+			if subtle.ConstantTimeCompare(got, want) == 1 {
+				found = &s.cfg.Tokens[i]
+			}
+		}
+		if found == nil {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="tollgate", error="invalid_token"`)
+			writeProblem(w, r, http.StatusUnauthorized, "unauthenticated", "the bearer token is not valid")
+			return
+		}
+		p := Principal{Name: found.Name, Tenant: found.Tenant, Roles: found.Roles}
+		if !s.allow(p) {
+			w.Header().Set("Retry-After", "1")
+			writeProblem(w, r, http.StatusTooManyRequests, "rate-limited", fmt.Sprintf("too many requests from %q; retry after a second", p.Name))
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	})
+}
+
+// canSee is the tenant rule: a principal sees its own tenant's scans; admins see all.
+func canSee(p Principal, tenant string) bool {
+	return p.Has(RoleAdmin) || p.Tenant == tenant
+}

@@ -1,0 +1,398 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/tollgate/tollgate/report"
+	"github.com/tollgate/tollgate/storage/archive"
+	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/workflows"
+)
+
+// Metadata is the "metadata" part of a scan submission.
+type Metadata struct {
+	App    string   `json:"app"`
+	Commit string   `json:"commit,omitempty"`
+	Labels []string `json:"labels,omitempty"`
+}
+
+var (
+	appRe    = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
+	commitRe = regexp.MustCompile(`^[0-9a-f]{7,64}$`)
+	labelRe  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$`)
+)
+
+// Validate checks submitted metadata.
+func (m Metadata) Validate() error {
+	if !appRe.MatchString(m.App) {
+		return fmt.Errorf("app %q must be 1-63 characters of a-z, 0-9, '.', '_' or '-'", m.App)
+	}
+	if m.Commit != "" && !commitRe.MatchString(m.Commit) {
+		return fmt.Errorf("commit %q is not a git object id", m.Commit)
+	}
+	if len(m.Labels) > 32 {
+		return fmt.Errorf("%d labels, at most 32", len(m.Labels))
+	}
+	for _, l := range m.Labels {
+		if !labelRe.MatchString(l) {
+			return fmt.Errorf("label %q: 1-64 characters of letters, digits and . _ : / -", l)
+		}
+	}
+	return nil
+}
+
+// ScanStatus is the body of GET /v1/scans/{id}.
+type ScanStatus struct {
+	ScanID    string          `json:"scan_id"`
+	App       string          `json:"app,omitempty"`
+	Status    string          `json:"status"` // running, completed, failed
+	Stage     string          `json:"stage,omitempty"`
+	Verdict   report.Verdict  `json:"verdict,omitempty"`
+	Reasons   []report.Reason `json:"reasons,omitempty"`
+	Error     string          `json:"error,omitempty"`
+	BadInput  bool            `json:"bad_input,omitempty"`
+	StatusURL string          `json:"status_url"`
+	ReportURL string          `json:"report_url,omitempty"`
+}
+
+const memoTenant, memoApp = "tenant", "app"
+
+func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := principalFrom(ctx)
+	if !p.Has(RoleCI, RoleAdmin) {
+		writeProblem(w, r, http.StatusForbidden, "forbidden", "submitting scans needs the ci or admin role")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxArchiveBytes+1<<20)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		writeProblem(w, r, http.StatusBadRequest, "bad-request", "the body must be multipart/form-data with a metadata part and an archive part")
+		return
+	}
+	var meta *Metadata
+	var upload *os.File
+	defer func() {
+		if upload != nil {
+			upload.Close()
+			os.Remove(upload.Name())
+		}
+	}()
+	var size int64
+	for {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			s.bodyError(w, r, err)
+			return
+		}
+		switch part.FormName() {
+		case "metadata":
+			if meta != nil {
+				writeProblem(w, r, http.StatusBadRequest, "bad-request", "more than one metadata part")
+				return
+			}
+			meta = &Metadata{}
+			dec := json.NewDecoder(io.LimitReader(part, 64<<10))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(meta); err != nil {
+				writeProblem(w, r, http.StatusBadRequest, "bad-request", "metadata is not valid JSON: "+err.Error())
+				return
+			}
+		case "archive":
+			if upload != nil {
+				writeProblem(w, r, http.StatusBadRequest, "bad-request", "more than one archive part")
+				return
+			}
+			if upload, size, err = s.spool(part); err != nil {
+				s.bodyError(w, r, err)
+				return
+			}
+		default:
+			writeProblem(w, r, http.StatusBadRequest, "bad-request", fmt.Sprintf("unknown part %q (want metadata and archive)", part.FormName()))
+			return
+		}
+	}
+	switch {
+	case meta == nil:
+		writeProblem(w, r, http.StatusBadRequest, "bad-request", "no metadata part")
+		return
+	case upload == nil:
+		writeProblem(w, r, http.StatusBadRequest, "bad-request", "no archive part")
+		return
+	}
+	if err := meta.Validate(); err != nil {
+		writeProblem(w, r, http.StatusBadRequest, "bad-metadata", err.Error())
+		return
+	}
+	if err := s.checkArchive(ctx, upload.Name()); err != nil {
+		if errors.Is(err, archive.ErrRejected) {
+			writeProblem(w, r, http.StatusBadRequest, "archive-rejected", err.Error())
+			return
+		}
+		s.internal(w, r, "check archive", err)
+		return
+	}
+	if _, err := upload.Seek(0, io.SeekStart); err != nil {
+		s.internal(w, r, "rewind upload", err)
+		return
+	}
+	obj, err := s.deps.Inputs.PutInput(ctx, upload, size)
+	if err != nil {
+		s.internal(w, r, "store input", err)
+		return
+	}
+
+	now := time.Now().UTC()
+	id := scanID(p.Tenant, r.Header.Get("Idempotency-Key"), obj.SHA256, *meta, now, s.cfg.DedupeWindow)
+	req := workflows.ScanRequest{ScanID: id, App: meta.App, Commit: meta.Commit, Labels: meta.Labels, Full: s.cfg.Full,
+		Input: tasks.Input{Archive: &obj}, SubmittedAt: now.Truncate(time.Second), Tenant: p.Tenant}
+	_, err = s.deps.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       workflowID(id),
+		TaskQueue:                workflows.TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowExecutionTimeout: 2 * time.Hour,
+		Memo:                     map[string]any{memoTenant: p.Tenant, memoApp: meta.App},
+	}, workflows.ScanWorkflow, req)
+	var started *serviceerror.WorkflowExecutionAlreadyStarted
+	if err != nil && !errors.As(err, &started) {
+		s.internal(w, r, "start scan workflow", err)
+		return
+	}
+	s.deps.Logger.InfoContext(ctx, "scan submitted", "scan_id", id, "app", meta.App, "tenant", p.Tenant, "principal", p.Name, "input", obj.Key)
+	writeJSON(w, http.StatusAccepted, ScanStatus{ScanID: id, App: meta.App, Status: "running", StatusURL: statusURL(id), ReportURL: reportURL(id)})
+}
+
+// scanID names a submission. The same Idempotency-Key from one tenant, or
+// the same archive, app and commit within the dedupe window, names the same
+// scan, and Temporal's workflow id makes it start only once.
+func scanID(tenant, idemKey, digest string, m Metadata, now time.Time, window time.Duration) string {
+	name := "tollgate-scan\x00" + tenant + "\x00"
+	if idemKey != "" {
+		name += "idem\x00" + idemKey
+	} else {
+		name += fmt.Sprintf("%s\x00%s\x00%s\x00%d", digest, m.App, m.Commit, now.UnixNano()/int64(window))
+	}
+	return uuid.NewSHA1(uuid.NameSpaceOID, []byte(name)).String()
+}
+
+func workflowID(scanID string) string { return "scan-" + scanID }
+func statusURL(id string) string      { return "/v1/scans/" + id }
+func reportURL(id string) string      { return "/v1/scans/" + id + "/report" }
+
+// spool writes the archive part to a temporary file, refusing more than the limit.
+func (s *Server) spool(part *multipart.Part) (*os.File, int64, error) {
+	f, err := os.CreateTemp(s.cfg.WorkDir, "tollgate-upload-*")
+	if err != nil {
+		return nil, 0, err
+	}
+	n, err := io.Copy(f, io.LimitReader(part, s.cfg.MaxArchiveBytes+1))
+	if err == nil && n > s.cfg.MaxArchiveBytes {
+		err = &http.MaxBytesError{Limit: s.cfg.MaxArchiveBytes}
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, 0, err
+	}
+	return f, n, nil
+}
+
+// checkArchive runs the archive checks at the edge: the archive is extracted
+// with the same limits as the workers use, then thrown away.
+func (s *Server) checkArchive(ctx context.Context, path string) error {
+	dir, err := os.MkdirTemp(s.cfg.WorkDir, "tollgate-check-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	_, err = archive.Extract(ctx, path, dir, s.cfg.Limits)
+	return err
+}
+
+func (s *Server) bodyError(w http.ResponseWriter, r *http.Request, err error) {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		writeProblem(w, r, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("the archive is larger than %d bytes", s.cfg.MaxArchiveBytes))
+		return
+	}
+	writeProblem(w, r, http.StatusBadRequest, "bad-request", "could not read the request body: "+err.Error())
+}
+
+func (s *Server) internal(w http.ResponseWriter, r *http.Request, op string, err error) {
+	s.deps.Logger.ErrorContext(r.Context(), op, "err", err, "path", r.URL.Path)
+	writeProblem(w, r, http.StatusInternalServerError, "internal", op+" failed")
+}
+
+// lookup finds a scan the principal may see; anything else is 404, so that
+// other tenants' scan ids are not confirmed.
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (string, string, *enumspb.WorkflowExecutionStatus, bool) {
+	id := r.PathValue("id")
+	if _, err := uuid.Parse(id); err != nil {
+		writeProblem(w, r, http.StatusNotFound, "not-found", "no scan "+id)
+		return "", "", nil, false
+	}
+	desc, err := s.deps.Temporal.DescribeWorkflowExecution(r.Context(), workflowID(id), "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		writeProblem(w, r, http.StatusNotFound, "not-found", "no scan "+id)
+		return "", "", nil, false
+	}
+	if err != nil {
+		s.internal(w, r, "describe scan", err)
+		return "", "", nil, false
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	var tenant, app string
+	if f := info.GetMemo().GetFields(); f != nil {
+		_ = converter.GetDefaultDataConverter().FromPayload(f[memoTenant], &tenant)
+		_ = converter.GetDefaultDataConverter().FromPayload(f[memoApp], &app)
+	}
+	if !canSee(principalFrom(r.Context()), tenant) {
+		writeProblem(w, r, http.StatusNotFound, "not-found", "no scan "+id)
+		return "", "", nil, false
+	}
+	st := info.GetStatus()
+	return id, app, &st, true
+}
+
+func (s *Server) getScan(w http.ResponseWriter, r *http.Request) {
+	id, app, st, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	if wait := r.URL.Query().Get("wait"); wait != "" && *st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		d, err := time.ParseDuration(wait)
+		if err != nil || d < 0 || d > 60*time.Second {
+			writeProblem(w, r, http.StatusBadRequest, "bad-request", "wait must be a duration of at most 60s, e.g. 30s")
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), d)
+		_ = s.deps.Temporal.GetWorkflow(ctx, workflowID(id), "").Get(ctx, nil)
+		cancel()
+	}
+	writeJSON(w, http.StatusOK, s.status(r.Context(), id, app))
+}
+
+func (s *Server) status(ctx context.Context, id, app string) ScanStatus {
+	out := ScanStatus{ScanID: id, App: app, StatusURL: statusURL(id)}
+	run := s.deps.Temporal.GetWorkflow(ctx, workflowID(id), "")
+	desc, err := s.deps.Temporal.DescribeWorkflowExecution(ctx, workflowID(id), "")
+	if err != nil {
+		out.Status, out.Error = "unknown", err.Error()
+		return out
+	}
+	switch desc.GetWorkflowExecutionInfo().GetStatus() {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		out.Status = "running"
+		if v, err := s.deps.Temporal.QueryWorkflow(ctx, workflowID(id), "", workflows.QueryProgress); err == nil {
+			var p workflows.Progress
+			if v.Get(&p) == nil {
+				out.Stage = p.Stage
+			}
+		}
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		var res workflows.ScanResult
+		if err := run.Get(ctx, &res); err != nil {
+			out.Status, out.Error = "failed", err.Error()
+			return out
+		}
+		out.Status, out.Stage, out.Verdict, out.Reasons, out.ReportURL = "completed", res.Stage, res.Verdict, res.Reasons, reportURL(id)
+	default:
+		err := run.Get(ctx, nil)
+		out.Status = "failed"
+		if err != nil {
+			out.Error = err.Error()
+			var appErr *temporal.ApplicationError
+			out.BadInput = errors.As(err, &appErr) && appErr.Type() == tasks.ErrTypeBadInput
+		}
+	}
+	return out
+}
+
+func (s *Server) getReport(w http.ResponseWriter, r *http.Request) {
+	id, _, st, ok := s.lookup(w, r)
+	if !ok {
+		return
+	}
+	if *st != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+		writeProblem(w, r, http.StatusConflict, "not-finished", "the scan has no report (yet): see its status")
+		return
+	}
+	var res workflows.ScanResult
+	if err := s.deps.Temporal.GetWorkflow(r.Context(), workflowID(id), "").Get(r.Context(), &res); err != nil {
+		s.internal(w, r, "read scan result", err)
+		return
+	}
+	format := strings.ToLower(r.URL.Query().Get("format"))
+	if format == "" {
+		format = "json"
+	}
+	data, ctype, err := s.render(r.Context(), res, format)
+	if errors.Is(err, errNoSuchFormat) {
+		writeProblem(w, r, http.StatusBadRequest, "bad-request", err.Error())
+		return
+	}
+	if errors.Is(err, errNoSBOM) {
+		writeProblem(w, r, http.StatusNotFound, "not-found", err.Error())
+		return
+	}
+	if err != nil {
+		s.internal(w, r, "render report", err)
+		return
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Write(data)
+}
+
+var (
+	errNoSuchFormat = errors.New("format must be json, sarif, cyclonedx or spdx")
+	errNoSBOM       = errors.New("the scan ended in the fast stage: it has no SBOM")
+)
+
+func (s *Server) render(ctx context.Context, res workflows.ScanResult, format string) ([]byte, string, error) {
+	switch format {
+	case "json", "sarif":
+		data, _, err := s.deps.Evidence.Get(ctx, res.Report.Key)
+		if err != nil || format == "json" {
+			return data, "application/json", err
+		}
+		var rep report.Report
+		if err := json.Unmarshal(data, &rep); err != nil {
+			return nil, "", err
+		}
+		out, err := report.SARIF(rep, s.cfg.Version)
+		return out, "application/sarif+json", err
+	case "cyclonedx", "spdx":
+		name := map[string]string{"cyclonedx": "sbom.cdx.json", "spdx": "sbom.spdx.json"}[format]
+		for _, e := range res.Evidence {
+			if e.Name == name {
+				data, _, err := s.deps.Evidence.Get(ctx, e.Key)
+				return data, map[string]string{"cyclonedx": "application/vnd.cyclonedx+json", "spdx": "application/spdx+json"}[format], err
+			}
+		}
+		return nil, "", errNoSBOM
+	default:
+		return nil, "", errNoSuchFormat
+	}
+}

@@ -1,0 +1,318 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/embedded"
+	"github.com/tollgate/tollgate/report"
+	"github.com/tollgate/tollgate/storage/archive"
+)
+
+// apiEnv is the API over a real embedded stack: real Temporal, NATS, workers
+// and scanners, and the same DB as the scan tests.
+type apiEnv struct {
+	stack *embedded.Stack
+	db    string
+	dir   string
+}
+
+func newAPIEnv(t *testing.T) *apiEnv {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts servers and loads the scanners")
+	}
+	dir := t.TempDir()
+	db := filepath.Join(dir, "db")
+	if code, _, stderr := run(t, "db", "import", "--osv", filepath.Join("..", "..", "testdata", "osv"), "--db", db); code != 0 {
+		t.Fatalf("db import: %s", stderr)
+	}
+	st, err := embedded.Start(context.Background(), embedded.Config{DBDir: db, EvidenceDir: filepath.Join(dir, "evidence"), Version: "test",
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	return &apiEnv{stack: st, db: db, dir: dir}
+}
+
+func (e *apiEnv) server(t *testing.T, cfg api.Config) *httptest.Server {
+	t.Helper()
+	if cfg.Tokens == nil {
+		cfg.Tokens = []api.Token{
+			{Name: "ci-a", SHA256: api.HashToken("token-a"), Tenant: "a", Roles: []string{api.RoleCI}},
+			{Name: "ci-b", SHA256: api.HashToken("token-b"), Tenant: "b", Roles: []string{api.RoleCI}},
+			{Name: "sre-a", SHA256: api.HashToken("token-sre"), Tenant: "a", Roles: []string{api.RoleSRE}},
+		}
+	}
+	cfg.Full = true
+	srv, err := api.New(cfg, api.Deps{Temporal: e.stack.Client(), Inputs: e.stack.Inputs(), Evidence: e.stack.Evidence()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return hs
+}
+
+func findingsSets(r report.Report) []string {
+	var out []string
+	for _, s := range r.Secrets {
+		out = append(out, "secret "+s.Fingerprint)
+	}
+	for _, v := range r.Vulnerabilities {
+		out = append(out, "vuln "+v.ID+" "+v.Package+"@"+v.Version+" "+v.Severity)
+	}
+	for _, p := range r.Packages {
+		out = append(out, "pkg "+p.Name+"@"+p.Version+" "+strings.Join(p.Licenses, ","))
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestSubmitMatchesScan: `tollgate submit --wait` through the API returns
+// the same verdict, exit code and findings as `tollgate scan --full`.
+func TestSubmitMatchesScan(t *testing.T) {
+	apps := []string{"node-todo", "py-notes", "clean-static"}
+	dir := t.TempDir()
+	db := filepath.Join(dir, "db")
+	if !testing.Short() {
+		if code, _, stderr := run(t, "db", "import", "--osv", filepath.Join("..", "..", "testdata", "osv"), "--db", db); code != 0 {
+			t.Fatalf("db import: %s", stderr)
+		}
+	}
+	// The scans first: each starts and stops its own embedded stack.
+	scanned := map[string]int{}
+	for _, app := range apps {
+		if testing.Short() {
+			break
+		}
+		code, _, stderr := run(t, "scan", "-q", "--full", "--db", db, "--evidence", filepath.Join(dir, "evidence-scan"), "--format", "json",
+			"--output", filepath.Join(dir, app+"-scan.json"), filepath.Join("..", "..", "examples", app))
+		if code > ExitBlocked {
+			t.Fatalf("scan %s: exit %d: %s", app, code, stderr)
+		}
+		scanned[app] = code
+	}
+	e := newAPIEnv(t)
+	hs := e.server(t, api.Config{})
+	for _, app := range apps {
+		t.Run(app, func(t *testing.T) {
+			src := filepath.Join("..", "..", "examples", app)
+			viaAPI := filepath.Join(dir, app+"-api.json")
+			code, _, stderr := run(t, "submit", "--server", hs.URL, "--token", "token-a", "--app", app, "--wait", "--format", "json", "--output", viaAPI, src)
+			if code != scanned[app] {
+				t.Fatalf("submit exit %d, scan exit %d\nsubmit: %s", code, scanned[app], stderr)
+			}
+			var a, b report.Report
+			for path, r := range map[string]*report.Report{viaAPI: &a, filepath.Join(dir, app+"-scan.json"): &b} {
+				raw, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := json.Unmarshal(raw, r); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if a.Verdict != b.Verdict || a.Stage != b.Stage || !slices.Equal(findingsSets(a), findingsSets(b)) {
+				t.Fatalf("submit and scan differ:\nsubmit %s/%s %v\nscan   %s/%s %v", a.Verdict, a.Stage, findingsSets(a), b.Verdict, b.Stage, findingsSets(b))
+			}
+		})
+	}
+}
+
+func post(t *testing.T, url, token string, meta string, archiveBytes []byte, header map[string]string) (*http.Response, []byte) {
+	t.Helper()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	if meta != "" {
+		w, _ := mw.CreateFormField("metadata")
+		io.WriteString(w, meta)
+	}
+	if archiveBytes != nil {
+		w, _ := mw.CreateFormFile("archive", "src.tgz")
+		w.Write(archiveBytes)
+	}
+	mw.Close()
+	req, _ := http.NewRequest(http.MethodPost, url+"/v1/scans", &body)
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	return do(t, req)
+}
+
+func do(t *testing.T, req *http.Request) (*http.Response, []byte) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, b
+}
+
+func get(t *testing.T, url, token string) (*http.Response, []byte) {
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return do(t, req)
+}
+
+func packed(t *testing.T, app string) []byte {
+	var buf bytes.Buffer
+	if err := archive.Pack(context.Background(), filepath.Join("..", "..", "examples", app), &buf); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func wantProblem(t *testing.T, resp *http.Response, body []byte, status int, kind string) {
+	t.Helper()
+	if resp.StatusCode != status {
+		t.Fatalf("status %d, want %d: %s", resp.StatusCode, status, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("content type %q, want application/problem+json", ct)
+	}
+	var p api.Problem
+	if err := json.Unmarshal(body, &p); err != nil || p.Status != status || !strings.HasSuffix(p.Type, "/"+kind) || p.Title == "" {
+		t.Fatalf("problem %+v (%v), want type .../%s", p, err, kind)
+	}
+}
+
+// TestAPIRefusals: every refusal is problem+json with the right status.
+func TestAPIRefusals(t *testing.T) {
+	e := newAPIEnv(t)
+	hs := e.server(t, api.Config{MaxArchiveBytes: 1 << 20})
+	meta := `{"app":"clean-static"}`
+	src := packed(t, "clean-static")
+
+	t.Run("unauthenticated", func(t *testing.T) {
+		resp, body := post(t, hs.URL, "", meta, src, nil)
+		wantProblem(t, resp, body, http.StatusUnauthorized, "unauthenticated")
+		if resp.Header.Get("WWW-Authenticate") == "" {
+			t.Error("no WWW-Authenticate header")
+		}
+		resp, body = get(t, hs.URL+"/v1/scans/00000000-0000-0000-0000-000000000000", "wrong-token")
+		wantProblem(t, resp, body, http.StatusUnauthorized, "unauthenticated")
+	})
+	t.Run("role", func(t *testing.T) {
+		resp, body := post(t, hs.URL, "token-sre", meta, src, nil)
+		wantProblem(t, resp, body, http.StatusForbidden, "forbidden")
+	})
+	t.Run("other tenant's scan is 404", func(t *testing.T) {
+		resp, body := post(t, hs.URL, "token-a", meta, src, nil)
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("submit: %d %s", resp.StatusCode, body)
+		}
+		var st api.ScanStatus
+		json.Unmarshal(body, &st)
+		resp, body = get(t, hs.URL+st.StatusURL, "token-b")
+		wantProblem(t, resp, body, http.StatusNotFound, "not-found")
+		resp, body = get(t, hs.URL+st.ReportURL, "token-b")
+		wantProblem(t, resp, body, http.StatusNotFound, "not-found")
+		resp, body = get(t, hs.URL+st.StatusURL+"?wait=30s", "token-a")
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("own scan: %d %s", resp.StatusCode, body)
+		}
+	})
+	t.Run("hostile archive", func(t *testing.T) {
+		var buf bytes.Buffer
+		writeTarGzTo(t, &buf, []entry{{name: "../../evil", body: "x"}})
+		resp, body := post(t, hs.URL, "token-a", meta, buf.Bytes(), nil)
+		wantProblem(t, resp, body, http.StatusBadRequest, "archive-rejected")
+	})
+	t.Run("too large", func(t *testing.T) {
+		resp, body := post(t, hs.URL, "token-a", meta, bytes.Repeat([]byte("x"), 2<<20), nil)
+		wantProblem(t, resp, body, http.StatusRequestEntityTooLarge, "too-large")
+	})
+	t.Run("bad metadata", func(t *testing.T) {
+		for _, m := range []string{`{"app":"../x"}`, `{"app":"ok","extra":1}`, `not json`, ``} {
+			resp, body := post(t, hs.URL, "token-a", m, src, nil)
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Fatalf("metadata %q: %d %s", m, resp.StatusCode, body)
+			}
+		}
+		resp, body := post(t, hs.URL, "token-a", meta, nil, nil)
+		wantProblem(t, resp, body, http.StatusBadRequest, "bad-request")
+	})
+	t.Run("not multipart", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodPost, hs.URL+"/v1/scans", strings.NewReader("{}"))
+		req.Header.Set("Authorization", "Bearer token-a")
+		resp, body := do(t, req)
+		wantProblem(t, resp, body, http.StatusBadRequest, "bad-request")
+	})
+	t.Run("unknown scan", func(t *testing.T) {
+		resp, body := get(t, hs.URL+"/v1/scans/not-a-uuid", "token-a")
+		wantProblem(t, resp, body, http.StatusNotFound, "not-found")
+	})
+	t.Run("openapi", func(t *testing.T) {
+		resp, body := get(t, hs.URL+"/v1/openapi.json", "")
+		var doc map[string]any
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &doc) != nil || doc["openapi"] != "3.1.0" {
+			t.Fatalf("openapi: %d", resp.StatusCode)
+		}
+	})
+}
+
+func TestAPIRateLimit(t *testing.T) {
+	e := newAPIEnv(t)
+	hs := e.server(t, api.Config{RatePerSecond: 0.001, Burst: 2})
+	var last *http.Response
+	var body []byte
+	for range 3 {
+		last, body = get(t, hs.URL+"/v1/scans/00000000-0000-0000-0000-000000000000", "token-a")
+	}
+	wantProblem(t, last, body, http.StatusTooManyRequests, "rate-limited")
+	if last.Header.Get("Retry-After") == "" {
+		t.Fatal("no Retry-After")
+	}
+	// Another principal has its own budget.
+	if resp, _ := get(t, hs.URL+"/v1/scans/00000000-0000-0000-0000-000000000000", "token-b"); resp.StatusCode == http.StatusTooManyRequests {
+		t.Fatal("rate limit shared across principals")
+	}
+}
+
+func TestAPIDeduplicates(t *testing.T) {
+	e := newAPIEnv(t)
+	hs := e.server(t, api.Config{})
+	src := packed(t, "clean-static")
+	ids := map[string]bool{}
+	for _, h := range []map[string]string{nil, nil, {"Idempotency-Key": "build-42"}, {"Idempotency-Key": "build-42"}} {
+		resp, body := post(t, hs.URL, "token-a", `{"app":"clean-static","commit":"0123abc"}`, src, h)
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		var st api.ScanStatus
+		json.Unmarshal(body, &st)
+		ids[st.ScanID] = true
+	}
+	if len(ids) != 2 {
+		t.Fatalf("got %d distinct scans, want 2 (one per dedupe rule)", len(ids))
+	}
+	// The same archive from another tenant is another scan.
+	resp, body := post(t, hs.URL, "token-b", `{"app":"clean-static","commit":"0123abc"}`, src, nil)
+	var st api.ScanStatus
+	json.Unmarshal(body, &st)
+	if resp.StatusCode != http.StatusAccepted || ids[st.ScanID] {
+		t.Fatalf("tenant b got %d %s", resp.StatusCode, st.ScanID)
+	}
+}

@@ -1,0 +1,105 @@
+package cli
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"github.com/tollgate/tollgate/activities"
+	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/embedded"
+	"github.com/tollgate/tollgate/vulndb"
+)
+
+type devOptions struct {
+	listen, db, policy, evidence, temporalCLI, token string
+	full                                             bool
+}
+
+func newDevCmd(g *globals) *cobra.Command {
+	o := &devOptions{}
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run the whole stack in one process (embedded NATS, Temporal dev server, workers, API) for local use",
+		Long: `dev starts what tollgate scan starts, plus the HTTP API, and runs until
+interrupted. It prints the API address and a bearer token (tenant "dev", every
+role); point tollgate submit at it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return runDev(cmd.Context(), g, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", envOr("TOLLGATE_LISTEN", "127.0.0.1:8080"), "API listen address ($TOLLGATE_LISTEN)")
+	f.StringVar(&o.db, "db", vulndb.DefaultDir(), "vulnerability DB directory ($TOLLGATE_DB_DIR)")
+	f.StringVar(&o.policy, "policy", os.Getenv("TOLLGATE_POLICY_DIR"), "policy bundle directory ($TOLLGATE_POLICY_DIR)")
+	f.StringVar(&o.evidence, "evidence", defaultEvidenceDir(), "local write-once evidence store ($TOLLGATE_EVIDENCE_DIR)")
+	f.StringVar(&o.temporalCLI, "temporal-cli", "", "temporal CLI binary ($TOLLGATE_TEMPORAL_CLI)")
+	f.StringVar(&o.token, "token", os.Getenv("TOLLGATE_DEV_TOKEN"), "bearer token to accept (default: a random one, printed) ($TOLLGATE_DEV_TOKEN)")
+	f.BoolVar(&o.full, "full", false, "run the deep stage even when the fast stage blocks")
+	return cmd
+}
+
+func runDev(ctx context.Context, g *globals, o *devOptions) error {
+	token := o.token
+	if token == "" {
+		b := make([]byte, 24)
+		if _, err := rand.Read(b); err != nil {
+			return err
+		}
+		token = "tg_dev_" + hex.EncodeToString(b)
+	}
+	activities.Version = Version
+	st, err := embedded.Start(ctx, embedded.Config{DBDir: o.db, PolicyDir: o.policy, EvidenceDir: o.evidence,
+		TemporalCLI: o.temporalCLI, Version: Version, Logger: g.logger})
+	if err != nil {
+		return fmt.Errorf("start embedded stack: %w", err)
+	}
+	defer st.Close()
+	srv, err := newDevAPI(st, token, o.full)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return usageErrf("--listen %q: %w", o.listen, err)
+	}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(g.stdout, "tollgate dev is up\n  API:      http://%s\n  token:    %s\n  NATS:     %s\n  Temporal: %s\n  evidence: %s\n",
+		ln.Addr(), token, st.NATSURL(), st.TemporalAddr(), o.evidence)
+	fmt.Fprintf(g.stdout, "  try:      tollgate submit --server http://%s --token %s --app NAME --wait DIR\n", ln.Addr(), token)
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve API: %w", err)
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return hs.Shutdown(sctx)
+}
+
+// newDevAPI builds the API over an embedded stack with one all-roles token.
+func newDevAPI(st *embedded.Stack, token string, full bool) (*api.Server, error) {
+	return api.New(api.Config{
+		Tokens:  []api.Token{{Name: "dev", SHA256: api.HashToken(token), Tenant: "dev", Roles: []string{api.RoleCI, api.RoleSRE, api.RoleOncall, api.RoleAdmin}}},
+		Full:    full,
+		Version: Version,
+	}, api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Ready: []api.Checker{
+		{Name: "temporal", Check: func(ctx context.Context) error {
+			_, err := st.Client().CheckHealth(ctx, &client.CheckHealthRequest{})
+			return err
+		}},
+		{Name: "nats", Check: func(ctx context.Context) error { _, err := st.JetStream().AccountInfo(ctx); return err }},
+	}})
+}

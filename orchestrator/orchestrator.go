@@ -1,0 +1,71 @@
+// Package orchestrator is the orchestrator process: a Temporal worker on the
+// orchestrator task queue that runs the workflows and the orchestration
+// activities (dispatch, policy, finalize). `tollgate orchestrator` runs it on
+// its own; the embedded stack runs it in-process.
+package orchestrator
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/tollgate/tollgate/activities"
+	"github.com/tollgate/tollgate/policies"
+	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/workflows"
+)
+
+// Config of the orchestrator.
+type Config struct {
+	// PolicyDir replaces the embedded policy bundle when set.
+	PolicyDir string
+	// LicenseDeny replaces the bundle's licence deny list when not nil.
+	LicenseDeny []string
+	// Stream is the JetStream topology tasks are published to.
+	Stream tasks.StreamConfig
+	// MaxConcurrentActivities bounds activities run at once (default 200:
+	// dispatches and finalizes are cheap).
+	MaxConcurrentActivities int
+}
+
+// Deps are the orchestrator's clients.
+type Deps struct {
+	Temporal  client.Client
+	Publisher activities.Publisher
+	Evidence  storage.Evidence
+	Logger    *slog.Logger
+}
+
+// Start compiles the policies and starts the Temporal worker. Stop the
+// returned worker to shut down.
+func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
+	if deps.Temporal == nil || deps.Publisher == nil || deps.Evidence == nil {
+		return nil, errors.New("orchestrator needs a Temporal client, a NATS publisher and an evidence store")
+	}
+	logger := cmp.Or(deps.Logger, slog.New(slog.DiscardHandler))
+	bundle, err := policies.Load(cfg.PolicyDir, cfg.LicenseDeny)
+	if err != nil {
+		return nil, err
+	}
+	engine, err := policies.NewEngine(ctx, bundle)
+	if err != nil {
+		return nil, err
+	}
+	w := worker.New(deps.Temporal, workflows.TaskQueue, worker.Options{
+		MaxConcurrentActivityExecutionSize: cmp.Or(cfg.MaxConcurrentActivities, 200),
+	})
+	w.RegisterWorkflow(workflows.ScanWorkflow)
+	acts := &activities.Activities{Publisher: deps.Publisher, Stream: cfg.Stream, Policies: engine, Evidence: deps.Evidence, Logger: logger}
+	acts.Register(w)
+	if err := w.Start(); err != nil {
+		return nil, fmt.Errorf("start orchestrator on task queue %q: %w", workflows.TaskQueue, err)
+	}
+	logger.InfoContext(ctx, "orchestrator started", "task_queue", workflows.TaskQueue, "policy", bundle.Source)
+	return w, nil
+}

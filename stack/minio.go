@@ -1,0 +1,258 @@
+package stack
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// MinIOVersion is the MinIO server the project pins and scripts/tools.sh
+// installs. MinIO is AGPL-3.0: tollgate only runs it as a separate process.
+const MinIOVersion = "v0.0.0-20260212201848-7aac2a2c5b7c"
+
+// ErrNoMinIO is returned when no MinIO server binary can be found.
+var ErrNoMinIO = errors.New("minio server not found: run `scripts/tools.sh minio`, or set TOLLGATE_MINIO")
+
+// MinIOOptions configure the MinIO server child process.
+type MinIOOptions struct {
+	// Binary is the minio server (default: $TOLLGATE_MINIO, then `minio` on
+	// PATH, then the project's tool cache).
+	Binary string
+	// DataDir holds the objects (required); a restart on the same directory
+	// keeps them.
+	DataDir string
+	// Port for the S3 API on 127.0.0.1 (default: a free port).
+	Port int
+	// ConsolePort for the web console on 127.0.0.1 (default: a free port).
+	ConsolePort int
+	// AccessKey and SecretKey are the root credentials (default: random ones,
+	// readable from the returned MinIO).
+	AccessKey string
+	SecretKey string
+	// StartTimeout bounds the wait for the server to be healthy (default 30s).
+	StartTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+// MinIO is a running MinIO server.
+type MinIO struct {
+	// Endpoint is the S3 API's host:port.
+	Endpoint string
+	// Port is the S3 API's port, to start the server again on the same one.
+	Port      int
+	AccessKey string
+	SecretKey string
+	cmd       *exec.Cmd
+	exited    chan struct{}
+	waitErr   error
+	stopOnce  sync.Once
+}
+
+// FindMinIO returns the path of the minio server to run.
+func FindMinIO(explicit string) (string, error) {
+	if explicit = cmp.Or(explicit, os.Getenv("TOLLGATE_MINIO")); explicit != "" {
+		if _, err := os.Stat(explicit); err != nil {
+			return "", fmt.Errorf("minio server %q: %w", explicit, err)
+		}
+		return explicit, nil
+	}
+	if p, err := exec.LookPath("minio"); err == nil {
+		return p, nil
+	}
+	p := filepath.Join(ToolsDir(), "minio-"+MinIOVersion, "minio")
+	if _, err := os.Stat(p); err == nil {
+		return p, nil
+	}
+	return "", ErrNoMinIO
+}
+
+// StartMinIO starts `minio server` on loopback with one data directory and
+// waits until it is ready and accepts the root credentials.
+func StartMinIO(ctx context.Context, opts MinIOOptions) (*MinIO, error) {
+	bin, err := FindMinIO(opts.Binary)
+	if err != nil {
+		return nil, err
+	}
+	if opts.DataDir == "" {
+		return nil, fmt.Errorf("start minio: no data dir")
+	}
+	logger := cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))
+	port, consolePort := opts.Port, opts.ConsolePort
+	if port == 0 {
+		if port, err = freePort(); err != nil {
+			return nil, fmt.Errorf("start minio: %w", err)
+		}
+	}
+	if consolePort == 0 {
+		if consolePort, err = freePort(); err != nil {
+			return nil, fmt.Errorf("start minio: %w", err)
+		}
+	}
+	m := &MinIO{
+		Endpoint:  net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		Port:      port,
+		AccessKey: opts.AccessKey,
+		SecretKey: opts.SecretKey,
+		exited:    make(chan struct{}),
+	}
+	if m.AccessKey == "" {
+		m.AccessKey = "tollgate-" + randomHex(6)
+	}
+	if m.SecretKey == "" {
+		m.SecretKey = randomHex(20)
+	}
+	if err := os.MkdirAll(opts.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("start minio: create data dir %q: %w", opts.DataDir, err)
+	}
+
+	cmd := exec.Command(bin, "server", opts.DataDir,
+		"--address", m.Endpoint,
+		"--console-address", net.JoinHostPort("127.0.0.1", strconv.Itoa(consolePort)),
+		"--json", "--quiet")
+	cmd.Env = minioEnv(m.AccessKey, m.SecretKey)
+	cmd.SysProcAttr = childProcAttr()
+	// One pipe for stdout and stderr, closed on our side after the start: the
+	// reader sees EOF when the server exits.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("start minio: %w", err)
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		pr.Close()
+		pw.Close()
+		return nil, fmt.Errorf("start minio %q: %w", bin, err)
+	}
+	pw.Close()
+	m.cmd = cmd
+	var tail lastLines
+	go func() {
+		defer pr.Close()
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		for sc.Scan() {
+			tail.add(sc.Text())
+			logger.Debug("minio", "line", sc.Text())
+		}
+	}()
+	go func() { m.waitErr = cmd.Wait(); close(m.exited) }()
+
+	timeout := cmp.Or(opts.StartTimeout, 30*time.Second)
+	if err := m.waitHealthy(ctx, timeout); err != nil {
+		m.Kill()
+		return nil, fmt.Errorf("start minio on %s with data dir %q: %w%s", m.Endpoint, opts.DataDir, err, tail.String())
+	}
+	logger.DebugContext(ctx, "minio ready", "endpoint", m.Endpoint, "data_dir", opts.DataDir, "pid", cmd.Process.Pid)
+	return m, nil
+}
+
+// minioEnv is this process's environment without MINIO_ settings, which
+// would otherwise reconfigure the server, plus the root credentials.
+func minioEnv(user, password string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "MINIO_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env,
+		"MINIO_ROOT_USER="+user,
+		"MINIO_ROOT_PASSWORD="+password,
+		"MINIO_UPDATE=off",
+	)
+}
+
+// waitHealthy waits for /minio/health/ready and then for a ListBuckets with
+// the root credentials: the IAM subsystem can come up after the health check.
+func (m *MinIO) waitHealthy(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	hc := &http.Client{Timeout: 2 * time.Second}
+	client, err := minio.New(m.Endpoint, &minio.Options{
+		Creds:      credentials.NewStaticV4(m.AccessKey, m.SecretKey, ""),
+		MaxRetries: 1,
+	})
+	if err != nil {
+		return err
+	}
+	url := "http://" + m.Endpoint + "/minio/health/ready"
+	delay := 20 * time.Millisecond
+	for {
+		err = probeReady(ctx, hc, url)
+		if err == nil {
+			_, err = client.ListBuckets(ctx)
+			if err == nil {
+				return nil
+			}
+		}
+		select {
+		case <-m.exited:
+			return fmt.Errorf("server exited: %v", m.waitErr)
+		case <-ctx.Done():
+			return fmt.Errorf("not healthy after %s: %w", timeout, err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 500*time.Millisecond)
+	}
+}
+
+func probeReady(ctx context.Context, hc *http.Client, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("health check: %s", resp.Status)
+	}
+	return nil
+}
+
+// Stop ends the server: SIGTERM, then SIGKILL after five seconds.
+func (m *MinIO) Stop() {
+	m.stopOnce.Do(func() {
+		_ = m.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-m.exited:
+		case <-time.After(5 * time.Second):
+			_ = m.cmd.Process.Kill()
+			<-m.exited
+		}
+	})
+}
+
+// Kill ends the server at once, as a crash would (for tests).
+func (m *MinIO) Kill() {
+	m.stopOnce.Do(func() {
+		_ = m.cmd.Process.Kill()
+		<-m.exited
+	})
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return hex.EncodeToString(b)
+}
