@@ -1,0 +1,297 @@
+package cli
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"sigs.k8s.io/yaml"
+
+	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/vulndb"
+)
+
+// Config is the fleet's configuration: one YAML file (--config or
+// $TOLLGATE_CONFIG) with environment variables over it. Every process reads
+// the parts it needs. The defaults fit servers on this host.
+type Config struct {
+	NATS struct {
+		// URL of the NATS servers, comma-separated (default nats://127.0.0.1:4222).
+		URL string `json:"url"`
+		// Creds is a NATS credentials file (optional).
+		Creds string `json:"creds"`
+		// CAFile verifies the servers' TLS certificates (optional).
+		CAFile string `json:"ca_file"`
+	} `json:"nats"`
+	Temporal struct {
+		// Address of the frontend (default 127.0.0.1:7233).
+		Address   string `json:"address"`
+		Namespace string `json:"namespace"`
+		// CAFile, CertFile and KeyFile enable TLS (and mTLS with a client cert).
+		CAFile   string `json:"ca_file"`
+		CertFile string `json:"cert_file"`
+		KeyFile  string `json:"key_file"`
+	} `json:"temporal"`
+	// MinIO holds evidence and inputs when Endpoint is set; otherwise
+	// EvidenceDir and InputsDir do (one host only).
+	MinIO       storage.MinIOConfig `json:"minio"`
+	EvidenceDir string              `json:"evidence_dir"`
+	InputsDir   string              `json:"inputs_dir"`
+	API         struct {
+		Listen          string      `json:"listen"`
+		Tokens          []api.Token `json:"tokens"`
+		MaxArchiveBytes int64       `json:"max_archive_bytes"`
+		RatePerSecond   float64     `json:"rate_per_second"`
+		Burst           int         `json:"burst"`
+		Full            bool        `json:"full"`
+	} `json:"api"`
+	Worker struct {
+		Concurrency int    `json:"concurrency"`
+		DBDir       string `json:"db_dir"`
+	} `json:"worker"`
+	PolicyDir string `json:"policy_dir"`
+}
+
+// env lists every environment variable and the field it sets; the README's
+// configuration table is made from the same names.
+func (c *Config) env() map[string]*string {
+	return map[string]*string{
+		"TOLLGATE_NATS_URL":           &c.NATS.URL,
+		"TOLLGATE_NATS_CREDS":         &c.NATS.Creds,
+		"TOLLGATE_NATS_CA_FILE":       &c.NATS.CAFile,
+		"TOLLGATE_TEMPORAL_ADDRESS":   &c.Temporal.Address,
+		"TOLLGATE_TEMPORAL_NAMESPACE": &c.Temporal.Namespace,
+		"TOLLGATE_TEMPORAL_CA_FILE":   &c.Temporal.CAFile,
+		"TOLLGATE_TEMPORAL_CERT_FILE": &c.Temporal.CertFile,
+		"TOLLGATE_TEMPORAL_KEY_FILE":  &c.Temporal.KeyFile,
+		"TOLLGATE_MINIO_ENDPOINT":     &c.MinIO.Endpoint,
+		"TOLLGATE_MINIO_ACCESS_KEY":   &c.MinIO.AccessKey,
+		"TOLLGATE_MINIO_SECRET_KEY":   &c.MinIO.SecretKey,
+		"TOLLGATE_MINIO_REGION":       &c.MinIO.Region,
+		"TOLLGATE_EVIDENCE_BUCKET":    &c.MinIO.EvidenceBucket,
+		"TOLLGATE_INPUTS_BUCKET":      &c.MinIO.InputsBucket,
+		"TOLLGATE_RETENTION_MODE":     &c.MinIO.RetentionMode,
+		"TOLLGATE_EVIDENCE_DIR":       &c.EvidenceDir,
+		"TOLLGATE_INPUTS_DIR":         &c.InputsDir,
+		"TOLLGATE_LISTEN":             &c.API.Listen,
+		"TOLLGATE_DB_DIR":             &c.Worker.DBDir,
+		"TOLLGATE_POLICY_DIR":         &c.PolicyDir,
+	}
+}
+
+// loadConfig reads the file (if any), then the environment, then defaults.
+func loadConfig(path string) (Config, error) {
+	var c Config
+	path = cmp.Or(path, os.Getenv("TOLLGATE_CONFIG"))
+	if path != "" {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, usageErrf("read config %q: %w", path, err)
+		}
+		if err := yaml.UnmarshalStrict(raw, &c); err != nil {
+			return Config{}, usageErrf("config %q: %w", path, err)
+		}
+	}
+	for name, field := range c.env() {
+		if v, ok := os.LookupEnv(name); ok {
+			*field = v
+		}
+	}
+	ints := map[string]*int{"TOLLGATE_RETENTION_DAYS": &c.MinIO.RetentionDays, "TOLLGATE_WORKER_CONCURRENCY": &c.Worker.Concurrency}
+	for name, field := range ints {
+		if v, ok := os.LookupEnv(name); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return Config{}, usageErrf("$%s=%q: not a number", name, v)
+			}
+			*field = n
+		}
+	}
+	bools := map[string]*bool{"TOLLGATE_MINIO_TLS": &c.MinIO.UseTLS, "TOLLGATE_SCAN_FULL": &c.API.Full}
+	for name, field := range bools {
+		if v, ok := os.LookupEnv(name); ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return Config{}, usageErrf("$%s=%q: want true or false", name, v)
+			}
+			*field = b
+		}
+	}
+	if v := os.Getenv("TOLLGATE_TOKENS_FILE"); v != "" {
+		raw, err := os.ReadFile(v)
+		if err != nil {
+			return Config{}, usageErrf("read tokens file %q: %w", v, err)
+		}
+		if err := yaml.UnmarshalStrict(raw, &c.API.Tokens); err != nil {
+			return Config{}, usageErrf("tokens file %q: %w", v, err)
+		}
+	}
+	c.NATS.URL = cmp.Or(c.NATS.URL, nats.DefaultURL)
+	c.Temporal.Address = cmp.Or(c.Temporal.Address, "127.0.0.1:7233")
+	c.Temporal.Namespace = cmp.Or(c.Temporal.Namespace, "default")
+	c.API.Listen = cmp.Or(c.API.Listen, "127.0.0.1:8080")
+	c.Worker.DBDir = cmp.Or(c.Worker.DBDir, vulndb.DefaultDir())
+	c.EvidenceDir = cmp.Or(c.EvidenceDir, defaultEvidenceDir())
+	c.InputsDir = cmp.Or(c.InputsDir, filepath.Join(filepath.Dir(c.EvidenceDir), "inputs"))
+	return c, nil
+}
+
+// conns are the clients a fleet process holds.
+type conns struct {
+	temporal client.Client
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	evidence storage.Evidence
+	inputs   interface {
+		api.Inputs
+		FetchTo(ctx context.Context, key, path string) error
+	}
+	closers []func()
+}
+
+func (c *conns) Close() {
+	for i := len(c.closers) - 1; i >= 0; i-- {
+		c.closers[i]()
+	}
+}
+
+// connect dials Temporal and NATS and opens the stores. Temporal and NATS
+// are retried for a while, so the processes of a stack may start in any order.
+func connect(ctx context.Context, g *globals, cfg Config) (_ *conns, err error) {
+	c := &conns{}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	copts := client.Options{HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace,
+		Logger: tlog.NewStructuredLogger(g.logger.With("component", "temporal"))}
+	if cfg.Temporal.CAFile != "" || cfg.Temporal.CertFile != "" {
+		tc, err := tlsConfig(cfg.Temporal.CAFile, cfg.Temporal.CertFile, cfg.Temporal.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		copts.ConnectionOptions.TLS = tc
+	}
+	if c.temporal, err = dialTemporal(ctx, copts); err != nil {
+		return nil, err
+	}
+	c.closers = append(c.closers, c.temporal.Close)
+
+	nopts := []nats.Option{nats.Name("tollgate"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true), nats.ReconnectWait(time.Second)}
+	if cfg.NATS.Creds != "" {
+		nopts = append(nopts, nats.UserCredentials(cfg.NATS.Creds))
+	}
+	if cfg.NATS.CAFile != "" {
+		nopts = append(nopts, nats.RootCAs(cfg.NATS.CAFile))
+	}
+	if c.nc, err = nats.Connect(cfg.NATS.URL, nopts...); err != nil {
+		return nil, fmt.Errorf("connect to NATS at %s: %w", cfg.NATS.URL, err)
+	}
+	c.closers = append(c.closers, c.nc.Close)
+	if c.js, err = jetstream.New(c.nc); err != nil {
+		return nil, fmt.Errorf("open JetStream: %w", err)
+	}
+	if err := retry(ctx, "create JetStream stream", func() error { return tasks.EnsureStream(ctx, c.js, tasks.StreamConfig{}) }); err != nil {
+		return nil, err
+	}
+
+	if cfg.MinIO.Endpoint != "" {
+		m, err := storage.OpenMinIO(ctx, cfg.MinIO, g.logger)
+		if err != nil {
+			return nil, err
+		}
+		c.evidence, c.inputs = m, m
+		return c, nil
+	}
+	local, err := storage.OpenLocal(cfg.EvidenceDir)
+	if err != nil {
+		return nil, err
+	}
+	c.closers = append(c.closers, func() { local.Close() })
+	inputs, err := storage.OpenLocalInputs(cfg.InputsDir)
+	if err != nil {
+		return nil, err
+	}
+	c.evidence, c.inputs = local, inputs
+	return c, nil
+}
+
+func dialTemporal(ctx context.Context, opts client.Options) (client.Client, error) {
+	var c client.Client
+	err := retry(ctx, "connect to Temporal at "+opts.HostPort, func() error {
+		var err error
+		c, err = client.DialContext(ctx, opts)
+		return err
+	})
+	return c, err
+}
+
+// retry runs fn until it succeeds, for up to a minute, backing off.
+func retry(ctx context.Context, what string, fn func() error) error {
+	deadline := time.Now().Add(time.Minute)
+	delay := 200 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%s: %w", what, errors.Join(ctx.Err(), err))
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+func tlsConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, usageErrf("read CA file %q: %w", caFile, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usageErrf("CA file %q has no PEM certificates", caFile)
+		}
+		tc.RootCAs = pool
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, usageErrf("load client certificate %q: %w", certFile, err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// envNames lists the variables, for help texts.
+func envNames() string {
+	var c Config
+	names := make([]string, 0, 24)
+	for n := range c.env() {
+		names = append(names, n)
+	}
+	names = append(names, "TOLLGATE_RETENTION_DAYS", "TOLLGATE_WORKER_CONCURRENCY", "TOLLGATE_MINIO_TLS", "TOLLGATE_SCAN_FULL", "TOLLGATE_TOKENS_FILE", "TOLLGATE_CONFIG")
+	return strings.Join(sortStrings(names), ", ")
+}

@@ -1,0 +1,177 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+
+	"github.com/tollgate/tollgate/activities"
+	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/orchestrator"
+	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/workers"
+	"github.com/tollgate/tollgate/workers/scanners"
+)
+
+func sortStrings(s []string) []string { slices.Sort(s); return s }
+
+const fleetLong = `Configuration comes from --config FILE (YAML; $TOLLGATE_CONFIG) and these
+environment variables over it: `
+
+func newServeCmd(g *globals) *cobra.Command {
+	var cfgPath string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the HTTP API (/v1)",
+		Long:  "serve runs the HTTP API that CI submits scans to.\n\n" + fleetLong + envNames() + ".",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			cfg, err := loadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			c, err := connect(ctx, g, cfg)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			srv, err := api.New(api.Config{Tokens: cfg.API.Tokens, MaxArchiveBytes: cfg.API.MaxArchiveBytes,
+				RatePerSecond: cfg.API.RatePerSecond, Burst: cfg.API.Burst, Full: cfg.API.Full, Version: Version},
+				api.Deps{Temporal: c.temporal, Inputs: c.inputs, Evidence: c.evidence, Logger: g.logger, Ready: readiness(c)})
+			if err != nil {
+				return usageErr(err)
+			}
+			return serveHTTP(ctx, g, cfg.API.Listen, srv.Handler())
+		},
+	}
+	cmd.Flags().StringVar(&cfgPath, "config", "", "configuration file ($TOLLGATE_CONFIG)")
+	return cmd
+}
+
+func readiness(c *conns) []api.Checker {
+	return []api.Checker{
+		{Name: "temporal", Check: func(ctx context.Context) error {
+			_, err := c.temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
+			return err
+		}},
+		{Name: "nats", Check: func(ctx context.Context) error { _, err := c.js.AccountInfo(ctx); return err }},
+		{Name: "evidence", Check: func(ctx context.Context) error {
+			_, _, err := c.evidence.Get(ctx, "readyz-probe")
+			if err == nil || errors.Is(err, storage.ErrNotFound) {
+				return nil
+			}
+			return err
+		}},
+	}
+}
+
+func serveHTTP(ctx context.Context, g *globals, listen string, h http.Handler) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return usageErrf("listen on %q: %w", listen, err)
+	}
+	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	g.logger.InfoContext(ctx, "API listening", "addr", ln.Addr().String())
+	fmt.Fprintf(g.stderr, "tollgate: API listening on http://%s\n", ln.Addr())
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve API: %w", err)
+		}
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return hs.Shutdown(sctx)
+}
+
+func newOrchestratorCmd(g *globals) *cobra.Command {
+	var cfgPath string
+	cmd := &cobra.Command{
+		Use:   "orchestrator",
+		Short: "Run the Temporal worker for the workflows and orchestration activities",
+		Long:  "orchestrator runs ScanWorkflow and its dispatch, policy and finalize activities.\n\n" + fleetLong + envNames() + ".",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			cfg, err := loadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			c, err := connect(ctx, g, cfg)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			activities.Version = Version
+			w, err := orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir},
+				orchestrator.Deps{Temporal: c.temporal, Publisher: c.js, Evidence: c.evidence, Logger: g.logger})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(g.stderr, "tollgate: orchestrator running (Temporal %s, NATS %s)\n", cfg.Temporal.Address, cfg.NATS.URL)
+			<-ctx.Done()
+			w.Stop()
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&cfgPath, "config", "", "configuration file ($TOLLGATE_CONFIG)")
+	return cmd
+}
+
+func newWorkerCmd(g *globals) *cobra.Command {
+	var cfgPath, pool string
+	var concurrency int
+	cmd := &cobra.Command{
+		Use:   "worker --pool fast|deep [--concurrency N]",
+		Short: "Run scanner tasks from a pool's JetStream consumer",
+		Long: "worker pulls its pool's tasks, runs the scanners in-process (loaded once) and completes the\n" +
+			"activities. SIGTERM drains running tasks.\n\n" + fleetLong + envNames() + ".",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			if err := tasks.ValidPool(pool); err != nil {
+				return usageErr(err)
+			}
+			cfg, err := loadConfig(cfgPath)
+			if err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("concurrency") {
+				cfg.Worker.Concurrency = concurrency
+			}
+			c, err := connect(ctx, g, cfg)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			engine, err := scanners.New(ctx, scanners.Options{DBDir: cfg.Worker.DBDir, Version: Version}, g.logger)
+			if err != nil {
+				return err
+			}
+			defer engine.Close()
+			w, err := workers.New(workers.Config{Pool: pool, Concurrency: cfg.Worker.Concurrency},
+				workers.Deps{JetStream: c.js, Temporal: c.temporal, Evidence: c.evidence, Inputs: c.inputs, Scanners: engine.Scanners(), Logger: g.logger})
+			if err != nil {
+				return usageErr(err)
+			}
+			fmt.Fprintf(g.stderr, "tollgate: %s worker running (NATS %s, Temporal %s)\n", pool, cfg.NATS.URL, cfg.Temporal.Address)
+			return w.Run(ctx)
+		},
+	}
+	cmd.Flags().StringVar(&cfgPath, "config", "", "configuration file ($TOLLGATE_CONFIG)")
+	cmd.Flags().StringVar(&pool, "pool", "", "pool: fast or deep")
+	cmd.Flags().IntVar(&concurrency, "concurrency", 0, "tasks at once (default: the number of CPUs; $TOLLGATE_WORKER_CONCURRENCY)")
+	return cmd
+}

@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/report"
+	"github.com/tollgate/tollgate/stack"
+)
+
+// TestFleetCommands runs the fleet's processes — serve, orchestrator, one
+// worker per pool — from the command line, configured only through the
+// environment, against a real nats-server, Temporal dev server and MinIO, and
+// submits an example through them. The report matches the scan's, and the
+// evidence is in MinIO under Object Lock.
+func TestFleetCommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers and loads the scanners")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := t.TempDir()
+	ns, err := stack.StartNATS(ctx, stack.NATSOptions{StoreDir: filepath.Join(dir, "js")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Shutdown()
+	tdev, err := stack.StartTemporalDev(ctx, stack.TemporalDevOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tdev.Stop()
+	mio, err := stack.StartMinIO(ctx, stack.MinIOOptions{DataDir: filepath.Join(dir, "minio")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mio.Stop()
+	db := filepath.Join(dir, "db")
+	if code, _, stderr := run(t, "db", "import", "--osv", filepath.Join("..", "..", "testdata", "osv"), "--db", db); code != 0 {
+		t.Fatalf("db import: %s", stderr)
+	}
+	tokens := filepath.Join(dir, "tokens.yaml")
+	os.WriteFile(tokens, []byte(fmt.Sprintf("- name: ci\n  tenant: acme\n  roles: [ci]\n  sha256: %s\n", api.HashToken("s3cret"))), 0o600)
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	listen := l.Addr().String()
+	l.Close()
+	for k, v := range map[string]string{
+		"TOLLGATE_NATS_URL": ns.ClientURL(), "TOLLGATE_TEMPORAL_ADDRESS": tdev.Addr,
+		"TOLLGATE_MINIO_ENDPOINT": mio.Endpoint, "TOLLGATE_MINIO_ACCESS_KEY": mio.AccessKey, "TOLLGATE_MINIO_SECRET_KEY": mio.SecretKey,
+		"TOLLGATE_EVIDENCE_BUCKET": "fleet-evidence", "TOLLGATE_INPUTS_BUCKET": "fleet-inputs", "TOLLGATE_RETENTION_DAYS": "1",
+		"TOLLGATE_DB_DIR": db, "TOLLGATE_LISTEN": listen, "TOLLGATE_TOKENS_FILE": tokens, "TOLLGATE_WORKER_CONCURRENCY": "2", "TOLLGATE_SCAN_FULL": "true",
+	} {
+		t.Setenv(k, v)
+	}
+
+	var wg sync.WaitGroup
+	procs := map[string][]string{
+		"serve": {"serve"}, "orchestrator": {"orchestrator"},
+		"worker-fast": {"worker", "--pool", "fast"}, "worker-deep": {"worker", "--pool", "deep"},
+	}
+	for name, args := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var out, errb syncBuffer
+			if code := Main(ctx, args, &out, &errb); code != 0 && ctx.Err() == nil {
+				t.Errorf("%s exited %d: %s", name, code, errb.String())
+			}
+		}()
+	}
+	defer func() { cancel(); wg.Wait() }()
+	waitReady(t, "http://"+listen+"/readyz")
+
+	out := filepath.Join(dir, "report.json")
+	code, _, stderr := run(t, "submit", "--server", "http://"+listen, "--token", "s3cret", "--app", "node-todo", "--wait",
+		"--format", "json", "--output", out, filepath.Join("..", "..", "examples", "node-todo"))
+	if code != ExitBlocked {
+		t.Fatalf("submit: exit %d: %s", code, stderr)
+	}
+	var r report.Report
+	raw, _ := os.ReadFile(out)
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Verdict != report.VerdictBlock || len(r.Secrets) != 1 || len(r.Vulnerabilities) != 12 || len(r.Packages) != 81 {
+		t.Fatalf("report: %s secrets %d vulns %d packages %d", r.Verdict, len(r.Secrets), len(r.Vulnerabilities), len(r.Packages))
+	}
+	mc, err := minio.New(mio.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(mio.AccessKey, mio.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range r.Evidence {
+		if e.Bucket != "fleet-evidence" || e.VersionID == "" {
+			t.Fatalf("evidence %s in bucket %q version %q", e.Name, e.Bucket, e.VersionID)
+		}
+		mode, until, err := mc.GetObjectRetention(ctx, e.Bucket, e.Key, e.VersionID)
+		if err != nil || mode == nil || *mode != minio.Compliance || until == nil || !until.After(time.Now()) {
+			t.Fatalf("evidence %s is not locked: %v %v %v", e.Name, mode, until, err)
+		}
+	}
+}
+
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for range tick.C {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready: %v", url, err)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the goroutines that write logs.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p...)
+	return len(p), nil
+}
+
+func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return string(b.buf) }
