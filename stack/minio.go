@@ -13,11 +13,8 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -60,28 +57,13 @@ type MinIO struct {
 	Port      int
 	AccessKey string
 	SecretKey string
-	cmd       *exec.Cmd
-	exited    chan struct{}
-	waitErr   error
-	stopOnce  sync.Once
+	child
 }
 
-// FindMinIO returns the path of the minio server to run.
+// FindMinIO returns the path of the minio server to run: explicit, else
+// $TOLLGATE_MINIO, else `minio` on PATH, else the tool cache.
 func FindMinIO(explicit string) (string, error) {
-	if explicit = cmp.Or(explicit, os.Getenv("TOLLGATE_MINIO")); explicit != "" {
-		if _, err := os.Stat(explicit); err != nil {
-			return "", fmt.Errorf("minio server %q: %w", explicit, err)
-		}
-		return explicit, nil
-	}
-	if p, err := exec.LookPath("minio"); err == nil {
-		return p, nil
-	}
-	p := filepath.Join(ToolsDir(), "minio-"+MinIOVersion, "minio")
-	if _, err := os.Stat(p); err == nil {
-		return p, nil
-	}
-	return "", ErrNoMinIO
+	return findTool(explicit, "TOLLGATE_MINIO", "minio", MinIOVersion, ErrNoMinIO)
 }
 
 // StartMinIO starts `minio server` on loopback with one data directory and
@@ -111,7 +93,6 @@ func StartMinIO(ctx context.Context, opts MinIOOptions) (*MinIO, error) {
 		Port:      port,
 		AccessKey: opts.AccessKey,
 		SecretKey: opts.SecretKey,
-		exited:    make(chan struct{}),
 	}
 	if m.AccessKey == "" {
 		m.AccessKey = "tollgate-" + randomHex(6)
@@ -128,7 +109,6 @@ func StartMinIO(ctx context.Context, opts MinIOOptions) (*MinIO, error) {
 		"--console-address", net.JoinHostPort("127.0.0.1", strconv.Itoa(consolePort)),
 		"--json", "--quiet")
 	cmd.Env = minioEnv(m.AccessKey, m.SecretKey)
-	cmd.SysProcAttr = childProcAttr()
 	// One pipe for stdout and stderr, closed on our side after the start: the
 	// reader sees EOF when the server exits.
 	pr, pw, err := os.Pipe()
@@ -136,13 +116,12 @@ func StartMinIO(ctx context.Context, opts MinIOOptions) (*MinIO, error) {
 		return nil, fmt.Errorf("start minio: %w", err)
 	}
 	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
+	if err := m.start(cmd); err != nil {
 		pr.Close()
 		pw.Close()
 		return nil, fmt.Errorf("start minio %q: %w", bin, err)
 	}
 	pw.Close()
-	m.cmd = cmd
 	var tail lastLines
 	go func() {
 		defer pr.Close()
@@ -153,7 +132,6 @@ func StartMinIO(ctx context.Context, opts MinIOOptions) (*MinIO, error) {
 			logger.Debug("minio", "line", sc.Text())
 		}
 	}()
-	go func() { m.waitErr = cmd.Wait(); close(m.exited) }()
 
 	timeout := cmp.Or(opts.StartTimeout, 30*time.Second)
 	if err := m.waitHealthy(ctx, timeout); err != nil {
@@ -205,7 +183,7 @@ func (m *MinIO) waitHealthy(ctx context.Context, timeout time.Duration) error {
 		}
 		select {
 		case <-m.exited:
-			return fmt.Errorf("server exited: %v", m.waitErr)
+			return m.exitErr()
 		case <-ctx.Done():
 			return fmt.Errorf("not healthy after %s: %w", timeout, err)
 		case <-time.After(delay):
@@ -228,27 +206,6 @@ func probeReady(ctx context.Context, hc *http.Client, url string) error {
 		return fmt.Errorf("health check: %s", resp.Status)
 	}
 	return nil
-}
-
-// Stop ends the server: SIGTERM, then SIGKILL after five seconds.
-func (m *MinIO) Stop() {
-	m.stopOnce.Do(func() {
-		_ = m.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-m.exited:
-		case <-time.After(5 * time.Second):
-			_ = m.cmd.Process.Kill()
-			<-m.exited
-		}
-	})
-}
-
-// Kill ends the server at once, as a crash would (for tests).
-func (m *MinIO) Kill() {
-	m.stopOnce.Do(func() {
-		_ = m.cmd.Process.Kill()
-		<-m.exited
-	})
 }
 
 func randomHex(n int) string {

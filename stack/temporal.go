@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -49,29 +48,14 @@ type TemporalDev struct {
 	// Addr is the frontend's host:port.
 	Addr      string
 	Namespace string
-	cmd       *exec.Cmd
 	inMemory  bool
-	exited    chan struct{}
-	waitErr   error
-	stopOnce  sync.Once
+	child
 }
 
-// FindTemporalCLI returns the path of the temporal CLI to run.
+// FindTemporalCLI returns the path of the temporal CLI to run: explicit,
+// else $TOLLGATE_TEMPORAL_CLI, else `temporal` on PATH, else the tool cache.
 func FindTemporalCLI(explicit string) (string, error) {
-	if explicit = cmp.Or(explicit, os.Getenv("TOLLGATE_TEMPORAL_CLI")); explicit != "" {
-		if _, err := os.Stat(explicit); err != nil {
-			return "", fmt.Errorf("temporal CLI %q: %w", explicit, err)
-		}
-		return explicit, nil
-	}
-	if p, err := exec.LookPath("temporal"); err == nil {
-		return p, nil
-	}
-	p := filepath.Join(ToolsDir(), "temporal-"+TemporalCLIVersion, "temporal")
-	if _, err := os.Stat(p); err == nil {
-		return p, nil
-	}
-	return "", ErrNoTemporalCLI
+	return findTool(explicit, "TOLLGATE_TEMPORAL_CLI", "temporal", TemporalCLIVersion, ErrNoTemporalCLI)
 }
 
 // ToolsDir is where scripts/tools.sh installs pinned tools:
@@ -121,16 +105,15 @@ func StartTemporalDev(ctx context.Context, opts TemporalDevOptions) (*TemporalDe
 			"--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal")
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.SysProcAttr = childProcAttr()
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, fmt.Errorf("start temporal dev server: %w", err)
 	}
 	cmd.Stdout = io.Discard
-	if err := cmd.Start(); err != nil {
+	d := &TemporalDev{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Namespace: ns, inMemory: opts.DBFile == ""}
+	if err := d.start(cmd); err != nil {
 		return nil, fmt.Errorf("start temporal dev server %q: %w", bin, err)
 	}
-	d := &TemporalDev{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Namespace: ns, cmd: cmd, exited: make(chan struct{}), inMemory: opts.DBFile == ""}
 	var tail lastLines
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -140,7 +123,6 @@ func StartTemporalDev(ctx context.Context, opts TemporalDevOptions) (*TemporalDe
 			logger.Debug("temporal dev server", "line", sc.Text())
 		}
 	}()
-	go func() { d.waitErr = cmd.Wait(); close(d.exited) }()
 
 	timeout := cmp.Or(opts.StartTimeout, 30*time.Second)
 	if err := d.waitHealthy(ctx, timeout); err != nil {
@@ -171,7 +153,7 @@ func (d *TemporalDev) waitHealthy(ctx context.Context, timeout time.Duration) er
 		}
 		select {
 		case <-d.exited:
-			return fmt.Errorf("server exited: %v", d.waitErr)
+			return d.exitErr()
 		case <-ctx.Done():
 			return fmt.Errorf("not healthy after %s: %w", timeout, err)
 		case <-time.After(delay):
@@ -180,33 +162,14 @@ func (d *TemporalDev) waitHealthy(ctx context.Context, timeout time.Duration) er
 	}
 }
 
-// Stop ends the server: SIGTERM, then SIGKILL after five seconds. A server
-// that keeps its state in memory has nothing to save and is killed at once.
+// Stop ends the server. A server that keeps its state in memory has nothing
+// to save and is killed at once; one with a database file is asked to stop.
 func (d *TemporalDev) Stop() {
 	if d.inMemory {
 		d.Kill()
 		return
 	}
-	d.stopOnce.Do(func() {
-		if d.cmd.Process == nil {
-			return
-		}
-		_ = d.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-d.exited:
-		case <-time.After(5 * time.Second):
-			_ = d.cmd.Process.Kill()
-			<-d.exited
-		}
-	})
-}
-
-// Kill ends the server at once, as a crash would (for tests).
-func (d *TemporalDev) Kill() {
-	d.stopOnce.Do(func() {
-		_ = d.cmd.Process.Kill()
-		<-d.exited
-	})
+	d.child.Stop()
 }
 
 func freePort() (int, error) {

@@ -4,12 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -67,26 +63,10 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", o.listen)
-	if err != nil {
-		return usageErrf("--listen %q: %w", o.listen, err)
-	}
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Fprintf(g.stdout, "tollgate dev is up\n  API:      http://%s\n  token:    %s\n  NATS:     %s\n  Temporal: %s\n  evidence: %s\n",
-		ln.Addr(), token, st.NATSURL(), st.TemporalAddr(), o.evidence)
-	fmt.Fprintf(g.stdout, "  try:      tollgate submit --server http://%s --token %s --app NAME --wait DIR\n", ln.Addr(), token)
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	select {
-	case <-ctx.Done():
-	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("serve API: %w", err)
-		}
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return hs.Shutdown(sctx)
+		o.listen, token, st.NATSURL(), st.TemporalAddr(), o.evidence)
+	fmt.Fprintf(g.stdout, "  try:      tollgate submit --server http://%s --token %s --app NAME --wait DIR\n", o.listen, token)
+	return serveHTTP(ctx, g, o.listen, srv.Handler())
 }
 
 // newDevAPI builds the API over an embedded stack with one all-roles token.

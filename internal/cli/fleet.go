@@ -26,6 +26,20 @@ func sortStrings(s []string) []string { slices.Sort(s); return s }
 const fleetLong = `Configuration comes from --config FILE (YAML; $TOLLGATE_CONFIG) and these
 environment variables over it: `
 
+// withConns loads the configuration, connects, runs fn and disconnects.
+func withConns(ctx context.Context, g *globals, cfgPath string, fn func(Config, *conns) error) error {
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		return err
+	}
+	c, err := connect(ctx, g, cfg)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return fn(cfg, c)
+}
+
 func newServeCmd(g *globals) *cobra.Command {
 	var cfgPath string
 	cmd := &cobra.Command{
@@ -34,27 +48,23 @@ func newServeCmd(g *globals) *cobra.Command {
 		Long:  "serve runs the HTTP API that CI submits scans to.\n\n" + fleetLong + envNames() + ".",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			cfg, err := loadConfig(cfgPath)
-			if err != nil {
-				return err
-			}
-			c, err := connect(ctx, g, cfg)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			srv, err := api.New(api.Config{Tokens: cfg.API.Tokens, MaxArchiveBytes: cfg.API.MaxArchiveBytes,
-				RatePerSecond: cfg.API.RatePerSecond, Burst: cfg.API.Burst, Full: cfg.API.Full, Version: Version},
-				api.Deps{Temporal: c.temporal, Inputs: c.inputs, Evidence: c.evidence, Logger: g.logger, Ready: readiness(c)})
-			if err != nil {
-				return usageErr(err)
-			}
-			return serveHTTP(ctx, g, cfg.API.Listen, srv.Handler())
+			return withConns(cmd.Context(), g, cfgPath, func(cfg Config, c *conns) error {
+				return serve(cmd.Context(), g, cfg, c)
+			})
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "configuration file ($TOLLGATE_CONFIG)")
 	return cmd
+}
+
+func serve(ctx context.Context, g *globals, cfg Config, c *conns) error {
+	srv, err := api.New(api.Config{Tokens: cfg.API.Tokens, MaxArchiveBytes: cfg.API.MaxArchiveBytes,
+		RatePerSecond: cfg.API.RatePerSecond, Burst: cfg.API.Burst, Full: cfg.API.Full, Version: Version},
+		api.Deps{Temporal: c.temporal, Inputs: c.inputs, Evidence: c.evidence, Logger: g.logger, Ready: readiness(c)})
+	if err != nil {
+		return usageErr(err)
+	}
+	return serveHTTP(ctx, g, cfg.API.Listen, srv.Handler())
 }
 
 func readiness(c *conns) []api.Checker {
@@ -105,25 +115,18 @@ func newOrchestratorCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			cfg, err := loadConfig(cfgPath)
-			if err != nil {
-				return err
-			}
-			c, err := connect(ctx, g, cfg)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			activities.Version = Version
-			w, err := orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir},
-				orchestrator.Deps{Temporal: c.temporal, Publisher: c.js, Evidence: c.evidence, Logger: g.logger})
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(g.stderr, "tollgate: orchestrator running (Temporal %s, NATS %s)\n", cfg.Temporal.Address, cfg.NATS.URL)
-			<-ctx.Done()
-			w.Stop()
-			return nil
+			return withConns(ctx, g, cfgPath, func(cfg Config, c *conns) error {
+				activities.Version = Version
+				w, err := orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir},
+					orchestrator.Deps{Temporal: c.temporal, Publisher: c.js, Evidence: c.evidence, Logger: g.logger})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(g.stderr, "tollgate: orchestrator running (Temporal %s, NATS %s)\n", cfg.Temporal.Address, cfg.NATS.URL)
+				<-ctx.Done()
+				w.Stop()
+				return nil
+			})
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "configuration file ($TOLLGATE_CONFIG)")

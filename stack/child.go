@@ -1,0 +1,83 @@
+package stack
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// findTool returns the binary to run: explicit, else $envVar, else name on
+// PATH, else the one scripts/tools.sh installed as <ToolsDir>/<name>-<version>/<name>.
+func findTool(explicit, envVar, name, version string, notFound error) (string, error) {
+	if explicit = cmp.Or(explicit, os.Getenv(envVar)); explicit != "" {
+		if _, err := os.Stat(explicit); err != nil {
+			return "", fmt.Errorf("%s %q: %w", name, explicit, err)
+		}
+		return explicit, nil
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p, nil
+	}
+	p := filepath.Join(ToolsDir(), name+"-"+version, name)
+	if _, err := os.Stat(p); err == nil {
+		return p, nil
+	}
+	return "", notFound
+}
+
+// child is a server running as a child process.
+type child struct {
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	waitErr  error
+	stopOnce sync.Once
+}
+
+// start starts cmd and watches for its exit.
+func (c *child) start(cmd *exec.Cmd) error {
+	cmd.SysProcAttr = childProcAttr()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	c.cmd, c.exited = cmd, make(chan struct{})
+	go func() { c.waitErr = cmd.Wait(); close(c.exited) }()
+	return nil
+}
+
+// exitErr describes how the process ended, once it has.
+func (c *child) exitErr() error {
+	return errors.Join(errors.New("server exited"), c.waitErr)
+}
+
+// Stop ends the server: SIGTERM, then SIGKILL after five seconds.
+func (c *child) Stop() {
+	c.stopOnce.Do(func() {
+		if c.cmd == nil || c.cmd.Process == nil {
+			return
+		}
+		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-c.exited:
+		case <-time.After(5 * time.Second):
+			_ = c.cmd.Process.Kill()
+			<-c.exited
+		}
+	})
+}
+
+// Kill ends the server at once, as a crash would.
+func (c *child) Kill() {
+	c.stopOnce.Do(func() {
+		if c.cmd == nil || c.cmd.Process == nil {
+			return
+		}
+		_ = c.cmd.Process.Kill()
+		<-c.exited
+	})
+}
