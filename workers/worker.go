@@ -120,9 +120,26 @@ func (w *Worker) Completed() int64 { return w.done.Load() }
 func (w *Worker) Run(ctx context.Context) error {
 	stream := w.cfg.Stream.Name()
 	name := w.cfg.Stream.Consumer(w.cfg.Pool)
-	cons, err := w.deps.JetStream.Consumer(ctx, stream, name)
-	if err != nil {
-		return fmt.Errorf("open consumer %q on stream %q: %w", name, stream, err)
+	// NATS may be restarting: keep trying until the consumer opens or the
+	// worker is told to stop, which is then a clean stop.
+	var cons jetstream.Consumer
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
+		var err error
+		if cons, err = w.deps.JetStream.Consumer(ctx, stream, name); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("open consumer %q on stream %q: %w", name, stream, err)
+		}
+		w.deps.Logger.WarnContext(ctx, "open consumer; retrying", "consumer", name, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
 	}
 	w.deps.Logger.InfoContext(ctx, "worker started", "concurrency", w.cfg.Concurrency)
 
