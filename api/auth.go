@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/tollgate/tollgate/policies"
 )
 
 // Roles a principal can have.
@@ -105,7 +107,24 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	})
 }
 
-// canSee is the tenant rule: a principal sees its own tenant's scans; admins see all.
-func canSee(p Principal, tenant string) bool {
-	return p.Has(RoleAdmin) || p.Tenant == tenant
+// Authorizer decides what a principal may do; the OPA policy in
+// policies/authz is the one the server uses.
+type Authorizer interface {
+	Decide(ctx context.Context, in policies.AuthzInput) (policies.AuthzDecision, error)
+}
+
+var _ Authorizer = (*policies.Authz)(nil)
+
+// authorize asks the policy whether p may do action in tenant. An error
+// from the policy is a denial.
+func (s *Server) authorize(ctx context.Context, p Principal, action, tenant string) (bool, string) {
+	var in policies.AuthzInput
+	in.Principal.Name, in.Principal.Tenant, in.Principal.Roles = p.Name, p.Tenant, p.Roles
+	in.Action, in.Resource.Tenant = action, tenant
+	d, err := s.deps.Authorizer.Decide(ctx, in)
+	if err != nil {
+		s.deps.Logger.ErrorContext(ctx, "authorization policy failed; denying", "err", err)
+		return false, "authorization policy failed"
+	}
+	return d.Allow, d.Reason
 }

@@ -77,8 +77,8 @@ const memoTenant, memoApp = "tenant", "app"
 func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := principalFrom(ctx)
-	if !p.Has(RoleCI, RoleAdmin) {
-		writeProblem(w, r, http.StatusForbidden, "forbidden", "submitting scans needs the ci or admin role")
+	if ok, reason := s.authorize(ctx, p, "scan.create", p.Tenant); !ok {
+		writeProblem(w, r, http.StatusForbidden, "forbidden", reason)
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxArchiveBytes+1<<20)
@@ -268,7 +268,7 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (string, string,
 		_ = converter.GetDefaultDataConverter().FromPayload(f[memoTenant], &tenant)
 		_ = converter.GetDefaultDataConverter().FromPayload(f[memoApp], &app)
 	}
-	if !canSee(principalFrom(r.Context()), tenant) {
+	if ok, _ := s.authorize(r.Context(), principalFrom(r.Context()), "scan.read", tenant); !ok {
 		writeProblem(w, r, http.StatusNotFound, "not-found", "no scan "+id)
 		return "", "", nil, false
 	}

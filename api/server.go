@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"golang.org/x/time/rate"
 
+	"github.com/tollgate/tollgate/policies"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/archive"
 )
@@ -88,7 +89,9 @@ type Deps struct {
 	Inputs   Inputs
 	Evidence storage.Evidence
 	Ready    []Checker
-	Logger   *slog.Logger
+	// Authorizer decides access (default: the embedded OPA policy).
+	Authorizer Authorizer
+	Logger     *slog.Logger
 }
 
 // Server serves the API.
@@ -108,6 +111,13 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, errors.New("api: needs Temporal, an inputs store and an evidence store")
 	}
 	deps.Logger = cmp.Or(deps.Logger, slog.New(slog.DiscardHandler))
+	if deps.Authorizer == nil {
+		a, err := policies.NewAuthz(context.Background())
+		if err != nil {
+			return nil, err
+		}
+		deps.Authorizer = a
+	}
 	return &Server{cfg: cfg.withDefaults(), deps: deps, lim: map[string]*rate.Limiter{}}, nil
 }
 

@@ -19,6 +19,13 @@ func TestRego(t *testing.T) {
 		t.Fatal(err)
 	}
 	modules := map[string]*ast.Module{}
+	for _, f := range []string{"authz/authz.rego", "authz/authz_test.rego"} {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Modules[f] = string(src)
+	}
 	for name, src := range b.Modules {
 		m, err := ast.ParseModuleWithOpts(name, src, ast.ParserOptions{RegoVersion: ast.RegoV1})
 		if err != nil {
@@ -138,5 +145,24 @@ func TestLoadDirErrors(t *testing.T) {
 	}
 	if _, err := NewEngine(ctx, b); err == nil {
 		t.Fatal("syntax error compiled")
+	}
+}
+
+func TestAuthz(t *testing.T) {
+	ctx := context.Background()
+	a, err := NewAuthz(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in AuthzInput
+	in.Principal.Name, in.Principal.Tenant, in.Principal.Roles = "ci-a", "a", []string{"ci"}
+	in.Action, in.Resource.Tenant = "scan.read", "b"
+	d, err := a.Decide(ctx, in)
+	if err != nil || d.Allow || d.Reason == "" {
+		t.Fatalf("cross-tenant read: %+v %v", d, err)
+	}
+	in.Resource.Tenant = "a"
+	if d, _ := a.Decide(ctx, in); !d.Allow {
+		t.Fatalf("own-tenant read denied: %+v", d)
 	}
 }

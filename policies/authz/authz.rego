@@ -1,0 +1,31 @@
+# Who may do what through the API. Input:
+#   {"principal": {"name", "tenant", "roles": [...]},
+#    "action": "scan.create" | "scan.read" | "scan.list",
+#    "resource": {"tenant": "..."}}
+# A decision is {"allow": bool, "reason": "..."}.
+package tollgate.authz
+
+default allow := false
+
+# Admins may do anything, in any tenant.
+allow if "admin" in input.principal.roles
+
+# CI submits scans for its own tenant.
+allow if {
+	input.action == "scan.create"
+	"ci" in input.principal.roles
+	input.resource.tenant == input.principal.tenant
+}
+
+# Anyone with a role reads and lists its own tenant's scans, and only those.
+allow if {
+	input.action in {"scan.read", "scan.list"}
+	count(input.principal.roles) > 0
+	input.resource.tenant == input.principal.tenant
+}
+
+reason := "allowed" if allow
+
+reason := sprintf("%s may not %s in tenant %q", [input.principal.name, input.action, input.resource.tenant]) if not allow
+
+decision := {"allow": allow, "reason": reason}
