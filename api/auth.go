@@ -84,20 +84,21 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeProblem(w, r, http.StatusUnauthorized, "unauthenticated", "a bearer token is required")
 			return
 		}
-		got, _ := hex.DecodeString(HashToken(strings.TrimSpace(raw)))
-		var found *Token
-		for i := range s.cfg.Tokens {
-			want, _ := hex.DecodeString(s.cfg.Tokens[i].SHA256)
-			if subtle.ConstantTimeCompare(got, want) == 1 {
-				found = &s.cfg.Tokens[i]
+		raw = strings.TrimSpace(raw)
+		p, ok := s.staticPrincipal(raw)
+		if !ok && s.oidc != nil && looksLikeJWT(raw) {
+			var err error
+			if p, err = s.oidc.principal(r.Context(), raw); err == nil {
+				ok = true
+			} else {
+				s.deps.Logger.InfoContext(r.Context(), "OIDC token refused", "err", err)
 			}
 		}
-		if found == nil {
+		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tollgate", error="invalid_token"`)
 			writeProblem(w, r, http.StatusUnauthorized, "unauthenticated", "the bearer token is not valid")
 			return
 		}
-		p := Principal{Name: found.Name, Tenant: found.Tenant, Roles: found.Roles}
 		if !s.allow(p) {
 			w.Header().Set("Retry-After", "1")
 			writeProblem(w, r, http.StatusTooManyRequests, "rate-limited", fmt.Sprintf("too many requests from %q; retry after a second", p.Name))
@@ -127,4 +128,21 @@ func (s *Server) authorize(ctx context.Context, p Principal, action, tenant stri
 		return false, "authorization policy failed"
 	}
 	return d.Allow, d.Reason
+}
+
+// staticPrincipal finds a configured static token, comparing hashes in
+// constant time.
+func (s *Server) staticPrincipal(raw string) (Principal, bool) {
+	got, _ := hex.DecodeString(HashToken(raw))
+	var found *Token
+	for i := range s.cfg.Tokens {
+		want, _ := hex.DecodeString(s.cfg.Tokens[i].SHA256)
+		if subtle.ConstantTimeCompare(got, want) == 1 {
+			found = &s.cfg.Tokens[i]
+		}
+	}
+	if found == nil {
+		return Principal{}, false
+	}
+	return Principal{Name: found.Name, Tenant: found.Tenant, Roles: found.Roles}, true
 }

@@ -46,6 +46,8 @@ type Config struct {
 	Full bool
 	// Version is tollgate's version, written into SARIF.
 	Version string
+	// OIDC accepts JWTs from an OpenID Connect issuer besides static tokens.
+	OIDC OIDC
 }
 
 func (c Config) withDefaults() Config {
@@ -58,8 +60,11 @@ func (c Config) withDefaults() Config {
 
 // Validate checks the configuration.
 func (c Config) Validate() error {
-	if len(c.Tokens) == 0 {
-		return errors.New("api: no tokens configured")
+	if len(c.Tokens) == 0 && c.OIDC.Issuer == "" {
+		return errors.New("api: no tokens and no OIDC issuer configured: nobody could authenticate")
+	}
+	if err := c.OIDC.Validate(); err != nil {
+		return fmt.Errorf("api: %w", err)
 	}
 	for _, t := range c.Tokens {
 		if err := t.Validate(); err != nil {
@@ -98,6 +103,7 @@ type Deps struct {
 type Server struct {
 	cfg  Config
 	deps Deps
+	oidc *oidcVerifier
 	mu   sync.Mutex
 	lim  map[string]*rate.Limiter
 }
@@ -118,7 +124,11 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		}
 		deps.Authorizer = a
 	}
-	return &Server{cfg: cfg.withDefaults(), deps: deps, lim: map[string]*rate.Limiter{}}, nil
+	ov, err := newOIDCVerifier(context.Background(), cfg.OIDC)
+	if err != nil {
+		return nil, err
+	}
+	return &Server{cfg: cfg.withDefaults(), deps: deps, oidc: ov, lim: map[string]*rate.Limiter{}}, nil
 }
 
 // Handler returns the routes.

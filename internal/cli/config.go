@@ -58,6 +58,7 @@ type Config struct {
 		RatePerSecond   float64     `json:"rate_per_second"`
 		Burst           int         `json:"burst"`
 		Full            bool        `json:"full"`
+		OIDC            api.OIDC    `json:"oidc"`
 	} `json:"api"`
 	Worker struct {
 		Concurrency int    `json:"concurrency"`
@@ -88,6 +89,9 @@ func (c *Config) env() map[string]*string {
 		"TOLLGATE_EVIDENCE_DIR":       &c.EvidenceDir,
 		"TOLLGATE_INPUTS_DIR":         &c.InputsDir,
 		"TOLLGATE_LISTEN":             &c.API.Listen,
+		"TOLLGATE_OIDC_ISSUER":        &c.API.OIDC.Issuer,
+		"TOLLGATE_OIDC_AUDIENCE":      &c.API.OIDC.Audience,
+		"TOLLGATE_OIDC_JWKS_URL":      &c.API.OIDC.JWKSURL,
 		"TOLLGATE_DB_DIR":             &c.Worker.DBDir,
 		"TOLLGATE_POLICY_DIR":         &c.PolicyDir,
 	}

@@ -59,7 +59,7 @@ func newServeCmd(g *globals) *cobra.Command {
 
 func serve(ctx context.Context, g *globals, cfg Config, c *conns) error {
 	srv, err := api.New(api.Config{Tokens: cfg.API.Tokens, MaxArchiveBytes: cfg.API.MaxArchiveBytes,
-		RatePerSecond: cfg.API.RatePerSecond, Burst: cfg.API.Burst, Full: cfg.API.Full, Version: Version},
+		RatePerSecond: cfg.API.RatePerSecond, Burst: cfg.API.Burst, Full: cfg.API.Full, Version: Version, OIDC: cfg.API.OIDC},
 		api.Deps{Temporal: c.temporal, Inputs: c.inputs, Evidence: c.evidence, Logger: g.logger, Ready: readiness(c)})
 	if err != nil {
 		return usageErr(err)
