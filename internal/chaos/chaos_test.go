@@ -37,8 +37,9 @@ type proc struct {
 }
 
 // TestFleetSurvivesChaos submits 50 scans to the fleet, SIGKILLs a deep
-// worker, restarts NATS and SIGTERMs a fast worker during the run. Every scan
-// completes exactly once, and its evidence is present and locked.
+// worker, restarts NATS, SIGTERMs a fast worker, and SIGKILLs and restarts
+// the orchestrator and the API during the run. Every scan completes exactly
+// once, and its evidence is present and locked.
 func TestFleetSurvivesChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binary and starts a fleet")
@@ -98,8 +99,8 @@ func TestFleetSurvivesChaos(t *testing.T) {
 		})
 		return p
 	}
-	start("api", "serve")
-	start("orchestrator", "orchestrator")
+	apiProc := start("api", "serve")
+	orch := start("orchestrator", "orchestrator")
 	fastA := start("fast-a", "worker", "--pool", "fast")
 	start("fast-b", "worker", "--pool", "fast")
 	deepA := start("deep-a", "worker", "--pool", "deep")
@@ -125,6 +126,16 @@ func TestFleetSurvivesChaos(t *testing.T) {
 			ns.WaitForShutdown()
 			ns = startNATS(t, dir, natsPort)
 			fastA.cmd.Process.Signal(syscall.SIGTERM)
+		}
+		if i == 2*scans/3 {
+			// Restart the orchestrator and the API the hard way.
+			orch.cmd.Process.Signal(syscall.SIGKILL)
+			apiProc.cmd.Process.Signal(syscall.SIGKILL)
+			<-orch.done
+			<-apiProc.done
+			orch = start("orchestrator-2", "orchestrator")
+			apiProc = start("api-2", "serve")
+			waitReady(ctx, t, "http://"+listen+"/readyz")
 		}
 	}
 	wg.Wait()
