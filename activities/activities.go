@@ -7,11 +7,13 @@ package activities
 import (
 	"context"
 	"log/slog"
+	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/tollgate/tollgate/attest"
 	"github.com/tollgate/tollgate/policies"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage"
@@ -31,13 +33,26 @@ type PolicyEngine interface {
 
 var _ PolicyEngine = (*policies.Engine)(nil)
 
+// Signer signs a scan's in-toto statement and returns the DSSE envelope
+// (JSON) to store; *attest.Signer is one.
+type Signer interface {
+	Sign(ctx context.Context, st attest.Statement) ([]byte, error)
+}
+
+var _ Signer = (*attest.Signer)(nil)
+
 // Activities holds the clients the activities use.
 type Activities struct {
 	Publisher Publisher
 	Stream    tasks.StreamConfig
 	Policies  PolicyEngine
 	Evidence  storage.Evidence
-	Logger    *slog.Logger
+	// Signer signs each scan's attestation. When nil, Finalize stores no
+	// attestation and the evidence is unsigned.
+	Signer Signer
+	Logger *slog.Logger
+
+	unsignedOnce sync.Once
 }
 
 // Register registers the activities on a Temporal worker under the names the

@@ -1,12 +1,21 @@
 package activities
 
 import (
+	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
+	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/attest"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/tasks"
@@ -95,5 +104,163 @@ func TestFinalizeStoresReportSARIFAndVerdict(t *testing.T) {
 	// Finalize is retried by Temporal: a second run stores the same bytes and succeeds.
 	if _, err := a.Finalize(ctx, request()); err != nil {
 		t.Fatalf("retried finalize: %v", err)
+	}
+}
+
+// signedRequest stores the SBOM the request names, so that every object
+// Finalize attests is really in the store.
+func signedRequest(t *testing.T, store storage.Evidence) workflows.FinalizeRequest {
+	t.Helper()
+	req := request()
+	obj, err := store.Put(context.Background(), "scans/s1/sbom.cdx.json", "application/vnd.cyclonedx+json", []byte(`{"bomFormat":"CycloneDX"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Results[0].Evidence = []report.Evidence{EvidenceOf("sbom.cdx.json", obj)}
+	return req
+}
+
+func TestFinalizeSignsEvidence(t *testing.T) {
+	ctx := context.Background()
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ECDSA signatures differ on each run: a retry must keep the stored one.
+	for name, key := range map[string]crypto.Signer{"ed25519": edKey, "ecdsa-p256": ecKey} {
+		t.Run(name, func(t *testing.T) {
+			store, err := storage.OpenLocal(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			signer, err := attest.NewSigner(key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := &Activities{Evidence: store, Signer: signer}
+			req := signedRequest(t, store)
+			res, err := a.Finalize(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			byName := map[string]report.Evidence{}
+			for _, e := range res.Evidence {
+				byName[e.Name] = e
+			}
+			att, ok := byName[AttestationName]
+			if !ok || att.Key != "scans/s1/attestation.intoto.json" {
+				t.Fatalf("no attestation in %+v", res.Evidence)
+			}
+			env, obj, err := store.Get(ctx, att.Key)
+			if err != nil || obj.ContentType != attest.EnvelopeMediaType {
+				t.Fatalf("stored attestation: %v %+v", err, obj)
+			}
+			v, err := attest.NewVerifier(signer.Public())
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, err := attest.Verify(ctx, env, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Predicate.ScanID != "s1" || st.Predicate.Verdict != report.VerdictWarn || st.Predicate.Stage != report.StageDeep || st.Predicate.Commit != "0123abc" {
+				t.Fatalf("predicate %+v", st.Predicate)
+			}
+			// Every object but the attestation itself is a subject, with
+			// its stored digest and where it is.
+			var names []string
+			for _, sub := range st.Subjects {
+				names = append(names, sub.Name)
+				want := byName[sub.Name]
+				loc, _ := st.Location(sub.Name)
+				if sub.SHA256 != want.SHA256 || loc.Key != want.Key || loc.VersionID != want.VersionID || loc.Bucket != storage.LocalBucket {
+					t.Errorf("subject %s: %+v at %+v, stored %+v", sub.Name, sub, loc, want)
+				}
+			}
+			if got := strings.Join(names, ","); got != "sbom.cdx.json,report.sarif.json,verdict.json,report.json" {
+				t.Fatalf("subjects %s", got)
+			}
+			// The report cannot name the attestation that signs it.
+			data, _, err := store.Get(ctx, res.Report.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r report.Report
+			if err := json.Unmarshal(data, &r); err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range r.Evidence {
+				if e.Name == AttestationName {
+					t.Fatal("report lists its own attestation")
+				}
+			}
+
+			again, err := a.Finalize(ctx, req)
+			if err != nil {
+				t.Fatalf("retried finalize: %v", err)
+			}
+			if got := again.Evidence[len(again.Evidence)-1]; got != att {
+				t.Fatalf("retry stored another attestation: %+v, first %+v", got, att)
+			}
+		})
+	}
+}
+
+func TestFinalizeRefusesAnotherStatement(t *testing.T) {
+	ctx := context.Background()
+	store, err := storage.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	signer, err := attest.NewSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := signedRequest(t, store)
+	// An attestation of something else is already stored for the scan.
+	st := attest.NewStatement(BuildReport(req), req.Results[0].Evidence)
+	st.Predicate.Verdict = report.VerdictPass
+	other, err := signer.Sign(ctx, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Put(ctx, "scans/s1/"+AttestationName, attest.EnvelopeMediaType, other); err != nil {
+		t.Fatal(err)
+	}
+	_, err = (&Activities{Evidence: store, Signer: signer}).Finalize(ctx, req)
+	if !errors.Is(err, storage.ErrImmutable) {
+		t.Fatalf("finalize over another attestation: %v, want ErrImmutable", err)
+	}
+}
+
+func TestFinalizeWithoutSignerSaysSoOnce(t *testing.T) {
+	ctx := context.Background()
+	store, err := storage.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	a := &Activities{Evidence: store, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+	for range 2 {
+		res, err := a.Finalize(ctx, request())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range res.Evidence {
+			if e.Name == AttestationName {
+				t.Fatal("attestation without a signer")
+			}
+		}
+	}
+	if _, _, err := store.Get(ctx, "scans/s1/"+AttestationName); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("attestation stored without a signer: %v", err)
+	}
+	if n := strings.Count(logs.String(), "evidence is unsigned"); n != 1 {
+		t.Fatalf("unsigned logged %d times:\n%s", n, logs.String())
 	}
 }

@@ -3,11 +3,13 @@ package activities
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/tollgate/tollgate/attest"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/tasks"
@@ -15,7 +17,8 @@ import (
 )
 
 // Finalize assembles the report from the stage results and decisions and
-// stores it, its SARIF rendering and the verdict as evidence.
+// stores it, its SARIF rendering and the verdict as evidence, then, when a
+// Signer is set, a signed in-toto attestation over all of the scan's evidence.
 func (a *Activities) Finalize(ctx context.Context, req workflows.FinalizeRequest) (workflows.ScanResult, error) {
 	r := BuildReport(req)
 	sarifDoc, err := report.SARIF(r, Version)
@@ -51,11 +54,57 @@ func (a *Activities) Finalize(ctx context.Context, req workflows.FinalizeRequest
 	if err != nil {
 		return workflows.ScanResult{}, err
 	}
-	a.logger().InfoContext(ctx, "scan finalized", "scan_id", r.ScanID, "app", r.App, "verdict", r.Verdict, "stage", r.Stage)
+	evidence := append(slices.Clone(r.Evidence), reportObj)
+
+	// The attestation covers every object above, the report included. It is
+	// listed in the result's evidence but not in the report's, which is
+	// signed by it and so cannot name it.
+	attObj, signed, err := a.storeAttestation(ctx, r, evidence)
+	if err != nil {
+		return workflows.ScanResult{}, err
+	}
+	if signed {
+		evidence = append(evidence, attObj)
+	}
+	a.logger().InfoContext(ctx, "scan finalized", "scan_id", r.ScanID, "app", r.App, "verdict", r.Verdict, "stage", r.Stage, "signed", signed)
 	return workflows.ScanResult{
 		ScanID: r.ScanID, Verdict: r.Verdict, Stage: r.Stage, Reasons: r.Reasons,
-		Report: reportObj, Evidence: append(slices.Clone(r.Evidence), reportObj),
+		Report: reportObj, Evidence: evidence,
 	}, nil
+}
+
+// AttestationName is the evidence name of a scan's signed in-toto statement
+// (a DSSE envelope), stored at scans/<id>/attestation.intoto.json.
+const AttestationName = "attestation.intoto.json"
+
+// storeAttestation signs a statement over objects and stores it. It
+// reports false, and stores nothing, when no signer is configured.
+func (a *Activities) storeAttestation(ctx context.Context, r report.Report, objects []report.Evidence) (report.Evidence, bool, error) {
+	if a.Signer == nil {
+		a.unsignedOnce.Do(func() {
+			a.logger().InfoContext(ctx, "evidence is unsigned: no attestation signing key is configured")
+		})
+		return report.Evidence{}, false, nil
+	}
+	env, err := a.Signer.Sign(ctx, attest.NewStatement(r, objects))
+	if err != nil {
+		return report.Evidence{}, false, fmt.Errorf("sign attestation of scan %s: %w", r.ScanID, err)
+	}
+	key := fmt.Sprintf("scans/%s/%s", r.ScanID, AttestationName)
+	obj, err := a.Evidence.Put(ctx, key, attest.EnvelopeMediaType, env)
+	if errors.Is(err, storage.ErrImmutable) {
+		// A retried Finalize signs the same statement again, but an ECDSA
+		// signature (or one by a rotated key) differs from the stored one:
+		// the stored envelope stands when it carries the same statement.
+		stored, storedObj, getErr := a.Evidence.Get(ctx, key)
+		if getErr == nil && attest.SamePayload(stored, env) {
+			obj, err = storedObj, nil
+		}
+	}
+	if err != nil {
+		return report.Evidence{}, false, fmt.Errorf("store %s of scan %s: %w", AttestationName, r.ScanID, err)
+	}
+	return EvidenceOf(AttestationName, obj), true, nil
 }
 
 func (a *Activities) put(ctx context.Context, scanID, name, contentType string, data []byte) (report.Evidence, error) {

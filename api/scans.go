@@ -72,8 +72,6 @@ type ScanStatus struct {
 	ReportURL string          `json:"report_url,omitempty"`
 }
 
-const memoTenant, memoApp = "tenant", "app"
-
 func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := principalFrom(ctx)
@@ -172,7 +170,7 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowExecutionTimeout: 2 * time.Hour,
-		Memo:                     map[string]any{memoTenant: p.Tenant, memoApp: meta.App},
+		Memo:                     map[string]any{workflows.MemoTenant: p.Tenant, workflows.MemoApp: meta.App},
 	}, workflows.ScanWorkflow, req)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if err != nil && !errors.As(err, &started) {
@@ -265,8 +263,8 @@ func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (string, string,
 	info := desc.GetWorkflowExecutionInfo()
 	var tenant, app string
 	if f := info.GetMemo().GetFields(); f != nil {
-		_ = converter.GetDefaultDataConverter().FromPayload(f[memoTenant], &tenant)
-		_ = converter.GetDefaultDataConverter().FromPayload(f[memoApp], &app)
+		_ = converter.GetDefaultDataConverter().FromPayload(f[workflows.MemoTenant], &tenant)
+		_ = converter.GetDefaultDataConverter().FromPayload(f[workflows.MemoApp], &app)
 	}
 	if ok, _ := s.authorize(r.Context(), principalFrom(r.Context()), "scan.read", tenant); !ok {
 		writeProblem(w, r, http.StatusNotFound, "not-found", "no scan "+id)

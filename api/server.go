@@ -136,6 +136,7 @@ func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	auth := func(h http.HandlerFunc) http.Handler { return s.authenticate(h) }
 	mux.Handle("POST /v1/scans", auth(s.createScan))
+	mux.Handle("GET /v1/scans", auth(s.listScans))
 	mux.Handle("GET /v1/scans/{id}", auth(s.getScan))
 	mux.Handle("GET /v1/scans/{id}/report", auth(s.getReport))
 	mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {

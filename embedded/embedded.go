@@ -55,6 +55,8 @@ type Config struct {
 	TemporalDBFile string
 	// Concurrency of each pool's worker (default: the number of CPUs).
 	Concurrency int
+	// SigningKey signs each scan's in-toto attestation (see orchestrator.Config).
+	SigningKey string
 	// Version is written into SBOMs and SARIF.
 	Version string
 	Logger  *slog.Logger
@@ -156,7 +158,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, fmt.Errorf("connect to temporal at %s: %w", s.temporal.Addr, err)
 	}
 
-	if s.orch, err = orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, LicenseDeny: cfg.LicenseDeny, Stream: streamCfg},
+	if s.orch, err = orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, LicenseDeny: cfg.LicenseDeny, Stream: streamCfg, SigningKey: cfg.SigningKey},
 		orchestrator.Deps{Temporal: s.client, Publisher: s.js, Evidence: s.evidence, Logger: s.logger}); err != nil {
 		return nil, err
 	}

@@ -26,7 +26,7 @@ import (
 )
 
 var (
-	updateHistory = flag.Bool("update-history", false, "rewrite ../workflows/testdata/scan_history.json from a real run")
+	updateHistory = flag.Bool("update-history", false, "rewrite ../workflows/testdata/scan_history_memo.json from a real run")
 )
 
 // shared is one embedded stack for the whole package: real nats-server, real
@@ -189,7 +189,7 @@ func saveHistory(ctx context.Context, t *testing.T, c client.Client, workflowID 
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join("..", "workflows", "testdata", "scan_history.json")
+	path := filepath.Join("..", "workflows", "testdata", "scan_history_memo.json")
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}

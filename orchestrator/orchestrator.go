@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/tollgate/tollgate/activities"
+	"github.com/tollgate/tollgate/attest"
 	"github.com/tollgate/tollgate/policies"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/tasks"
@@ -32,6 +33,9 @@ type Config struct {
 	// MaxConcurrentActivities bounds activities run at once (default 200:
 	// dispatches and finalizes are cheap).
 	MaxConcurrentActivities int
+	// SigningKey is a PEM PKCS#8 private key (Ed25519 or ECDSA P-256) that
+	// signs each scan's in-toto attestation; empty leaves evidence unsigned.
+	SigningKey string
 }
 
 // Deps are the orchestrator's clients.
@@ -62,6 +66,13 @@ func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 	})
 	w.RegisterWorkflow(workflows.ScanWorkflow)
 	acts := &activities.Activities{Publisher: deps.Publisher, Stream: cfg.Stream, Policies: engine, Evidence: deps.Evidence, Logger: logger}
+	if cfg.SigningKey != "" {
+		signer, err := attest.LoadSigner(cfg.SigningKey)
+		if err != nil {
+			return nil, fmt.Errorf("load signing key: %w", err)
+		}
+		acts.Signer = signer
+	}
 	acts.Register(w)
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start orchestrator on task queue %q: %w", workflows.TaskQueue, err)

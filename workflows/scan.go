@@ -110,6 +110,14 @@ func ScanWorkflow(ctx workflow.Context, req ScanRequest) (ScanResult, error) {
 		return ScanResult{}, err
 	}
 	progress = Progress{Stage: out.Stage, Verdict: out.Verdict, Done: true}
+	// The verdict goes into the memo too, so that listing scans needs no
+	// result fetch per scan. Versioned: scans started before this change
+	// replay without it.
+	if workflow.GetVersion(ctx, "memo-verdict", workflow.DefaultVersion, 1) >= 1 {
+		if err := workflow.UpsertMemo(ctx, map[string]interface{}{MemoVerdict: string(out.Verdict), MemoStage: out.Stage}); err != nil {
+			return ScanResult{}, err
+		}
+	}
 	return out, nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	tlog "go.temporal.io/sdk/log"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -219,18 +218,23 @@ func TestCombine(t *testing.T) {
 	}
 }
 
-// TestScanWorkflowReplay replays a history recorded from a real run against
-// the current code, so a change that breaks running workflows fails here.
-// Record it anew with `go test ./workflows -run Replay -update` (the e2e test
-// in package embedded writes it from a real server).
+// TestScanWorkflowReplay replays histories recorded from real runs against
+// the current code, so a change that breaks running workflows fails here. Each
+// workflow version keeps its history: scan_history.json predates the verdict
+// memo, scan_history_memo.json has it. Record the newest anew with
+// `go test ./embedded -run TestScanExamples -update-history`.
 func TestScanWorkflowReplay(t *testing.T) {
-	path := filepath.Join("testdata", "scan_history.json")
-	if _, err := os.Stat(path); err != nil {
-		t.Fatalf("no saved history at %s: run the embedded e2e test with -update-history", path)
+	paths, _ := filepath.Glob(filepath.Join("testdata", "scan_history*.json"))
+	if len(paths) < 2 {
+		t.Fatalf("want a saved history per workflow version in testdata, found %v", paths)
 	}
-	replayer := worker.NewWorkflowReplayer()
-	replayer.RegisterWorkflow(ScanWorkflow)
-	if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, path); err != nil {
-		t.Fatalf("replay %s: %v", path, err)
+	for _, path := range paths {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			replayer := worker.NewWorkflowReplayer()
+			replayer.RegisterWorkflow(ScanWorkflow)
+			if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, path); err != nil {
+				t.Fatalf("replay %s: %v", path, err)
+			}
+		})
 	}
 }

@@ -73,3 +73,12 @@ type Progress struct {
 
 // QueryProgress is the name of the query that returns Progress.
 const QueryProgress = "progress"
+
+// Memo keys of a scan workflow: the API sets tenant and app when it starts
+// one; the workflow adds verdict and stage when it ends.
+const (
+	MemoTenant  = "tenant"
+	MemoApp     = "app"
+	MemoVerdict = "verdict"
+	MemoStage   = "stage"
+)

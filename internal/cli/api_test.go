@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tollgate/tollgate/api"
 	"github.com/tollgate/tollgate/embedded"
@@ -314,5 +315,61 @@ func TestAPIDeduplicates(t *testing.T) {
 	json.Unmarshal(body, &st)
 	if resp.StatusCode != http.StatusAccepted || ids[st.ScanID] {
 		t.Fatalf("tenant b got %d %s", resp.StatusCode, st.ScanID)
+	}
+}
+
+// TestAPIListsOwnTenantsScans: GET /v1/scans lists a tenant's scans with
+// their verdicts, filters by app and verdict, and hides other tenants'.
+func TestAPIListsOwnTenantsScans(t *testing.T) {
+	e := newAPIEnv(t)
+	hs := e.server(t, api.Config{})
+	for _, c := range []struct{ token, app string }{{"token-a", "clean-static"}, {"token-a", "node-todo"}, {"token-b", "py-notes"}} {
+		resp, body := post(t, hs.URL, c.token, `{"app":"`+c.app+`"}`, packed(t, c.app), nil)
+		if resp.StatusCode != http.StatusAccepted {
+			t.Fatalf("%d %s", resp.StatusCode, body)
+		}
+		var st api.ScanStatus
+		json.Unmarshal(body, &st)
+		for st.Status != "completed" {
+			_, b := get(t, hs.URL+st.StatusURL+"?wait=30s", c.token)
+			json.Unmarshal(b, &st)
+			if st.Status == "failed" {
+				t.Fatalf("scan failed: %+v", st)
+			}
+		}
+	}
+	list := func(token, query string) []api.ScanSummary {
+		resp, body := get(t, hs.URL+"/v1/scans"+query, token)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("list %s: %d %s", query, resp.StatusCode, body)
+		}
+		var l api.ScanList
+		json.Unmarshal(body, &l)
+		return l.Scans
+	}
+	// Visibility is updated shortly after a workflow closes: wait for it.
+	deadline := time.Now().Add(20 * time.Second)
+	for got := list("token-a", "?verdict=block"); len(got) != 1 || len(list("token-b", "?verdict=warn")) != 1; got = list("token-a", "?verdict=block") {
+		if time.Now().After(deadline) {
+			t.Fatalf("the verdicts never reached the listing: %+v", list("token-a", ""))
+		}
+		select {
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if got := list("token-a", ""); len(got) != 2 {
+		t.Fatalf("tenant a sees %d scans, want 2: %+v", len(got), got)
+	}
+	if got := list("token-b", ""); len(got) != 1 || got[0].App != "py-notes" || got[0].Verdict != "warn" {
+		t.Fatalf("tenant b sees %+v", got)
+	}
+	if got := list("token-a", "?verdict=block"); len(got) != 1 || got[0].App != "node-todo" {
+		t.Fatalf("verdict filter: %+v", got)
+	}
+	if got := list("token-a", "?app=clean-static&since=2020-01-01T00:00:00Z"); len(got) != 1 || got[0].Status != "completed" {
+		t.Fatalf("app filter: %+v", got)
+	}
+	if resp, body := get(t, hs.URL+"/v1/scans?since=yesterday", "token-a"); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("bad since: %d %s", resp.StatusCode, body)
 	}
 }

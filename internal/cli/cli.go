@@ -101,7 +101,7 @@ func newRoot(g *globals) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", envOr("TOLLGATE_LOG_LEVEL", "warn"), "log level: debug, info, warn, error ($TOLLGATE_LOG_LEVEL)")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", envOr("TOLLGATE_LOG_FORMAT", "text"), "log format: text or json ($TOLLGATE_LOG_FORMAT)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
-	root.AddCommand(newScanCmd(g), newDBCmd(g), newDevCmd(g), newSubmitCmd(g), newServeCmd(g), newOrchestratorCmd(g), newWorkerCmd(g))
+	root.AddCommand(newScanCmd(g), newDBCmd(g), newDevCmd(g), newSubmitCmd(g), newServeCmd(g), newOrchestratorCmd(g), newWorkerCmd(g), newVerifyCmd(g))
 	return root
 }
 

@@ -65,6 +65,8 @@ type Config struct {
 		DBDir       string `json:"db_dir"`
 	} `json:"worker"`
 	PolicyDir string `json:"policy_dir"`
+	// SigningKey signs the in-toto attestation of every scan (orchestrator).
+	SigningKey string `json:"signing_key"`
 }
 
 // env lists every environment variable and the field it sets; the README's
@@ -94,6 +96,7 @@ func (c *Config) env() map[string]*string {
 		"TOLLGATE_OIDC_JWKS_URL":      &c.API.OIDC.JWKSURL,
 		"TOLLGATE_DB_DIR":             &c.Worker.DBDir,
 		"TOLLGATE_POLICY_DIR":         &c.PolicyDir,
+		"TOLLGATE_SIGNING_KEY":        &c.SigningKey,
 	}
 }
 

@@ -117,7 +117,7 @@ func newOrchestratorCmd(g *globals) *cobra.Command {
 			ctx := cmd.Context()
 			return withConns(ctx, g, cfgPath, func(cfg Config, c *conns) error {
 				activities.Version = Version
-				w, err := orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir},
+				w, err := orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, SigningKey: cfg.SigningKey},
 					orchestrator.Deps{Temporal: c.temporal, Publisher: c.js, Evidence: c.evidence, Logger: g.logger})
 				if err != nil {
 					return err

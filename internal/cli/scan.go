@@ -40,6 +40,7 @@ type scanOptions struct {
 	denyLicense []string
 	evidence    string
 	temporalCLI string
+	signingKey  string
 	quiet       bool
 }
 
@@ -70,6 +71,7 @@ Progress goes to stderr, the report to stdout or --output.`,
 	f.StringSliceVar(&o.denyLicense, "deny-license", nil, "SPDX licence ids to block, replacing the policy's deny list (repeatable or comma-separated)")
 	f.StringVar(&o.evidence, "evidence", defaultEvidenceDir(), "local write-once evidence store ($TOLLGATE_EVIDENCE_DIR)")
 	f.StringVar(&o.temporalCLI, "temporal-cli", "", "temporal CLI binary for the dev server ($TOLLGATE_TEMPORAL_CLI; default: PATH, then the tool cache)")
+	f.StringVar(&o.signingKey, "signing-key", os.Getenv("TOLLGATE_SIGNING_KEY"), "PEM private key that signs the scan's in-toto attestation ($TOLLGATE_SIGNING_KEY)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress on stderr")
 	return cmd
 }
@@ -111,7 +113,7 @@ func runScan(ctx context.Context, g *globals, o *scanOptions, path string) error
 	}
 	st, err := embedded.Start(ctx, embedded.Config{
 		DBDir: o.db, PolicyDir: o.policy, LicenseDeny: deny, EvidenceDir: o.evidence,
-		TemporalCLI: o.temporalCLI, Version: Version, Logger: g.logger,
+		TemporalCLI: o.temporalCLI, SigningKey: o.signingKey, Version: Version, Logger: g.logger,
 	})
 	if err != nil {
 		return fmt.Errorf("start embedded stack: %w", err)
