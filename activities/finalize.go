@@ -167,6 +167,9 @@ func BuildReport(req workflows.FinalizeRequest) report.Report {
 			r.Timings[k] = v
 		}
 	}
+	if req.Scan.Provenance != nil {
+		r.Evidence = append(r.Evidence, *req.Scan.Provenance)
+	}
 	r.Timings["total"] = req.FinishedAt.Sub(req.StartedAt).Seconds()
 	return r
 }

@@ -28,9 +28,28 @@ import (
 
 // Metadata is the "metadata" part of a scan submission.
 type Metadata struct {
-	App    string   `json:"app"`
-	Commit string   `json:"commit,omitempty"`
-	Labels []string `json:"labels,omitempty"`
+	App        string      `json:"app"`
+	Commit     string      `json:"commit,omitempty"`
+	Labels     []string    `json:"labels,omitempty"`
+	Provenance *Provenance `json:"provenance,omitempty"`
+}
+
+// Provenance records how an LLM-made app came to be. Secrets in the prompts
+// are redacted before it is stored or logged.
+type Provenance struct {
+	PromptTemplate string     `json:"prompt_template,omitempty"`
+	Prompt         string     `json:"prompt,omitempty"`
+	Model          string     `json:"model,omitempty"`
+	Temperature    *float64   `json:"temperature,omitempty"`
+	User           string     `json:"user,omitempty"`
+	Timestamp      *time.Time `json:"timestamp,omitempty"`
+	// Redactions counts the secrets replaced in the prompts (set by the server).
+	Redactions int `json:"redactions"`
+}
+
+// Redactor replaces secrets in text; the workers' gitleaks rules are one.
+type Redactor interface {
+	Redact(ctx context.Context, text string) (string, int, error)
 }
 
 var (
@@ -53,6 +72,17 @@ func (m Metadata) Validate() error {
 	for _, l := range m.Labels {
 		if !labelRe.MatchString(l) {
 			return fmt.Errorf("label %q: 1-64 characters of letters, digits and . _ : / -", l)
+		}
+	}
+	if p := m.Provenance; p != nil {
+		if len(p.Prompt)+len(p.PromptTemplate) > 256<<10 {
+			return errors.New("provenance prompts are over 256 KiB")
+		}
+		if len(p.Model) > 256 || len(p.User) > 256 {
+			return errors.New("provenance model and user must be at most 256 characters")
+		}
+		if p.Temperature != nil && (*p.Temperature < 0 || *p.Temperature > 10) {
+			return errors.New("provenance temperature must be between 0 and 10")
 		}
 	}
 	return nil
@@ -110,7 +140,7 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			meta = &Metadata{}
-			dec := json.NewDecoder(io.LimitReader(part, 64<<10))
+			dec := json.NewDecoder(io.LimitReader(part, 512<<10))
 			dec.DisallowUnknownFields()
 			if err := dec.Decode(meta); err != nil {
 				writeProblem(w, r, http.StatusBadRequest, "bad-request", "metadata is not valid JSON: "+err.Error())
@@ -164,6 +194,14 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 	id := scanID(p.Tenant, r.Header.Get("Idempotency-Key"), obj.SHA256, *meta, now, s.cfg.DedupeWindow)
 	req := workflows.ScanRequest{ScanID: id, App: meta.App, Commit: meta.Commit, Labels: meta.Labels, Full: s.cfg.Full,
 		Input: tasks.Input{Archive: &obj}, SubmittedAt: now.Truncate(time.Second), Tenant: p.Tenant}
+	if meta.Provenance != nil {
+		ev, err := s.storeProvenance(ctx, id, *meta.Provenance)
+		if err != nil {
+			s.internal(w, r, "store provenance", err)
+			return
+		}
+		req.Provenance = &ev
+	}
 	_, err = s.deps.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       workflowID(id),
 		TaskQueue:                workflows.TaskQueue,
@@ -393,4 +431,32 @@ func (s *Server) render(ctx context.Context, res workflows.ScanResult, format st
 	default:
 		return nil, "", errNoSuchFormat
 	}
+}
+
+// storeProvenance redacts the prompts and stores the record as evidence.
+func (s *Server) storeProvenance(ctx context.Context, scanID string, p Provenance) (report.Evidence, error) {
+	if s.deps.Redactor == nil {
+		return report.Evidence{}, errors.New("no redactor configured: refusing to store prompts unredacted")
+	}
+	var n, m int
+	var err error
+	if p.Prompt, n, err = s.deps.Redactor.Redact(ctx, p.Prompt); err != nil {
+		return report.Evidence{}, err
+	}
+	if p.PromptTemplate, m, err = s.deps.Redactor.Redact(ctx, p.PromptTemplate); err != nil {
+		return report.Evidence{}, err
+	}
+	p.Redactions = n + m
+	data, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return report.Evidence{}, err
+	}
+	obj, err := s.deps.Evidence.Put(ctx, "scans/"+scanID+"/provenance.json", "application/json", data)
+	if err != nil {
+		return report.Evidence{}, err
+	}
+	if p.Redactions > 0 {
+		s.deps.Logger.InfoContext(ctx, "secrets redacted from provenance", "scan_id", scanID, "count", p.Redactions)
+	}
+	return report.Evidence{Name: "provenance.json", Bucket: obj.Bucket, Key: obj.Key, VersionID: obj.VersionID, SHA256: obj.SHA256}, nil
 }

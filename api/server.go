@@ -96,7 +96,10 @@ type Deps struct {
 	Ready    []Checker
 	// Authorizer decides access (default: the embedded OPA policy).
 	Authorizer Authorizer
-	Logger     *slog.Logger
+	// Redactor removes secrets from submitted prompts; without one, a
+	// submission with provenance is refused.
+	Redactor Redactor
+	Logger   *slog.Logger
 }
 
 // Server serves the API.

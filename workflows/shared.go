@@ -32,6 +32,9 @@ type ScanRequest struct {
 	SubmittedAt time.Time   `json:"submitted_at"`
 	// Tenant owns the scan (the fleet's API sets it).
 	Tenant string `json:"tenant,omitempty"`
+	// Provenance is the stored (redacted) provenance record of the code:
+	// prompt, model, user. It becomes part of the scan's evidence.
+	Provenance *report.Evidence `json:"provenance,omitempty"`
 }
 
 // PolicyRequest asks for the verdict of one stage.

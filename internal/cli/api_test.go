@@ -20,6 +20,7 @@ import (
 	"github.com/tollgate/tollgate/embedded"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage/archive"
+	"github.com/tollgate/tollgate/workers/scanners"
 )
 
 // apiEnv is the API over a real embedded stack: real Temporal, NATS, workers
@@ -59,7 +60,11 @@ func (e *apiEnv) server(t *testing.T, cfg api.Config) *httptest.Server {
 		}
 	}
 	cfg.Full = true
-	srv, err := api.New(cfg, api.Deps{Temporal: e.stack.Client(), Inputs: e.stack.Inputs(), Evidence: e.stack.Evidence()})
+	redactor, err := scanners.NewSecrets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := api.New(cfg, api.Deps{Temporal: e.stack.Client(), Inputs: e.stack.Inputs(), Evidence: e.stack.Evidence(), Redactor: redactor})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,4 +377,55 @@ func TestAPIListsOwnTenantsScans(t *testing.T) {
 	if resp, body := get(t, hs.URL+"/v1/scans?since=yesterday", "token-a"); resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("bad since: %d %s", resp.StatusCode, body)
 	}
+}
+
+// TestAPIRedactsProvenance: a secret in a submitted prompt never reaches the
+// evidence store; the redacted record is part of the scan's evidence.
+func TestAPIRedactsProvenance(t *testing.T) {
+	e := newAPIEnv(t)
+	hs := e.server(t, api.Config{})
+	secret := "ghp_" + strings.Repeat("aB3dE5gH7j", 3) + "K9mN0p"
+	meta := `{"app":"clean-static","provenance":{"model":"gpt-x","temperature":0.2,"user":"dev@example.com",` +
+		`"prompt":"build me a static site; deploy with token ` + secret + ` please","prompt_template":"build {{thing}}"}}`
+	resp, body := post(t, hs.URL, "token-a", meta, packed(t, "clean-static"), nil)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	var st api.ScanStatus
+	json.Unmarshal(body, &st)
+	for st.Status != "completed" {
+		_, b := get(t, hs.URL+st.StatusURL+"?wait=30s", "token-a")
+		json.Unmarshal(b, &st)
+		if st.Status == "failed" {
+			t.Fatalf("scan failed: %+v", st)
+		}
+	}
+	_, raw := get(t, hs.URL+st.ReportURL, "token-a")
+	var r report.Report
+	json.Unmarshal(raw, &r)
+	var key string
+	for _, ev := range r.Evidence {
+		if ev.Name == "provenance.json" {
+			key = ev.Key
+		}
+	}
+	if key == "" {
+		t.Fatalf("no provenance.json in the report's evidence: %+v", r.Evidence)
+	}
+	data, _, err := e.stack.Evidence().Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(data), secret) || !strings.Contains(string(data), "[REDACTED:github-pat]") {
+		t.Fatalf("provenance not redacted:\n%s", data)
+	}
+	// Nothing else the stack stored holds the secret either.
+	filepath.WalkDir(filepath.Join(e.dir, "evidence"), func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, _ := os.ReadFile(path); strings.Contains(string(b), secret) {
+				t.Errorf("%s holds the secret", path)
+			}
+		}
+		return nil
+	})
 }

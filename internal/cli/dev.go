@@ -14,6 +14,7 @@ import (
 	"github.com/tollgate/tollgate/api"
 	"github.com/tollgate/tollgate/embedded"
 	"github.com/tollgate/tollgate/vulndb"
+	"github.com/tollgate/tollgate/workers/scanners"
 )
 
 type devOptions struct {
@@ -71,11 +72,15 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 
 // newDevAPI builds the API over an embedded stack with one all-roles token.
 func newDevAPI(st *embedded.Stack, token string, full bool) (*api.Server, error) {
+	redactor, err := scanners.NewSecrets()
+	if err != nil {
+		return nil, err
+	}
 	return api.New(api.Config{
 		Tokens:  []api.Token{{Name: "dev", SHA256: api.HashToken(token), Tenant: "dev", Roles: []string{api.RoleCI, api.RoleSRE, api.RoleOncall, api.RoleAdmin}}},
 		Full:    full,
 		Version: Version,
-	}, api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Ready: []api.Checker{
+	}, api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Redactor: redactor, Ready: []api.Checker{
 		{Name: "temporal", Check: func(ctx context.Context) error {
 			_, err := st.Client().CheckHealth(ctx, &client.CheckHealthRequest{})
 			return err

@@ -58,9 +58,13 @@ func newServeCmd(g *globals) *cobra.Command {
 }
 
 func serve(ctx context.Context, g *globals, cfg Config, c *conns) error {
+	redactor, err := scanners.NewSecrets()
+	if err != nil {
+		return err
+	}
 	srv, err := api.New(api.Config{Tokens: cfg.API.Tokens, MaxArchiveBytes: cfg.API.MaxArchiveBytes,
 		RatePerSecond: cfg.API.RatePerSecond, Burst: cfg.API.Burst, Full: cfg.API.Full, Version: Version, OIDC: cfg.API.OIDC},
-		api.Deps{Temporal: c.temporal, Inputs: c.inputs, Evidence: c.evidence, Logger: g.logger, Ready: readiness(c)})
+		api.Deps{Temporal: c.temporal, Inputs: c.inputs, Evidence: c.evidence, Logger: g.logger, Ready: readiness(c), Redactor: redactor})
 	if err != nil {
 		return usageErr(err)
 	}

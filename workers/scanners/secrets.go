@@ -82,3 +82,27 @@ func relPath(root, p string) string {
 	}
 	return filepath.ToSlash(strings.TrimPrefix(p, "/"))
 }
+
+// Redact replaces every secret gitleaks finds in text (a submitted prompt,
+// say) with "[REDACTED:<rule>]" and says how many it replaced.
+func (s *Secrets) Redact(ctx context.Context, text string) (string, int, error) {
+	det := detect.NewDetectorContext(ctx, s.cfg)
+	det.MaxDecodeDepth = 5
+	n := 0
+	for _, f := range det.DetectString(text) {
+		mark := "[REDACTED:" + f.RuleID + "]"
+		switch {
+		case f.Match != "" && strings.Contains(text, f.Match):
+			text = strings.ReplaceAll(text, f.Match, mark)
+		case f.Secret != "" && strings.Contains(text, f.Secret):
+			text = strings.ReplaceAll(text, f.Secret, mark)
+		default:
+			continue
+		}
+		n++
+	}
+	if err := ctx.Err(); err != nil {
+		return "", 0, err
+	}
+	return text, n, nil
+}
