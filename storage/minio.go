@@ -138,9 +138,10 @@ func (c MinIOConfig) Validate() error {
 // version or shorten its lock. Each object's sha256 is recorded in its user
 // metadata and checked on every read.
 type MinIO struct {
-	client *minio.Client
-	cfg    MinIOConfig
-	logger *slog.Logger
+	client   *minio.Client
+	cfg      MinIOConfig
+	readOnly bool
+	logger   *slog.Logger
 }
 
 var _ Evidence = (*MinIO)(nil)
@@ -172,6 +173,33 @@ func OpenMinIO(ctx context.Context, cfg MinIOConfig, logger *slog.Logger) (*MinI
 		return nil, err
 	}
 	return m, nil
+}
+
+// OpenMinIOReader opens the evidence bucket for reading only: it creates
+// nothing and does not require Object Lock, so that `tollgate verify` can
+// check evidence anywhere, a copy in an unlocked bucket included. Its Put
+// refuses to write.
+func OpenMinIOReader(ctx context.Context, cfg MinIOConfig, logger *slog.Logger) (*MinIO, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	client, err := minio.New(cfg.Endpoint, &minio.Options{
+		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure: cfg.UseTLS,
+		Region: cfg.Region,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open minio %q: %w", cfg.Endpoint, err)
+	}
+	ok, err := client.BucketExists(ctx, cfg.EvidenceBucket)
+	if err != nil {
+		return nil, fmt.Errorf("open evidence bucket %q: %w", cfg.EvidenceBucket, err)
+	}
+	if !ok {
+		return nil, fmt.Errorf("open evidence bucket %q: %w", cfg.EvidenceBucket, ErrNotFound)
+	}
+	return &MinIO{client: client, cfg: cfg, readOnly: true, logger: cmp.Or(logger, slog.New(slog.DiscardHandler))}, nil
 }
 
 // Config returns the configuration in use, defaults applied.
@@ -280,6 +308,9 @@ func (m *MinIO) Put(ctx context.Context, key, contentType string, data []byte) (
 	bucket := m.cfg.EvidenceBucket
 	if err := ctx.Err(); err != nil {
 		return Object{}, err
+	}
+	if m.readOnly {
+		return Object{}, fmt.Errorf("put evidence %q in bucket %q: opened read-only", key, bucket)
 	}
 	if err := validKey(key); err != nil {
 		return Object{}, err

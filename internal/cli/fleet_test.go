@@ -1,13 +1,17 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +20,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/attest"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/stack"
 )
@@ -51,6 +56,10 @@ func TestFleetCommands(t *testing.T) {
 	if code, _, stderr := run(t, "db", "import", "--osv", filepath.Join("..", "..", "testdata", "osv"), "--db", db); code != 0 {
 		t.Fatalf("db import: %s", stderr)
 	}
+	key := filepath.Join(dir, "signing.pem")
+	if _, err := attest.GenerateKey(key); err != nil {
+		t.Fatal(err)
+	}
 	tokens := filepath.Join(dir, "tokens.yaml")
 	os.WriteFile(tokens, []byte(fmt.Sprintf("- name: ci\n  tenant: acme\n  roles: [ci]\n  sha256: %s\n", api.HashToken("s3cret"))), 0o600)
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -60,7 +69,7 @@ func TestFleetCommands(t *testing.T) {
 		"TOLLGATE_NATS_URL": ns.ClientURL(), "TOLLGATE_TEMPORAL_ADDRESS": tdev.Addr,
 		"TOLLGATE_MINIO_ENDPOINT": mio.Endpoint, "TOLLGATE_MINIO_ACCESS_KEY": mio.AccessKey, "TOLLGATE_MINIO_SECRET_KEY": mio.SecretKey,
 		"TOLLGATE_EVIDENCE_BUCKET": "fleet-evidence", "TOLLGATE_INPUTS_BUCKET": "fleet-inputs", "TOLLGATE_RETENTION_DAYS": "1",
-		"TOLLGATE_DB_DIR": db, "TOLLGATE_LISTEN": listen, "TOLLGATE_TOKENS_FILE": tokens, "TOLLGATE_WORKER_CONCURRENCY": "2", "TOLLGATE_SCAN_FULL": "true",
+		"TOLLGATE_DB_DIR": db, "TOLLGATE_LISTEN": listen, "TOLLGATE_TOKENS_FILE": tokens, "TOLLGATE_WORKER_CONCURRENCY": "2", "TOLLGATE_SCAN_FULL": "true", "TOLLGATE_SIGNING_KEY": key,
 	} {
 		t.Setenv(k, v)
 	}
@@ -101,6 +110,36 @@ func TestFleetCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The signed attestation verifies against the locked bucket.
+	pub := key + attest.PublicKeySuffix
+	if code, out, stderr := run(t, "verify", r.ScanID, "--key", pub); code != 0 {
+		t.Fatalf("verify: exit %d\n%s%s", code, out, stderr)
+	}
+	// A copy in a bucket without Object Lock verifies too, until someone
+	// rewrites an object there.
+	if err := mc.MakeBucket(ctx, "mirror", minio.MakeBucketOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	prefix := "scans/" + r.ScanID + "/"
+	for obj := range mc.ListObjects(ctx, "fleet-evidence", minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if _, err := mc.CopyObject(ctx, minio.CopyDestOptions{Bucket: "mirror", Object: obj.Key}, minio.CopySrcOptions{Bucket: "fleet-evidence", Object: obj.Key}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("TOLLGATE_EVIDENCE_BUCKET", "mirror")
+	if code, out, stderr := run(t, "verify", r.ScanID, "--key", pub); code != 0 {
+		t.Fatalf("verify of the copy: exit %d\n%s%s", code, out, stderr)
+	}
+	tampered := []byte(`{"verdict":"pass"}`)
+	sum := sha256.Sum256(tampered)
+	if _, err := mc.PutObject(ctx, "mirror", prefix+"report.json", bytes.NewReader(tampered), int64(len(tampered)),
+		minio.PutObjectOptions{UserMetadata: map[string]string{"Sha256": hex.EncodeToString(sum[:])}}); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, _ := run(t, "verify", r.ScanID, "--key", pub); code != ExitUnverified || !strings.Contains(out, "report.json") {
+		t.Fatalf("verify after tampering: exit %d, want %d naming report.json\n%s", code, ExitUnverified, out)
+	}
+
 	for _, e := range r.Evidence {
 		if e.Bucket != "fleet-evidence" || e.VersionID == "" {
 			t.Fatalf("evidence %s in bucket %q version %q", e.Name, e.Bucket, e.VersionID)

@@ -34,6 +34,7 @@ const (
 type verifyOptions struct {
 	evidence string
 	key      string
+	config   string
 }
 
 func newVerifyCmd(g *globals) *cobra.Command {
@@ -55,6 +56,7 @@ usage, 3 internal error.`,
 		},
 	}
 	f := cmd.Flags()
+	f.StringVar(&o.config, "config", "", "configuration file naming a MinIO evidence bucket ($TOLLGATE_CONFIG; TOLLGATE_MINIO_* work too)")
 	f.StringVar(&o.evidence, "evidence", defaultEvidenceDir(), "local write-once evidence store ($TOLLGATE_EVIDENCE_DIR)")
 	f.StringVar(&o.key, "key", os.Getenv("TOLLGATE_VERIFY_KEY"), "public key (PEM) the attestation must be signed with ($TOLLGATE_VERIFY_KEY)")
 	return cmd
@@ -63,6 +65,18 @@ usage, 3 internal error.`,
 // openEvidenceForVerify opens the store verify reads from, and returns the
 // function that releases it.
 func openEvidenceForVerify(o *verifyOptions) (storage.Evidence, func(), error) {
+	// With MinIO configured (TOLLGATE_MINIO_*, --config), read the bucket.
+	cfg, err := loadConfig(o.config)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.MinIO.Endpoint != "" {
+		m, err := storage.OpenMinIOReader(context.Background(), cfg.MinIO, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		return m, func() {}, nil
+	}
 	// Verify only reads: it must not create an empty store where none was.
 	st, err := os.Stat(o.evidence)
 	if err != nil {
@@ -157,7 +171,8 @@ func verifyObject(ctx context.Context, store storage.Evidence, st attest.Stateme
 	if got != sub.SHA256 {
 		return stateMismatch, loc.Key, fmt.Sprintf("sha256 %s, attested %s", got, sub.SHA256)
 	}
-	if loc.VersionID != "" && obj.VersionID != loc.VersionID {
+	// Versions are the recorded bucket's; a copy elsewhere has its own.
+	if loc.VersionID != "" && obj.Bucket == loc.Bucket && obj.VersionID != loc.VersionID {
 		return stateMismatch, loc.Key, fmt.Sprintf("version %s, attested %s", obj.VersionID, loc.VersionID)
 	}
 	return stateOK, loc.Key, "sha256 " + got
