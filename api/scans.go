@@ -215,6 +215,7 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "start scan workflow", err)
 		return
 	}
+	s.met.submitted.WithLabelValues(p.Tenant).Inc()
 	s.deps.Logger.InfoContext(ctx, "scan submitted", "scan_id", id, "app", meta.App, "tenant", p.Tenant, "principal", p.Name, "input", obj.Key)
 	writeJSON(w, http.StatusAccepted, ScanStatus{ScanID: id, App: meta.App, Status: "running", StatusURL: statusURL(id), ReportURL: reportURL(id)})
 }

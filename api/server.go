@@ -107,6 +107,7 @@ type Server struct {
 	cfg  Config
 	deps Deps
 	oidc *oidcVerifier
+	met  *metrics
 	mu   sync.Mutex
 	lim  map[string]*rate.Limiter
 }
@@ -131,7 +132,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg.withDefaults(), deps: deps, oidc: ov, lim: map[string]*rate.Limiter{}}, nil
+	return &Server{cfg: cfg.withDefaults(), deps: deps, oidc: ov, met: newMetrics(), lim: map[string]*rate.Limiter{}}, nil
 }
 
 // Handler returns the routes.
@@ -151,10 +152,11 @@ func (s *Server) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.ready)
+	mux.Handle("GET /metrics", s.met.handler())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "not-found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
-	return s.recoverer(mux)
+	return s.recoverer(s.met.instrument(mux))
 }
 
 func (s *Server) allow(p Principal) bool {

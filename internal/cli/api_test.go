@@ -270,6 +270,14 @@ func TestAPIRefusals(t *testing.T) {
 		resp, body := get(t, hs.URL+"/v1/scans/not-a-uuid", "token-a")
 		wantProblem(t, resp, body, http.StatusNotFound, "not-found")
 	})
+	t.Run("metrics", func(t *testing.T) {
+		resp, body := get(t, hs.URL+"/metrics", "")
+		for _, want := range []string{`tollgate_api_requests_total{code="401",route="POST /v1/scans"}`, `tollgate_scans_submitted_total{tenant="a"}`, "go_goroutines"} {
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+				t.Fatalf("/metrics has no %s (status %d)", want, resp.StatusCode)
+			}
+		}
+	})
 	t.Run("openapi", func(t *testing.T) {
 		resp, body := get(t, hs.URL+"/v1/openapi.json", "")
 		var doc map[string]any
