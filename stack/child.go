@@ -81,3 +81,10 @@ func (c *child) Kill() {
 		<-c.exited
 	})
 }
+
+// Pause stops the server's process (SIGSTOP), as a hung server would be:
+// connections stay open and nothing answers. Resume continues it.
+func (c *child) Pause() error { return c.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server.
+func (c *child) Resume() error { return c.cmd.Process.Signal(syscall.SIGCONT) }

@@ -37,8 +37,9 @@ type proc struct {
 }
 
 // TestFleetSurvivesChaos submits 50 scans to the fleet, SIGKILLs a deep
-// worker, restarts NATS, SIGTERMs a fast worker, and SIGKILLs and restarts
-// the orchestrator and the API during the run. Every scan completes exactly
+// worker, restarts NATS, SIGTERMs a fast worker, pauses MinIO for a few
+// seconds, and SIGKILLs and restarts the orchestrator and the API during the
+// run. Every scan completes exactly
 // once, and its evidence is present and locked.
 func TestFleetSurvivesChaos(t *testing.T) {
 	if testing.Short() {
@@ -126,6 +127,14 @@ func TestFleetSurvivesChaos(t *testing.T) {
 			ns.WaitForShutdown()
 			ns = startNATS(t, dir, natsPort)
 			fastA.cmd.Process.Signal(syscall.SIGTERM)
+		}
+		if i == scans/2 {
+			// MinIO hangs for a few seconds: evidence writes and input
+			// fetches wait and are retried.
+			if err := mio.Pause(); err != nil {
+				t.Fatal(err)
+			}
+			time.AfterFunc(4*time.Second, func() { mio.Resume() })
 		}
 		if i == 2*scans/3 {
 			// Restart the orchestrator and the API the hard way.
