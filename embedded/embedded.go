@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -46,6 +47,9 @@ type Config struct {
 	// InputsDir keeps submitted archives by digest (default: a directory in
 	// StateDir). Scans of a directory do not use it.
 	InputsDir string
+	// Store, when set, replaces the local evidence and inputs stores (MinIO
+	// for `tollgate dev` with TOLLGATE_MINIO_ENDPOINT set).
+	Store Store
 	// StateDir holds NATS's JetStream files (default: a temporary
 	// directory removed on Close).
 	StateDir string
@@ -62,9 +66,16 @@ type Config struct {
 	Logger  *slog.Logger
 }
 
+// Store keeps evidence and input archives.
+type Store interface {
+	storage.Evidence
+	PutInput(ctx context.Context, r io.Reader, size int64) (storage.Object, error)
+	FetchTo(ctx context.Context, key, path string) error
+}
+
 // Validate checks the configuration.
 func (c Config) Validate() error {
-	if c.EvidenceDir == "" {
+	if c.EvidenceDir == "" && c.Store == nil {
 		return errors.New("embedded stack: no evidence dir")
 	}
 	if c.Concurrency < 0 {
@@ -84,11 +95,12 @@ type Stack struct {
 	client   client.Client
 	orch     worker.Worker
 	engine   *scanners.Engine
-	evidence *storage.Local
-	inputs   *storage.LocalInputs
+	evidence storage.Evidence
+	inputs   Store
 	workers  []*workers.Worker
 	stateDir string
 	ownState bool
+	closers  []func()
 
 	cancelWorkers context.CancelFunc
 	workersDone   sync.WaitGroup
@@ -112,11 +124,19 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		}
 		s.ownState = true
 	}
-	if s.evidence, err = storage.OpenLocal(cfg.EvidenceDir); err != nil {
-		return nil, err
-	}
-	if s.inputs, err = storage.OpenLocalInputs(cmp.Or(cfg.InputsDir, filepath.Join(s.stateDir, "inputs"))); err != nil {
-		return nil, err
+	if cfg.Store != nil {
+		s.evidence, s.inputs = cfg.Store, cfg.Store
+	} else {
+		local, err := storage.OpenLocal(cfg.EvidenceDir)
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, func() { local.Close() })
+		inputs, err := storage.OpenLocalInputs(cmp.Or(cfg.InputsDir, filepath.Join(s.stateDir, "inputs")))
+		if err != nil {
+			return nil, err
+		}
+		s.evidence, s.inputs = local, localStore{Local: local, LocalInputs: inputs}
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -187,10 +207,16 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 func (s *Stack) Client() client.Client { return s.client }
 
 // Evidence is the stack's evidence store.
-func (s *Stack) Evidence() *storage.Local { return s.evidence }
+func (s *Stack) Evidence() storage.Evidence { return s.evidence }
 
 // Inputs is the stack's store of submitted archives.
-func (s *Stack) Inputs() *storage.LocalInputs { return s.inputs }
+func (s *Stack) Inputs() Store { return s.inputs }
+
+// localStore joins the local evidence and inputs stores into one Store.
+type localStore struct {
+	*storage.Local
+	*storage.LocalInputs
+}
 
 // JetStream is the stack's JetStream context.
 func (s *Stack) JetStream() jetstream.JetStream { return s.js }
@@ -226,8 +252,8 @@ func (s *Stack) Close() {
 	if s.temporal != nil {
 		s.temporal.Stop()
 	}
-	if s.evidence != nil {
-		_ = s.evidence.Close()
+	for _, c := range s.closers {
+		c()
 	}
 	if s.ownState {
 		_ = os.RemoveAll(s.stateDir)

@@ -13,6 +13,7 @@ import (
 	"github.com/tollgate/tollgate/activities"
 	"github.com/tollgate/tollgate/api"
 	"github.com/tollgate/tollgate/embedded"
+	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/vulndb"
 	"github.com/tollgate/tollgate/workers/scanners"
 )
@@ -54,8 +55,23 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 		token = "tg_dev_" + hex.EncodeToString(b)
 	}
 	activities.Version = Version
-	st, err := embedded.Start(ctx, embedded.Config{DBDir: o.db, PolicyDir: o.policy, EvidenceDir: o.evidence,
-		TemporalCLI: o.temporalCLI, Version: Version, Logger: g.logger})
+	// MinIO when TOLLGATE_MINIO_* (or a config file) says so; else local stores.
+	cfg, err := loadConfig("")
+	if err != nil {
+		return err
+	}
+	ecfg := embedded.Config{DBDir: o.db, PolicyDir: o.policy, EvidenceDir: o.evidence,
+		TemporalCLI: o.temporalCLI, SigningKey: cfg.SigningKey, Version: Version, Logger: g.logger}
+	where := o.evidence
+	if cfg.MinIO.Endpoint != "" {
+		m, err := storage.OpenMinIO(ctx, cfg.MinIO, g.logger)
+		if err != nil {
+			return err
+		}
+		ecfg.Store = m
+		where = "minio://" + cfg.MinIO.Endpoint + "/" + m.Config().EvidenceBucket
+	}
+	st, err := embedded.Start(ctx, ecfg)
 	if err != nil {
 		return fmt.Errorf("start embedded stack: %w", err)
 	}
@@ -65,7 +81,7 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 		return err
 	}
 	fmt.Fprintf(g.stdout, "tollgate dev is up\n  API:      http://%s\n  token:    %s\n  NATS:     %s\n  Temporal: %s\n  evidence: %s\n",
-		o.listen, token, st.NATSURL(), st.TemporalAddr(), o.evidence)
+		o.listen, token, st.NATSURL(), st.TemporalAddr(), where)
 	fmt.Fprintf(g.stdout, "  try:      tollgate submit --server http://%s --token %s --app NAME --wait DIR\n", o.listen, token)
 	return serveHTTP(ctx, g, o.listen, srv.Handler())
 }

@@ -184,3 +184,50 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 }
 
 func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return string(b.buf) }
+
+// TestDevUsesMinIOWhenConfigured: `tollgate dev` runs the whole stack in one
+// process and keeps evidence in MinIO when TOLLGATE_MINIO_* is set.
+func TestDevUsesMinIOWhenConfigured(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts servers and loads the scanners")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := t.TempDir()
+	mio, err := stack.StartMinIO(ctx, stack.MinIOOptions{DataDir: filepath.Join(dir, "minio")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mio.Stop()
+	for k, v := range map[string]string{"TOLLGATE_MINIO_ENDPOINT": mio.Endpoint, "TOLLGATE_MINIO_ACCESS_KEY": mio.AccessKey,
+		"TOLLGATE_MINIO_SECRET_KEY": mio.SecretKey, "TOLLGATE_RETENTION_DAYS": "1"} {
+		t.Setenv(k, v)
+	}
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	listen := l.Addr().String()
+	l.Close()
+	var out syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		var errb syncBuffer
+		done <- Main(ctx, []string{"dev", "--listen", listen, "--token", "dev-token", "--full", "--db", filepath.Join(dir, "no-db")}, &out, &errb)
+	}()
+	waitReady(t, "http://"+listen+"/readyz")
+	report := filepath.Join(dir, "report.json")
+	code, _, stderr := run(t, "submit", "--server", "http://"+listen, "--token", "dev-token", "--app", "clean-static", "--wait",
+		"--format", "json", "--output", report, filepath.Join("..", "..", "examples", "clean-static"))
+	if code != ExitPass {
+		t.Fatalf("submit: exit %d: %s", code, stderr)
+	}
+	raw, _ := os.ReadFile(report)
+	if !strings.Contains(string(raw), `"bucket": "tollgate-evidence"`) {
+		t.Fatalf("evidence is not in MinIO:\n%s", raw)
+	}
+	if !strings.Contains(out.String(), "minio://"+mio.Endpoint) {
+		t.Errorf("dev did not say it uses MinIO: %s", out.String())
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("dev exited %d", code)
+	}
+}
