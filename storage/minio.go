@@ -153,17 +153,9 @@ var _ Evidence = (*MinIO)(nil)
 // to the configured one); the inputs bucket is created if needed and given a
 // lifecycle rule that expires archives after cfg.InputsExpiryDays.
 func OpenMinIO(ctx context.Context, cfg MinIOConfig, logger *slog.Logger) (*MinIO, error) {
-	cfg = cfg.withDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	client, err := minio.New(cfg.Endpoint, &minio.Options{
-		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
-		Secure: cfg.UseTLS,
-		Region: cfg.Region,
-	})
+	cfg, client, err := newClient(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open minio %q: %w", cfg.Endpoint, err)
+		return nil, err
 	}
 	m := &MinIO{client: client, cfg: cfg, logger: cmp.Or(logger, slog.New(slog.DiscardHandler))}
 	if err := m.ensureEvidenceBucket(ctx); err != nil {
@@ -175,14 +167,11 @@ func OpenMinIO(ctx context.Context, cfg MinIOConfig, logger *slog.Logger) (*MinI
 	return m, nil
 }
 
-// OpenMinIOReader opens the evidence bucket for reading only: it creates
-// nothing and does not require Object Lock, so that `tollgate verify` can
-// check evidence anywhere, a copy in an unlocked bucket included. Its Put
-// refuses to write.
-func OpenMinIOReader(ctx context.Context, cfg MinIOConfig, logger *slog.Logger) (*MinIO, error) {
+// newClient checks the configuration and makes the S3 client.
+func newClient(cfg MinIOConfig) (MinIOConfig, *minio.Client, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return cfg, nil, err
 	}
 	client, err := minio.New(cfg.Endpoint, &minio.Options{
 		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
@@ -190,7 +179,19 @@ func OpenMinIOReader(ctx context.Context, cfg MinIOConfig, logger *slog.Logger) 
 		Region: cfg.Region,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("open minio %q: %w", cfg.Endpoint, err)
+		return cfg, nil, fmt.Errorf("open minio %q: %w", cfg.Endpoint, err)
+	}
+	return cfg, client, nil
+}
+
+// OpenMinIOReader opens the evidence bucket for reading only: it creates
+// nothing and does not require Object Lock, so that `tollgate verify` can
+// check evidence anywhere, a copy in an unlocked bucket included. Its Put
+// refuses to write.
+func OpenMinIOReader(ctx context.Context, cfg MinIOConfig, logger *slog.Logger) (*MinIO, error) {
+	cfg, client, err := newClient(cfg)
+	if err != nil {
+		return nil, err
 	}
 	ok, err := client.BucketExists(ctx, cfg.EvidenceBucket)
 	if err != nil {
