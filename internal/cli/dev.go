@@ -54,6 +54,9 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 		}
 		token = "tg_dev_" + hex.EncodeToString(b)
 	}
+	if err := isolateScannerEnv(); err != nil {
+		return err
+	}
 	activities.Version = Version
 	// MinIO when TOLLGATE_MINIO_* (or a config file) says so; else local stores.
 	cfg, err := loadConfig("")

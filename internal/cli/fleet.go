@@ -163,6 +163,9 @@ func newWorkerCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
+			if err := isolateScannerEnv(); err != nil {
+				return err
+			}
 			engine, err := scanners.New(ctx, scanners.Options{DBDir: cfg.Worker.DBDir, Version: Version}, g.logger)
 			if err != nil {
 				return err

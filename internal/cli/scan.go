@@ -106,6 +106,9 @@ func runScan(ctx context.Context, g *globals, o *scanOptions, path string) error
 	}
 	progress("scanning %s as app %q (scan %s)", path, app, req.ScanID)
 
+	if err := isolateScannerEnv(); err != nil {
+		return err
+	}
 	activities.Version = Version
 	var deny []string
 	if o.denyLicense != nil {
