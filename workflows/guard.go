@@ -1,0 +1,357 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+)
+
+// ActivityStartRollback starts a RollbackWorkflow for an app. It must be
+// idempotent: the guard may call it again after a lost reply.
+const ActivityStartRollback = "StartRollback"
+
+// Signals and the query of GuardWorkflow.
+const (
+	SignalHealthSample = "health-sample" // HealthSample
+	SignalFreeze       = "freeze"        // FreezeRequest
+	SignalUnfreeze     = "unfreeze"      // no payload
+	SignalRelease      = "release"       // ReleaseRef: watch this release from now on
+	SignalStop         = "stop"          // no payload: the guard returns
+	QueryGuardStatus   = "guard-status"  // GuardStatus
+)
+
+// TriggerGuard is RollbackRequest.Trigger for rollbacks the guard starts.
+const TriggerGuard = "guard"
+
+// Decision actions.
+const (
+	ActionNone           = "none"
+	ActionAlert          = "alert"
+	ActionRollback       = "rollback"
+	ActionDryRunRollback = "dry-run-rollback"
+	ActionInconclusive   = "inconclusive"
+)
+
+// guardTicksPerRun bounds one run's history; the guard then continues as new
+// with its state.
+const guardTicksPerRun = 500
+
+// guardDecisionsKept is how many decisions the status keeps.
+const guardDecisionsKept = 20
+
+// ReleaseRef names a deployed release and what it is measured against.
+type ReleaseRef struct {
+	ID       string `json:"id"`
+	Artifact string `json:"artifact"`
+	ScanID   string `json:"scan_id"`
+	// BaselineP95 is the p95 latency the release is expected to have; zero
+	// turns the latency rule off.
+	BaselineP95 time.Duration `json:"baseline_p95,omitempty"`
+}
+
+// GuardRequest starts one GuardWorkflow, one per app. A request without a
+// release waits for a "release" signal.
+type GuardRequest struct {
+	App     string     `json:"app"`
+	Release ReleaseRef `json:"release"`
+	Rules   Rules      `json:"rules"`
+	// State is carried over by continue-as-new; callers leave it nil.
+	State *GuardState `json:"state,omitempty"`
+}
+
+// GuardState is what one run of the guard hands to the next.
+type GuardState struct {
+	Frozen       bool      `json:"frozen,omitempty"`
+	FreezeReason string    `json:"freeze_reason,omitempty"`
+	FrozenAt     time.Time `json:"frozen_at,omitzero"`
+	// WatchingSince is when the current release started being watched;
+	// older samples belong to the release before it.
+	WatchingSince time.Time `json:"watching_since,omitzero"`
+	// AwaitingRelease is set once a rollback started: the guard evaluates
+	// nothing until the release rolled back to is signalled.
+	AwaitingRelease bool           `json:"awaiting_release,omitempty"`
+	Breaches        int            `json:"breaches,omitempty"`
+	Samples         []HealthSample `json:"samples,omitempty"`
+	Current         []Evaluation   `json:"current,omitempty"`
+	EvaluatedAt     time.Time      `json:"evaluated_at,omitzero"`
+	Decisions       []Decision     `json:"decisions,omitempty"`
+}
+
+// FreezeRequest is the payload of the "freeze" signal.
+type FreezeRequest struct {
+	Reason string `json:"reason"`
+}
+
+// Decision is what the guard did about one evaluation. Repeated evaluations
+// with the same action are folded into one decision: Repeats counts them and
+// Until is the last.
+type Decision struct {
+	At           time.Time     `json:"at"`
+	Action       string        `json:"action"`
+	Reason       string        `json:"reason"`
+	Measurements []Measurement `json:"measurements"`
+	Repeats      int           `json:"repeats,omitempty"`
+	Until        time.Time     `json:"until,omitzero"`
+}
+
+// RollbackRequest asks for a rollback of App away from FromRelease. The
+// activity behind ActivityStartRollback passes it to RollbackWorkflow.
+type RollbackRequest struct {
+	App         string `json:"app"`
+	FromRelease string `json:"from_release"`
+	Reason      string `json:"reason"`
+	// Trigger is who or what asked: TriggerGuard, or an on-call user.
+	Trigger string `json:"trigger"`
+	// Measurements are the breaches that caused it.
+	Measurements []Measurement `json:"measurements"`
+}
+
+// GuardStatus answers the "guard-status" query.
+type GuardStatus struct {
+	App     string     `json:"app"`
+	Release ReleaseRef `json:"release"`
+	Rules   Rules      `json:"rules"`
+	GuardState
+}
+
+var startRollbackOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: time.Minute,
+	RetryPolicy: &temporal.RetryPolicy{
+		InitialInterval: time.Second,
+		MaximumInterval: 30 * time.Second,
+		MaximumAttempts: 5,
+	},
+}
+
+// GuardWorkflow watches one app's release health and rolls it back when the
+// rules say so. It runs until a "stop" signal, continuing as new now and then.
+//
+// Every SampleInterval it evaluates the rules over the samples received by
+// signal. A breach found ConsecutiveBreaches evaluations in a row starts a
+// rollback, unless the app is frozen (then it is an alert) or the rules are a
+// dry run (then the decision is only recorded). After starting a rollback the
+// guard waits for the "release" signal naming what was rolled back to.
+func GuardWorkflow(ctx workflow.Context, req GuardRequest) error {
+	logger := workflow.GetLogger(ctx)
+	if req.App == "" {
+		return errors.New("guard: no app")
+	}
+	rules := req.Rules.WithDefaults()
+	if err := rules.Validate(); err != nil {
+		return fmt.Errorf("guard app %q: %w", req.App, err)
+	}
+	g := &guard{app: req.App, release: req.Release, rules: rules}
+	if req.State != nil {
+		g.GuardState = *req.State
+	} else {
+		g.WatchingSince = workflow.Now(ctx)
+		g.AwaitingRelease = req.Release.ID == ""
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryGuardStatus, func() (GuardStatus, error) { return g.status(), nil }); err != nil {
+		return err
+	}
+
+	// TODO: pull samples with an activity (ActivityPullHealth, a PromQL query
+	// per signal) on every tick, besides the pushed ones.
+	samples := workflow.GetSignalChannel(ctx, SignalHealthSample)
+	freeze := workflow.GetSignalChannel(ctx, SignalFreeze)
+	unfreeze := workflow.GetSignalChannel(ctx, SignalUnfreeze)
+	release := workflow.GetSignalChannel(ctx, SignalRelease)
+	stop := workflow.GetSignalChannel(ctx, SignalStop)
+
+	// onSignals adds every signal to a selector; one Select handles one.
+	onSignals := func(s workflow.Selector) workflow.Selector {
+		return s.
+			AddReceive(samples, func(c workflow.ReceiveChannel, _ bool) {
+				var hs HealthSample
+				c.Receive(ctx, &hs)
+				g.addSample(ctx, hs)
+			}).
+			AddReceive(freeze, func(c workflow.ReceiveChannel, _ bool) {
+				var f FreezeRequest
+				c.Receive(ctx, &f)
+				g.Frozen, g.FreezeReason, g.FrozenAt = true, f.Reason, workflow.Now(ctx)
+				logger.Info("guard frozen", "app", g.app, "reason", f.Reason)
+			}).
+			AddReceive(unfreeze, func(c workflow.ReceiveChannel, _ bool) {
+				c.Receive(ctx, nil)
+				g.Frozen, g.FreezeReason, g.FrozenAt = false, "", time.Time{}
+				logger.Info("guard unfrozen", "app", g.app)
+			}).
+			AddReceive(release, func(c workflow.ReceiveChannel, _ bool) {
+				var r ReleaseRef
+				c.Receive(ctx, &r)
+				g.watch(ctx, r)
+				logger.Info("guard watching release", "app", g.app, "release", r.ID)
+			}).
+			AddReceive(stop, func(c workflow.ReceiveChannel, _ bool) {
+				c.Receive(ctx, nil)
+				g.stopped = true
+			})
+	}
+
+	// Ticks, not evaluations, bound a run: a guard awaiting a release still
+	// adds a timer to the history every interval.
+	ticks := 0
+	for {
+		fired := false
+		timer := workflow.NewTimer(ctx, rules.SampleInterval)
+		for !fired && !g.stopped {
+			onSignals(workflow.NewSelector(ctx)).AddFuture(timer, func(workflow.Future) { fired = true }).Select(ctx)
+		}
+		if g.stopped {
+			logger.Info("guard stopped", "app", g.app)
+			return nil
+		}
+		if !g.AwaitingRelease {
+			g.evaluate(ctx)
+		}
+		ticks++
+		if ticks >= guardTicksPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			// Signals already delivered to this run would be lost: take them
+			// first.
+			for {
+				s := onSignals(workflow.NewSelector(ctx))
+				if !s.HasPending() {
+					break
+				}
+				s.Select(ctx)
+			}
+			if g.stopped {
+				return nil
+			}
+			g.prune(workflow.Now(ctx))
+			state := g.GuardState
+			return workflow.NewContinueAsNewError(ctx, GuardWorkflow, GuardRequest{App: g.app, Release: g.release, Rules: req.Rules, State: &state})
+		}
+	}
+}
+
+// guard is one run's state. Only the workflow goroutine touches it.
+type guard struct {
+	app     string
+	release ReleaseRef
+	rules   Rules
+	stopped bool
+	GuardState
+}
+
+func (g *guard) status() GuardStatus {
+	return GuardStatus{App: g.app, Release: g.release, Rules: g.rules, GuardState: g.GuardState}
+}
+
+func (g *guard) addSample(ctx workflow.Context, s HealthSample) {
+	logger := workflow.GetLogger(ctx)
+	if err := s.Validate(); err != nil {
+		logger.Warn("guard dropped a health sample", "app", g.app, "error", err)
+		return
+	}
+	if g.AwaitingRelease || !s.At.After(g.WatchingSince) {
+		return // the previous release's, or one being rolled back
+	}
+	g.Samples = append(g.Samples, s)
+}
+
+// watch switches to a new release: its windows start empty.
+func (g *guard) watch(ctx workflow.Context, r ReleaseRef) {
+	g.release = r
+	g.WatchingSince = workflow.Now(ctx)
+	g.AwaitingRelease = r.ID == ""
+	g.Breaches = 0
+	g.Samples = nil
+	g.Current = nil
+}
+
+// prune drops the samples no window reaches any more.
+func (g *guard) prune(now time.Time) {
+	start := now.Add(-g.rules.longestWindow())
+	kept := g.Samples[:0]
+	for _, s := range g.Samples {
+		if s.At.After(start) {
+			kept = append(kept, s)
+		}
+	}
+	g.Samples = kept
+}
+
+// evaluate applies the rules at the current time and acts on the outcome.
+func (g *guard) evaluate(ctx workflow.Context) {
+	logger := workflow.GetLogger(ctx)
+	now := workflow.Now(ctx)
+	g.prune(now)
+	evs := Evaluate(g.Samples, now, g.rules, g.release.BaselineP95)
+	g.Current, g.EvaluatedAt = evs, now
+
+	var breaches, inconclusive []string
+	var all, breached []Measurement
+	for _, ev := range evs {
+		all = append(all, ev.Measurement)
+		switch ev.Outcome {
+		case OutcomeBreach:
+			breaches = append(breaches, ev.Reason)
+			breached = append(breached, ev.Measurement)
+		case OutcomeInconclusive:
+			inconclusive = append(inconclusive, ev.Reason)
+		}
+	}
+	// Anything but a breach, missing data included, breaks a run of breaches.
+	if len(breaches) == 0 {
+		g.Breaches = 0
+	} else {
+		g.Breaches++
+	}
+
+	d := Decision{At: now, Action: ActionNone, Reason: "healthy", Measurements: all}
+	switch {
+	case len(breaches) > 0 && g.Breaches < g.rules.ConsecutiveBreaches:
+		d.Action = ActionAlert
+		d.Reason = fmt.Sprintf("breach %d of %d in a row: %s", g.Breaches, g.rules.ConsecutiveBreaches, strings.Join(breaches, "; "))
+	case len(breaches) > 0 && g.Frozen:
+		d.Action = ActionAlert
+		d.Reason = fmt.Sprintf("frozen (%s), not rolling back: %s", g.FreezeReason, strings.Join(breaches, "; "))
+	case len(breaches) > 0 && g.rules.DryRun:
+		d.Action = ActionDryRunRollback
+		d.Reason = strings.Join(breaches, "; ")
+	case len(breaches) > 0:
+		d.Action = ActionRollback
+		d.Reason = strings.Join(breaches, "; ")
+		rb := RollbackRequest{App: g.app, FromRelease: g.release.ID, Reason: d.Reason, Trigger: TriggerGuard, Measurements: breached}
+		actx := workflow.WithActivityOptions(ctx, startRollbackOptions)
+		if err := workflow.ExecuteActivity(actx, ActivityStartRollback, rb).Get(ctx, nil); err != nil {
+			// The breach stands: the next evaluation tries again.
+			logger.Error("guard could not start a rollback", "app", g.app, "release", g.release.ID, "error", err)
+			d.Action = ActionAlert
+			d.Reason = fmt.Sprintf("start rollback failed (%v): %s", err, d.Reason)
+		} else {
+			logger.Info("guard started a rollback", "app", g.app, "release", g.release.ID, "reason", d.Reason)
+			g.AwaitingRelease = true
+			g.Breaches = 0
+		}
+	case len(inconclusive) > 0:
+		d.Action = ActionInconclusive
+		d.Reason = strings.Join(inconclusive, "; ")
+	}
+	g.record(d)
+}
+
+// record keeps d, folding it into the last decision when it repeats that
+// action for the same release; the folded decision keeps the reason and the
+// measurements of its first evaluation (GuardState.Current has the latest).
+// Rollbacks are never folded: each one is an act of its own.
+func (g *guard) record(d Decision) {
+	if n := len(g.Decisions); n > 0 && d.Action != ActionRollback {
+		if last := &g.Decisions[n-1]; last.Action == d.Action && !last.At.Before(g.WatchingSince) {
+			last.Repeats++
+			last.Until = d.At
+			return
+		}
+	}
+	g.Decisions = append(g.Decisions, d)
+	if n := len(g.Decisions); n > guardDecisionsKept {
+		g.Decisions = append([]Decision(nil), g.Decisions[n-guardDecisionsKept:]...)
+	}
+}
