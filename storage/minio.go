@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -230,7 +231,18 @@ func (m *MinIO) ensureEvidenceBucket(ctx context.Context) error {
 		return fmt.Errorf("create evidence bucket %q: %w", bucket, err)
 	}
 	enabled, mode, validity, unit, err := m.client.GetObjectLockConfig(ctx, bucket)
-	if s3Code(err) == "ObjectLockConfigurationNotFoundError" || (err == nil && enabled != "Enabled") {
+	// Another process may have just created the bucket: MinIO writes its lock
+	// configuration a moment after the bucket appears. Give it a few seconds
+	// before concluding the bucket was made without a lock.
+	for delay := 50 * time.Millisecond; !created && delay < 3*time.Second && lockMissing(enabled, err); delay *= 2 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		enabled, mode, validity, unit, err = m.client.GetObjectLockConfig(ctx, bucket)
+	}
+	if lockMissing(enabled, err) {
 		return fmt.Errorf("open evidence bucket %q: %w: tollgate keeps evidence only in a bucket created with object lock; let tollgate create the bucket, or create it with object lock (mc mb --with-lock)", bucket, ErrNoObjectLock)
 	}
 	if err != nil {
@@ -257,6 +269,10 @@ func (m *MinIO) ensureEvidenceBucket(ctx context.Context) error {
 	}
 	m.logger.InfoContext(ctx, msg, "bucket", bucket, "retention_mode", wantMode, "retention_days", m.cfg.RetentionDays)
 	return nil
+}
+
+func lockMissing(enabled string, err error) bool {
+	return s3Code(err) == "ObjectLockConfigurationNotFoundError" || (err == nil && enabled != "Enabled")
 }
 
 func (m *MinIO) ensureInputsBucket(ctx context.Context) error {

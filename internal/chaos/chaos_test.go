@@ -106,7 +106,7 @@ func TestFleetSurvivesChaos(t *testing.T) {
 	start("fast-b", "worker", "--pool", "fast")
 	deepA := start("deep-a", "worker", "--pool", "deep")
 	start("deep-b", "worker", "--pool", "deep")
-	waitReady(ctx, t, "http://"+listen+"/readyz")
+	waitReady(ctx, t, "http://"+listen+"/readyz", apiProc)
 
 	var src bytes.Buffer
 	if err := archive.Pack(ctx, filepath.Join("..", "..", "examples", "node-todo"), &src); err != nil {
@@ -144,7 +144,7 @@ func TestFleetSurvivesChaos(t *testing.T) {
 			<-apiProc.done
 			orch = start("orchestrator-2", "orchestrator")
 			apiProc = start("api-2", "serve")
-			waitReady(ctx, t, "http://"+listen+"/readyz")
+			waitReady(ctx, t, "http://"+listen+"/readyz", apiProc)
 		}
 	}
 	wg.Wait()
@@ -263,7 +263,9 @@ func waitDone(ctx context.Context, t *testing.T, base, id string) api.ScanStatus
 	}
 }
 
-func waitReady(ctx context.Context, t *testing.T, url string) {
+// waitReady waits for the API's readiness, and fails at once if the API
+// process exits instead.
+func waitReady(ctx context.Context, t *testing.T, url string, api *proc) {
 	t.Helper()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -277,6 +279,8 @@ func waitReady(ctx context.Context, t *testing.T, url string) {
 		select {
 		case <-ctx.Done():
 			t.Fatalf("%s never ready", url)
+		case <-api.done:
+			t.Fatalf("the API process exited before it was ready: %v", api.cmd.ProcessState)
 		case <-tick.C:
 		}
 	}
