@@ -326,20 +326,26 @@ func (s *Server) getScan(w http.ResponseWriter, r *http.Request) {
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), d)
 		_ = s.deps.Temporal.GetWorkflow(ctx, workflowID(id), "").Get(ctx, nil)
+		waited := ctx.Err() == nil // it ended (well or badly) before the wait ran out
 		cancel()
+		if waited {
+			desc, err := s.deps.Temporal.DescribeWorkflowExecution(r.Context(), workflowID(id), "")
+			if err != nil {
+				s.internal(w, r, "describe scan", err)
+				return
+			}
+			*st = desc.GetWorkflowExecutionInfo().GetStatus()
+		}
 	}
-	writeJSON(w, http.StatusOK, s.status(r.Context(), id, app))
+	writeJSON(w, http.StatusOK, s.status(r.Context(), id, app, *st))
 }
 
-func (s *Server) status(ctx context.Context, id, app string) ScanStatus {
+// status reports a scan in the execution status lookup (or the wait) found;
+// it describes nothing again.
+func (s *Server) status(ctx context.Context, id, app string, st enumspb.WorkflowExecutionStatus) ScanStatus {
 	out := ScanStatus{ScanID: id, App: app, StatusURL: statusURL(id)}
 	run := s.deps.Temporal.GetWorkflow(ctx, workflowID(id), "")
-	desc, err := s.deps.Temporal.DescribeWorkflowExecution(ctx, workflowID(id), "")
-	if err != nil {
-		out.Status, out.Error = "unknown", err.Error()
-		return out
-	}
-	switch desc.GetWorkflowExecutionInfo().GetStatus() {
+	switch st {
 	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
 		out.Status = "running"
 		if v, err := s.deps.Temporal.QueryWorkflow(ctx, workflowID(id), "", workflows.QueryProgress); err == nil {
