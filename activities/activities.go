@@ -51,6 +51,8 @@ type Activities struct {
 	// attestation and the evidence is unsigned.
 	Signer Signer
 	Logger *slog.Logger
+	// Version is tollgate's version, written into SARIF.
+	Version string
 
 	unsignedOnce sync.Once
 }

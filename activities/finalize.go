@@ -21,7 +21,7 @@ import (
 // Signer is set, a signed in-toto attestation over all of the scan's evidence.
 func (a *Activities) Finalize(ctx context.Context, req workflows.FinalizeRequest) (workflows.ScanResult, error) {
 	r := BuildReport(req)
-	sarifDoc, err := report.SARIF(r, Version)
+	sarifDoc, err := report.SARIF(r, a.Version)
 	if err != nil {
 		return workflows.ScanResult{}, fmt.Errorf("finalize scan %s: %w", r.ScanID, err)
 	}
@@ -119,9 +119,6 @@ func (a *Activities) put(ctx context.Context, scanID, name, contentType string, 
 func EvidenceOf(name string, obj storage.Object) report.Evidence {
 	return report.Evidence{Name: name, Bucket: obj.Bucket, Key: obj.Key, VersionID: obj.VersionID, SHA256: obj.SHA256}
 }
-
-// Version is tollgate's version, set by the command at start-up.
-var Version = "dev"
 
 // VerdictSchema is the schema of the stored verdict document.
 const VerdictSchema = "tollgate/verdict/v1"

@@ -28,16 +28,6 @@ type Principal struct {
 	Roles  []string `json:"roles"`
 }
 
-// Has tells whether the principal has any of the roles.
-func (p Principal) Has(roles ...string) bool {
-	for _, r := range roles {
-		if slices.Contains(p.Roles, r) {
-			return true
-		}
-	}
-	return false
-}
-
 // Token is a static API token as configured: only its sha256 is kept.
 type Token struct {
 	Name   string   `json:"name" yaml:"name"`

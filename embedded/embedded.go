@@ -178,7 +178,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, fmt.Errorf("connect to temporal at %s: %w", s.temporal.Addr, err)
 	}
 
-	if s.orch, err = orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, LicenseDeny: cfg.LicenseDeny, Stream: streamCfg, SigningKey: cfg.SigningKey},
+	if s.orch, err = orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, LicenseDeny: cfg.LicenseDeny, Stream: streamCfg, SigningKey: cfg.SigningKey, Version: cfg.Version},
 		orchestrator.Deps{Temporal: s.client, Publisher: s.js, Evidence: s.evidence, Logger: s.logger}); err != nil {
 		return nil, err
 	}

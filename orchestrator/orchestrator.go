@@ -36,6 +36,8 @@ type Config struct {
 	// SigningKey is a PEM PKCS#8 private key (Ed25519 or ECDSA P-256) that
 	// signs each scan's in-toto attestation; empty leaves evidence unsigned.
 	SigningKey string
+	// Version is tollgate's version, written into SARIF.
+	Version string
 }
 
 // Deps are the orchestrator's clients.
@@ -65,7 +67,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 		MaxConcurrentActivityExecutionSize: cmp.Or(cfg.MaxConcurrentActivities, 200),
 	})
 	w.RegisterWorkflow(workflows.ScanWorkflow)
-	acts := &activities.Activities{Publisher: deps.Publisher, Stream: cfg.Stream, Policies: engine, Evidence: deps.Evidence, Logger: logger}
+	acts := &activities.Activities{Publisher: deps.Publisher, Stream: cfg.Stream, Policies: engine, Evidence: deps.Evidence, Logger: logger, Version: cfg.Version}
 	if cfg.SigningKey != "" {
 		signer, err := attest.LoadSigner(cfg.SigningKey)
 		if err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -300,5 +301,5 @@ func envNames() string {
 		names = append(names, n)
 	}
 	names = append(names, "TOLLGATE_RETENTION_DAYS", "TOLLGATE_WORKER_CONCURRENCY", "TOLLGATE_MINIO_TLS", "TOLLGATE_SCAN_FULL", "TOLLGATE_TOKENS_FILE", "TOLLGATE_CONFIG")
-	return strings.Join(sortStrings(names), ", ")
+	return strings.Join(slices.Sorted(slices.Values(names)), ", ")
 }

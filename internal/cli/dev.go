@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
-	"github.com/tollgate/tollgate/activities"
 	"github.com/tollgate/tollgate/api"
 	"github.com/tollgate/tollgate/embedded"
 	"github.com/tollgate/tollgate/storage"
@@ -57,7 +56,6 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 	if err := isolateScannerEnv(); err != nil {
 		return err
 	}
-	activities.Version = Version
 	// MinIO when TOLLGATE_MINIO_* (or a config file) says so; else local stores.
 	cfg, err := loadConfig("")
 	if err != nil {

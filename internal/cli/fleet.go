@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
-	"github.com/tollgate/tollgate/activities"
 	"github.com/tollgate/tollgate/api"
 	"github.com/tollgate/tollgate/orchestrator"
 	"github.com/tollgate/tollgate/storage"
@@ -20,8 +18,6 @@ import (
 	"github.com/tollgate/tollgate/workers"
 	"github.com/tollgate/tollgate/workers/scanners"
 )
-
-func sortStrings(s []string) []string { slices.Sort(s); return s }
 
 const fleetLong = `Configuration comes from --config FILE (YAML; $TOLLGATE_CONFIG) and these
 environment variables over it: `
@@ -120,8 +116,7 @@ func newOrchestratorCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			return withConns(ctx, g, cfgPath, func(cfg Config, c *conns) error {
-				activities.Version = Version
-				w, err := orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, SigningKey: cfg.SigningKey},
+				w, err := orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, SigningKey: cfg.SigningKey, Version: Version},
 					orchestrator.Deps{Temporal: c.temporal, Publisher: c.js, Evidence: c.evidence, Logger: g.logger})
 				if err != nil {
 					return err

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/tollgate/tollgate/activities"
 	"github.com/tollgate/tollgate/embedded"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage/archive"
@@ -109,13 +109,8 @@ func runScan(ctx context.Context, g *globals, o *scanOptions, path string) error
 	if err := isolateScannerEnv(); err != nil {
 		return err
 	}
-	activities.Version = Version
-	var deny []string
-	if o.denyLicense != nil {
-		deny = o.denyLicense
-	}
 	st, err := embedded.Start(ctx, embedded.Config{
-		DBDir: o.db, PolicyDir: o.policy, LicenseDeny: deny, EvidenceDir: o.evidence,
+		DBDir: o.db, PolicyDir: o.policy, LicenseDeny: o.denyLicense, EvidenceDir: o.evidence,
 		TemporalCLI: o.temporalCLI, SigningKey: o.signingKey, Version: Version, Logger: g.logger,
 	})
 	if err != nil {
@@ -245,14 +240,7 @@ func findEvidence(r report.Report, name string) (report.Evidence, bool) {
 	return report.Evidence{}, false
 }
 
-func validFormat(f string) bool {
-	for _, x := range formats {
-		if f == x {
-			return true
-		}
-	}
-	return false
-}
+func validFormat(f string) bool { return slices.Contains(formats, f) }
 
 var nonName = regexp.MustCompile(`[^a-z0-9._-]+`)
 
