@@ -46,13 +46,13 @@ func (l *LocalInputs) PutInput(ctx context.Context, r io.Reader, size int64) (Ob
 	if size >= 0 && n != size {
 		return Object{}, fmt.Errorf("store input: read %d bytes, want %d", n, size)
 	}
+	if err := ctx.Err(); err != nil {
+		return Object{}, err
+	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	key := "inputs/" + sum
 	if err := os.Rename(tmp.Name(), filepath.Join(l.dir, sum)); err != nil {
 		return Object{}, fmt.Errorf("store input %q: %w", key, err)
-	}
-	if err := ctx.Err(); err != nil {
-		return Object{}, err
 	}
 	return Object{Bucket: "local-inputs", Key: key, VersionID: sum[:16], SHA256: sum, Size: n, ContentType: "application/octet-stream"}, nil
 }

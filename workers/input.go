@@ -16,7 +16,7 @@ import (
 
 // ArchiveSource opens an input archive.
 type ArchiveSource interface {
-	// Fetch writes the archive's bytes to path.
+	// FetchTo writes the bytes of the archive stored under key to path.
 	FetchTo(ctx context.Context, key, path string) error
 }
 
