@@ -73,9 +73,8 @@ func (a *Activities) Finalize(ctx context.Context, req workflows.FinalizeRequest
 	}, nil
 }
 
-// AttestationName is the evidence name of a scan's signed in-toto statement
-// (a DSSE envelope), stored at scans/<id>/attestation.intoto.json.
-const AttestationName = "attestation.intoto.json"
+// AttestationName is the evidence name of a scan's signed in-toto statement.
+const AttestationName = attest.AttestationName
 
 // storeAttestation signs a statement over objects and stores it. It
 // reports false, and stores nothing, when no signer is configured.

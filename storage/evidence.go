@@ -35,3 +35,10 @@ type Evidence interface {
 	Put(ctx context.Context, key, contentType string, data []byte) (Object, error)
 	Get(ctx context.Context, key string) ([]byte, Object, error)
 }
+
+// Lister lists the keys stored under a prefix, in lexical order. Both stores
+// implement it; it is a separate interface because only readers of release
+// and rollback records need it.
+type Lister interface {
+	List(ctx context.Context, prefix string) ([]string, error)
+}

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -146,6 +148,42 @@ func (l *Local) Get(ctx context.Context, key string) ([]byte, Object, error) {
 // Delete always refuses: evidence is never deleted by tollgate.
 func (l *Local) Delete(_ context.Context, key string) error {
 	return fmt.Errorf("delete evidence %q: %w", key, ErrImmutable)
+}
+
+// List returns the keys under prefix (a folder path ending in "/", or ""),
+// sorted, without the digest sidecars and the temporary files of writes in
+// progress.
+func (l *Local) List(ctx context.Context, prefix string) ([]string, error) {
+	dir := strings.TrimSuffix(prefix, "/")
+	if dir == "" {
+		dir = "."
+	} else if err := validKey(dir); err != nil {
+		return nil, fmt.Errorf("list evidence: %w", err)
+	}
+	var keys []string
+	err := fs.WalkDir(l.root.FS(), dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && p == dir {
+				return fs.SkipAll
+			}
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if d.IsDir() || strings.HasSuffix(p, ".meta") || strings.Contains(path.Base(p), ".tmp-") {
+			return nil
+		}
+		if strings.HasPrefix(p, prefix) {
+			keys = append(keys, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list evidence under %q: %w", prefix, err)
+	}
+	slices.Sort(keys)
+	return keys, nil
 }
 
 func (l *Local) stat(key string) (Object, error) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"slices"
 	"testing"
 )
 
@@ -130,5 +131,29 @@ func TestLocalRebuildsALostDigest(t *testing.T) {
 	}
 	if _, err := s.Put(ctx, "a/b", "text/plain", []byte("other")); !errors.Is(err, ErrImmutable) {
 		t.Fatalf("overwrite after lost sidecar: %v", err)
+	}
+}
+
+func TestLocalList(t *testing.T) {
+	ctx := context.Background()
+	s, err := OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, k := range []string{"apps/t/a/releases/2/release.json", "apps/t/a/releases/1/release.json", "apps/t/ab/x.json", "scans/s/report.json"} {
+		if _, err := s.Put(ctx, k, "application/json", []byte(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := s.List(ctx, "apps/t/a/")
+	if want := []string{"apps/t/a/releases/1/release.json", "apps/t/a/releases/2/release.json"}; err != nil || !slices.Equal(got, want) {
+		t.Fatalf("list: %v %q, want %q", err, got, want)
+	}
+	if got, err := s.List(ctx, "apps/none/"); err != nil || len(got) != 0 {
+		t.Fatalf("list of a missing prefix: %v %q", err, got)
+	}
+	if _, err := s.List(ctx, "../x/"); err == nil {
+		t.Fatal("list outside the store: no error")
 	}
 }

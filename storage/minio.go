@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -409,6 +410,20 @@ func (m *MinIO) Get(ctx context.Context, key string) ([]byte, Object, error) {
 		return nil, Object{}, fmt.Errorf("get evidence %q in bucket %q: %w", key, bucket, err)
 	}
 	return data, obj, nil
+}
+
+// List returns the keys under prefix in the evidence bucket, sorted.
+func (m *MinIO) List(ctx context.Context, prefix string) ([]string, error) {
+	bucket := m.cfg.EvidenceBucket
+	var keys []string
+	for o := range m.client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if o.Err != nil {
+			return nil, fmt.Errorf("list evidence under %q in bucket %q: %w", prefix, bucket, o.Err)
+		}
+		keys = append(keys, o.Key)
+	}
+	slices.Sort(keys)
+	return keys, nil
 }
 
 // Delete always refuses: evidence is never deleted by tollgate (and the

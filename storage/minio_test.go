@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"slices"
 	"testing"
 	"time"
 
@@ -602,5 +603,20 @@ func TestMinIOConfigValidate(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("zero config: %v, want %q", err, want)
 		}
+	}
+}
+
+func TestMinIOList(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	ctx := context.Background()
+	for _, k := range []string{"apps/t/a/releases/2/release.json", "apps/t/a/releases/1/release.json", "apps/t/ab/x.json"} {
+		if _, err := tb.store.Put(ctx, k, "application/json", []byte(k)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := tb.store.List(ctx, "apps/t/a/")
+	if want := []string{"apps/t/a/releases/1/release.json", "apps/t/a/releases/2/release.json"}; err != nil || !slices.Equal(got, want) {
+		t.Fatalf("list: %v %q, want %q", err, got, want)
 	}
 }

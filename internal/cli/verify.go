@@ -2,19 +2,15 @@ package cli
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
-	"github.com/tollgate/tollgate/activities"
 	"github.com/tollgate/tollgate/attest"
 	"github.com/tollgate/tollgate/storage"
 )
@@ -22,14 +18,6 @@ import (
 // ExitUnverified is the exit code of `tollgate verify` when the attestation
 // or any object it names does not verify.
 const ExitUnverified = 1
-
-// Verification states, one per object line.
-const (
-	stateOK       = "OK"       // the stored object is the attested one
-	stateMismatch = "MISMATCH" // stored, but its digest or version differs
-	stateMissing  = "MISSING"  // not in the store, or not located by the attestation
-	stateError    = "ERROR"    // the store failed or refused to return it intact
-)
 
 type verifyOptions struct {
 	evidence string
@@ -109,73 +97,29 @@ func runVerify(ctx context.Context, g *globals, o *verifyOptions, scanID string)
 	}
 	defer release()
 
-	attKey := path.Join("scans", scanID, activities.AttestationName)
-	env, _, err := store.Get(ctx, attKey)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return unverified(fmt.Errorf("scan %s has no attestation (%s): the scan was not signed, or there is no such scan", scanID, attKey))
-	case ctx.Err() != nil:
+	check, err := attest.VerifyScan(ctx, store, verifier, scanID)
+	if ctx.Err() != nil {
 		return ctx.Err()
-	case err != nil:
-		return unverified(fmt.Errorf("read attestation of scan %s: %w", scanID, err))
 	}
-	st, err := attest.Verify(ctx, env, verifier)
-	if err != nil {
-		return unverified(fmt.Errorf("attestation of scan %s (%s): %w", scanID, attKey, err))
+	if err != nil && len(check.Objects) == 0 {
+		return unverified(err)
 	}
-	if st.Predicate.ScanID != scanID {
-		return unverified(fmt.Errorf("attestation at %s is about scan %s, not %s", attKey, st.Predicate.ScanID, scanID))
-	}
-
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	line(tw, stateOK, activities.AttestationName, attKey, "signed by key "+verifier.KeyID())
-	var failed []string
-	for _, sub := range st.Subjects {
-		state, key, detail := verifyObject(ctx, store, st, sub)
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		line(tw, state, sub.Name, key, detail)
-		if state != stateOK {
-			failed = append(failed, fmt.Sprintf("%s (%s)", sub.Name, state))
-		}
+	for _, oc := range check.Objects {
+		line(tw, oc.State, oc.Name, oc.Key, oc.Detail)
 	}
-	if err := tw.Flush(); err != nil {
-		return fmt.Errorf("write verification: %w", err)
+	if ferr := tw.Flush(); ferr != nil {
+		return fmt.Errorf("write verification: %w", ferr)
 	}
-	if len(failed) > 0 {
-		return unverified(fmt.Errorf("scan %s: %d of %d attested objects do not verify: %s",
-			scanID, len(failed), len(st.Subjects), strings.Join(failed, ", ")))
+	if errors.Is(err, attest.ErrUnverified) {
+		return unverified(err)
+	} else if err != nil {
+		return err
 	}
+	p := check.Statement.Predicate
 	fmt.Fprintf(g.stdout, "scan %s (app %s, verdict %s in the %s stage): attestation and %d objects verified\n",
-		scanID, st.Predicate.App, st.Predicate.Verdict, st.Predicate.Stage, len(st.Subjects))
+		scanID, p.App, p.Verdict, p.Stage, len(check.Statement.Subjects))
 	return nil
-}
-
-// verifyObject compares one stored object with its subject and location.
-func verifyObject(ctx context.Context, store storage.Evidence, st attest.Statement, sub attest.Subject) (state, key, detail string) {
-	loc, ok := st.Location(sub.Name)
-	if !ok || loc.Key == "" {
-		return stateMissing, "-", "the attestation does not say where it is stored"
-	}
-	data, obj, err := store.Get(ctx, loc.Key)
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-		return stateMissing, loc.Key, "not in the evidence store"
-	case err != nil:
-		return stateError, loc.Key, oneLine(err.Error())
-	}
-	// The store's digest is its own record; the bytes are what count.
-	sum := sha256.Sum256(data)
-	got := hex.EncodeToString(sum[:])
-	if got != sub.SHA256 {
-		return stateMismatch, loc.Key, fmt.Sprintf("sha256 %s, attested %s", got, sub.SHA256)
-	}
-	// Versions are the recorded bucket's; a copy elsewhere has its own.
-	if loc.VersionID != "" && obj.Bucket == loc.Bucket && obj.VersionID != loc.VersionID {
-		return stateMismatch, loc.Key, fmt.Sprintf("version %s, attested %s", obj.VersionID, loc.VersionID)
-	}
-	return stateOK, loc.Key, "sha256 " + got
 }
 
 func line(w io.Writer, state, name, key, detail string) {
