@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -34,6 +35,7 @@ const (
 	ActionRollback       = "rollback"
 	ActionDryRunRollback = "dry-run-rollback"
 	ActionInconclusive   = "inconclusive"
+	ActionKnownGood      = "known-good"
 )
 
 // guardTicksPerRun bounds one run's history; the guard then continues as new
@@ -51,14 +53,22 @@ type ReleaseRef struct {
 	// BaselineP95 is the p95 latency the release is expected to have; zero
 	// turns the latency rule off.
 	BaselineP95 time.Duration `json:"baseline_p95,omitempty"`
+	// RollbackID is set when a rollback switched to this release: the guard
+	// reports its first conclusive evaluation to that workflow.
+	RollbackID string `json:"rollback_id,omitempty"`
 }
 
 // GuardRequest starts one GuardWorkflow, one per app. A request without a
 // release waits for a "release" signal.
 type GuardRequest struct {
+	Tenant  string     `json:"tenant"`
 	App     string     `json:"app"`
 	Release ReleaseRef `json:"release"`
-	Rules   Rules      `json:"rules"`
+	// Rules apply unless RulesFromPolicy is set; then each run of the guard
+	// asks policy (ActivityGuardRules), so a policy change applies from the
+	// next continue-as-new.
+	Rules           Rules `json:"rules"`
+	RulesFromPolicy bool  `json:"rules_from_policy,omitempty"`
 	// State is carried over by continue-as-new; callers leave it nil.
 	State *GuardState `json:"state,omitempty"`
 }
@@ -75,6 +85,15 @@ type GuardState struct {
 	// nothing until the release rolled back to is signalled.
 	AwaitingRelease bool           `json:"awaiting_release,omitempty"`
 	Breaches        int            `json:"breaches,omitempty"`
+	// BreachAt is when the current run of breaches was first found.
+	BreachAt time.Time `json:"breach_at,omitzero"`
+	// HealthySince is the first of the current run of healthy evaluations;
+	// KnownGood is set once the release was marked known-good.
+	HealthySince time.Time `json:"healthy_since,omitzero"`
+	KnownGood    bool      `json:"known_good,omitempty"`
+	// RollbackFailed is the release a rollback away from failed: the guard
+	// alerts on it but does not start another rollback by itself.
+	RollbackFailed string `json:"rollback_failed,omitempty"`
 	Samples         []HealthSample `json:"samples,omitempty"`
 	Current         []Evaluation   `json:"current,omitempty"`
 	EvaluatedAt     time.Time      `json:"evaluated_at,omitzero"`
@@ -101,17 +120,29 @@ type Decision struct {
 // RollbackRequest asks for a rollback of App away from FromRelease. The
 // activity behind ActivityStartRollback passes it to RollbackWorkflow.
 type RollbackRequest struct {
+	Tenant      string `json:"tenant"`
 	App         string `json:"app"`
 	FromRelease string `json:"from_release"`
-	Reason      string `json:"reason"`
+	// ToRelease names the release to go to; empty picks the newest
+	// known-good one before FromRelease.
+	ToRelease string `json:"to_release,omitempty"`
+	Reason    string `json:"reason"`
 	// Trigger is who or what asked: TriggerGuard, or an on-call user.
-	Trigger string `json:"trigger"`
-	// Measurements are the breaches that caused it.
-	Measurements []Measurement `json:"measurements"`
+	Trigger     string    `json:"trigger"`
+	RequestedAt time.Time `json:"requested_at"`
+	// Measurements are the breaches that caused it, under Rules; BreachAt
+	// is when the breach was first found.
+	Measurements []Measurement `json:"measurements,omitempty"`
+	Rules        *Rules        `json:"rules,omitempty"`
+	BreachAt     time.Time     `json:"breach_at,omitzero"`
+	// ConfirmWithin bounds the wait for the guard's judgement of the
+	// release rolled back to (default 10 minutes).
+	ConfirmWithin time.Duration `json:"confirm_within,omitempty"`
 }
 
 // GuardStatus answers the "guard-status" query.
 type GuardStatus struct {
+	Tenant  string     `json:"tenant"`
 	App     string     `json:"app"`
 	Release ReleaseRef `json:"release"`
 	Rules   Rules      `json:"rules"`
@@ -140,11 +171,21 @@ func GuardWorkflow(ctx workflow.Context, req GuardRequest) error {
 	if req.App == "" {
 		return errors.New("guard: no app")
 	}
-	rules := req.Rules.WithDefaults()
+	rules := req.Rules
+	if req.RulesFromPolicy {
+		lctx := workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: 10 * time.Second,
+			RetryPolicy:         &temporal.RetryPolicy{MaximumAttempts: 5},
+		})
+		if err := workflow.ExecuteLocalActivity(lctx, ActivityGuardRules, GuardRulesRequest{Tenant: req.Tenant, App: req.App}).Get(ctx, &rules); err != nil {
+			return fmt.Errorf("guard app %q: rules from policy: %w", req.App, err)
+		}
+	}
+	rules = rules.WithDefaults()
 	if err := rules.Validate(); err != nil {
 		return fmt.Errorf("guard app %q: %w", req.App, err)
 	}
-	g := &guard{app: req.App, release: req.Release, rules: rules}
+	g := &guard{tenant: req.Tenant, app: req.App, release: req.Release, rules: rules}
 	if req.State != nil {
 		g.GuardState = *req.State
 	} else {
@@ -155,9 +196,9 @@ func GuardWorkflow(ctx workflow.Context, req GuardRequest) error {
 		return err
 	}
 
-	// TODO: pull samples with an activity (ActivityPullHealth, a PromQL query
-	// per signal) on every tick, besides the pushed ones.
 	samples := workflow.GetSignalChannel(ctx, SignalHealthSample)
+	started := workflow.GetSignalChannel(ctx, SignalRollbackStarted)
+	finished := workflow.GetSignalChannel(ctx, SignalRollbackFinished)
 	freeze := workflow.GetSignalChannel(ctx, SignalFreeze)
 	unfreeze := workflow.GetSignalChannel(ctx, SignalUnfreeze)
 	release := workflow.GetSignalChannel(ctx, SignalRelease)
@@ -188,6 +229,16 @@ func GuardWorkflow(ctx workflow.Context, req GuardRequest) error {
 				g.watch(ctx, r)
 				logger.Info("guard watching release", "app", g.app, "release", r.ID)
 			}).
+			AddReceive(started, func(c workflow.ReceiveChannel, _ bool) {
+				var n RollbackNotice
+				c.Receive(ctx, &n)
+				g.rollbackStarted(ctx, n)
+			}).
+			AddReceive(finished, func(c workflow.ReceiveChannel, _ bool) {
+				var n RollbackNotice
+				c.Receive(ctx, &n)
+				g.rollbackFinished(ctx, n)
+			}).
 			AddReceive(stop, func(c workflow.ReceiveChannel, _ bool) {
 				c.Receive(ctx, nil)
 				g.stopped = true
@@ -208,6 +259,7 @@ func GuardWorkflow(ctx workflow.Context, req GuardRequest) error {
 			return nil
 		}
 		if !g.AwaitingRelease {
+			g.pull(ctx)
 			g.evaluate(ctx)
 		}
 		ticks++
@@ -226,13 +278,16 @@ func GuardWorkflow(ctx workflow.Context, req GuardRequest) error {
 			}
 			g.prune(workflow.Now(ctx))
 			state := g.GuardState
-			return workflow.NewContinueAsNewError(ctx, GuardWorkflow, GuardRequest{App: g.app, Release: g.release, Rules: req.Rules, State: &state})
+			return workflow.NewContinueAsNewError(ctx, GuardWorkflow, GuardRequest{
+				Tenant: g.tenant, App: g.app, Release: g.release, Rules: req.Rules, RulesFromPolicy: req.RulesFromPolicy, State: &state,
+			})
 		}
 	}
 }
 
 // guard is one run's state. Only the workflow goroutine touches it.
 type guard struct {
+	tenant  string
 	app     string
 	release ReleaseRef
 	rules   Rules
@@ -241,7 +296,7 @@ type guard struct {
 }
 
 func (g *guard) status() GuardStatus {
-	return GuardStatus{App: g.app, Release: g.release, Rules: g.rules, GuardState: g.GuardState}
+	return GuardStatus{Tenant: g.tenant, App: g.app, Release: g.release, Rules: g.rules, GuardState: g.GuardState}
 }
 
 func (g *guard) addSample(ctx workflow.Context, s HealthSample) {
@@ -261,9 +316,54 @@ func (g *guard) watch(ctx workflow.Context, r ReleaseRef) {
 	g.release = r
 	g.WatchingSince = workflow.Now(ctx)
 	g.AwaitingRelease = r.ID == ""
-	g.Breaches = 0
+	g.Breaches, g.BreachAt = 0, time.Time{}
+	g.HealthySince, g.KnownGood = time.Time{}, false
 	g.Samples = nil
 	g.Current = nil
+}
+
+// rollbackStarted stops judging the release being left. A rollback the
+// guard started itself is already recorded.
+func (g *guard) rollbackStarted(ctx workflow.Context, n RollbackNotice) {
+	if g.AwaitingRelease {
+		return
+	}
+	g.AwaitingRelease = true
+	g.Breaches, g.BreachAt = 0, time.Time{}
+	g.record(Decision{At: workflow.Now(ctx), Action: ActionRollback, Reason: fmt.Sprintf("rollback %s by %s: %s", n.RollbackID, n.Trigger, n.Reason)})
+	workflow.GetLogger(ctx).Info("guard saw a rollback start", "app", g.app, "trigger", n.Trigger)
+}
+
+// rollbackFinished resumes watching the release a failed rollback could not
+// leave; the guard will alert on it, but not roll it back by itself again.
+func (g *guard) rollbackFinished(ctx workflow.Context, n RollbackNotice) {
+	if n.Outcome != OutcomeFailed || !g.AwaitingRelease {
+		return
+	}
+	g.AwaitingRelease = false
+	g.RollbackFailed = cmp.Or(n.FromRelease, g.release.ID)
+	g.record(Decision{At: workflow.Now(ctx), Action: ActionAlert, Reason: fmt.Sprintf("rollback %s failed, still on %s: %s", n.RollbackID, g.release.ID, n.Error)})
+	workflow.GetLogger(ctx).Warn("guard saw a rollback fail", "app", g.app, "error", n.Error)
+}
+
+var pullOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 20 * time.Second,
+	RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 2},
+}
+
+// pull adds a sample read from Prometheus, when the rules have queries. A
+// failed pull adds nothing: the window goes inconclusive, never healthy.
+func (g *guard) pull(ctx workflow.Context) {
+	if g.rules.Queries.IsZero() {
+		return
+	}
+	var res PullResult
+	req := PullRequest{Tenant: g.tenant, App: g.app, Queries: g.rules.Queries, At: workflow.Now(ctx)}
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, pullOptions), ActivityPullHealth, req).Get(ctx, &res); err != nil {
+		workflow.GetLogger(ctx).Warn("guard could not pull health", "app", g.app, "error", err)
+		return
+	}
+	g.addSample(ctx, res.Sample)
 }
 
 // prune drops the samples no window reaches any more.
@@ -300,10 +400,19 @@ func (g *guard) evaluate(ctx workflow.Context) {
 	}
 	// Anything but a breach, missing data included, breaks a run of breaches.
 	if len(breaches) == 0 {
-		g.Breaches = 0
+		g.Breaches, g.BreachAt = 0, time.Time{}
 	} else {
+		if g.Breaches == 0 {
+			g.BreachAt = now
+		}
 		g.Breaches++
 	}
+	healthy := len(breaches) == 0 && len(inconclusive) == 0
+	if len(inconclusive) > 0 {
+		workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"app": g.app}).Counter(MetricInconclusiveWindows).Inc(1)
+	}
+	g.reportRecovery(ctx, evs, len(inconclusive) == 0)
+	g.trackKnownGood(ctx, healthy, all)
 
 	d := Decision{At: now, Action: ActionNone, Reason: "healthy", Measurements: all}
 	switch {
@@ -313,13 +422,21 @@ func (g *guard) evaluate(ctx workflow.Context) {
 	case len(breaches) > 0 && g.Frozen:
 		d.Action = ActionAlert
 		d.Reason = fmt.Sprintf("frozen (%s), not rolling back: %s", g.FreezeReason, strings.Join(breaches, "; "))
+	case len(breaches) > 0 && g.RollbackFailed == g.release.ID:
+		d.Action = ActionAlert
+		d.Reason = fmt.Sprintf("a rollback from %s already failed, not starting another: %s", g.release.ID, strings.Join(breaches, "; "))
 	case len(breaches) > 0 && g.rules.DryRun:
 		d.Action = ActionDryRunRollback
 		d.Reason = strings.Join(breaches, "; ")
 	case len(breaches) > 0:
 		d.Action = ActionRollback
 		d.Reason = strings.Join(breaches, "; ")
-		rb := RollbackRequest{App: g.app, FromRelease: g.release.ID, Reason: d.Reason, Trigger: TriggerGuard, Measurements: breached}
+		rules := g.rules
+		rb := RollbackRequest{
+			Tenant: g.tenant, App: g.app, FromRelease: g.release.ID, Reason: d.Reason, Trigger: TriggerGuard,
+			RequestedAt: now, Measurements: breached, Rules: &rules, BreachAt: g.BreachAt,
+			ConfirmWithin: g.rules.longestWindow() + 2*g.rules.SampleInterval,
+		}
 		actx := workflow.WithActivityOptions(ctx, startRollbackOptions)
 		if err := workflow.ExecuteActivity(actx, ActivityStartRollback, rb).Get(ctx, nil); err != nil {
 			// The breach stands: the next evaluation tries again.
@@ -329,7 +446,7 @@ func (g *guard) evaluate(ctx workflow.Context) {
 		} else {
 			logger.Info("guard started a rollback", "app", g.app, "release", g.release.ID, "reason", d.Reason)
 			g.AwaitingRelease = true
-			g.Breaches = 0
+			g.Breaches, g.BreachAt = 0, time.Time{}
 		}
 	case len(inconclusive) > 0:
 		d.Action = ActionInconclusive
@@ -354,4 +471,51 @@ func (g *guard) record(d Decision) {
 	if n := len(g.Decisions); n > guardDecisionsKept {
 		g.Decisions = append([]Decision(nil), g.Decisions[n-guardDecisionsKept:]...)
 	}
+}
+
+// reportRecovery tells the rollback that switched to this release how its
+// first conclusive evaluation went.
+func (g *guard) reportRecovery(ctx workflow.Context, evs []Evaluation, conclusive bool) {
+	if g.release.RollbackID == "" || !conclusive {
+		return
+	}
+	healthy := true
+	for _, ev := range evs {
+		healthy = healthy && ev.Outcome == OutcomeHealthy
+	}
+	r := RecoveryReport{ReleaseID: g.release.ID, At: workflow.Now(ctx), Healthy: healthy, Evaluations: evs}
+	if err := workflow.SignalExternalWorkflow(ctx, g.release.RollbackID, "", SignalRecovery, r).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("guard could not report recovery", "app", g.app, "rollback", g.release.RollbackID, "error", err)
+	}
+	g.release.RollbackID = ""
+}
+
+var knownGoodOptions = workflow.ActivityOptions{
+	StartToCloseTimeout: 30 * time.Second,
+	RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: 30 * time.Second, MaximumAttempts: 5},
+}
+
+// trackKnownGood marks the release known-good once it has been judged
+// healthy, without a break, for KnownGoodAfter. Missing data is a break.
+func (g *guard) trackKnownGood(ctx workflow.Context, healthy bool, ms []Measurement) {
+	now := workflow.Now(ctx)
+	switch {
+	case !healthy:
+		g.HealthySince = time.Time{}
+		return
+	case g.HealthySince.IsZero():
+		g.HealthySince = now
+	}
+	if g.KnownGood || now.Sub(g.HealthySince) < g.rules.KnownGoodAfter {
+		return
+	}
+	req := KnownGoodRequest{Tenant: g.tenant, App: g.app, ReleaseID: g.release.ID, HealthySince: g.HealthySince, At: now, Measurements: ms}
+	if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, knownGoodOptions), ActivityMarkKnownGood, req).Get(ctx, nil); err != nil {
+		// The next healthy evaluation tries again.
+		workflow.GetLogger(ctx).Error("guard could not mark a release known-good", "app", g.app, "release", g.release.ID, "error", err)
+		return
+	}
+	g.KnownGood = true
+	g.record(Decision{At: now, Action: ActionKnownGood, Reason: fmt.Sprintf("healthy since %s", g.HealthySince.Format(time.RFC3339)), Measurements: ms})
+	workflow.GetLogger(ctx).Info("guard marked a release known-good", "app", g.app, "release", g.release.ID)
 }

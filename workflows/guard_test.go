@@ -26,12 +26,27 @@ var guardStart = time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)
 
 var guardRelease = ReleaseRef{ID: "r2", Artifact: "sha256:2222", ScanID: "s2", BaselineP95: 200 * time.Millisecond}
 
-// rollbacks stands in for the StartRollback activity and remembers its calls.
+// rollbacks stands in for the StartRollback and MarkKnownGood activities
+// and remembers their calls.
 type rollbacks struct {
 	env   *testsuite.TestWorkflowEnvironment
 	mu    sync.Mutex
 	calls []RollbackRequest
 	at    []time.Duration // since guardStart
+	good  []KnownGoodRequest
+}
+
+func (r *rollbacks) MarkKnownGood(_ context.Context, req KnownGoodRequest) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.good = append(r.good, req)
+	return nil
+}
+
+func (r *rollbacks) knownGood() []KnownGoodRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]KnownGoodRequest(nil), r.good...)
 }
 
 func (r *rollbacks) StartRollback(_ context.Context, req RollbackRequest) error {
@@ -56,6 +71,7 @@ func newGuardEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *rollbacks) 
 	env.SetStartTime(guardStart)
 	rb := &rollbacks{env: env}
 	env.RegisterActivityWithOptions(rb.StartRollback, activity.RegisterOptions{Name: ActivityStartRollback})
+	env.RegisterActivityWithOptions(rb.MarkKnownGood, activity.RegisterOptions{Name: ActivityMarkKnownGood})
 	return env, rb
 }
 
@@ -426,5 +442,146 @@ func TestGuardRejectsBadRequests(t *testing.T) {
 				t.Fatal("no error")
 			}
 		})
+	}
+}
+
+func TestGuardMarksAKnownGoodRelease(t *testing.T) {
+	env, rb := newGuardEnv(t)
+	// Healthy from the start, but a stretch without data at 4-6 minutes
+	// restarts the count.
+	feed(env, 10*time.Second, 4*time.Minute, good)
+	feed(env, 6*time.Minute+10*time.Second, 20*time.Minute, good)
+	st := runGuard(t, env, GuardRequest{Tenant: "acme", App: "todo", Release: guardRelease, Rules: Rules{KnownGoodAfter: 5 * time.Minute}}, 20*time.Minute)
+
+	marks := rb.knownGood()
+	if len(marks) != 1 {
+		t.Fatalf("%d known-good marks, want 1: %+v", len(marks), marks)
+	}
+	m := marks[0]
+	if m.Tenant != "acme" || m.App != "todo" || m.ReleaseID != "r2" || len(m.Measurements) != 2 {
+		t.Errorf("mark %+v", m)
+	}
+	// Healthy again from the first full window after the gap; five minutes
+	// later it is known-good.
+	if got := m.At.Sub(m.HealthySince); got < 5*time.Minute || got > 5*time.Minute+30*time.Second {
+		t.Errorf("marked after %s of health, want 5m", got)
+	}
+	if m.HealthySince.Before(guardStart.Add(6 * time.Minute)) {
+		t.Errorf("healthy since %s: the gap at 4-6m should have reset it", m.HealthySince)
+	}
+	if !st.KnownGood || !has(st.Decisions, ActionKnownGood) {
+		t.Errorf("status %+v", st)
+	}
+}
+
+func TestGuardMissingDataIsNeverKnownGood(t *testing.T) {
+	env, rb := newGuardEnv(t)
+	st := runGuard(t, env, GuardRequest{App: "todo", Release: guardRelease, Rules: Rules{KnownGoodAfter: time.Minute}}, 10*time.Minute)
+	if marks := rb.knownGood(); len(marks) != 0 || st.KnownGood {
+		t.Fatalf("marked known-good without data: %+v", marks)
+	}
+}
+
+// A manual rollback that starts while the guard counts breaches: the guard
+// stops judging the release, and starts no rollback of its own.
+func TestGuardManualRollbackDuringABreach(t *testing.T) {
+	env, rb := newGuardEnv(t)
+	feed(env, 10*time.Second, 12*time.Minute, bad)
+	signalAt(env, 3*time.Minute+5*time.Second, SignalRollbackStarted, RollbackNotice{RollbackID: "rollback/acme/todo", Trigger: "alice", Reason: "bad deploy"})
+	st := runGuard(t, env, GuardRequest{App: "todo", Release: guardRelease}, 12*time.Minute)
+	if calls, _ := rb.get(); len(calls) != 0 {
+		t.Fatalf("guard started %d rollbacks during a manual one: %+v", len(calls), calls)
+	}
+	if !st.AwaitingRelease || !has(st.Decisions, ActionRollback) || !strings.Contains(st.Decisions[len(st.Decisions)-1].Reason, "alice") {
+		t.Fatalf("status %+v, want the manual rollback recorded", st)
+	}
+}
+
+// The rollback workflow's own notice after the guard started it changes
+// nothing; a failed rollback sends the guard back to alerting only.
+func TestGuardAfterAFailedRollback(t *testing.T) {
+	env, rb := newGuardEnv(t)
+	feed(env, 10*time.Second, 15*time.Minute, bad)
+	notice := RollbackNotice{RollbackID: "rollback/acme/todo", Trigger: TriggerGuard, FromRelease: "r2"}
+	signalAt(env, 5*time.Minute+5*time.Second, SignalRollbackStarted, notice)
+	failed := notice
+	failed.Outcome, failed.Error = OutcomeFailed, "no release to roll back to"
+	signalAt(env, 5*time.Minute+15*time.Second, SignalRollbackFinished, failed)
+	st := runGuard(t, env, GuardRequest{App: "todo", Release: guardRelease}, 15*time.Minute)
+
+	if calls, _ := rb.get(); len(calls) != 1 {
+		t.Fatalf("%d rollbacks, want the first only", len(calls))
+	}
+	if st.AwaitingRelease || st.RollbackFailed != "r2" {
+		t.Fatalf("status %+v, want watching r2 again", st)
+	}
+	last := st.Decisions[len(st.Decisions)-1]
+	if last.Action != ActionAlert || !strings.Contains(last.Reason, "already failed") {
+		t.Fatalf("last decision %+v, want an alert", last)
+	}
+}
+
+// After a rollback the guard watches the release rolled back to and reports
+// its first conclusive evaluation to the rollback.
+func TestGuardReportsRecovery(t *testing.T) {
+	env, _ := newGuardEnv(t)
+	var reports []RecoveryReport
+	env.OnSignalExternalWorkflow(mock.Anything, "rollback/acme/todo", "", SignalRecovery, mock.Anything).Return(
+		func(_, _, _, _ string, arg any) error {
+			reports = append(reports, arg.(RecoveryReport))
+			return nil
+		})
+	r1 := ReleaseRef{ID: "r1", Artifact: "sha256:1111", RollbackID: "rollback/acme/todo"}
+	signalAt(env, 5*time.Second, SignalRelease, r1)
+	feed(env, 10*time.Second, 10*time.Minute, good)
+	st := runGuard(t, env, GuardRequest{Tenant: "acme", App: "todo"}, 10*time.Minute)
+
+	if len(reports) != 1 {
+		t.Fatalf("%d recovery reports, want 1", len(reports))
+	}
+	if r := reports[0]; r.ReleaseID != "r1" || !r.Healthy || len(r.Evaluations) != 1 {
+		t.Errorf("report %+v", r)
+	}
+	if st.Release.ID != "r1" || st.Release.RollbackID != "" {
+		t.Errorf("watching %+v", st.Release)
+	}
+}
+
+// Pulled samples are judged like pushed ones; a pull that finds nothing
+// leaves the window inconclusive.
+func TestGuardPullsFromPrometheus(t *testing.T) {
+	env, rb := newGuardEnv(t)
+	q := HealthQueries{Requests: `sum(increase(http_requests_total[30s]))`, Errors: `sum(increase(http_requests_total{code=~"5.."}[30s]))`}
+	pulls := 0
+	env.RegisterActivityWithOptions(func(_ context.Context, req PullRequest) (PullResult, error) {
+		pulls++
+		if req.Queries != q || req.App != "todo" {
+			return PullResult{}, errors.New("wrong request")
+		}
+		at := req.At.Sub(guardStart)
+		switch {
+		case at < 3*time.Minute:
+			return PullResult{Missing: []string{"requests", "errors"}}, nil
+		case at < 6*time.Minute:
+			return PullResult{Sample: HealthSample{At: req.At, Requests: 1000, Errors: 2}}, nil
+		default:
+			return PullResult{Sample: HealthSample{At: req.At, Requests: 1000, Errors: 90}}, nil
+		}
+	}, activity.RegisterOptions{Name: ActivityPullHealth})
+	st := runGuard(t, env, GuardRequest{App: "todo", Release: guardRelease, Rules: Rules{Queries: q}}, 13*time.Minute)
+
+	if pulls == 0 || !has(st.Decisions, ActionInconclusive) || !has(st.Decisions, ActionNone) {
+		t.Fatalf("%d pulls, decisions %v", pulls, actions(st.Decisions))
+	}
+	calls, at := rb.get()
+	if len(calls) != 1 {
+		t.Fatalf("%d rollbacks, want 1", len(calls))
+	}
+	// Bad from the pull at 6m (it covers 5m30s-6m); five minutes later.
+	if at[0] != 10*time.Minute+30*time.Second {
+		t.Errorf("rollback at %s", at[0])
+	}
+	if c := calls[0]; c.BreachAt.IsZero() || c.Rules == nil || c.ConfirmWithin == 0 {
+		t.Errorf("request %+v", c)
 	}
 }

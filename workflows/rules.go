@@ -62,6 +62,13 @@ type Rules struct {
 	MinRequests int64 `json:"min_requests,omitempty"`
 	// DryRun records the rollbacks the guard would start, and starts none.
 	DryRun bool `json:"dry_run,omitempty"`
+	// KnownGoodAfter is how long a release must be judged healthy without a
+	// break before it is marked known-good, a release to roll back to
+	// (default 30m).
+	KnownGoodAfter time.Duration `json:"known_good_after,omitempty"`
+	// Queries pull a sample from Prometheus every interval, besides the
+	// pushed ones; empty pulls nothing.
+	Queries HealthQueries `json:"queries,omitzero"`
 }
 
 // WithDefaults returns the rules with every zero value replaced by its default.
@@ -73,6 +80,7 @@ func (r Rules) WithDefaults() Rules {
 	r.ConsecutiveBreaches = cmp.Or(r.ConsecutiveBreaches, 1)
 	r.SampleInterval = cmp.Or(r.SampleInterval, 30*time.Second)
 	r.MinRequests = cmp.Or(r.MinRequests, 1)
+	r.KnownGoodAfter = cmp.Or(r.KnownGoodAfter, 30*time.Minute)
 	return r
 }
 
@@ -89,6 +97,10 @@ func (r Rules) Validate() error {
 		return fmt.Errorf("rules: min requests %d is below 1", r.MinRequests)
 	case r.SampleInterval < time.Second:
 		return fmt.Errorf("rules: sample interval %s is under a second", r.SampleInterval)
+	case r.KnownGoodAfter < r.SampleInterval:
+		return fmt.Errorf("rules: known-good-after %s is under the sample interval %s", r.KnownGoodAfter, r.SampleInterval)
+	case r.Queries.Errors != "" && r.Queries.Requests == "":
+		return errors.New("rules: an errors query needs a requests query to be a rate")
 	case r.ErrorWindow < r.SampleInterval || r.LatencyWindow < r.SampleInterval:
 		return fmt.Errorf("rules: windows (error %s, latency %s) must be at least the sample interval %s", r.ErrorWindow, r.LatencyWindow, r.SampleInterval)
 	}

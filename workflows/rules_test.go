@@ -132,7 +132,7 @@ func TestEvaluateSkipsLatencyWithoutBaseline(t *testing.T) {
 func TestRulesDefaultsAndValidate(t *testing.T) {
 	t.Parallel()
 	d := Rules{}.WithDefaults()
-	want := Rules{ErrorRate: 0.03, ErrorWindow: 5 * time.Minute, LatencyFactor: 2, LatencyWindow: 3 * time.Minute, ConsecutiveBreaches: 1, SampleInterval: 30 * time.Second, MinRequests: 1}
+	want := Rules{ErrorRate: 0.03, ErrorWindow: 5 * time.Minute, LatencyFactor: 2, LatencyWindow: 3 * time.Minute, ConsecutiveBreaches: 1, SampleInterval: 30 * time.Second, MinRequests: 1, KnownGoodAfter: 30 * time.Minute}
 	if d != want {
 		t.Fatalf("defaults %+v, want %+v", d, want)
 	}
