@@ -110,4 +110,3 @@ func (s *Store) eligible(ctx context.Context, st Status) (string, error) {
 	}
 	return fmt.Sprintf("scan %s unsigned; verdict and report match their stored digests", st.ScanID), nil
 }
-

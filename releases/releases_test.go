@@ -197,6 +197,7 @@ func TestMarkKnownGoodKeepsTheFirstMark(t *testing.T) {
 		t.Fatalf("mark unknown: %v", err)
 	}
 }
+
 // tamper rewrites a stored object behind the store's back, as someone with
 // disk access could.
 func tamper(dir, key string) error {

@@ -83,8 +83,8 @@ type GuardState struct {
 	WatchingSince time.Time `json:"watching_since,omitzero"`
 	// AwaitingRelease is set once a rollback started: the guard evaluates
 	// nothing until the release rolled back to is signalled.
-	AwaitingRelease bool           `json:"awaiting_release,omitempty"`
-	Breaches        int            `json:"breaches,omitempty"`
+	AwaitingRelease bool `json:"awaiting_release,omitempty"`
+	Breaches        int  `json:"breaches,omitempty"`
 	// BreachAt is when the current run of breaches was first found.
 	BreachAt time.Time `json:"breach_at,omitzero"`
 	// HealthySince is the first of the current run of healthy evaluations;
@@ -93,11 +93,11 @@ type GuardState struct {
 	KnownGood    bool      `json:"known_good,omitempty"`
 	// RollbackFailed is the release a rollback away from failed: the guard
 	// alerts on it but does not start another rollback by itself.
-	RollbackFailed string `json:"rollback_failed,omitempty"`
-	Samples         []HealthSample `json:"samples,omitempty"`
-	Current         []Evaluation   `json:"current,omitempty"`
-	EvaluatedAt     time.Time      `json:"evaluated_at,omitzero"`
-	Decisions       []Decision     `json:"decisions,omitempty"`
+	RollbackFailed string         `json:"rollback_failed,omitempty"`
+	Samples        []HealthSample `json:"samples,omitempty"`
+	Current        []Evaluation   `json:"current,omitempty"`
+	EvaluatedAt    time.Time      `json:"evaluated_at,omitzero"`
+	Decisions      []Decision     `json:"decisions,omitempty"`
 }
 
 // FreezeRequest is the payload of the "freeze" signal.

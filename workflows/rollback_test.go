@@ -92,7 +92,7 @@ func guardRequest() RollbackRequest {
 	return RollbackRequest{
 		Tenant: "acme", App: "todo", FromRelease: "r2", Trigger: TriggerGuard, Reason: "error_rate 0.05 over 5m0s above 0.03",
 		RequestedAt: guardStart, BreachAt: guardStart.Add(-5 * time.Minute), Rules: &rules,
-		Measurements: []Measurement{{Signal: SignalErrorRate, Value: 0.05, Threshold: 0.03, Window: 5 * time.Minute}},
+		Measurements:  []Measurement{{Signal: SignalErrorRate, Value: 0.05, Threshold: 0.03, Window: 5 * time.Minute}},
 		ConfirmWithin: 6 * time.Minute,
 	}
 }
