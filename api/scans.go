@@ -285,32 +285,42 @@ func (s *Server) internal(w http.ResponseWriter, r *http.Request, op string, err
 // other tenants' scan ids are not confirmed.
 func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (string, string, *enumspb.WorkflowExecutionStatus, bool) {
 	id := r.PathValue("id")
-	if _, err := uuid.Parse(id); err != nil {
-		writeProblem(w, r, http.StatusNotFound, "not-found", "no scan "+id)
-		return "", "", nil, false
-	}
-	desc, err := s.deps.Temporal.DescribeWorkflowExecution(r.Context(), workflowID(id), "")
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		writeProblem(w, r, http.StatusNotFound, "not-found", "no scan "+id)
-		return "", "", nil, false
-	}
+	app, tenant, st, found, err := s.scanTenant(r.Context(), id)
 	if err != nil {
 		s.internal(w, r, "describe scan", err)
 		return "", "", nil, false
 	}
-	info := desc.GetWorkflowExecutionInfo()
-	var tenant, app string
-	if f := info.GetMemo().GetFields(); f != nil {
-		_ = converter.GetDefaultDataConverter().FromPayload(f[workflows.MemoTenant], &tenant)
-		_ = converter.GetDefaultDataConverter().FromPayload(f[workflows.MemoApp], &app)
+	if !found {
+		writeProblem(w, r, http.StatusNotFound, "not-found", "no scan "+id)
+		return "", "", nil, false
 	}
 	if ok, _ := s.authorize(r.Context(), principalFrom(r.Context()), "scan.read", tenant); !ok {
 		writeProblem(w, r, http.StatusNotFound, "not-found", "no scan "+id)
 		return "", "", nil, false
 	}
-	st := info.GetStatus()
 	return id, app, &st, true
+}
+
+// scanTenant describes a scan's workflow: its app, tenant and status.
+// found is false for an id Temporal does not know.
+func (s *Server) scanTenant(ctx context.Context, id string) (app, tenant string, st enumspb.WorkflowExecutionStatus, found bool, err error) {
+	if _, err := uuid.Parse(id); err != nil {
+		return "", "", st, false, nil
+	}
+	desc, err := s.deps.Temporal.DescribeWorkflowExecution(ctx, workflowID(id), "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return "", "", st, false, nil
+	}
+	if err != nil {
+		return "", "", st, false, err
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	if f := info.GetMemo().GetFields(); f != nil {
+		_ = converter.GetDefaultDataConverter().FromPayload(f[workflows.MemoTenant], &tenant)
+		_ = converter.GetDefaultDataConverter().FromPayload(f[workflows.MemoApp], &app)
+	}
+	return app, tenant, info.GetStatus(), true, nil
 }
 
 func (s *Server) getScan(w http.ResponseWriter, r *http.Request) {

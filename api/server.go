@@ -99,6 +99,10 @@ type Deps struct {
 	// Redactor removes secrets from submitted prompts; without one, a
 	// submission with provenance is refused.
 	Redactor Redactor
+	// Releases and Guards serve the apps endpoints (releases, health,
+	// rollback, freeze, guard status); without them those answer 501.
+	Releases Releases
+	Guards   Guards
 	Logger   *slog.Logger
 }
 
@@ -143,6 +147,13 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /v1/scans", auth(s.listScans))
 	mux.Handle("GET /v1/scans/{id}", auth(s.getScan))
 	mux.Handle("GET /v1/scans/{id}/report", auth(s.getReport))
+	mux.Handle("POST /v1/apps/{app}/releases", auth(s.createRelease))
+	mux.Handle("GET /v1/apps/{app}/releases", auth(s.listReleases))
+	mux.Handle("POST /v1/apps/{app}/health", auth(s.pushHealth))
+	mux.Handle("POST /v1/apps/{app}/rollback", auth(s.rollback))
+	mux.Handle("POST /v1/apps/{app}/freeze", auth(s.freeze))
+	mux.Handle("POST /v1/apps/{app}/unfreeze", auth(s.unfreeze))
+	mux.Handle("GET /v1/apps/{app}/guard", auth(s.guardStatus))
 	mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		b, _ := openapiDoc.ReadFile("openapi.json")

@@ -25,6 +25,8 @@ import (
 	"go.temporal.io/sdk/worker"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/tollgate/tollgate/activities"
+	"github.com/tollgate/tollgate/deployers"
 	"github.com/tollgate/tollgate/orchestrator"
 	"github.com/tollgate/tollgate/stack"
 	"github.com/tollgate/tollgate/storage"
@@ -63,6 +65,9 @@ type Config struct {
 	SigningKey string
 	// Version is written into SBOMs and SARIF.
 	Version string
+	// Targets and Health configure the guard (see orchestrator.Config).
+	Targets map[string]deployers.Target
+	Health  activities.HealthPuller
 	Logger  *slog.Logger
 }
 
@@ -178,7 +183,8 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		return nil, fmt.Errorf("connect to temporal at %s: %w", s.temporal.Addr, err)
 	}
 
-	if s.orch, err = orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, LicenseDeny: cfg.LicenseDeny, Stream: streamCfg, SigningKey: cfg.SigningKey, Version: cfg.Version},
+	if s.orch, err = orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, LicenseDeny: cfg.LicenseDeny, Stream: streamCfg, SigningKey: cfg.SigningKey, Version: cfg.Version,
+		Targets: cfg.Targets, Health: cfg.Health},
 		orchestrator.Deps{Temporal: s.client, Publisher: s.js, Evidence: s.evidence, Logger: s.logger}); err != nil {
 		return nil, err
 	}

@@ -16,7 +16,10 @@ import (
 
 	"github.com/tollgate/tollgate/activities"
 	"github.com/tollgate/tollgate/attest"
+	"github.com/tollgate/tollgate/deployers"
+	"github.com/tollgate/tollgate/guards"
 	"github.com/tollgate/tollgate/policies"
+	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/workflows"
@@ -38,6 +41,12 @@ type Config struct {
 	SigningKey string
 	// Version is tollgate's version, written into SARIF.
 	Version string
+	// Targets are the deploy targets rollbacks switch, keyed "tenant/app",
+	// "app" (any tenant) or "*" (any app).
+	Targets map[string]deployers.Target
+	// Health pulls guard samples from Prometheus; nil turns pulling off
+	// (guards whose rules have queries then record inconclusive windows).
+	Health activities.HealthPuller
 }
 
 // Deps are the orchestrator's clients.
@@ -67,15 +76,35 @@ func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 		MaxConcurrentActivityExecutionSize: cmp.Or(cfg.MaxConcurrentActivities, 200),
 	})
 	w.RegisterWorkflow(workflows.ScanWorkflow)
+	w.RegisterWorkflow(workflows.GuardWorkflow)
+	w.RegisterWorkflow(workflows.RollbackWorkflow)
 	acts := &activities.Activities{Publisher: deps.Publisher, Stream: cfg.Stream, Policies: engine, Evidence: deps.Evidence, Logger: logger, Version: cfg.Version}
+	lister, ok := deps.Evidence.(storage.Lister)
+	if !ok {
+		return nil, errors.New("orchestrator: the evidence store cannot list releases")
+	}
+	rels := &releases.Store{Evidence: deps.Evidence, Lister: lister}
 	if cfg.SigningKey != "" {
 		signer, err := attest.LoadSigner(cfg.SigningKey)
 		if err != nil {
 			return nil, fmt.Errorf("load signing key: %w", err)
 		}
 		acts.Signer = signer
+		// Releases roll back only to scans signed with this key.
+		if rels.Verifier, err = attest.NewVerifier(signer.Public()); err != nil {
+			return nil, fmt.Errorf("load signing key: %w", err)
+		}
+	}
+	targets, err := newTargets(cfg.Targets, logger)
+	if err != nil {
+		return nil, err
 	}
 	acts.Register(w)
+	guard := &activities.Guard{
+		Releases: rels, Rollbacks: &guards.Client{Temporal: deps.Temporal}, Targets: targets,
+		Policy: engine, Evidence: deps.Evidence, Health: cfg.Health, Logger: logger,
+	}
+	guard.Register(w)
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start orchestrator on task queue %q: %w", workflows.TaskQueue, err)
 	}

@@ -156,9 +156,13 @@ func NewEngine(ctx context.Context, b Bundle) (*Engine, error) {
 			}
 		}
 	})
+	queries := map[string]string{guardQuery: "data.tollgate.guard.rules"}
 	for _, stage := range Stages {
+		queries[stage] = "data.tollgate." + stage + ".decision"
+	}
+	for stage, query := range queries {
 		opts := []func(*rego.Rego){
-			rego.Query("data.tollgate." + stage + ".decision"),
+			rego.Query(query),
 			rego.Store(store),
 			rego.SetRegoVersion(ast.RegoV1),
 			rego.StrictBuiltinErrors(true),

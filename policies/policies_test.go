@@ -5,11 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/tester"
 
 	"github.com/tollgate/tollgate/report"
+	"github.com/tollgate/tollgate/workflows"
 )
 
 // TestRego runs the bundle's own Rego tests (*_test.rego), one Go subtest each.
@@ -164,5 +166,55 @@ func TestAuthz(t *testing.T) {
 	in.Resource.Tenant = "a"
 	if d, _ := a.Decide(ctx, in); !d.Allow {
 		t.Fatalf("own-tenant read denied: %+v", d)
+	}
+}
+
+func TestGuardRules(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.GuardRules(ctx, "acme", "todo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.WithDefaults() != (workflows.Rules{}).WithDefaults() || r.ErrorWindow != 5*time.Minute {
+		t.Fatalf("default rules %+v", r)
+	}
+	b = b.WithConfig("guard", map[string]any{
+		"defaults": map[string]any{"error_rate": 0.03, "error_window": "5m"},
+		"apps": map[string]any{"acme/todo": map[string]any{
+			"error_window": "20s", "sample_interval": "1s", "latency_window": "10s", "known_good_after": "2s", "dry_run": true,
+			"queries": map[string]any{"requests": "sum(x)"},
+		}},
+	})
+	if e, err = NewEngine(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	r, err = e.GuardRules(ctx, "acme", "todo")
+	if err != nil || r.ErrorWindow != 20*time.Second || r.SampleInterval != time.Second || !r.DryRun || r.Queries.Requests != "sum(x)" || r.ErrorRate != 0.03 {
+		t.Fatalf("app rules: %v %+v", err, r)
+	}
+	if r, err := e.GuardRules(ctx, "other", "todo"); err != nil || r.ErrorWindow != 5*time.Minute || r.DryRun {
+		t.Fatalf("other tenant: %v %+v", err, r)
+	}
+	for name, bad := range map[string]any{
+		"bad duration": map[string]any{"error_window": "soon"},
+		"bad rate":     map[string]any{"error_rate": 3},
+		"wrong type":   map[string]any{"error_rate": "high"},
+	} {
+		e, err := NewEngine(ctx, b.WithConfig("guard", map[string]any{"apps": map[string]any{"acme/todo": bad}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.GuardRules(ctx, "acme", "todo"); err == nil {
+			t.Errorf("%s: no error", name)
+		}
 	}
 }

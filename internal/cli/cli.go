@@ -101,7 +101,8 @@ func newRoot(g *globals) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", envOr("TOLLGATE_LOG_LEVEL", "warn"), "log level: debug, info, warn, error ($TOLLGATE_LOG_LEVEL)")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", envOr("TOLLGATE_LOG_FORMAT", "text"), "log format: text or json ($TOLLGATE_LOG_FORMAT)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
-	root.AddCommand(newScanCmd(g), newDBCmd(g), newDevCmd(g), newSubmitCmd(g), newServeCmd(g), newOrchestratorCmd(g), newWorkerCmd(g), newVerifyCmd(g))
+	root.AddCommand(newScanCmd(g), newDBCmd(g), newDevCmd(g), newSubmitCmd(g), newServeCmd(g), newOrchestratorCmd(g), newWorkerCmd(g), newVerifyCmd(g),
+		newReleaseCmd(g), newRollbackCmd(g), newFreezeCmd(g), newUnfreezeCmd(g), newGuardCmd(g))
 	return root
 }
 

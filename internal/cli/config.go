@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/deployers"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/vulndb"
@@ -68,6 +69,15 @@ type Config struct {
 	PolicyDir string `json:"policy_dir"`
 	// SigningKey signs the in-toto attestation of every scan (orchestrator).
 	SigningKey string `json:"signing_key"`
+	// Guard configures what the orchestrator's guards and rollbacks reach.
+	Guard struct {
+		// PrometheusURL is the Prometheus-compatible API guards pull
+		// samples from when their rules have queries.
+		PrometheusURL string `json:"prometheus_url"`
+		// Targets are the deploy targets of rollbacks, keyed "tenant/app",
+		// "app", or "*" for any app.
+		Targets map[string]deployers.Target `json:"targets"`
+	} `json:"guard"`
 }
 
 // env lists every environment variable and the field it sets; the README's
@@ -98,6 +108,7 @@ func (c *Config) env() map[string]*string {
 		"TOLLGATE_DB_DIR":             &c.Worker.DBDir,
 		"TOLLGATE_POLICY_DIR":         &c.PolicyDir,
 		"TOLLGATE_SIGNING_KEY":        &c.SigningKey,
+		"TOLLGATE_PROMETHEUS_URL":     &c.Guard.PrometheusURL,
 	}
 }
 
@@ -138,6 +149,13 @@ func loadConfig(path string) (Config, error) {
 			}
 			*field = b
 		}
+	}
+	// One webhook for every app: the quick way to point rollbacks somewhere.
+	if v := os.Getenv("TOLLGATE_DEPLOY_WEBHOOK_URL"); v != "" {
+		if c.Guard.Targets == nil {
+			c.Guard.Targets = map[string]deployers.Target{}
+		}
+		c.Guard.Targets["*"] = deployers.Target{Type: deployers.TypeWebhook, URL: v, SecretEnv: "TOLLGATE_DEPLOY_WEBHOOK_SECRET"}
 	}
 	if v := os.Getenv("TOLLGATE_TOKENS_FILE"); v != "" {
 		raw, err := os.ReadFile(v)
@@ -300,6 +318,6 @@ func envNames() string {
 	for n := range c.env() {
 		names = append(names, n)
 	}
-	names = append(names, "TOLLGATE_RETENTION_DAYS", "TOLLGATE_WORKER_CONCURRENCY", "TOLLGATE_MINIO_TLS", "TOLLGATE_SCAN_FULL", "TOLLGATE_TOKENS_FILE", "TOLLGATE_CONFIG")
+	names = append(names, "TOLLGATE_RETENTION_DAYS", "TOLLGATE_WORKER_CONCURRENCY", "TOLLGATE_MINIO_TLS", "TOLLGATE_SCAN_FULL", "TOLLGATE_DEPLOY_WEBHOOK_URL", "TOLLGATE_DEPLOY_WEBHOOK_SECRET", "TOLLGATE_TOKENS_FILE", "TOLLGATE_CONFIG")
 	return strings.Join(slices.Sorted(slices.Values(names)), ", ")
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/tollgate/tollgate/api"
 	"github.com/tollgate/tollgate/embedded"
+	"github.com/tollgate/tollgate/guards"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/vulndb"
 	"github.com/tollgate/tollgate/workers/scanners"
@@ -62,7 +63,8 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 		return err
 	}
 	ecfg := embedded.Config{DBDir: o.db, PolicyDir: o.policy, EvidenceDir: o.evidence,
-		TemporalCLI: o.temporalCLI, SigningKey: cfg.SigningKey, Version: Version, Logger: g.logger}
+		TemporalCLI: o.temporalCLI, SigningKey: cfg.SigningKey, Version: Version, Logger: g.logger,
+		Targets: cfg.Guard.Targets}
 	where := o.evidence
 	if cfg.MinIO.Endpoint != "" {
 		m, err := storage.OpenMinIO(ctx, cfg.MinIO, g.logger)
@@ -97,7 +99,8 @@ func newDevAPI(st *embedded.Stack, token string, full bool) (*api.Server, error)
 		Tokens:  []api.Token{{Name: "dev", SHA256: api.HashToken(token), Tenant: "dev", Roles: []string{api.RoleCI, api.RoleSRE, api.RoleOncall, api.RoleAdmin}}},
 		Full:    full,
 		Version: Version,
-	}, api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Redactor: redactor, Ready: []api.Checker{
+	}, api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Redactor: redactor,
+		Releases: newReleaseStore(st.Evidence()), Guards: &guards.Client{Temporal: st.Client()}, Ready: []api.Checker{
 		{Name: "temporal", Check: func(ctx context.Context) error {
 			_, err := st.Client().CheckHealth(ctx, &client.CheckHealthRequest{})
 			return err

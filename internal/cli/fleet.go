@@ -12,7 +12,9 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/guards"
 	"github.com/tollgate/tollgate/orchestrator"
+	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/workers"
@@ -60,7 +62,8 @@ func serve(ctx context.Context, g *globals, cfg Config, c *conns) error {
 	}
 	srv, err := api.New(api.Config{Tokens: cfg.API.Tokens, MaxArchiveBytes: cfg.API.MaxArchiveBytes,
 		RatePerSecond: cfg.API.RatePerSecond, Burst: cfg.API.Burst, Full: cfg.API.Full, Version: Version, OIDC: cfg.API.OIDC},
-		api.Deps{Temporal: c.temporal, Inputs: c.inputs, Evidence: c.evidence, Logger: g.logger, Ready: readiness(c), Redactor: redactor})
+		api.Deps{Temporal: c.temporal, Inputs: c.inputs, Evidence: c.evidence, Logger: g.logger, Ready: readiness(c), Redactor: redactor,
+			Releases: newReleaseStore(c.evidence), Guards: &guards.Client{Temporal: c.temporal}})
 	if err != nil {
 		return usageErr(err)
 	}
@@ -111,12 +114,14 @@ func newOrchestratorCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "orchestrator",
 		Short: "Run the Temporal worker for the workflows and orchestration activities",
-		Long:  "orchestrator runs ScanWorkflow and its dispatch, policy and finalize activities.\n\n" + fleetLong + envNames() + ".",
+		Long: "orchestrator runs ScanWorkflow and its dispatch, policy and finalize activities, and the\n" +
+			"guards and rollbacks of released apps (GuardWorkflow, RollbackWorkflow).\n\n" + fleetLong + envNames() + ".",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			return withConns(ctx, g, cfgPath, func(cfg Config, c *conns) error {
-				w, err := orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, SigningKey: cfg.SigningKey, Version: Version},
+				w, err := orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, SigningKey: cfg.SigningKey, Version: Version,
+					Targets: cfg.Guard.Targets},
 					orchestrator.Deps{Temporal: c.temporal, Publisher: c.js, Evidence: c.evidence, Logger: g.logger})
 				if err != nil {
 					return err
@@ -179,4 +184,10 @@ func newWorkerCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&pool, "pool", "", "pool: fast or deep")
 	cmd.Flags().IntVar(&concurrency, "concurrency", 0, "tasks at once (default: the number of CPUs; $TOLLGATE_WORKER_CONCURRENCY)")
 	return cmd
+}
+
+// newReleaseStore is the API's release record over the evidence store.
+func newReleaseStore(ev storage.Evidence) *releases.Store {
+	lister, _ := ev.(storage.Lister)
+	return &releases.Store{Evidence: ev, Lister: lister}
 }

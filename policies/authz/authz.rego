@@ -1,6 +1,7 @@
 # Who may do what through the API. Input:
 #   {"principal": {"name", "tenant", "roles": [...]},
-#    "action": "scan.create" | "scan.read" | "scan.list",
+#    "action": "scan.create" | "scan.read" | "scan.list" | "release.create" |
+#              "app.read" | "health.push" | "rollback.create" | "guard.freeze",
 #    "resource": {"tenant": "..."}}
 # A decision is {"allow": bool, "reason": "..."}.
 package tollgate.authz
@@ -20,6 +21,36 @@ allow if {
 # Anyone with a role reads and lists its own tenant's scans, and only those.
 allow if {
 	input.action in {"scan.read", "scan.list"}
+	count(input.principal.roles) > 0
+	input.resource.tenant == input.principal.tenant
+}
+
+# CI and deployers record releases of their own tenant's apps.
+allow if {
+	input.action == "release.create"
+	some role in {"ci", "deployer"}
+	role in input.principal.roles
+	input.resource.tenant == input.principal.tenant
+}
+
+# Health samples come from deployers, CI smoke tests and on-call.
+allow if {
+	input.action == "health.push"
+	some role in {"ci", "deployer", "oncall"}
+	role in input.principal.roles
+	input.resource.tenant == input.principal.tenant
+}
+
+# Only on-call rolls back, freezes and unfreezes.
+allow if {
+	input.action in {"rollback.create", "guard.freeze"}
+	"oncall" in input.principal.roles
+	input.resource.tenant == input.principal.tenant
+}
+
+# Anyone with a role reads its own tenant's releases and guard status.
+allow if {
+	input.action == "app.read"
 	count(input.principal.roles) > 0
 	input.resource.tenant == input.principal.tenant
 }

@@ -29,3 +29,36 @@ test_denial_has_reason if {
 	not d.allow
 	contains(d.reason, "ci-a may not scan.read")
 }
+
+oncall := {"name": "alice", "tenant": "a", "roles": ["oncall"]}
+
+deployer := {"name": "deploy-bot", "tenant": "a", "roles": ["deployer"]}
+
+test_ci_and_deployer_record_releases if {
+	authz.allow with input as {"principal": ci, "action": "release.create", "resource": {"tenant": "a"}}
+	authz.allow with input as {"principal": deployer, "action": "release.create", "resource": {"tenant": "a"}}
+}
+
+test_oncall_does_not_record_releases if not authz.allow with input as {"principal": oncall, "action": "release.create", "resource": {"tenant": "a"}}
+
+test_no_release_across_tenants if not authz.allow with input as {"principal": ci, "action": "release.create", "resource": {"tenant": "b"}}
+
+test_oncall_rolls_back_and_freezes if {
+	authz.allow with input as {"principal": oncall, "action": "rollback.create", "resource": {"tenant": "a"}}
+	authz.allow with input as {"principal": oncall, "action": "guard.freeze", "resource": {"tenant": "a"}}
+}
+
+test_only_oncall_rolls_back if {
+	not authz.allow with input as {"principal": ci, "action": "rollback.create", "resource": {"tenant": "a"}}
+	not authz.allow with input as {"principal": deployer, "action": "guard.freeze", "resource": {"tenant": "a"}}
+	not authz.allow with input as {"principal": sre, "action": "rollback.create", "resource": {"tenant": "a"}}
+}
+
+test_oncall_only_in_own_tenant if not authz.allow with input as {"principal": oncall, "action": "rollback.create", "resource": {"tenant": "b"}}
+
+test_health_push_roles if {
+	authz.allow with input as {"principal": deployer, "action": "health.push", "resource": {"tenant": "a"}}
+	not authz.allow with input as {"principal": sre, "action": "health.push", "resource": {"tenant": "a"}}
+}
+
+test_any_role_reads_apps if authz.allow with input as {"principal": sre, "action": "app.read", "resource": {"tenant": "a"}}

@@ -1,0 +1,179 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/tollgate/tollgate/deployers"
+	"github.com/tollgate/tollgate/guards"
+	"github.com/tollgate/tollgate/releases"
+	"github.com/tollgate/tollgate/report"
+	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/workflows"
+)
+
+// Releases is the release record the guard's activities read and add to;
+// *releases.Store is one.
+type Releases interface {
+	PickTarget(ctx context.Context, tenant, app, from, to string) (releases.Pick, error)
+	MarkKnownGood(ctx context.Context, kg releases.KnownGood) (releases.KnownGood, error)
+}
+
+// Rollbacks starts or joins an app's rollback; *guards.Client is one.
+type Rollbacks interface {
+	Rollback(ctx context.Context, req workflows.RollbackRequest) (guards.Started, error)
+}
+
+// HealthPuller reads one sample from Prometheus.
+type HealthPuller interface {
+	Pull(ctx context.Context, q workflows.HealthQueries, at time.Time) (workflows.HealthSample, []string, error)
+}
+
+// GuardPolicy resolves an app's guard rules; *policies.Engine is one.
+type GuardPolicy interface {
+	GuardRules(ctx context.Context, tenant, app string) (workflows.Rules, error)
+}
+
+// DeployTargets finds an app's deploy target.
+type DeployTargets interface {
+	Deployer(tenant, app string) (deployers.Deployer, error)
+}
+
+// Guard holds the clients of the guard's and the rollback's activities.
+type Guard struct {
+	Releases  Releases
+	Rollbacks Rollbacks
+	Targets   DeployTargets
+	Policy    GuardPolicy
+	Evidence  storage.Evidence
+	// Health pulls samples; nil refuses guards with queries.
+	Health HealthPuller
+	Logger *slog.Logger
+}
+
+// Register registers the activities under the names the workflows use.
+func (g *Guard) Register(w worker.Registry) {
+	w.RegisterActivityWithOptions(g.StartRollback, activity.RegisterOptions{Name: workflows.ActivityStartRollback})
+	w.RegisterActivityWithOptions(g.PickRelease, activity.RegisterOptions{Name: workflows.ActivityPickRelease})
+	w.RegisterActivityWithOptions(g.Deploy, activity.RegisterOptions{Name: workflows.ActivityDeploy})
+	w.RegisterActivityWithOptions(g.RecordRollback, activity.RegisterOptions{Name: workflows.ActivityRecordRollback})
+	w.RegisterActivityWithOptions(g.MarkKnownGood, activity.RegisterOptions{Name: workflows.ActivityMarkKnownGood})
+	w.RegisterActivityWithOptions(g.PullHealth, activity.RegisterOptions{Name: workflows.ActivityPullHealth})
+	w.RegisterActivityWithOptions(g.GuardRules, activity.RegisterOptions{Name: workflows.ActivityGuardRules})
+}
+
+func (g *Guard) logger() *slog.Logger {
+	if g.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return g.Logger
+}
+
+// StartRollback starts the app's RollbackWorkflow, or joins the running one.
+func (g *Guard) StartRollback(ctx context.Context, req workflows.RollbackRequest) error {
+	st, err := g.Rollbacks.Rollback(ctx, req)
+	if errors.Is(err, guards.ErrConflict) {
+		// The guard names no release: it cannot conflict; but never retry a
+		// conflict.
+		return temporal.NewNonRetryableApplicationError(err.Error(), "RollbackConflict", err)
+	}
+	if err != nil {
+		return err
+	}
+	g.logger().InfoContext(ctx, "guard rollback", "app", req.App, "rollback", st.RollbackID, "joined", st.Joined)
+	return nil
+}
+
+// PickRelease chooses the release to roll back to.
+func (g *Guard) PickRelease(ctx context.Context, req workflows.PickRequest) (workflows.RollbackTarget, error) {
+	pick, err := g.Releases.PickTarget(ctx, req.Tenant, req.App, req.From, req.To)
+	if errors.Is(err, releases.ErrNoTarget) || errors.Is(err, releases.ErrNotFound) || errors.Is(err, releases.ErrInvalid) {
+		return workflows.RollbackTarget{}, temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeNoTarget, err)
+	}
+	if err != nil {
+		return workflows.RollbackTarget{}, err
+	}
+	t := workflows.RollbackTarget{Release: pick.Release.Ref(), KnownGood: pick.Release.KnownGood != nil, Evidence: pick.Evidence}
+	for _, s := range pick.Skipped {
+		t.Skipped = append(t.Skipped, workflows.Skipped{ReleaseID: s.ReleaseID, Reason: s.Reason})
+	}
+	return t, nil
+}
+
+// Deploy tells the app's deploy target to switch. Refusals retrying cannot
+// fix are not retried.
+func (g *Guard) Deploy(ctx context.Context, req workflows.DeployRequest) (workflows.DeployReceipt, error) {
+	d, err := g.Targets.Deployer(req.Tenant, req.App)
+	if err != nil {
+		return workflows.DeployReceipt{}, temporal.NewNonRetryableApplicationError(err.Error(), "NoDeployTarget", err)
+	}
+	rc, err := d.Deploy(ctx, deployers.Request{
+		App: req.App, Tenant: req.Tenant, ReleaseID: req.Release.ID, Artifact: req.Release.Artifact,
+		RollbackID: req.RollbackID, FromRelease: req.FromRelease, Reason: req.Reason, Trigger: req.Trigger,
+	})
+	out := workflows.DeployReceipt{Target: rc.Target, Status: rc.Status, Detail: rc.Detail, Duplicate: rc.Duplicate}
+	if errors.Is(err, deployers.ErrPermanent) {
+		return out, temporal.NewNonRetryableApplicationError(err.Error(), "DeployRefused", err)
+	}
+	if err != nil {
+		return out, err
+	}
+	g.logger().InfoContext(ctx, "deployed a rollback", "app", req.App, "release", req.Release.ID, "target", rc.Target, "duplicate", rc.Duplicate)
+	return out, nil
+}
+
+// RecordRollback stores the rollback's decision record as evidence.
+func (g *Guard) RecordRollback(ctx context.Context, rec workflows.RollbackRecord) (report.Evidence, error) {
+	doc, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return report.Evidence{}, fmt.Errorf("encode rollback %s: %w", rec.RollbackID, err)
+	}
+	// One record per run: the workflow ID is per app, the run ID is not.
+	key := releases.RollbackKey(rec.Tenant, rec.App, strings.ReplaceAll(rec.RunID, "/", "-"))
+	obj, err := g.Evidence.Put(ctx, key, "application/json", doc)
+	if err != nil {
+		return report.Evidence{}, fmt.Errorf("store rollback %s of %s: %w", rec.RollbackID, rec.App, err)
+	}
+	return report.Evidence{Name: "decision.json", Bucket: obj.Bucket, Key: obj.Key, VersionID: obj.VersionID, SHA256: obj.SHA256}, nil
+}
+
+// MarkKnownGood records a release as known-good.
+func (g *Guard) MarkKnownGood(ctx context.Context, req workflows.KnownGoodRequest) error {
+	_, err := g.Releases.MarkKnownGood(ctx, releases.KnownGood{
+		Tenant: req.Tenant, App: req.App, ReleaseID: req.ReleaseID, HealthySince: req.HealthySince, At: req.At, Measurements: req.Measurements,
+	})
+	if errors.Is(err, releases.ErrNotFound) || errors.Is(err, releases.ErrInvalid) {
+		return temporal.NewNonRetryableApplicationError(err.Error(), "UnknownRelease", err)
+	}
+	return err
+}
+
+// PullHealth reads one sample at req.At.
+func (g *Guard) PullHealth(ctx context.Context, req workflows.PullRequest) (workflows.PullResult, error) {
+	if g.Health == nil {
+		return workflows.PullResult{}, temporal.NewNonRetryableApplicationError("the guard has health queries but no Prometheus is configured (TOLLGATE_PROMETHEUS_URL)", "NoPrometheus", nil)
+	}
+	s, missing, err := g.Health.Pull(ctx, req.Queries, req.At)
+	if err != nil {
+		return workflows.PullResult{}, fmt.Errorf("pull health of %s/%s: %w", req.Tenant, req.App, err)
+	}
+	return workflows.PullResult{Sample: s, Missing: missing}, nil
+}
+
+// GuardRules resolves the app's rules from policy.
+func (g *Guard) GuardRules(ctx context.Context, req workflows.GuardRulesRequest) (workflows.Rules, error) {
+	r, err := g.Policy.GuardRules(ctx, req.Tenant, req.App)
+	if err != nil {
+		return workflows.Rules{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadGuardPolicy", err)
+	}
+	return r, nil
+}

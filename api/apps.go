@@ -1,0 +1,308 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/guards"
+	"github.com/tollgate/tollgate/releases"
+	"github.com/tollgate/tollgate/workflows"
+)
+
+// Releases records and lists releases; *releases.Store is one.
+type Releases interface {
+	Record(ctx context.Context, r releases.Release) (releases.Release, error)
+	List(ctx context.Context, tenant, app string) ([]releases.Status, error)
+}
+
+// Guards acts on guards and rollbacks; *guards.Client is one.
+type Guards interface {
+	Watch(ctx context.Context, tenant, app string, ref workflows.ReleaseRef) error
+	Push(ctx context.Context, tenant, app string, samples []workflows.HealthSample) error
+	Freeze(ctx context.Context, tenant, app, reason string) error
+	Unfreeze(ctx context.Context, tenant, app string) error
+	Rollback(ctx context.Context, req workflows.RollbackRequest) (guards.Started, error)
+	Status(ctx context.Context, tenant, app string) (guards.Status, error)
+}
+
+// maxJSONBody bounds the JSON bodies of the apps endpoints.
+const maxJSONBody = 256 << 10
+
+// maxSamplesPerPush bounds one health push.
+const maxSamplesPerPush = 500
+
+// ReleaseRequest is the body of POST /v1/apps/{app}/releases.
+type ReleaseRequest struct {
+	// ID names the release; empty makes one from the time and artifact.
+	ID        string `json:"id,omitempty"`
+	Artifact  string `json:"artifact"`
+	ScanID    string `json:"scan_id"`
+	Signature string `json:"signature,omitempty"`
+	// BaselineP95Seconds turns the guard's latency rule on.
+	BaselineP95Seconds float64 `json:"baseline_p95_seconds,omitempty"`
+}
+
+// HealthSampleIn is one pushed sample: the traffic of the period ending at
+// At, latencies in seconds.
+type HealthSampleIn struct {
+	At         time.Time `json:"at"`
+	Requests   int64     `json:"requests"`
+	Errors     int64     `json:"errors"`
+	P50Seconds float64   `json:"p50_seconds,omitempty"`
+	P95Seconds float64   `json:"p95_seconds,omitempty"`
+	P99Seconds float64   `json:"p99_seconds,omitempty"`
+}
+
+// HealthPush is the body of POST /v1/apps/{app}/health.
+type HealthPush struct {
+	Samples []HealthSampleIn `json:"samples"`
+}
+
+// RollbackIn is the body of POST /v1/apps/{app}/rollback.
+type RollbackIn struct {
+	To     string `json:"to,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// FreezeIn is the body of POST /v1/apps/{app}/freeze.
+type FreezeIn struct {
+	Reason string `json:"reason"`
+}
+
+// appRequest authorizes action on the path's app and decodes a JSON body
+// into v (when not nil). It answers the request itself when it returns false.
+func (s *Server) appRequest(w http.ResponseWriter, r *http.Request, action string, v any) (Principal, string, bool) {
+	ctx := r.Context()
+	p := principalFrom(ctx)
+	app := r.PathValue("app")
+	if !appRe.MatchString(app) {
+		writeProblem(w, r, http.StatusBadRequest, "bad-request", fmt.Sprintf("app %q: use 1-63 of a-z, 0-9, '.', '_', '-'", app))
+		return p, "", false
+	}
+	if s.deps.Releases == nil || s.deps.Guards == nil {
+		writeProblem(w, r, http.StatusNotImplemented, "not-implemented", "this server does not guard releases")
+		return p, "", false
+	}
+	if ok, reason := s.authorize(ctx, p, action, p.Tenant); !ok {
+		writeProblem(w, r, http.StatusForbidden, "forbidden", reason)
+		return p, "", false
+	}
+	if v == nil {
+		return p, app, true
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	if err != nil {
+		s.bodyError(w, r, err)
+		return p, "", false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		writeProblem(w, r, http.StatusBadRequest, "bad-request", "the body is not the expected JSON: "+err.Error())
+		return p, "", false
+	}
+	if dec.More() {
+		writeProblem(w, r, http.StatusBadRequest, "bad-request", "the body has data after its JSON object")
+		return p, "", false
+	}
+	return p, app, true
+}
+
+func (s *Server) createRelease(w http.ResponseWriter, r *http.Request) {
+	var in ReleaseRequest
+	p, app, ok := s.appRequest(w, r, "release.create", &in)
+	if !ok {
+		return
+	}
+	ctx := r.Context()
+	if math.IsNaN(in.BaselineP95Seconds) || in.BaselineP95Seconds < 0 || in.BaselineP95Seconds > 3600 {
+		writeProblem(w, r, http.StatusBadRequest, "bad-request", "baseline_p95_seconds must be between 0 and 3600")
+		return
+	}
+	// The scan must be this tenant's: otherwise it is unknown here.
+	if _, tenant, _, found, err := s.scanTenant(ctx, in.ScanID); err != nil {
+		s.internal(w, r, "describe scan", err)
+		return
+	} else if !found || tenant != p.Tenant {
+		writeProblem(w, r, http.StatusUnprocessableEntity, "unknown-scan", fmt.Sprintf("no finished scan %q of this tenant", in.ScanID))
+		return
+	}
+	rel, err := s.deps.Releases.Record(ctx, releases.Release{
+		ID: in.ID, Tenant: p.Tenant, App: app, Artifact: in.Artifact, ScanID: in.ScanID, Signature: in.Signature,
+		BaselineP95: time.Duration(in.BaselineP95Seconds * float64(time.Second)), RecordedBy: p.Name,
+	})
+	switch {
+	case errors.Is(err, releases.ErrBlocked):
+		writeProblem(w, r, http.StatusConflict, "scan-blocked", fmt.Sprintf("scan %s blocked this code: it cannot be released", in.ScanID))
+		return
+	case errors.Is(err, releases.ErrInvalid):
+		writeProblem(w, r, http.StatusBadRequest, "bad-request", err.Error())
+		return
+	case errors.Is(err, releases.ErrNotFound):
+		writeProblem(w, r, http.StatusUnprocessableEntity, "unknown-scan", err.Error())
+		return
+	case err != nil:
+		s.internal(w, r, "record release", err)
+		return
+	}
+	if err := s.deps.Guards.Watch(ctx, p.Tenant, app, rel.Ref()); err != nil {
+		// The release is recorded; the guard is not watching it yet.
+		s.internal(w, r, "start the guard", err)
+		return
+	}
+	s.deps.Logger.InfoContext(ctx, "release recorded", "tenant", p.Tenant, "app", app, "release", rel.ID, "scan", rel.ScanID, "by", p.Name)
+	writeJSON(w, http.StatusCreated, rel)
+}
+
+func (s *Server) listReleases(w http.ResponseWriter, r *http.Request) {
+	p, app, ok := s.appRequest(w, r, "app.read", nil)
+	if !ok {
+		return
+	}
+	list, err := s.deps.Releases.List(r.Context(), p.Tenant, app)
+	if err != nil {
+		s.internal(w, r, "list releases", err)
+		return
+	}
+	if list == nil {
+		list = []releases.Status{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"app": app, "releases": list})
+}
+
+func (s *Server) pushHealth(w http.ResponseWriter, r *http.Request) {
+	var in HealthPush
+	p, app, ok := s.appRequest(w, r, "health.push", &in)
+	if !ok {
+		return
+	}
+	if len(in.Samples) == 0 || len(in.Samples) > maxSamplesPerPush {
+		writeProblem(w, r, http.StatusBadRequest, "bad-request", fmt.Sprintf("send 1 to %d samples", maxSamplesPerPush))
+		return
+	}
+	samples := make([]workflows.HealthSample, 0, len(in.Samples))
+	for i, x := range in.Samples {
+		hs, err := x.sample()
+		if err != nil {
+			writeProblem(w, r, http.StatusBadRequest, "bad-request", fmt.Sprintf("sample %d: %v", i, err))
+			return
+		}
+		samples = append(samples, hs)
+	}
+	if err := s.deps.Guards.Push(r.Context(), p.Tenant, app, samples); errors.Is(err, guards.ErrNoGuard) {
+		writeProblem(w, r, http.StatusNotFound, "no-guard", fmt.Sprintf("app %s has no guard: record a release first", app))
+		return
+	} else if err != nil {
+		s.internal(w, r, "push health", err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"app": app, "accepted": len(samples)})
+}
+
+// sample checks a pushed sample and converts it.
+func (x HealthSampleIn) sample() (workflows.HealthSample, error) {
+	var d [3]time.Duration
+	for i, v := range []float64{x.P50Seconds, x.P95Seconds, x.P99Seconds} {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v > 3600 {
+			return workflows.HealthSample{}, fmt.Errorf("latency %g s is not between 0 and 3600", v)
+		}
+		d[i] = time.Duration(v * float64(time.Second))
+	}
+	hs := workflows.HealthSample{At: x.At.UTC(), Requests: x.Requests, Errors: x.Errors, P50: d[0], P95: d[1], P99: d[2]}
+	if err := hs.Validate(); err != nil {
+		return workflows.HealthSample{}, err
+	}
+	if hs.At.Year() < 2000 || hs.At.After(time.Now().Add(time.Hour)) {
+		return workflows.HealthSample{}, fmt.Errorf("time %s is not a plausible sample time", hs.At.Format(time.RFC3339))
+	}
+	return hs, nil
+}
+
+func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
+	var in RollbackIn
+	p, app, ok := s.appRequest(w, r, "rollback.create", &in)
+	if !ok {
+		return
+	}
+	if in.Reason = strings.TrimSpace(in.Reason); in.Reason == "" || len(in.Reason) > 1000 {
+		writeProblem(w, r, http.StatusBadRequest, "bad-request", "a reason (up to 1000 characters) is required")
+		return
+	}
+	ctx := r.Context()
+	req := workflows.RollbackRequest{
+		Tenant: p.Tenant, App: app, ToRelease: in.To, Reason: in.Reason, Trigger: p.Name, RequestedAt: time.Now().UTC(),
+	}
+	// The release being left is the one the guard watches, when there is one.
+	if st, err := s.deps.Guards.Status(ctx, p.Tenant, app); err == nil {
+		req.FromRelease = st.Guard.Release.ID
+	} else if !errors.Is(err, guards.ErrNoGuard) {
+		s.internal(w, r, "read guard status", err)
+		return
+	}
+	started, err := s.deps.Guards.Rollback(ctx, req)
+	if errors.Is(err, guards.ErrConflict) {
+		writeProblem(w, r, http.StatusConflict, "rollback-running", err.Error())
+		return
+	} else if err != nil {
+		s.internal(w, r, "start rollback", err)
+		return
+	}
+	s.deps.Logger.InfoContext(ctx, "rollback requested", "tenant", p.Tenant, "app", app, "by", p.Name, "to", in.To, "joined", started.Joined)
+	writeJSON(w, http.StatusAccepted, started)
+}
+
+func (s *Server) freeze(w http.ResponseWriter, r *http.Request) {
+	var in FreezeIn
+	p, app, ok := s.appRequest(w, r, "guard.freeze", &in)
+	if !ok {
+		return
+	}
+	if in.Reason = strings.TrimSpace(in.Reason); in.Reason == "" || len(in.Reason) > 1000 {
+		writeProblem(w, r, http.StatusBadRequest, "bad-request", "a reason (up to 1000 characters) is required")
+		return
+	}
+	if err := s.deps.Guards.Freeze(r.Context(), p.Tenant, app, in.Reason+" (by "+p.Name+")"); err != nil {
+		s.internal(w, r, "freeze", err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"app": app, "frozen": true})
+}
+
+func (s *Server) unfreeze(w http.ResponseWriter, r *http.Request) {
+	p, app, ok := s.appRequest(w, r, "guard.freeze", nil)
+	if !ok {
+		return
+	}
+	if err := s.deps.Guards.Unfreeze(r.Context(), p.Tenant, app); errors.Is(err, guards.ErrNoGuard) {
+		writeProblem(w, r, http.StatusNotFound, "no-guard", fmt.Sprintf("app %s has no guard", app))
+		return
+	} else if err != nil {
+		s.internal(w, r, "unfreeze", err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"app": app, "frozen": false})
+}
+
+func (s *Server) guardStatus(w http.ResponseWriter, r *http.Request) {
+	p, app, ok := s.appRequest(w, r, "app.read", nil)
+	if !ok {
+		return
+	}
+	st, err := s.deps.Guards.Status(r.Context(), p.Tenant, app)
+	if errors.Is(err, guards.ErrNoGuard) {
+		writeProblem(w, r, http.StatusNotFound, "no-guard", fmt.Sprintf("app %s has no guard: record a release first", app))
+		return
+	} else if err != nil {
+		s.internal(w, r, "read guard status", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
