@@ -1,0 +1,333 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/deployers"
+	"github.com/tollgate/tollgate/embedded"
+	"github.com/tollgate/tollgate/guards"
+	"github.com/tollgate/tollgate/policies"
+	"github.com/tollgate/tollgate/releases"
+	"github.com/tollgate/tollgate/report"
+	"github.com/tollgate/tollgate/workers/scanners"
+	"github.com/tollgate/tollgate/workflows"
+)
+
+const deploySecret = "e2e-deploy-secret-0123456789abcdef0123456789"
+
+// deployer is a real HTTP deployer: it checks each webhook's HMAC signature
+// and keeps the rollbacks it was asked for.
+type deployer struct {
+	mu       sync.Mutex
+	received []deployers.Request
+	at       []time.Time
+	bad      atomic.Int32
+	got      chan struct{}
+}
+
+func (d *deployer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	if err := deployers.VerifySignature([]byte(deploySecret), r.Header, body, time.Now(), time.Minute); err != nil {
+		d.bad.Add(1)
+		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	}
+	var req deployers.Request
+	if err := json.Unmarshal(body, &req); err != nil {
+		d.bad.Add(1)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	d.mu.Lock()
+	for _, prev := range d.received {
+		if prev.RollbackID == req.RollbackID {
+			d.mu.Unlock()
+			w.WriteHeader(http.StatusConflict) // already applied
+			return
+		}
+	}
+	d.received = append(d.received, req)
+	d.at = append(d.at, time.Now())
+	d.mu.Unlock()
+	select {
+	case d.got <- struct{}{}:
+	default:
+	}
+	fmt.Fprintln(w, "switched")
+}
+
+func (d *deployer) requests() []deployers.Request {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]deployers.Request(nil), d.received...)
+}
+
+// guardPolicy writes the default policy bundle with guard rules for apps.
+func guardPolicy(t *testing.T, apps map[string]any) string {
+	t.Helper()
+	b, err := policies.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = b.WithConfig("guard", map[string]any{"apps": apps})
+	dir := t.TempDir()
+	for name, src := range b.Modules {
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(name)), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, _ := json.Marshal(b.Data)
+	if err := os.WriteFile(filepath.Join(dir, "data.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// guardEnv is the whole fleet in one process (real Temporal dev server,
+// NATS, workers and scanners) with the API, and a real HTTP deployer.
+type guardEnv struct {
+	stack    *embedded.Stack
+	api      *httptest.Server
+	deployer *deployer
+}
+
+func newGuardEnv(t *testing.T, rules map[string]any, health func(*embedded.Config)) *guardEnv {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts servers and loads the scanners")
+	}
+	d := &deployer{got: make(chan struct{}, 1)}
+	ds := httptest.NewServer(d)
+	t.Cleanup(ds.Close)
+	dir := t.TempDir()
+	cfg := embedded.Config{
+		EvidenceDir: filepath.Join(dir, "evidence"), PolicyDir: guardPolicy(t, rules), Version: "test",
+		Targets: map[string]deployers.Target{"*": {Type: deployers.TypeWebhook, URL: ds.URL + "/deploy", Secret: deploySecret}},
+		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+	if health != nil {
+		health(&cfg)
+	}
+	st, err := embedded.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	redactor, err := scanners.NewSecrets()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := api.New(api.Config{Tokens: []api.Token{
+		{Name: "ci-a", SHA256: api.HashToken("token-ci"), Tenant: "a", Roles: []string{api.RoleCI}},
+		{Name: "alice", SHA256: api.HashToken("token-oncall"), Tenant: "a", Roles: []string{api.RoleOncall}},
+	}}, api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Redactor: redactor,
+		Releases: newReleaseStore(st.Evidence()), Guards: &guards.Client{Temporal: st.Client()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return &guardEnv{stack: st, api: hs, deployer: d}
+}
+
+// scan submits an example app through the API and returns its scan id.
+func (e *guardEnv) scan(t *testing.T, app, example string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "report.json")
+	code, _, stderr := run(t, "submit", "--server", e.api.URL, "--token", "token-ci", "--app", app, "--wait", "--format", "json", "--output", out,
+		filepath.Join("..", "..", "examples", example))
+	if code != 0 {
+		t.Fatalf("submit %s: exit %d: %s", example, code, stderr)
+	}
+	var r report.Report
+	raw, _ := os.ReadFile(out)
+	if err := json.Unmarshal(raw, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r.ScanID
+}
+
+func (e *guardEnv) record(t *testing.T, app, scanID, artifact string) releases.Release {
+	t.Helper()
+	code, stdout, stderr := run(t, "release", "record", "--server", e.api.URL, "--token", "token-ci", "--app", app,
+		"--artifact", artifact, "--scan", scanID, "--json")
+	if code != 0 {
+		t.Fatalf("release record: exit %d: %s", code, stderr)
+	}
+	var rel releases.Release
+	if err := json.Unmarshal([]byte(stdout), &rel); err != nil {
+		t.Fatalf("release record printed %q: %v", stdout, err)
+	}
+	return rel
+}
+
+func (e *guardEnv) status(t *testing.T, app string) guards.Status {
+	t.Helper()
+	code, stdout, stderr := run(t, "guard", "status", "--server", e.api.URL, "--token", "token-oncall", "--app", app, "--json")
+	if code != 0 {
+		t.Fatalf("guard status: exit %d: %s", code, stderr)
+	}
+	var st guards.Status
+	if err := json.Unmarshal([]byte(stdout), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// waitFor polls the guard's status until cond holds, or fails at the
+// deadline. It waits on the guard's own evaluations, not on a clock.
+func (e *guardEnv) waitFor(t *testing.T, app, what string, within time.Duration, cond func(guards.Status) bool) guards.Status {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		st := e.status(t, app)
+		if cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			raw, _ := json.MarshalIndent(st, "", "  ")
+			t.Fatalf("%s: not within %s; status:\n%s", what, within, raw)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// pusher sends one health sample every 250ms, with the error share set by
+// errPermille, like an app's sidecar would.
+type pusher struct {
+	errPermille atomic.Int64
+	firstBad    atomic.Pointer[time.Time]
+	stop        context.CancelFunc
+	done        chan struct{}
+}
+
+func startPusher(t *testing.T, url, token, app string) *pusher {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &pusher{stop: cancel, done: make(chan struct{})}
+	t.Cleanup(func() { cancel(); <-p.done })
+	go func() {
+		defer close(p.done)
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			now := time.Now().UTC()
+			errs := p.errPermille.Load()
+			if errs > 30 && p.firstBad.Load() == nil {
+				p.firstBad.Store(&now)
+			}
+			body, _ := json.Marshal(api.HealthPush{Samples: []api.HealthSampleIn{{At: now, Requests: 1000, Errors: errs, P95Seconds: 0.05}}})
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, url+"/v1/apps/"+app+"/health", strings.NewReader(string(body)))
+			req.Header.Set("Authorization", "Bearer "+token)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
+	}()
+	return p
+}
+
+// The acceptance run: two passing releases, healthy samples, then an error
+// rate over the threshold. The deployer gets exactly one rollback, to the
+// first release, and the evidence holds the values that caused it.
+func TestGuardRollsBackEndToEnd(t *testing.T) {
+	const interval, window = time.Second, 4 * time.Second
+	e := newGuardEnv(t, map[string]any{"a/todo": map[string]any{
+		"sample_interval": "1s", "error_window": "4s", "latency_window": "4s", "known_good_after": "2s",
+	}}, nil)
+	s1 := e.scan(t, "todo", "clean-static")
+	s2 := e.scan(t, "todo", "clean-static")
+	ctx := context.Background()
+
+	push := startPusher(t, e.api.URL, "token-ci", "todo")
+	push.errPermille.Store(5) // 0.5%
+	r1 := e.record(t, "todo", s1, "sha256:"+strings.Repeat("1", 64))
+	e.waitFor(t, "todo", "release 1 known-good", time.Minute, func(st guards.Status) bool {
+		return st.Guard.Release.ID == r1.ID && st.Guard.KnownGood
+	})
+	r2 := e.record(t, "todo", s2, "sha256:"+strings.Repeat("2", 64))
+	if r1.ID == r2.ID {
+		t.Fatalf("two releases with one id %s", r1.ID)
+	}
+	e.waitFor(t, "todo", "release 2 judged healthy", time.Minute, func(st guards.Status) bool {
+		return st.Guard.Release.ID == r2.ID && len(st.Guard.Current) > 0 && st.Guard.Current[0].Outcome == workflows.OutcomeHealthy
+	})
+
+	push.errPermille.Store(80) // 8%, over the 3% threshold
+	select {
+	case <-e.deployer.got:
+	case <-time.After(time.Minute):
+		t.Fatalf("no rollback within a minute; status %+v", e.status(t, "todo"))
+	}
+	// The release rolled back to is healthy: the rollback confirms it.
+	push.errPermille.Store(5)
+	st := e.waitFor(t, "todo", "rollback finished", time.Minute, func(st guards.Status) bool {
+		return st.Rollback != nil && st.Rollback.Phase == workflows.PhaseDone
+	})
+	if st.Rollback.Outcome != workflows.OutcomeRecovered || st.Guard.Release.ID != r1.ID {
+		t.Fatalf("rollback %+v, guard on %s; want recovered on %s", st.Rollback, st.Guard.Release.ID, r1.ID)
+	}
+	got := e.deployer.requests()
+	if len(got) != 1 || e.deployer.bad.Load() != 0 {
+		t.Fatalf("deployer got %d rollbacks (%d refused), want exactly 1: %+v", len(got), e.deployer.bad.Load(), got)
+	}
+	if d := got[0]; d.ReleaseID != r1.ID || d.Artifact != r1.Artifact || d.FromRelease != r2.ID || d.Trigger != workflows.TriggerGuard || d.App != "todo" || d.Tenant != "a" {
+		t.Fatalf("deploy request %+v", d)
+	}
+
+	// The evidence: the values against the thresholds, the windows, the
+	// releases and the trigger.
+	raw, _, err := e.stack.Evidence().Get(ctx, st.Rollback.Evidence.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec workflows.RollbackRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		t.Fatal(err)
+	}
+	req := rec.Requests[0]
+	if rec.Outcome != workflows.OutcomeRecovered || rec.From != r2.ID || rec.Target.Release.ID != r1.ID || !rec.Target.KnownGood ||
+		req.Trigger != workflows.TriggerGuard || len(req.Measurements) != 1 || req.Rules == nil || rec.Deploy.Status != http.StatusOK {
+		t.Fatalf("rollback record %s", raw)
+	}
+	m := req.Measurements[0]
+	if m.Signal != workflows.SignalErrorRate || m.Value <= 0.03 || m.Threshold != 0.03 || m.Window != window {
+		t.Fatalf("measurement %+v, want error_rate over 0.03 across 4s", m)
+	}
+	// Within one evaluation interval of the window's end: the first bad
+	// sample covers the interval before it, so the breach fills the window
+	// at firstBad - interval + window. Sample pushes and evaluations are
+	// real-time, so allow one push period of skew.
+	full := push.firstBad.Load().Add(window - interval)
+	late := req.RequestedAt.Sub(full)
+	t.Logf("breach filled the window at %s; rollback decided %s later, deployed %s later (interval %s)",
+		full.Format(time.StampMilli), late, rec.DeployedAt.Sub(full), interval)
+	if late > interval+250*time.Millisecond {
+		t.Errorf("rollback decided %s after the window's end, more than one interval (%s)", late, interval)
+	}
+
+	// Only on-call rolls back by hand.
+	code, _, stderr := run(t, "rollback", "--server", e.api.URL, "--token", "token-ci", "--app", "todo", "--reason", "x")
+	if code != ExitBadInput || !strings.Contains(stderr, "403") {
+		t.Fatalf("rollback by ci: exit %d: %s", code, stderr)
+	}
+}
