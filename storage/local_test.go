@@ -7,8 +7,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"sync"
 	"slices"
+	"sync"
 	"testing"
 )
 

@@ -101,10 +101,10 @@ func newDevAPI(st *embedded.Stack, token string, full bool) (*api.Server, error)
 		Version: Version,
 	}, api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Redactor: redactor,
 		Releases: newReleaseStore(st.Evidence()), Guards: &guards.Client{Temporal: st.Client()}, Ready: []api.Checker{
-		{Name: "temporal", Check: func(ctx context.Context) error {
-			_, err := st.Client().CheckHealth(ctx, &client.CheckHealthRequest{})
-			return err
-		}},
-		{Name: "nats", Check: func(ctx context.Context) error { _, err := st.JetStream().AccountInfo(ctx); return err }},
-	}})
+			{Name: "temporal", Check: func(ctx context.Context) error {
+				_, err := st.Client().CheckHealth(ctx, &client.CheckHealthRequest{})
+				return err
+			}},
+			{Name: "nats", Check: func(ctx context.Context) error { _, err := st.JetStream().AccountInfo(ctx); return err }},
+		}})
 }

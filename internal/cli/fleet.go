@@ -116,7 +116,7 @@ func newOrchestratorCmd(g *globals) *cobra.Command {
 		Short: "Run the Temporal worker for the workflows and orchestration activities",
 		Long: "orchestrator runs ScanWorkflow and its dispatch, policy and finalize activities, and the\n" +
 			"guards and rollbacks of released apps (GuardWorkflow, RollbackWorkflow).\n\n" + fleetLong + envNames() + ".",
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			return withConns(ctx, g, cfgPath, func(cfg Config, c *conns) error {

@@ -325,4 +325,3 @@ func orDash(s string) string {
 	}
 	return s
 }
-
