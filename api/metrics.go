@@ -13,13 +13,14 @@ import (
 // metrics are the API's Prometheus metrics, on a registry of their own.
 type metrics struct {
 	reg       *prometheus.Registry
+	gather    prometheus.Gatherers
 	requests  *prometheus.CounterVec
 	duration  *prometheus.HistogramVec
 	submitted *prometheus.CounterVec
 	refused   *prometheus.CounterVec
 }
 
-func newMetrics() *metrics {
+func newMetrics(extra prometheus.Gatherer) *metrics {
 	m := &metrics{
 		reg: prometheus.NewRegistry(),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -38,11 +39,15 @@ func newMetrics() *metrics {
 	}
 	m.reg.MustRegister(m.requests, m.duration, m.submitted, m.refused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.gather = prometheus.Gatherers{m.reg}
+	if extra != nil {
+		m.gather = append(m.gather, extra)
+	}
 	return m
 }
 
 func (m *metrics) handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+	return promhttp.HandlerFor(m.gather, promhttp.HandlerOpts{Registry: m.reg})
 }
 
 // instrument records each request under its route pattern (never the raw

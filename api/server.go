@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/client"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/tollgate/tollgate/policies"
@@ -103,7 +104,10 @@ type Deps struct {
 	// rollback, freeze, guard status); without them those answer 501.
 	Releases Releases
 	Guards   Guards
-	Logger   *slog.Logger
+	// Metrics are served on /metrics beside the API's own (the Temporal
+	// SDK's and, in one-process mode, the orchestrator's).
+	Metrics prometheus.Gatherer
+	Logger  *slog.Logger
 }
 
 // Server serves the API.
@@ -136,7 +140,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg.withDefaults(), deps: deps, oidc: ov, met: newMetrics(), lim: map[string]*rate.Limiter{}}, nil
+	return &Server{cfg: cfg.withDefaults(), deps: deps, oidc: ov, met: newMetrics(deps.Metrics), lim: map[string]*rate.Limiter{}}, nil
 }
 
 // Handler returns the routes.

@@ -31,6 +31,7 @@ import (
 	"github.com/tollgate/tollgate/stack"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/telemetry"
 	"github.com/tollgate/tollgate/workers"
 	"github.com/tollgate/tollgate/workers/scanners"
 )
@@ -68,6 +69,9 @@ type Config struct {
 	// Targets and Health configure the guard (see orchestrator.Config).
 	Targets map[string]deployers.Target
 	Health  activities.HealthPuller
+	// Metrics, when set, receives the Temporal SDK's metrics and the
+	// workflows' own (guard and rollback counters).
+	Metrics *telemetry.Metrics
 	Logger  *slog.Logger
 }
 
@@ -176,10 +180,14 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := tasks.EnsureStream(ctx, s.js, streamCfg); err != nil {
 		return nil, err
 	}
-	if s.client, err = client.Dial(client.Options{
+	copts := client.Options{
 		HostPort: s.temporal.Addr, Namespace: s.temporal.Namespace,
 		Logger: tlog.NewStructuredLogger(s.logger.With("component", "temporal")),
-	}); err != nil {
+	}
+	if cfg.Metrics != nil {
+		copts.MetricsHandler = cfg.Metrics.Temporal()
+	}
+	if s.client, err = client.Dial(copts); err != nil {
 		return nil, fmt.Errorf("connect to temporal at %s: %w", s.temporal.Addr, err)
 	}
 

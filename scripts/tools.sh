@@ -11,8 +11,9 @@ WORKFLOWCHECK_VERSION=v0.6.0
 # MinIO is AGPL-3.0: tollgate only ever runs it as a separate process, never links it.
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c  # keep in step with stack.MinIOVersion
 # Prometheus (Apache-2.0) for the health puller's tests. Its 3.x releases are
-# tagged v0.3xx.y as Go modules: v0.315.0 is Prometheus 3.15.0. Built without
-# the builtinassets tag, so it has no web UI; the HTTP API is all tests use.
+# tagged v0.3xx.y as Go modules: v0.315.0 is Prometheus 3.15.0. Built with
+# upstream's remove_all_sd tag (static, file and http discovery only: a third
+# of the build) and without builtinassets (no web UI; tests use the HTTP API).
 PROMETHEUS_VERSION=v0.315.0  # keep in step with stack.PrometheusVersion
 
 tools_dir=${TOLLGATE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tollgate/tools}
@@ -37,18 +38,18 @@ install() { # name module version binary
   echo "$dir/$bin"
 }
 
-install_tree() { # name module version package binary
+install_tree() { # name module version package binary [build tags]
   # For modules whose go.mod has replace or exclude directives, which
   # `go install module@version` refuses: build the module's own tree as the
   # main module, so its directives and go.sum apply as in its own releases.
   # GOWORK=off: a module zip can carry a go.work naming modules it lacks.
-  local name=$1 module=$2 version=$3 pkg=$4 bin=$5
+  local name=$1 module=$2 version=$3 pkg=$4 bin=$5 tags=${6:-}
   local dir="$tools_dir/$name-$version"
   if [ -x "$dir/$bin" ]; then
     echo "$dir/$bin"
     return
   fi
-  echo "building $module@$version ($pkg) into $dir" >&2
+  echo "building $module@$version ($pkg, tags \"$tags\") into $dir" >&2
   local tmp src
   tmp=$(mktemp -d "$tools_dir/.install-XXXXXX")
   src=$(cd "$tmp" && GOEXPERIMENT= GOFLAGS= go mod download -json "$module@$version" |
@@ -59,7 +60,7 @@ install_tree() { # name module version package binary
   fi
   cp -R "$src" "$tmp/src"
   chmod -R u+w "$tmp/src"
-  (cd "$tmp/src" && GOEXPERIMENT= GOFLAGS=-buildvcs=false GOWORK=off go build -trimpath -o "$tmp/bin/$bin" "./$pkg") >&2
+  (cd "$tmp/src" && GOEXPERIMENT= GOFLAGS=-buildvcs=false GOWORK=off go build -trimpath -tags "$tags" -o "$tmp/bin/$bin" "./$pkg") >&2
   mkdir -p "$dir"
   mv "$tmp/bin/$bin" "$dir/$bin"
   rm -rf "$tmp"
@@ -72,7 +73,7 @@ case $what in
   workflowcheck|all) install workflowcheck go.temporal.io/sdk/contrib/tools/workflowcheck "$WORKFLOWCHECK_VERSION" workflowcheck ;;&
   minio|all) install minio github.com/minio/minio "$MINIO_VERSION" minio ;;&
   # Prometheus's go.mod has a replace directive: `go install` refuses it.
-  prometheus|all) install_tree prometheus github.com/prometheus/prometheus "$PROMETHEUS_VERSION" cmd/prometheus prometheus ;;&
+  prometheus|all) install_tree prometheus github.com/prometheus/prometheus "$PROMETHEUS_VERSION" cmd/prometheus prometheus remove_all_sd ;;&
   temporal|workflowcheck|minio|prometheus|all) ;;
   *) echo "usage: $0 [temporal|workflowcheck|minio|prometheus|all]" >&2; exit 2 ;;
 esac

@@ -85,7 +85,8 @@ type GuardState struct {
 	// nothing until the release rolled back to is signalled.
 	AwaitingRelease bool `json:"awaiting_release,omitempty"`
 	Breaches        int  `json:"breaches,omitempty"`
-	// BreachAt is when the current run of breaches was first found.
+	// BreachAt is when the current run of breaches began: the start of the
+	// breached window when it was first found.
 	BreachAt time.Time `json:"breach_at,omitzero"`
 	// HealthySince is the first of the current run of healthy evaluations;
 	// KnownGood is set once the release was marked known-good.
@@ -403,7 +404,13 @@ func (g *guard) evaluate(ctx workflow.Context) {
 		g.Breaches, g.BreachAt = 0, time.Time{}
 	} else {
 		if g.Breaches == 0 {
-			g.BreachAt = now
+			// Every sample of the window breached: the breach began no
+			// later than the start of the longest breached window.
+			var longest time.Duration
+			for _, m := range breached {
+				longest = max(longest, m.Window)
+			}
+			g.BreachAt = now.Add(-longest)
 		}
 		g.Breaches++
 	}

@@ -369,7 +369,8 @@ func RollbackWorkflow(ctx workflow.Context, req RollbackRequest) (RollbackResult
 }
 
 // Metric names, emitted through the Temporal SDK's metrics handler so that
-// replays do not count twice.
+// replays do not count twice. MetricBreachToRollback runs from the start of
+// the breached window to the deploy: how long users saw the breach.
 const (
 	MetricRollbacks           = "tollgate_rollbacks"
 	MetricBreachToRollback    = "tollgate_rollback_breach_to_deploy"

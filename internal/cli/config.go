@@ -24,6 +24,7 @@ import (
 	"github.com/tollgate/tollgate/deployers"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/telemetry"
 	"github.com/tollgate/tollgate/vulndb"
 )
 
@@ -69,6 +70,9 @@ type Config struct {
 	PolicyDir string `json:"policy_dir"`
 	// SigningKey signs the in-toto attestation of every scan (orchestrator).
 	SigningKey string `json:"signing_key"`
+	// MetricsListen is where the orchestrator and workers serve /metrics
+	// (empty: not served; the API serves its own on its listen address).
+	MetricsListen string `json:"metrics_listen"`
 	// Guard configures what the orchestrator's guards and rollbacks reach.
 	Guard struct {
 		// PrometheusURL is the Prometheus-compatible API guards pull
@@ -109,6 +113,7 @@ func (c *Config) env() map[string]*string {
 		"TOLLGATE_POLICY_DIR":         &c.PolicyDir,
 		"TOLLGATE_SIGNING_KEY":        &c.SigningKey,
 		"TOLLGATE_PROMETHEUS_URL":     &c.Guard.PrometheusURL,
+		"TOLLGATE_METRICS_LISTEN":     &c.MetricsListen,
 	}
 }
 
@@ -186,6 +191,7 @@ type conns struct {
 		api.Inputs
 		FetchTo(ctx context.Context, key, path string) error
 	}
+	metrics *telemetry.Metrics
 	closers []func()
 }
 
@@ -204,8 +210,12 @@ func connect(ctx context.Context, g *globals, cfg Config) (_ *conns, err error) 
 			c.Close()
 		}
 	}()
+	if c.metrics, err = telemetry.NewMetrics(); err != nil {
+		return nil, err
+	}
 	copts := client.Options{HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace,
-		Logger: tlog.NewStructuredLogger(g.logger.With("component", "temporal"))}
+		Logger:         tlog.NewStructuredLogger(g.logger.With("component", "temporal")),
+		MetricsHandler: c.metrics.Temporal()}
 	if cfg.Temporal.CAFile != "" || cfg.Temporal.CertFile != "" {
 		tc, err := tlsConfig(cfg.Temporal.CAFile, cfg.Temporal.CertFile, cfg.Temporal.KeyFile)
 		if err != nil {

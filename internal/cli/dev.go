@@ -14,6 +14,7 @@ import (
 	"github.com/tollgate/tollgate/embedded"
 	"github.com/tollgate/tollgate/guards"
 	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/telemetry"
 	"github.com/tollgate/tollgate/vulndb"
 	"github.com/tollgate/tollgate/workers/scanners"
 )
@@ -62,9 +63,13 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 	if err != nil {
 		return err
 	}
+	metrics, err := telemetry.NewMetrics()
+	if err != nil {
+		return err
+	}
 	ecfg := embedded.Config{DBDir: o.db, PolicyDir: o.policy, EvidenceDir: o.evidence,
 		TemporalCLI: o.temporalCLI, SigningKey: cfg.SigningKey, Version: Version, Logger: g.logger,
-		Targets: cfg.Guard.Targets}
+		Targets: cfg.Guard.Targets, Metrics: metrics}
 	where := o.evidence
 	if cfg.MinIO.Endpoint != "" {
 		m, err := storage.OpenMinIO(ctx, cfg.MinIO, g.logger)
@@ -79,7 +84,7 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 		return fmt.Errorf("start embedded stack: %w", err)
 	}
 	defer st.Close()
-	srv, err := newDevAPI(st, token, o.full)
+	srv, err := newDevAPI(st, token, o.full, metrics)
 	if err != nil {
 		return err
 	}
@@ -90,7 +95,7 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 }
 
 // newDevAPI builds the API over an embedded stack with one all-roles token.
-func newDevAPI(st *embedded.Stack, token string, full bool) (*api.Server, error) {
+func newDevAPI(st *embedded.Stack, token string, full bool, metrics *telemetry.Metrics) (*api.Server, error) {
 	redactor, err := scanners.NewSecrets()
 	if err != nil {
 		return nil, err
@@ -100,7 +105,7 @@ func newDevAPI(st *embedded.Stack, token string, full bool) (*api.Server, error)
 		Full:    full,
 		Version: Version,
 	}, api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Redactor: redactor,
-		Releases: newReleaseStore(st.Evidence()), Guards: &guards.Client{Temporal: st.Client()}, Ready: []api.Checker{
+		Releases: newReleaseStore(st.Evidence()), Guards: &guards.Client{Temporal: st.Client()}, Metrics: metrics.Gatherer(), Ready: []api.Checker{
 			{Name: "temporal", Check: func(ctx context.Context) error {
 				_, err := st.Client().CheckHealth(ctx, &client.CheckHealthRequest{})
 				return err

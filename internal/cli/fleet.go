@@ -63,7 +63,7 @@ func serve(ctx context.Context, g *globals, cfg Config, c *conns) error {
 	srv, err := api.New(api.Config{Tokens: cfg.API.Tokens, MaxArchiveBytes: cfg.API.MaxArchiveBytes,
 		RatePerSecond: cfg.API.RatePerSecond, Burst: cfg.API.Burst, Full: cfg.API.Full, Version: Version, OIDC: cfg.API.OIDC},
 		api.Deps{Temporal: c.temporal, Inputs: c.inputs, Evidence: c.evidence, Logger: g.logger, Ready: readiness(c), Redactor: redactor,
-			Releases: newReleaseStore(c.evidence), Guards: &guards.Client{Temporal: c.temporal}})
+			Releases: newReleaseStore(c.evidence), Guards: &guards.Client{Temporal: c.temporal}, Metrics: c.metrics.Gatherer()})
 	if err != nil {
 		return usageErr(err)
 	}
@@ -127,6 +127,13 @@ func newOrchestratorCmd(g *globals) *cobra.Command {
 					return err
 				}
 				fmt.Fprintf(g.stderr, "tollgate: orchestrator running (Temporal %s, NATS %s)\n", cfg.Temporal.Address, cfg.NATS.URL)
+				if cfg.MetricsListen != "" {
+					go func() {
+						if err := serveHTTP(ctx, g, cfg.MetricsListen, c.metrics.Handler()); err != nil {
+							g.logger.ErrorContext(ctx, "metrics endpoint stopped", "err", err)
+						}
+					}()
+				}
 				<-ctx.Done()
 				w.Stop()
 				return nil

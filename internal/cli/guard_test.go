@@ -23,6 +23,7 @@ import (
 	"github.com/tollgate/tollgate/policies"
 	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/report"
+	"github.com/tollgate/tollgate/telemetry"
 	"github.com/tollgate/tollgate/workers/scanners"
 	"github.com/tollgate/tollgate/workflows"
 )
@@ -101,6 +102,7 @@ func guardPolicy(t *testing.T, apps map[string]any) string {
 // NATS, workers and scanners) with the API, and a real HTTP deployer.
 type guardEnv struct {
 	stack    *embedded.Stack
+	metrics  *telemetry.Metrics
 	api      *httptest.Server
 	deployer *deployer
 }
@@ -122,6 +124,11 @@ func newGuardEnv(t *testing.T, rules map[string]any, health func(*embedded.Confi
 	if health != nil {
 		health(&cfg)
 	}
+	metrics, err := telemetry.NewMetrics()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Metrics = metrics
 	st, err := embedded.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -135,13 +142,13 @@ func newGuardEnv(t *testing.T, rules map[string]any, health func(*embedded.Confi
 		{Name: "ci-a", SHA256: api.HashToken("token-ci"), Tenant: "a", Roles: []string{api.RoleCI}},
 		{Name: "alice", SHA256: api.HashToken("token-oncall"), Tenant: "a", Roles: []string{api.RoleOncall}},
 	}}, api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Redactor: redactor,
-		Releases: newReleaseStore(st.Evidence()), Guards: &guards.Client{Temporal: st.Client()}})
+		Releases: newReleaseStore(st.Evidence()), Guards: &guards.Client{Temporal: st.Client()}, Metrics: metrics.Gatherer()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return &guardEnv{stack: st, api: hs, deployer: d}
+	return &guardEnv{stack: st, api: hs, deployer: d, metrics: metrics}
 }
 
 // scan submits an example app through the API and returns its scan id.
@@ -323,6 +330,26 @@ func TestGuardRollsBackEndToEnd(t *testing.T) {
 		full.Format(time.StampMilli), late, rec.DeployedAt.Sub(full), interval)
 	if late > interval+250*time.Millisecond {
 		t.Errorf("rollback decided %s after the window's end, more than one interval (%s)", late, interval)
+	}
+
+	// The metrics: the rollback by app and reason, and the time from breach
+	// to rollback. (Inconclusive windows are counted too; this run has none.)
+	_, body := get(t, e.api.URL+"/metrics", "")
+	for _, want := range []string{
+		`# TYPE tollgate_rollbacks_total counter`,
+		`outcome="recovered",reason="error_rate",task_queue="tollgate-orchestrator",trigger="guard",worker_type="none",workflow_type="RollbackWorkflow"} 1`,
+		`tollgate_rollback_breach_to_deploy_seconds_count{activity_type="none",app="todo"`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	if t.Failed() {
+		for _, l := range strings.Split(string(body), "\n") {
+			if strings.Contains(l, "tollgate_") || strings.Contains(l, "temporal_workflow") {
+				t.Log(l)
+			}
+		}
 	}
 
 	// Only on-call rolls back by hand.
