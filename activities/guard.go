@@ -13,7 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
-	"github.com/tollgate/tollgate/deployers"
+	"github.com/tollgate/tollgate/activities/deployers"
 	"github.com/tollgate/tollgate/guards"
 	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/report"

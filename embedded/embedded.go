@@ -26,7 +26,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tollgate/tollgate/activities"
-	"github.com/tollgate/tollgate/deployers"
+	"github.com/tollgate/tollgate/activities/deployers"
 	"github.com/tollgate/tollgate/orchestrator"
 	"github.com/tollgate/tollgate/stack"
 	"github.com/tollgate/tollgate/storage"

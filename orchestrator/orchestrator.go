@@ -15,8 +15,8 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/tollgate/tollgate/activities"
+	"github.com/tollgate/tollgate/activities/deployers"
 	"github.com/tollgate/tollgate/attest"
-	"github.com/tollgate/tollgate/deployers"
 	"github.com/tollgate/tollgate/guards"
 	"github.com/tollgate/tollgate/policies"
 	"github.com/tollgate/tollgate/releases"

@@ -7,7 +7,7 @@ import (
 	"os"
 	"slices"
 
-	"github.com/tollgate/tollgate/deployers"
+	"github.com/tollgate/tollgate/activities/deployers"
 )
 
 // targets are the deploy targets, built once at start.

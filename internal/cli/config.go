@@ -20,8 +20,8 @@ import (
 	tlog "go.temporal.io/sdk/log"
 	"sigs.k8s.io/yaml"
 
+	"github.com/tollgate/tollgate/activities/deployers"
 	"github.com/tollgate/tollgate/api"
-	"github.com/tollgate/tollgate/deployers"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/telemetry"

@@ -16,8 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/activities/deployers"
 	"github.com/tollgate/tollgate/api"
-	"github.com/tollgate/tollgate/deployers"
 	"github.com/tollgate/tollgate/embedded"
 	"github.com/tollgate/tollgate/guards"
 	"github.com/tollgate/tollgate/policies"

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tollgate/tollgate/deployers"
+	"github.com/tollgate/tollgate/activities/deployers"
 )
 
 const testSecret = "0123456789abcdef0123456789abcdef-test-secret"

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tollgate/tollgate/deployers"
+	"github.com/tollgate/tollgate/activities/deployers"
 )
 
 // delivery is one request the receiver got.
