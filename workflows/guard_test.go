@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 )
 
@@ -583,5 +585,22 @@ func TestGuardPullsFromPrometheus(t *testing.T) {
 	}
 	if c := calls[0]; c.BreachAt.IsZero() || c.Rules == nil || c.ConfirmWithin == 0 {
 		t.Errorf("request %+v", c)
+	}
+}
+
+// TestGuardAndRollbackReplay replays the histories of a real guard and its
+// rollback (recorded by the end-to-end test in internal/cli with
+// `go test ./internal/cli -run TestGuardRollsBackEndToEnd -update-history`)
+// against the current code: a change that breaks running guards fails here.
+func TestGuardAndRollbackReplay(t *testing.T) {
+	for _, name := range []string{"guard_history.json", "rollback_history.json"} {
+		t.Run(name, func(t *testing.T) {
+			replayer := worker.NewWorkflowReplayer()
+			replayer.RegisterWorkflow(GuardWorkflow)
+			replayer.RegisterWorkflow(RollbackWorkflow)
+			if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, filepath.Join("testdata", name)); err != nil {
+				t.Fatalf("replay %s: %v", name, err)
+			}
+		})
 	}
 }

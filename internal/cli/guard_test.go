@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -17,6 +18,9 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/activities/deployers"
+	"go.temporal.io/api/history/v1"
+	"go.temporal.io/api/temporalproto"
+
 	"github.com/tollgate/tollgate/api"
 	"github.com/tollgate/tollgate/embedded"
 	"github.com/tollgate/tollgate/guards"
@@ -27,6 +31,8 @@ import (
 	"github.com/tollgate/tollgate/workers/scanners"
 	"github.com/tollgate/tollgate/workflows"
 )
+
+var updateHistory = flag.Bool("update-history", false, "save the guard's and the rollback's histories for the workflows' replay tests")
 
 const deploySecret = "e2e-deploy-secret-0123456789abcdef0123456789"
 
@@ -352,9 +358,46 @@ func TestGuardRollsBackEndToEnd(t *testing.T) {
 		}
 	}
 
+	if *updateHistory {
+		e.saveHistories(t, "a", "todo")
+	}
+
 	// Only on-call rolls back by hand.
 	code, _, stderr := run(t, "rollback", "--server", e.api.URL, "--token", "token-ci", "--app", "todo", "--reason", "x")
 	if code != ExitBadInput || !strings.Contains(stderr, "403") {
 		t.Fatalf("rollback by ci: exit %d: %s", code, stderr)
+	}
+}
+
+// saveHistories stops the app's guard and writes its history and its
+// rollback's for the replay tests in package workflows.
+func (e *guardEnv) saveHistories(t *testing.T, tenant, app string) {
+	t.Helper()
+	ctx := context.Background()
+	c := e.stack.Client()
+	gid := workflows.GuardWorkflowID(tenant, app)
+	if err := c.SignalWorkflow(ctx, gid, "", workflows.SignalStop, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.GetWorkflow(ctx, gid, "").Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	for id, name := range map[string]string{gid: "guard_history.json", workflows.RollbackWorkflowID(tenant, app): "rollback_history.json"} {
+		it := c.GetWorkflowHistory(ctx, id, "", false, 0)
+		var h history.History
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.Events = append(h.Events, ev)
+		}
+		data, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(&h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join("..", "..", "workflows", "testdata", name), append(data, '\n'), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
