@@ -362,11 +362,101 @@ func TestGuardRollsBackEndToEnd(t *testing.T) {
 		e.saveHistories(t, "a", "todo")
 	}
 
-	// Only on-call rolls back by hand.
-	code, _, stderr := run(t, "rollback", "--server", e.api.URL, "--token", "token-ci", "--app", "todo", "--reason", "x")
-	if code != ExitBadInput || !strings.Contains(stderr, "403") {
-		t.Fatalf("rollback by ci: exit %d: %s", code, stderr)
+	t.Run("refusals", func(t *testing.T) { e.refusals(t, r1) })
+	t.Run("on-call", func(t *testing.T) { e.onCall(t, r1) })
+}
+
+// refusals are the bad requests to the apps endpoints, each with its answer.
+func (e *guardEnv) refusals(t *testing.T, r1 releases.Release) {
+	blocked := func() string {
+		out := filepath.Join(t.TempDir(), "r.json")
+		code, _, stderr := run(t, "submit", "--server", e.api.URL, "--token", "token-ci", "--app", "todo", "--wait", "--format", "json", "--output", out,
+			filepath.Join("..", "..", "examples", "node-todo"))
+		if code != ExitBlocked {
+			t.Fatalf("submit node-todo: exit %d: %s", code, stderr)
+		}
+		var r report.Report
+		raw, _ := os.ReadFile(out)
+		json.Unmarshal(raw, &r)
+		return r.ScanID
+	}()
+	digest := "sha256:" + strings.Repeat("3", 64)
+	for _, tc := range []struct {
+		name, method, path, token, body string
+		status                          int
+		kind                            string
+	}{
+		{"no token", "POST", "/v1/apps/todo/releases", "", `{}`, 401, "unauthenticated"},
+		{"bad app", "POST", "/v1/apps/Todo!/releases", "token-ci", `{}`, 400, "bad-request"},
+		{"unknown field", "POST", "/v1/apps/todo/releases", "token-ci", `{"artifact":"` + digest + `","scan_id":"` + r1.ScanID + `","colour":"red"}`, 400, "bad-request"},
+		{"trailing data", "POST", "/v1/apps/todo/releases", "token-ci", `{"artifact":"` + digest + `","scan_id":"` + r1.ScanID + `"} {}`, 400, "bad-request"},
+		{"not json", "POST", "/v1/apps/todo/releases", "token-ci", `artifact=x`, 400, "bad-request"},
+		{"tag, not digest", "POST", "/v1/apps/todo/releases", "token-ci", `{"artifact":"todo:latest","scan_id":"` + r1.ScanID + `"}`, 400, "bad-request"},
+		{"unknown scan", "POST", "/v1/apps/todo/releases", "token-ci", `{"artifact":"` + digest + `","scan_id":"00000000-0000-4000-8000-000000000000"}`, 422, "unknown-scan"},
+		{"scan of another app", "POST", "/v1/apps/notes/releases", "token-ci", `{"artifact":"` + digest + `","scan_id":"` + r1.ScanID + `"}`, 400, "bad-request"},
+		{"blocked scan", "POST", "/v1/apps/todo/releases", "token-ci", `{"artifact":"` + digest + `","scan_id":"` + blocked + `"}`, 409, "scan-blocked"},
+		{"on-call records", "POST", "/v1/apps/todo/releases", "token-oncall", `{"artifact":"` + digest + `","scan_id":"` + r1.ScanID + `"}`, 403, "forbidden"},
+		{"no samples", "POST", "/v1/apps/todo/health", "token-ci", `{"samples":[]}`, 400, "bad-request"},
+		{"more errors than requests", "POST", "/v1/apps/todo/health", "token-ci", `{"samples":[{"at":"2026-11-22T09:00:00Z","requests":1,"errors":2}]}`, 400, "bad-request"},
+		{"negative latency", "POST", "/v1/apps/todo/health", "token-ci", `{"samples":[{"at":"2026-11-22T09:00:00Z","requests":1,"p95_seconds":-1}]}`, 400, "bad-request"},
+		{"no time", "POST", "/v1/apps/todo/health", "token-ci", `{"samples":[{"requests":1}]}`, 400, "bad-request"},
+		{"no guard", "POST", "/v1/apps/ghost/health", "token-ci", `{"samples":[{"at":"2026-11-22T09:00:00Z","requests":1}]}`, 404, "no-guard"},
+		{"ci rolls back", "POST", "/v1/apps/todo/rollback", "token-ci", `{"reason":"x"}`, 403, "forbidden"},
+		{"rollback without reason", "POST", "/v1/apps/todo/rollback", "token-oncall", `{"reason":"  "}`, 400, "bad-request"},
+		{"freeze without reason", "POST", "/v1/apps/todo/freeze", "token-oncall", `{}`, 400, "bad-request"},
+		{"ci freezes", "POST", "/v1/apps/todo/freeze", "token-ci", `{"reason":"x"}`, 403, "forbidden"},
+		{"unfreeze unguarded", "POST", "/v1/apps/ghost/unfreeze", "token-oncall", `{}`, 404, "no-guard"},
+		{"status unguarded", "GET", "/v1/apps/ghost/guard", "token-oncall", ``, 404, "no-guard"},
+		{"huge body", "POST", "/v1/apps/todo/health", "token-ci", `{"samples":[` + strings.Repeat(`{"at":"2026-11-22T09:00:00Z","requests":1},`, 10000) + `{}]}`, 413, "too-large"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, e.api.URL+tc.path, strings.NewReader(tc.body))
+			if tc.token != "" {
+				req.Header.Set("Authorization", "Bearer "+tc.token)
+			}
+			resp, body := do(t, req)
+			wantProblem(t, resp, body, tc.status, tc.kind)
+		})
 	}
+}
+
+// onCall freezes, unfreezes and rolls back by hand through the CLI.
+func (e *guardEnv) onCall(t *testing.T, r1 releases.Release) {
+	oncall := func(args ...string) string {
+		t.Helper()
+		code, stdout, stderr := run(t, append(args, "--server", e.api.URL, "--token", "token-oncall", "--app", "todo")...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr)
+		}
+		return stdout
+	}
+	oncall("freeze", "--reason", "irreversible migration")
+	st := e.waitFor(t, "todo", "frozen", 30*time.Second, func(st guards.Status) bool { return st.Guard.Frozen })
+	if !strings.Contains(st.Guard.FreezeReason, "irreversible migration (by alice)") {
+		t.Errorf("freeze reason %q", st.Guard.FreezeReason)
+	}
+	if out := oncall("guard", "status"); !strings.Contains(out, "FROZEN since") || !strings.Contains(out, "error_rate") {
+		t.Errorf("guard status:\n%s", out)
+	}
+	oncall("unfreeze")
+	e.waitFor(t, "todo", "unfrozen", 30*time.Second, func(st guards.Status) bool { return !st.Guard.Frozen })
+
+	// The fast path to a release that does not exist: the rollback starts,
+	// fails to pick, deploys nothing, and the guard watches r1 again.
+	before := len(e.deployer.requests())
+	out := oncall("rollback", "--to", "no-such-release", "--reason", "pager")
+	if !strings.Contains(out, "started rollback rollback/a/todo") {
+		t.Fatalf("rollback printed %q", out)
+	}
+	st = e.waitFor(t, "todo", "manual rollback finished", 30*time.Second, func(st guards.Status) bool {
+		return st.Rollback != nil && st.Rollback.Phase == workflows.PhaseDone && !st.RollbackRunning
+	})
+	if st.Rollback.Outcome != workflows.OutcomeFailed || len(e.deployer.requests()) != before {
+		t.Fatalf("rollback %+v, deployer got %d more", st.Rollback, len(e.deployer.requests())-before)
+	}
+	e.waitFor(t, "todo", "watching r1 again", 30*time.Second, func(st guards.Status) bool {
+		return !st.Guard.AwaitingRelease && st.Guard.Release.ID == r1.ID
+	})
 }
 
 // saveHistories stops the app's guard and writes its history and its
