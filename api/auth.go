@@ -19,6 +19,8 @@ const (
 	RoleSRE    = "sre"
 	RoleOncall = "oncall"
 	RoleAdmin  = "admin"
+	// RoleDeployer records releases.
+	RoleDeployer = "deployer"
 )
 
 // Principal is who a request comes from.
