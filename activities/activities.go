@@ -65,9 +65,12 @@ func (a *Activities) Register(w worker.Registry) {
 	w.RegisterActivityWithOptions(a.Finalize, activity.RegisterOptions{Name: workflows.ActivityFinalize})
 }
 
-func (a *Activities) logger() *slog.Logger {
-	if a.Logger == nil {
+func (a *Activities) logger() *slog.Logger { return orDiscard(a.Logger) }
+
+// orDiscard is l, or a logger that drops everything.
+func orDiscard(l *slog.Logger) *slog.Logger {
+	if l == nil {
 		return slog.New(slog.DiscardHandler)
 	}
-	return a.Logger
+	return l
 }

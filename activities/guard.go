@@ -71,12 +71,7 @@ func (g *Guard) Register(w worker.Registry) {
 	w.RegisterActivityWithOptions(g.GuardRules, activity.RegisterOptions{Name: workflows.ActivityGuardRules})
 }
 
-func (g *Guard) logger() *slog.Logger {
-	if g.Logger == nil {
-		return slog.New(slog.DiscardHandler)
-	}
-	return g.Logger
-}
+func (g *Guard) logger() *slog.Logger { return orDiscard(g.Logger) }
 
 // StartRollback starts the app's RollbackWorkflow, or joins the running one.
 func (g *Guard) StartRollback(ctx context.Context, req workflows.RollbackRequest) error {

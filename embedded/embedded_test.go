@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"go.temporal.io/api/history/v1"
-	"go.temporal.io/api/temporalproto"
 	"go.temporal.io/sdk/client"
 
 	"github.com/tollgate/tollgate/internal/golden"
@@ -176,24 +174,5 @@ func checkEvidence(ctx context.Context, t *testing.T, st *Stack, r report.Report
 
 func saveHistory(ctx context.Context, t *testing.T, c client.Client, workflowID string) {
 	t.Helper()
-	it := c.GetWorkflowHistory(ctx, workflowID, "", false, 0)
-	var h history.History
-	for it.HasNext() {
-		ev, err := it.Next()
-		if err != nil {
-			t.Fatal(err)
-		}
-		h.Events = append(h.Events, ev)
-	}
-	data, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(&h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join("..", "workflows", "testdata", "scan_history_memo.json")
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	golden.WriteHistory(ctx, t, c, workflowID, filepath.Join("..", "workflows", "testdata", "scan_history_memo.json"))
 }

@@ -67,6 +67,24 @@ func (c *apiClient) post(ctx context.Context, ref string, body, out any) error {
 	}, out)
 }
 
+// call sends in to the app's endpoint (a GET when in is nil), decodes the
+// answer into out and prints it: as JSON with --json, else with human.
+func (s *serverFlags) call(ctx context.Context, g *globals, endpoint string, in, out any, human func()) error {
+	c, err := s.client()
+	if err != nil {
+		return err
+	}
+	if in == nil {
+		err = c.get(ctx, s.path(endpoint), out)
+	} else {
+		err = c.post(ctx, s.path(endpoint), in, out)
+	}
+	if err != nil {
+		return err
+	}
+	return s.answer(g.stdout, out, human)
+}
+
 // answer prints v as JSON (--json), or calls human.
 func (s *serverFlags) answer(w io.Writer, v any, human func()) error {
 	if s.json {
@@ -99,16 +117,9 @@ enough (policy: known_good_after) it becomes a release to roll back to.
 Needs the ci or deployer role.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := s.client()
-			if err != nil {
-				return err
-			}
 			in.BaselineP95Seconds = baseline.Seconds()
 			var rel releases.Release
-			if err := c.post(cmd.Context(), s.path("releases"), in, &rel); err != nil {
-				return err
-			}
-			return s.answer(g.stdout, rel, func() {
+			return s.call(cmd.Context(), g, "releases", in, &rel, func() {
 				fmt.Fprintf(g.stdout, "release %s of %s recorded (scan %s, verdict %s); the guard is watching it\n", rel.ID, rel.App, rel.ScanID, rel.Verdict)
 			})
 		},
@@ -130,17 +141,10 @@ func newReleaseListCmd(g *globals) *cobra.Command {
 		Short: "List an app's releases, oldest first, and which are known-good",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := s.client()
-			if err != nil {
-				return err
-			}
 			var out struct {
 				Releases []releases.Status `json:"releases"`
 			}
-			if err := c.get(cmd.Context(), s.path("releases"), &out); err != nil {
-				return err
-			}
-			return s.answer(g.stdout, out, func() {
+			return s.call(cmd.Context(), g, "releases", nil, &out, func() {
 				tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
 				fmt.Fprintln(tw, "RELEASE\tRECORDED\tSCAN\tVERDICT\tKNOWN-GOOD\tARTIFACT")
 				for _, r := range out.Releases {
@@ -170,18 +174,11 @@ evidence verifies. If a rollback is already running it joins that one (and is
 refused if --to names another release). Needs the oncall role.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := s.client()
-			if err != nil {
-				return err
-			}
 			if strings.TrimSpace(in.Reason) == "" {
 				return usageErrf("--reason is required")
 			}
 			var st guards.Started
-			if err := c.post(cmd.Context(), s.path("rollback"), in, &st); err != nil {
-				return err
-			}
-			return s.answer(g.stdout, st, func() {
+			return s.call(cmd.Context(), g, "rollback", in, &st, func() {
 				verb := "started"
 				if st.Joined {
 					verb = "joined the running"
@@ -205,18 +202,11 @@ func newFreezeCmd(g *globals) *cobra.Command {
 		Long:  "freeze is for releases that must not be rolled back, e.g. after irreversible migrations. Needs the oncall role.",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := s.client()
-			if err != nil {
-				return err
-			}
 			if strings.TrimSpace(in.Reason) == "" {
 				return usageErrf("--reason is required")
 			}
 			var out map[string]any
-			if err := c.post(cmd.Context(), s.path("freeze"), in, &out); err != nil {
-				return err
-			}
-			return s.answer(g.stdout, out, func() { fmt.Fprintf(g.stdout, "%s frozen: the guard will alert, not roll back\n", s.app) })
+			return s.call(cmd.Context(), g, "freeze", in, &out, func() { fmt.Fprintf(g.stdout, "%s frozen: the guard will alert, not roll back\n", s.app) })
 		},
 	}
 	s.add(cmd)
@@ -231,15 +221,8 @@ func newUnfreezeCmd(g *globals) *cobra.Command {
 		Short: "Let the guard roll an app back again",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := s.client()
-			if err != nil {
-				return err
-			}
 			var out map[string]any
-			if err := c.post(cmd.Context(), s.path("unfreeze"), struct{}{}, &out); err != nil {
-				return err
-			}
-			return s.answer(g.stdout, out, func() { fmt.Fprintf(g.stdout, "%s unfrozen\n", s.app) })
+			return s.call(cmd.Context(), g, "unfreeze", struct{}{}, &out, func() { fmt.Fprintf(g.stdout, "%s unfrozen\n", s.app) })
 		},
 	}
 	s.add(cmd)
@@ -254,15 +237,8 @@ func newGuardCmd(g *globals) *cobra.Command {
 		Short: "The guard's current values against its thresholds, and its recent decisions",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := s.client()
-			if err != nil {
-				return err
-			}
 			var st guards.Status
-			if err := c.get(cmd.Context(), s.path("guard"), &st); err != nil {
-				return err
-			}
-			return s.answer(g.stdout, st, func() { printGuardStatus(g.stdout, st) })
+			return s.call(cmd.Context(), g, "guard", nil, &st, func() { printGuardStatus(g.stdout, st) })
 		},
 	}
 	s.add(status)

@@ -18,12 +18,10 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/activities/deployers"
-	"go.temporal.io/api/history/v1"
-	"go.temporal.io/api/temporalproto"
-
 	"github.com/tollgate/tollgate/api"
 	"github.com/tollgate/tollgate/embedded"
 	"github.com/tollgate/tollgate/guards"
+	"github.com/tollgate/tollgate/internal/golden"
 	"github.com/tollgate/tollgate/policies"
 	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/report"
@@ -473,21 +471,6 @@ func (e *guardEnv) saveHistories(t *testing.T, tenant, app string) {
 		t.Fatal(err)
 	}
 	for id, name := range map[string]string{gid: "guard_history.json", workflows.RollbackWorkflowID(tenant, app): "rollback_history.json"} {
-		it := c.GetWorkflowHistory(ctx, id, "", false, 0)
-		var h history.History
-		for it.HasNext() {
-			ev, err := it.Next()
-			if err != nil {
-				t.Fatal(err)
-			}
-			h.Events = append(h.Events, ev)
-		}
-		data, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(&h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join("..", "..", "workflows", "testdata", name), append(data, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
+		golden.WriteHistory(ctx, t, c, id, filepath.Join("..", "..", "workflows", "testdata", name))
 	}
 }
