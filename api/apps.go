@@ -103,17 +103,46 @@ func (s *Server) appRequest(w http.ResponseWriter, r *http.Request, action strin
 		s.bodyError(w, r, err)
 		return p, "", false
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		writeProblem(w, r, http.StatusBadRequest, "bad-request", "the body is not the expected JSON: "+err.Error())
-		return p, "", false
-	}
-	if dec.More() {
-		writeProblem(w, r, http.StatusBadRequest, "bad-request", "the body has data after its JSON object")
+	if err := decodeStrict(body, v); err != nil {
+		writeProblem(w, r, http.StatusBadRequest, "bad-request", err.Error())
 		return p, "", false
 	}
 	return p, app, true
+}
+
+// decodeStrict decodes one JSON object into v, refusing unknown fields and
+// anything after the object.
+func decodeStrict(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("the body is not the expected JSON: %w", err)
+	}
+	if dec.More() {
+		return errors.New("the body has data after its JSON object")
+	}
+	return nil
+}
+
+// decodeHealth decodes and checks a health push: the samples the guard
+// gets, or why none are accepted.
+func decodeHealth(body []byte) ([]workflows.HealthSample, error) {
+	var in HealthPush
+	if err := decodeStrict(body, &in); err != nil {
+		return nil, err
+	}
+	if len(in.Samples) == 0 || len(in.Samples) > maxSamplesPerPush {
+		return nil, fmt.Errorf("send 1 to %d samples", maxSamplesPerPush)
+	}
+	samples := make([]workflows.HealthSample, 0, len(in.Samples))
+	for i, x := range in.Samples {
+		hs, err := x.sample()
+		if err != nil {
+			return nil, fmt.Errorf("sample %d: %w", i, err)
+		}
+		samples = append(samples, hs)
+	}
+	return samples, nil
 }
 
 func (s *Server) createRelease(w http.ResponseWriter, r *http.Request) {
@@ -179,23 +208,15 @@ func (s *Server) listReleases(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) pushHealth(w http.ResponseWriter, r *http.Request) {
-	var in HealthPush
-	p, app, ok := s.appRequest(w, r, "health.push", &in)
+	var raw json.RawMessage
+	p, app, ok := s.appRequest(w, r, "health.push", &raw)
 	if !ok {
 		return
 	}
-	if len(in.Samples) == 0 || len(in.Samples) > maxSamplesPerPush {
-		writeProblem(w, r, http.StatusBadRequest, "bad-request", fmt.Sprintf("send 1 to %d samples", maxSamplesPerPush))
+	samples, err := decodeHealth(raw)
+	if err != nil {
+		writeProblem(w, r, http.StatusBadRequest, "bad-request", err.Error())
 		return
-	}
-	samples := make([]workflows.HealthSample, 0, len(in.Samples))
-	for i, x := range in.Samples {
-		hs, err := x.sample()
-		if err != nil {
-			writeProblem(w, r, http.StatusBadRequest, "bad-request", fmt.Sprintf("sample %d: %v", i, err))
-			return
-		}
-		samples = append(samples, hs)
 	}
 	if err := s.deps.Guards.Push(r.Context(), p.Tenant, app, samples); errors.Is(err, guards.ErrNoGuard) {
 		writeProblem(w, r, http.StatusNotFound, "no-guard", fmt.Sprintf("app %s has no guard: record a release first", app))
