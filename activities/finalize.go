@@ -69,7 +69,7 @@ func (a *Activities) Finalize(ctx context.Context, req workflows.FinalizeRequest
 	a.logger().InfoContext(ctx, "scan finalized", "scan_id", r.ScanID, "app", r.App, "verdict", r.Verdict, "stage", r.Stage, "signed", signed)
 	return workflows.ScanResult{
 		ScanID: r.ScanID, Verdict: r.Verdict, Stage: r.Stage, Reasons: r.Reasons,
-		Report: reportObj, Evidence: evidence,
+		Report: reportObj, Evidence: evidence, StartedAt: r.StartedAt, Timings: r.Timings,
 	}, nil
 }
 

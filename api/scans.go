@@ -100,6 +100,10 @@ type ScanStatus struct {
 	BadInput  bool            `json:"bad_input,omitempty"`
 	StatusURL string          `json:"status_url"`
 	ReportURL string          `json:"report_url,omitempty"`
+	// StartedAt and Timings (seconds per stage) of a completed scan: its
+	// fast verdict came at StartedAt + timings.fast.
+	StartedAt time.Time          `json:"started_at,omitzero"`
+	Timings   map[string]float64 `json:"timings,omitempty"`
 }
 
 func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
@@ -371,6 +375,7 @@ func (s *Server) status(ctx context.Context, id, app string, st enumspb.Workflow
 			return out
 		}
 		out.Status, out.Stage, out.Verdict, out.Reasons, out.ReportURL = "completed", res.Stage, res.Verdict, res.Reasons, reportURL(id)
+		out.StartedAt, out.Timings = res.StartedAt, res.Timings
 	default:
 		err := run.Get(ctx, nil)
 		out.Status = "failed"

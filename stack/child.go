@@ -50,6 +50,14 @@ func (c *child) start(cmd *exec.Cmd) error {
 	return nil
 }
 
+// Pid is the server's process id, or 0 before it started.
+func (c *child) Pid() int {
+	if c.cmd == nil || c.cmd.Process == nil {
+		return 0
+	}
+	return c.cmd.Process.Pid
+}
+
 // exitErr describes how the process ended, once it has.
 func (c *child) exitErr() error {
 	return errors.Join(errors.New("server exited"), c.waitErr)

@@ -65,6 +65,10 @@ type ScanResult struct {
 	Report  report.Evidence `json:"report"`
 	// Evidence lists every stored object of the scan, the report included.
 	Evidence []report.Evidence `json:"evidence"`
+	// StartedAt and Timings (seconds per stage, as in the report) say when
+	// each verdict was reached: the fast one at StartedAt + Timings["fast"].
+	StartedAt time.Time          `json:"started_at,omitzero"`
+	Timings   map[string]float64 `json:"timings,omitempty"`
 }
 
 // Progress is the workflow's answer to the "progress" query.

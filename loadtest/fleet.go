@@ -1,0 +1,378 @@
+package loadtest
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/stack"
+)
+
+// Components the CPU table reports, in order.
+var Components = []string{"api", "orchestrator", "temporal", "nats", "minio", "workers"}
+
+// FleetOptions configure the fleet under test.
+type FleetOptions struct {
+	// Bin is the tollgate binary; Self is this program, re-run as the NATS
+	// server so that NATS has a process (and a CPU count) of its own.
+	Bin, Self string
+	// Dir holds every server's state.
+	Dir string
+	// DBDir is the workers' vulnerability DB.
+	DBDir string
+	// WorkersPerPool is how many worker processes each pool gets (default 1).
+	WorkersPerPool int
+	// Concurrency is each worker's tasks at once (default: the CPUs).
+	Concurrency int
+	Logger      *slog.Logger
+}
+
+// Fleet is the distributed stack as separate processes on this host.
+type Fleet struct {
+	opts     FleetOptions
+	logger   *slog.Logger
+	URL      string // the API's base URL
+	Token    string
+	natsPort int
+	env      []string
+	temporal *stack.TemporalDev
+	minio    *stack.MinIO
+
+	mu    sync.Mutex
+	procs map[string][]*proc // component → its processes (restarts append)
+	// gone holds the CPU seconds of processes that ended, per component.
+	gone map[string]float64
+}
+
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	done chan struct{}
+	cpu  float64 // CPU seconds, set when it ended
+}
+
+// StartFleet starts NATS, the Temporal dev server, MinIO, the API, the
+// orchestrator and the workers, and waits for the API to be ready.
+func StartFleet(ctx context.Context, o FleetOptions) (_ *Fleet, err error) {
+	o.WorkersPerPool = cmp.Or(o.WorkersPerPool, 1)
+	f := &Fleet{opts: o, logger: cmp.Or(o.Logger, slog.New(slog.DiscardHandler)), procs: map[string][]*proc{}, gone: map[string]float64{}}
+	defer func() {
+		if err != nil {
+			f.Stop()
+		}
+	}()
+	if f.natsPort, err = freePort(); err != nil {
+		return nil, err
+	}
+	if err := f.startNATS(); err != nil {
+		return nil, err
+	}
+	if f.temporal, err = stack.StartTemporalDev(ctx, stack.TemporalDevOptions{DBFile: filepath.Join(o.Dir, "temporal.db"), Logger: f.logger}); err != nil {
+		return nil, err
+	}
+	if f.minio, err = stack.StartMinIO(ctx, stack.MinIOOptions{DataDir: filepath.Join(o.Dir, "minio"), Logger: f.logger}); err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	f.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
+	f.Token = "tg_loadtest_token"
+	tokens := filepath.Join(o.Dir, "tokens.yaml")
+	if err := os.WriteFile(tokens, fmt.Appendf(nil, "- name: loadtest\n  tenant: load\n  roles: [ci]\n  sha256: %s\n", api.HashToken(f.Token)), 0o600); err != nil {
+		return nil, err
+	}
+	// The clients are many and fast: the per-principal rate limit would be
+	// what the test measures.
+	config := filepath.Join(o.Dir, "tollgate.yaml")
+	if err := os.WriteFile(config, []byte("api:\n  rate_per_second: 100000\n  burst: 100000\n"), 0o600); err != nil {
+		return nil, err
+	}
+	f.env = append(os.Environ(),
+		fmt.Sprintf("TOLLGATE_NATS_URL=nats://127.0.0.1:%d", f.natsPort), "TOLLGATE_TEMPORAL_ADDRESS="+f.temporal.Addr,
+		"TOLLGATE_MINIO_ENDPOINT="+f.minio.Endpoint, "TOLLGATE_MINIO_ACCESS_KEY="+f.minio.AccessKey, "TOLLGATE_MINIO_SECRET_KEY="+f.minio.SecretKey,
+		"TOLLGATE_RETENTION_DAYS=1", "TOLLGATE_DB_DIR="+o.DBDir, "TOLLGATE_LISTEN="+strings.TrimPrefix(f.URL, "http://"),
+		"TOLLGATE_TOKENS_FILE="+tokens, "TOLLGATE_CONFIG="+config, "TOLLGATE_LOG_LEVEL=warn",
+		"TOLLGATE_WORKER_CONCURRENCY="+strconv.Itoa(cmp.Or(o.Concurrency, 0)),
+	)
+	if o.Concurrency == 0 {
+		f.env = f.env[:len(f.env)-1]
+	}
+	if _, err := f.start("api", "serve"); err != nil {
+		return nil, err
+	}
+	if _, err := f.start("orchestrator", "orchestrator"); err != nil {
+		return nil, err
+	}
+	for _, pool := range []string{"fast", "deep"} {
+		for range o.WorkersPerPool {
+			if _, err := f.start("workers", "worker", "--pool", pool); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := f.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// NATSURL is the NATS server's URL.
+func (f *Fleet) NATSURL() string { return fmt.Sprintf("nats://127.0.0.1:%d", f.natsPort) }
+
+func (f *Fleet) startNATS() error {
+	_, err := f.startCmd("nats", exec.Command(f.opts.Self, "nats-server", "--port", strconv.Itoa(f.natsPort), "--store", filepath.Join(f.opts.Dir, "jetstream")))
+	if err != nil {
+		return err
+	}
+	// Ready when it accepts connections.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", f.natsPort), time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nats-server on port %d did not start: %w", f.natsPort, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (f *Fleet) start(component string, args ...string) (*proc, error) {
+	cmd := exec.Command(f.opts.Bin, args...)
+	cmd.Env = f.env
+	return f.startCmd(component, cmd)
+}
+
+func (f *Fleet) startCmd(component string, cmd *exec.Cmd) (*proc, error) {
+	p := &proc{name: component + " " + strings.Join(cmd.Args[1:], " "), cmd: cmd, out: &bytes.Buffer{}, done: make(chan struct{})}
+	w := &lockedWriter{w: p.out}
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", p.name, err)
+	}
+	go func() {
+		cmd.Wait()
+		f.mu.Lock()
+		if st := cmd.ProcessState; st != nil {
+			p.cpu = (st.UserTime() + st.SystemTime()).Seconds()
+		}
+		f.gone[component] += p.cpu
+		f.mu.Unlock()
+		close(p.done)
+	}()
+	f.mu.Lock()
+	f.procs[component] = append(f.procs[component], p)
+	f.mu.Unlock()
+	return p, nil
+}
+
+func (f *Fleet) waitReady(ctx context.Context) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.URL+"/readyz", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("the API at %s is not ready: %v; output:\n%s", f.URL, err, f.Output())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// CPU returns the CPU seconds each component has used so far: running
+// processes from /proc, ended ones from their exit status.
+func (f *Fleet) CPU() map[string]float64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]float64{}
+	for c, s := range f.gone {
+		out[c] = s
+	}
+	for c, ps := range f.procs {
+		for _, p := range ps {
+			select {
+			case <-p.done:
+				continue // counted in gone
+			default:
+			}
+			out[c] += procCPU(p.cmd.Process.Pid)
+		}
+	}
+	if f.temporal != nil {
+		out["temporal"] += procCPU(f.temporal.Pid())
+	}
+	if f.minio != nil {
+		out["minio"] += procCPU(f.minio.Pid())
+	}
+	return out
+}
+
+// procCPU reads utime+stime of a process (and its waited-for children)
+// from /proc/PID/stat, in seconds; 0 when it cannot.
+func procCPU(pid int) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name is in parentheses and may hold spaces.
+	s := string(raw)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	fields := strings.Fields(s[i+1:])
+	// After the name: state(0) ... utime(11) stime(12) cutime(13) cstime(14).
+	if len(fields) < 15 {
+		return 0
+	}
+	var ticks float64
+	for _, k := range []int{11, 12, 13, 14} {
+		v, _ := strconv.ParseFloat(fields[k], 64)
+		ticks += v
+	}
+	return ticks / clockTicks
+}
+
+// clockTicks is USER_HZ, 100 on every Linux tollgate runs on.
+const clockTicks = 100
+
+// KillWorker SIGKILLs the first running worker of a pool and starts a
+// replacement, as a crashed pod would be.
+func (f *Fleet) KillWorker(pool string) (string, error) {
+	f.mu.Lock()
+	var victim *proc
+	for _, p := range f.procs["workers"] {
+		select {
+		case <-p.done:
+			continue
+		default:
+		}
+		if strings.HasSuffix(p.name, "--pool "+pool) {
+			victim = p
+			break
+		}
+	}
+	f.mu.Unlock()
+	if victim == nil {
+		return "", fmt.Errorf("no running %s worker", pool)
+	}
+	victim.cmd.Process.Signal(syscall.SIGKILL)
+	<-victim.done
+	if _, err := f.start("workers", "worker", "--pool", pool); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("SIGKILL a %s worker (pid %d) and start a new one", pool, victim.cmd.Process.Pid), nil
+}
+
+// RestartNATS stops the NATS server and starts it again on the same port
+// and store.
+func (f *Fleet) RestartNATS() (string, error) {
+	f.mu.Lock()
+	ps := f.procs["nats"]
+	f.mu.Unlock()
+	p := ps[len(ps)-1]
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	<-p.done
+	if err := f.startNATS(); err != nil {
+		return "", err
+	}
+	return "restart NATS", nil
+}
+
+// PauseMinIO stops MinIO for d (SIGSTOP, then SIGCONT).
+func (f *Fleet) PauseMinIO(d time.Duration) (string, error) {
+	if err := f.minio.Pause(); err != nil {
+		return "", err
+	}
+	time.AfterFunc(d, func() { f.minio.Resume() })
+	return fmt.Sprintf("pause MinIO for %s", d), nil
+}
+
+// Output is every process's output, for a failed run.
+func (f *Fleet) Output() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var b strings.Builder
+	for _, c := range append([]string{"nats"}, Components...) {
+		for _, p := range f.procs[c] {
+			fmt.Fprintf(&b, "--- %s\n%s\n", p.name, p.out.String())
+		}
+	}
+	return b.String()
+}
+
+// Stop ends every process: the tollgate ones first, then the servers.
+func (f *Fleet) Stop() {
+	f.mu.Lock()
+	var all []*proc
+	for _, c := range []string{"api", "workers", "orchestrator", "nats"} {
+		all = append(all, f.procs[c]...)
+	}
+	f.mu.Unlock()
+	for _, p := range all {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, p := range all {
+		select {
+		case <-p.done:
+		case <-time.After(20 * time.Second):
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	}
+	if f.temporal != nil {
+		f.temporal.Stop()
+	}
+	if f.minio != nil {
+		f.minio.Stop()
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.w.Len() > 1<<20 { // keep the last output only
+		l.w.Reset()
+	}
+	return l.w.Write(p)
+}
+
+var errNoScan = errors.New("no scan id")
