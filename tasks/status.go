@@ -1,0 +1,62 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// PoolStatus is one pool's queue at one time.
+type PoolStatus struct {
+	Pool string `json:"pool"`
+	// Pending tasks are waiting for a worker; AckPending are with one.
+	Pending    uint64 `json:"pending"`
+	AckPending int    `json:"ack_pending"`
+	// Redelivered tasks went to a worker more than once and are not done.
+	Redelivered int `json:"redelivered"`
+	// Waiting is the number of pull requests workers have open: idle
+	// capacity.
+	Waiting int `json:"waiting"`
+	// Delivered counts every delivery since the consumer was made.
+	Delivered uint64 `json:"delivered"`
+	// Oldest is when the oldest task not yet done was published (zero when
+	// there is none).
+	Oldest time.Time `json:"oldest,omitzero"`
+}
+
+// Status reads a pool's consumer, and the oldest task of the pool still in
+// the work-queue stream (done tasks are deleted from it).
+func Status(ctx context.Context, js jetstream.JetStream, c StreamConfig, pool string) (PoolStatus, error) {
+	c = c.withDefaults()
+	cons, err := js.Consumer(ctx, c.Stream, c.Consumer(pool))
+	if err != nil {
+		return PoolStatus{}, fmt.Errorf("pool %s: consumer %s: %w", pool, c.Consumer(pool), err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return PoolStatus{}, fmt.Errorf("pool %s: consumer info: %w", pool, err)
+	}
+	st := PoolStatus{
+		Pool: pool, Pending: info.NumPending, AckPending: info.NumAckPending,
+		Redelivered: info.NumRedelivered, Waiting: info.NumWaiting, Delivered: info.Delivered.Stream,
+	}
+	if st.Pending == 0 && st.AckPending == 0 {
+		return st, nil
+	}
+	stream, err := js.Stream(ctx, c.Stream)
+	if err != nil {
+		return st, fmt.Errorf("pool %s: stream %s: %w", pool, c.Stream, err)
+	}
+	msg, err := stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(fmt.Sprintf("%s.%s.>", c.SubjectPrefix, pool)))
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+	case err != nil:
+		return st, fmt.Errorf("pool %s: oldest task: %w", pool, err)
+	default:
+		st.Oldest = msg.Time
+	}
+	return st, nil
+}
