@@ -2,7 +2,7 @@
 #
 # trivy v0.70 imports encoding/json/v2: every build needs GOEXPERIMENT=jsonv2.
 export GOEXPERIMENT := jsonv2
-# Pinned tools (Temporal CLI, MinIO, workflowcheck) are installed once by
+# Pinned tools (Temporal CLI, MinIO, Prometheus, workflowcheck) are installed once by
 # scripts/tools.sh into this cache; the binary looks there too.
 export TOLLGATE_TOOLS_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/tollgate/tools
 
@@ -22,7 +22,7 @@ help: ## list the targets
 build: ## build bin/tollgate
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/tollgate ./cmd/tollgate
 
-tools: ## install the pinned Temporal CLI, MinIO and workflowcheck into the tool cache
+tools: ## install the pinned Temporal CLI, MinIO, Prometheus and workflowcheck into the tool cache
 	scripts/tools.sh all
 
 test: tools ## vet, lint and run every test (what .ci/run runs)
