@@ -57,7 +57,11 @@ type Guard struct {
 	Evidence  storage.Evidence
 	// Health pulls samples; nil refuses guards with queries.
 	Health HealthPuller
-	Logger *slog.Logger
+	// PullLag is how far behind the guard's clock samples are pulled: at
+	// least one scrape interval, so that every query of a sample sees the
+	// same scrapes.
+	PullLag time.Duration
+	Logger  *slog.Logger
 }
 
 // Register registers the activities under the names the workflows use.
@@ -157,7 +161,7 @@ func (g *Guard) PullHealth(ctx context.Context, req workflows.PullRequest) (work
 	if g.Health == nil {
 		return workflows.PullResult{}, temporal.NewNonRetryableApplicationError("the guard has health queries but no Prometheus is configured (TOLLGATE_PROMETHEUS_URL)", "NoPrometheus", nil)
 	}
-	s, missing, err := g.Health.Pull(ctx, req.Queries, req.At)
+	s, missing, err := g.Health.Pull(ctx, req.Queries, req.At.Add(-g.PullLag))
 	if err != nil {
 		return workflows.PullResult{}, fmt.Errorf("pull health of %s/%s: %w", req.Tenant, req.App, err)
 	}

@@ -67,8 +67,9 @@ type Config struct {
 	// Version is written into SBOMs and SARIF.
 	Version string
 	// Targets and Health configure the guard (see orchestrator.Config).
-	Targets map[string]deployers.Target
-	Health  activities.HealthPuller
+	Targets   map[string]deployers.Target
+	Health    activities.HealthPuller
+	HealthLag time.Duration
 	// Metrics, when set, receives the Temporal SDK's metrics and the
 	// workflows' own (guard and rollback counters).
 	Metrics *telemetry.Metrics
@@ -192,7 +193,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 
 	if s.orch, err = orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, LicenseDeny: cfg.LicenseDeny, Stream: streamCfg, SigningKey: cfg.SigningKey, Version: cfg.Version,
-		Targets: cfg.Targets, Health: cfg.Health},
+		Targets: cfg.Targets, Health: cfg.Health, HealthLag: cfg.HealthLag},
 		orchestrator.Deps{Temporal: s.client, Publisher: s.js, Evidence: s.evidence, Logger: s.logger}); err != nil {
 		return nil, err
 	}

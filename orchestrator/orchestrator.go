@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -47,6 +48,9 @@ type Config struct {
 	// Health pulls guard samples from Prometheus; nil turns pulling off
 	// (guards whose rules have queries then record inconclusive windows).
 	Health activities.HealthPuller
+	// HealthLag is how far behind samples are pulled (see
+	// activities.Guard.PullLag).
+	HealthLag time.Duration
 }
 
 // Deps are the orchestrator's clients.
@@ -102,7 +106,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 	acts.Register(w)
 	guard := &activities.Guard{
 		Releases: rels, Rollbacks: &guards.Client{Temporal: deps.Temporal}, Targets: targets,
-		Policy: engine, Evidence: deps.Evidence, Health: cfg.Health, Logger: logger,
+		Policy: engine, Evidence: deps.Evidence, Health: cfg.Health, PullLag: cfg.HealthLag, Logger: logger,
 	}
 	guard.Register(w)
 	if err := w.Start(); err != nil {

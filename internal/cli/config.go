@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,7 +21,9 @@ import (
 	tlog "go.temporal.io/sdk/log"
 	"sigs.k8s.io/yaml"
 
+	"github.com/tollgate/tollgate/activities"
 	"github.com/tollgate/tollgate/activities/deployers"
+	"github.com/tollgate/tollgate/activities/health"
 	"github.com/tollgate/tollgate/api"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/tasks"
@@ -76,8 +79,13 @@ type Config struct {
 	// Guard configures what the orchestrator's guards and rollbacks reach.
 	Guard struct {
 		// PrometheusURL is the Prometheus-compatible API guards pull
-		// samples from when their rules have queries.
+		// samples from when their rules have queries; PrometheusLag is how
+		// far behind now they pull (a Go duration, default 15s: one scrape
+		// interval, so that the queries of a sample see the same scrapes;
+		// keep it under the guards' sample interval, or every pulled sample
+		// is already stale).
 		PrometheusURL string `json:"prometheus_url"`
+		PrometheusLag string `json:"prometheus_lag"`
 		// Targets are the deploy targets of rollbacks, keyed "tenant/app",
 		// "app", or "*" for any app.
 		Targets map[string]deployers.Target `json:"targets"`
@@ -113,6 +121,7 @@ func (c *Config) env() map[string]*string {
 		"TOLLGATE_POLICY_DIR":         &c.PolicyDir,
 		"TOLLGATE_SIGNING_KEY":        &c.SigningKey,
 		"TOLLGATE_PROMETHEUS_URL":     &c.Guard.PrometheusURL,
+		"TOLLGATE_PROMETHEUS_LAG":     &c.Guard.PrometheusLag,
 		"TOLLGATE_METRICS_LISTEN":     &c.MetricsListen,
 	}
 }
@@ -330,4 +339,25 @@ func envNames() string {
 	}
 	names = append(names, "TOLLGATE_RETENTION_DAYS", "TOLLGATE_WORKER_CONCURRENCY", "TOLLGATE_MINIO_TLS", "TOLLGATE_SCAN_FULL", "TOLLGATE_DEPLOY_WEBHOOK_URL", "TOLLGATE_DEPLOY_WEBHOOK_SECRET", "TOLLGATE_TOKENS_FILE", "TOLLGATE_CONFIG")
 	return strings.Join(slices.Sorted(slices.Values(names)), ", ")
+}
+
+// guardHealth is the orchestrator's Prometheus puller and its lag, when a
+// Prometheus is configured.
+func guardHealth(cfg Config, logger *slog.Logger) (activities.HealthPuller, time.Duration, error) {
+	lag := 15 * time.Second
+	if cfg.Guard.PrometheusLag != "" {
+		d, err := time.ParseDuration(cfg.Guard.PrometheusLag)
+		if err != nil || d < 0 {
+			return nil, 0, usageErrf("guard.prometheus_lag %q: want a duration like 15s", cfg.Guard.PrometheusLag)
+		}
+		lag = d
+	}
+	if cfg.Guard.PrometheusURL == "" {
+		return nil, lag, nil
+	}
+	p, err := health.NewPuller(cfg.Guard.PrometheusURL, nil, logger)
+	if err != nil {
+		return nil, 0, usageErr(err)
+	}
+	return p, lag, nil
 }

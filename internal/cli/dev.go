@@ -63,13 +63,17 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 	if err != nil {
 		return err
 	}
+	pull, lag, err := guardHealth(cfg, g.logger)
+	if err != nil {
+		return err
+	}
 	metrics, err := telemetry.NewMetrics()
 	if err != nil {
 		return err
 	}
 	ecfg := embedded.Config{DBDir: o.db, PolicyDir: o.policy, EvidenceDir: o.evidence,
 		TemporalCLI: o.temporalCLI, SigningKey: cfg.SigningKey, Version: Version, Logger: g.logger,
-		Targets: cfg.Guard.Targets, Metrics: metrics}
+		Targets: cfg.Guard.Targets, Health: pull, HealthLag: lag, Metrics: metrics}
 	where := o.evidence
 	if cfg.MinIO.Endpoint != "" {
 		m, err := storage.OpenMinIO(ctx, cfg.MinIO, g.logger)

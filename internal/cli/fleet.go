@@ -120,8 +120,12 @@ func newOrchestratorCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			return withConns(ctx, g, cfgPath, func(cfg Config, c *conns) error {
+				pull, lag, err := guardHealth(cfg, g.logger)
+				if err != nil {
+					return err
+				}
 				w, err := orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, SigningKey: cfg.SigningKey, Version: Version,
-					Targets: cfg.Guard.Targets},
+					Targets: cfg.Guard.Targets, Health: pull, HealthLag: lag},
 					orchestrator.Deps{Temporal: c.temporal, Publisher: c.js, Evidence: c.evidence, Logger: g.logger})
 				if err != nil {
 					return err
