@@ -1,0 +1,303 @@
+package loadtest
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime/multipart"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tollgate/tollgate/api"
+)
+
+// Job is one app to submit: its name, packed source and expected verdict.
+type Job struct {
+	App      string
+	Archive  []byte
+	Expected string
+}
+
+// DriverOptions configure one measured run.
+type DriverOptions struct {
+	Name       string
+	URL, Token string
+	Jobs       []Job // submitted round robin
+	// Clients > 0 runs closed-loop: each client submits, waits for the
+	// verdict, and submits again. Rate > 0 runs open-loop: submissions
+	// arrive at Rate per second (Poisson), each waited on by its own client.
+	Clients int
+	Rate    float64
+	// Scans are measured after Warmup scans (not counted) have finished.
+	Scans, Warmup int
+	// Timeout bounds one scan, submit to verdict (default 10 minutes).
+	Timeout time.Duration
+	// Pools samples the queues once a second; CPU reads the fleet's CPU
+	// counters (both optional).
+	Pools func(ctx context.Context) map[string]PoolStats
+	CPU   func() map[string]float64
+	// Chaos, when set, is called once a third of the way into the measured
+	// scans and returns what it did.
+	Chaos func(ctx context.Context) []string
+	// Seq makes commits unique across runs on one fleet.
+	Seq *int64
+}
+
+// outcome is one scan as the client saw it.
+type outcome struct {
+	app, expected, verdict, stage string
+	submitted, done               time.Time
+	fast                          time.Duration
+	err                           error
+	accepted                      bool
+}
+
+// Drive runs one load test run against the API and measures it.
+func Drive(ctx context.Context, o DriverOptions) (Run, error) {
+	if len(o.Jobs) == 0 || o.Scans <= 0 || (o.Clients <= 0 && o.Rate <= 0) {
+		return Run{}, fmt.Errorf("load run %q: needs jobs, scans, and clients or a rate", o.Name)
+	}
+	o.Timeout = cmp.Or(o.Timeout, 10*time.Minute)
+	if o.Seq == nil {
+		o.Seq = new(int64)
+	}
+	c := &client{url: o.URL, token: o.Token, http: &http.Client{Timeout: 90 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}}
+	// The warm-up is a phase of its own: it ends before the measured scans
+	// begin, so that neither overlaps the other.
+	if o.Warmup > 0 {
+		phase(ctx, o, c, o.Warmup, nil)
+	}
+	measured := time.Now()
+	var cpuStart map[string]float64
+	if o.CPU != nil {
+		cpuStart = o.CPU()
+	}
+	var (
+		mu       sync.Mutex
+		outcomes = make([]outcome, 0, o.Scans)
+	)
+	// Samples and chaos run beside the clients.
+	sctx, stopSampling := context.WithCancel(ctx)
+	var timeline []Sample
+	var chaosEvents []string
+	var bg sync.WaitGroup
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		chaosAt := max(o.Scans/3, 1)
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case now := <-tick.C:
+				s := Sample{At: now, Elapsed: now.Sub(measured).Seconds()}
+				if o.Pools != nil {
+					s.Pools = o.Pools(sctx)
+				}
+				mu.Lock()
+				done := len(outcomes)
+				mu.Unlock()
+				timeline = append(timeline, s)
+				if o.Chaos != nil && chaosAt > 0 && done >= chaosAt {
+					chaosAt = 0
+					bg.Add(1)
+					go func() {
+						defer bg.Done()
+						ev := o.Chaos(sctx)
+						mu.Lock()
+						chaosEvents = append(chaosEvents, ev...)
+						mu.Unlock()
+					}()
+				}
+			}
+		}
+	}()
+	phase(ctx, o, c, o.Scans, func(out outcome) {
+		mu.Lock()
+		outcomes = append(outcomes, out)
+		mu.Unlock()
+	})
+	end := time.Now()
+	stopSampling()
+	bg.Wait()
+	var cpu map[string]float64
+	if o.CPU != nil {
+		cpu = o.CPU()
+		for k, v := range cpuStart {
+			cpu[k] -= v
+		}
+	}
+	return summarize(o, outcomes, measured, end, timeline, chaosEvents, cpu), nil
+}
+
+// phase submits n scans, closed-loop (o.Clients clients) or open-loop
+// (o.Rate arrivals per second), waits for all of them and hands each
+// outcome to done (when not nil).
+func phase(ctx context.Context, o DriverOptions, c *client, n int, done func(outcome)) {
+	var mu sync.Mutex
+	next := 0
+	// take hands out the next submission's commit number, unique on this
+	// fleet so that no two submissions are deduplicated into one scan.
+	take := func() (int, bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if next >= n || ctx.Err() != nil {
+			return 0, false
+		}
+		next++
+		*o.Seq++
+		return int(*o.Seq), true
+	}
+	one := func(seq int) {
+		job := o.Jobs[seq%len(o.Jobs)]
+		sctx, cancel := context.WithTimeout(ctx, o.Timeout)
+		out := c.scan(sctx, job, seq)
+		cancel()
+		if done != nil {
+			done(out)
+		}
+	}
+	var wg sync.WaitGroup
+	if o.Clients > 0 {
+		for range min(o.Clients, n) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					seq, ok := take()
+					if !ok {
+						return
+					}
+					one(seq)
+				}
+			}()
+		}
+		wg.Wait()
+		return
+	}
+	// Open loop: Poisson arrivals, each with its own client; the schedule
+	// does not wait for verdicts.
+	rng := rand.New(rand.NewPCG(uint64(n), uint64(len(o.Jobs))))
+	at := time.Now()
+	for {
+		seq, ok := take()
+		if !ok {
+			break
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); one(seq) }()
+		at = at.Add(time.Duration(rng.ExpFloat64() / o.Rate * float64(time.Second)))
+		if d := time.Until(at); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+			}
+		}
+	}
+	wg.Wait()
+}
+
+// client talks to the API the way CI does.
+type client struct {
+	url, token string
+	http       *http.Client
+}
+
+// scan submits a job and waits for its verdict. Submissions are retried with
+// the same Idempotency-Key, so a retry never makes a second scan.
+func (c *client) scan(ctx context.Context, job Job, seq int) outcome {
+	out := outcome{app: job.App, expected: job.Expected, submitted: time.Now()}
+	meta, _ := json.Marshal(api.Metadata{App: job.App, Commit: fmt.Sprintf("%012x", seq)})
+	key := "load-" + strconv.Itoa(seq)
+	var st api.ScanStatus
+	var err error
+	for attempt := range 8 {
+		if st, err = c.submit(ctx, meta, job.Archive, key); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		time.Sleep(time.Duration(attempt+1) * 250 * time.Millisecond)
+	}
+	if err != nil {
+		out.err = fmt.Errorf("submit %s: %w", job.App, err)
+		return out
+	}
+	out.accepted = true
+	for st.Status == "running" || st.Status == "" {
+		if ctx.Err() != nil {
+			out.err = fmt.Errorf("scan %s of %s: no verdict: %w", st.ScanID, job.App, ctx.Err())
+			return out
+		}
+		next, err := c.status(ctx, st.ScanID)
+		if err != nil {
+			time.Sleep(250 * time.Millisecond) // the API or Temporal restarting
+			continue
+		}
+		st = next
+	}
+	out.done = time.Now()
+	if st.Status != "completed" {
+		out.err = fmt.Errorf("scan %s of %s: %s: %s", st.ScanID, job.App, st.Status, st.Error)
+		return out
+	}
+	out.verdict, out.stage = string(st.Verdict), st.Stage
+	out.fast = out.done.Sub(out.submitted)
+	if f, ok := st.Timings["fast"]; ok && st.Stage != "fast" && !st.StartedAt.IsZero() {
+		out.fast = st.StartedAt.Add(time.Duration(f * float64(time.Second))).Sub(out.submitted)
+	}
+	return out
+}
+
+func (c *client) submit(ctx context.Context, meta, archive []byte, key string) (api.ScanStatus, error) {
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	mp, _ := mw.CreateFormField("metadata")
+	mp.Write(meta)
+	ap, _ := mw.CreateFormFile("archive", "src.tgz")
+	ap.Write(archive)
+	mw.Close()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+"/v1/scans", &body)
+	if err != nil {
+		return api.ScanStatus{}, err
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("Idempotency-Key", key)
+	return c.do(req)
+}
+
+func (c *client) status(ctx context.Context, id string) (api.ScanStatus, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url+"/v1/scans/"+id+"?wait=30s", nil)
+	if err != nil {
+		return api.ScanStatus{}, err
+	}
+	return c.do(req)
+}
+
+func (c *client) do(req *http.Request) (api.ScanStatus, error) {
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return api.ScanStatus{}, err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode >= 300 {
+		return api.ScanStatus{}, fmt.Errorf("%s %s: %d %s", req.Method, req.URL.Path, resp.StatusCode, bytes.TrimSpace(data))
+	}
+	var st api.ScanStatus
+	if err := json.Unmarshal(data, &st); err != nil {
+		return api.ScanStatus{}, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
+	}
+	return st, nil
+}
+

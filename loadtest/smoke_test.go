@@ -1,0 +1,92 @@
+package loadtest
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/storage/archive"
+	"github.com/tollgate/tollgate/vulndb"
+)
+
+// TestMain lets the fleet run this test binary as its NATS server, as the
+// loadtest command does with itself.
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "nats-server" {
+		if err := natsServerMain(os.Args[2:]); err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// TestSmoke is the load test in small: 30 scans from 20 clients through the
+// real fleet (separate processes of the binary, Temporal, NATS, MinIO). No
+// scan may be lost and every verdict must be the expected one. It checks no
+// timing.
+func TestSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and starts a fleet")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "tollgate")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/tollgate/tollgate/cmd/tollgate")
+	build.Env = append(os.Environ(), "GOEXPERIMENT=jsonv2")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "db")
+	if _, err := vulndb.ImportOSV(ctx, nil, db, filepath.Join("..", "testdata", "osv")); err != nil {
+		t.Fatal(err)
+	}
+	jobs := smokeJobs(t)
+	fleet, err := StartFleet(ctx, FleetOptions{Bin: bin, Self: self, Dir: filepath.Join(dir, "fleet"), DBDir: db, WorkersPerPool: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fleet.Stop()
+	pools, err := newPoolSampler(fleet.NATSURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pools.Close()
+	run, err := Drive(ctx, DriverOptions{Name: "smoke", URL: fleet.URL, Token: fleet.Token, Jobs: jobs, Clients: 20, Scans: 30, Warmup: 4,
+		Pools: pools.sample, CPU: fleet.CPU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("smoke: %d scans in %.1fs (%.2f/s), full p50 %.2fs p99 %.2fs, fast p50 %.2fs; CPU per scan %v",
+		run.Completed, run.DurationS, run.Throughput, run.Full.P50, run.Full.P99, run.Fast.P50, run.CPUPerScan)
+	if run.Completed != 30 || run.Lost != 0 || run.Errors != 0 || run.Wrong != 0 {
+		t.Fatalf("completed %d of 30, lost %d, errors %d %v, wrong %d %v\n%s",
+			run.Completed, run.Lost, run.Errors, run.ErrorExamples, run.Wrong, run.WrongApps, fleet.Output())
+	}
+	if run.CPUSeconds["workers"] <= 0 || run.CPUSeconds["temporal"] <= 0 || len(run.Timeline) == 0 {
+		t.Errorf("CPU %v, %d timeline samples: the run was not measured", run.CPUSeconds, len(run.Timeline))
+	}
+}
+
+// smokeJobs are the example apps with their verdicts in the default mode.
+func smokeJobs(t *testing.T) []Job {
+	var jobs []Job
+	for app, want := range map[string]string{"clean-static": "pass", "go-api": "warn", "node-todo": "block", "py-notes": "warn"} {
+		var buf bytes.Buffer
+		if err := archive.Pack(context.Background(), filepath.Join("..", "examples", app), &buf); err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, Job{App: app, Archive: buf.Bytes(), Expected: want})
+	}
+	return jobs
+}
