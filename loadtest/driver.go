@@ -300,4 +300,3 @@ func (c *client) do(req *http.Request) (api.ScanStatus, error) {
 	}
 	return st, nil
 }
-
