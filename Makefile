@@ -14,7 +14,7 @@ TEST_P    ?= 2
 DEMO_DB   ?= .cache/demo-db
 DEMO_APP  ?= examples/node-todo
 
-.PHONY: help build tools test test-short lint fmt demo db-demo clean
+.PHONY: help build tools test test-short lint fmt demo db-demo loadtest clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -51,3 +51,7 @@ demo: tools build db-demo ## scan an example app on the embedded stack (DEMO_APP
 
 clean: ## remove build outputs
 	rm -rf bin .cache
+
+loadtest: tools build ## the load test: fleet vs the CLI pipeline and the scanners alone; report in loadtest/results (LOADTEST_FLAGS=...)
+	$(GO) build -o bin/loadtest ./cmd/loadtest
+	clis=$$(scripts/clis.sh all) && bin/loadtest -bin bin/tollgate -clis "$$clis" -out loadtest/results $(LOADTEST_FLAGS)

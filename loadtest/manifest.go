@@ -8,9 +8,9 @@ import (
 	"slices"
 )
 
-// manifestApp is one app of a generated corpus (loadtest/corpus writes
+// CorpusApp is one app of a generated corpus (loadtest/corpus writes
 // manifest.json; this package reads only what it needs).
-type manifestApp struct {
+type CorpusApp struct {
 	Name          string `json:"name"`
 	Ecosystem     string `json:"ecosystem"`
 	Dir           string `json:"dir"`
@@ -21,14 +21,15 @@ type manifestApp struct {
 	ExpectedStage string `json:"expected_stage"`
 }
 
-func loadManifest(root string) (int64, []manifestApp, error) {
+// LoadManifest reads a corpus's manifest.json: its seed and apps.
+func LoadManifest(root string) (int64, []CorpusApp, error) {
 	raw, err := os.ReadFile(filepath.Join(root, "manifest.json"))
 	if err != nil {
 		return 0, nil, fmt.Errorf("read corpus manifest: %w", err)
 	}
 	var m struct {
-		Seed int64         `json:"seed"`
-		Apps []manifestApp `json:"apps"`
+		Seed int64       `json:"seed"`
+		Apps []CorpusApp `json:"apps"`
 	}
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return 0, nil, fmt.Errorf("decode corpus manifest in %s: %w", root, err)
@@ -40,7 +41,7 @@ func loadManifest(root string) (int64, []manifestApp, error) {
 }
 
 // corpusInfo summarises the corpus for the report.
-func corpusInfo(seed int64, apps []manifestApp) CorpusInfo {
+func corpusInfo(seed int64, apps []CorpusApp) CorpusInfo {
 	info := CorpusInfo{Seed: seed, Apps: len(apps), Kinds: map[string]int{}}
 	counts := make([]int, 0, len(apps))
 	var sum int

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/loadtest/corpus"
 	"github.com/tollgate/tollgate/storage/archive"
 	"github.com/tollgate/tollgate/vulndb"
 )
@@ -78,15 +79,31 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
-// smokeJobs are the example apps with their verdicts in the default mode.
+// smokeJobs are generated apps, one of each kind (ecosystem and expected
+// verdict): the smoke test checks the corpus's expectations against the real
+// scanners too.
 func smokeJobs(t *testing.T) []Job {
+	root := t.TempDir()
+	m, err := corpus.Generate(context.Background(), root, corpus.Options{Seed: 11, Apps: 80})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
 	var jobs []Job
-	for app, want := range map[string]string{"clean-static": "pass", "go-api": "warn", "node-todo": "block", "py-notes": "warn"} {
+	for _, a := range m.Apps {
+		kind := a.Ecosystem + " " + a.Expected + " " + a.Vuln
+		if seen[kind] {
+			continue
+		}
+		seen[kind] = true
 		var buf bytes.Buffer
-		if err := archive.Pack(context.Background(), filepath.Join("..", "examples", app), &buf); err != nil {
+		if err := archive.Pack(context.Background(), filepath.Join(root, a.Dir), &buf); err != nil {
 			t.Fatal(err)
 		}
-		jobs = append(jobs, Job{App: app, Archive: buf.Bytes(), Expected: want})
+		jobs = append(jobs, Job{App: a.Name, Archive: buf.Bytes(), Expected: a.Expected})
+	}
+	if len(jobs) < 6 {
+		t.Fatalf("only %d kinds of app in the smoke corpus: %v", len(jobs), seen)
 	}
 	return jobs
 }

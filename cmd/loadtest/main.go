@@ -1,0 +1,155 @@
+// Command loadtest measures tollgate under load against the CLI pipeline and
+// the scanners alone (see package loadtest and `make loadtest`).
+//
+//	loadtest [flags]                          the whole load test
+//	loadtest nats-server --port P --store D   the fleet's NATS (run by the load test)
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/tollgate/tollgate/loadtest"
+	"github.com/tollgate/tollgate/loadtest/baseline"
+	"github.com/tollgate/tollgate/loadtest/corpus"
+)
+
+func main() {
+	// trivy replaces slog's default at import time with an unbounded buffer;
+	// the scanners log through the default, at warn.
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	// The scanners (and the CLIs the baseline runs) see an empty GOPATH, as
+	// tollgate's workers do: trivy would otherwise read the host's module
+	// cache for every Go app (see internal/cli/scanenv.go).
+	gopath := filepath.Join(os.TempDir(), fmt.Sprintf("tollgate-empty-gopath-%d", os.Getuid()))
+	if err := os.MkdirAll(gopath, 0o700); err == nil {
+		os.Setenv("GOPATH", gopath)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == "nats-server" {
+		if err := loadtest.NATSServerMain(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest nats-server:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if err := run(ctx, logger, os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "loadtest:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, logger *slog.Logger, args []string) error {
+	fs := flag.NewFlagSet("loadtest", flag.ContinueOnError)
+	bin := fs.String("bin", "bin/tollgate", "the tollgate binary")
+	clis := fs.String("clis", "", "folder with the real gitleaks, syft and trivy CLIs (scripts/clis.sh); empty skips the CLI baseline")
+	work := fs.String("work", "", "scratch folder (default: a temporary one)")
+	out := fs.String("out", "loadtest/results", "where the report goes")
+	osv := fs.String("osv", "testdata/osv", "OSV records the DB is built from")
+	seed := fs.Int64("seed", 1, "corpus seed")
+	apps := fs.Int("apps", 200, "apps in the corpus")
+	scans := fs.Int("scans", 1000, "scans in the main closed-loop run")
+	clients := fs.Int("clients", 300, "closed-loop clients")
+	warmup := fs.Int("warmup", 60, "scans before the main run is measured")
+	rates := fs.String("rates", "1,2,4,6,8", "open-loop arrival rates (scans/s), comma-separated; empty skips the sweep")
+	perRate := fs.Int("scans-per-rate", 60, "scans per open-loop rate")
+	scaling := fs.String("scaling", "2,4", "workers per pool to add for the scaling table (1 is the main run); empty skips")
+	perScale := fs.Int("scans-per-scale", 200, "scans per scaling step")
+	chaos := fs.Bool("chaos", true, "add a run that kills a worker, restarts NATS and pauses MinIO")
+	chaosScans := fs.Int("chaos-scans", 200, "scans in the chaos run")
+	baselineApps := fs.Int("baseline-apps", 60, "apps the CLI baseline scans (it is slow)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	absBin, err := filepath.Abs(*bin)
+	if err != nil {
+		return err
+	}
+	dir := *work
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "tollgate-loadtest-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+	}
+	root := filepath.Join(dir, "corpus")
+	m, err := corpus.Generate(ctx, root, corpus.Options{Seed: *seed, Apps: *apps})
+	if err != nil {
+		return err
+	}
+	logger.Info("corpus", "apps", len(m.Apps), "root", root)
+	rl, err := floats(*rates)
+	if err != nil {
+		return fmt.Errorf("-rates: %w", err)
+	}
+	sl, err := ints(*scaling)
+	if err != nil {
+		return fmt.Errorf("-scaling: %w", err)
+	}
+	baselines := func(ctx context.Context, apps []loadtest.CorpusApp, db string) ([]loadtest.Baseline, []string, error) {
+		logger.Info("baseline: scanners alone", "apps", len(apps))
+		alone, err := baseline.ScannersAlone(ctx, baseline.Options{Root: root, Apps: apps, DBDir: db, Logger: logger})
+		if err != nil {
+			return nil, nil, err
+		}
+		out := []loadtest.Baseline{alone}
+		if *clis == "" {
+			return out, []string{"The CLI pipeline baseline was skipped: no -clis folder (scripts/clis.sh builds the CLIs)."}, nil
+		}
+		sub := apps[:min(*baselineApps, len(apps))]
+		logger.Info("baseline: CLI pipeline", "apps", len(sub))
+		cli, err := baseline.CLIPipeline(ctx, baseline.Options{Root: root, Apps: sub, DBDir: db, CLIDir: *clis, Logger: logger})
+		if err != nil {
+			return nil, nil, err
+		}
+		return append(out, cli), []string{fmt.Sprintf("The CLI pipeline scanned the first %d apps of the corpus (it is slow); its throughput is per second over those.", len(sub))}, nil
+	}
+	rep, err := loadtest.RunAll(ctx, loadtest.Options{
+		Command: "loadtest " + strings.Join(args, " "), Bin: absBin, Self: self, Corpus: root, OSV: *osv, Baselines: baselines,
+		Work: dir, Out: *out, Scans: *scans, Clients: *clients, Warmup: *warmup, Rates: rl, ScansPerRate: *perRate,
+		Scaling: sl, ScansPerScale: *perScale, Chaos: *chaos, ChaosScans: *chaosScans, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	logger.Info("load test done", "took_s", rep.TookS, "report", filepath.Join(*out, "report.md"))
+	return nil
+}
+
+func floats(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' }) {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || v <= 0 {
+			return nil, fmt.Errorf("%q is not a positive number", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func ints(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' }) {
+		v, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || v < 1 {
+			return nil, fmt.Errorf("%q is not a positive whole number", f)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}

@@ -1,0 +1,217 @@
+package loadtest
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/tollgate/tollgate/storage/archive"
+	"github.com/tollgate/tollgate/vulndb"
+)
+
+// Options of a whole load test.
+type Options struct {
+	// Command is how the run was started, for the report.
+	Command string
+	// Bin is the tollgate binary; Self this program (see FleetOptions).
+	Bin, Self string
+	// Corpus is a generated corpus folder (with manifest.json).
+	Corpus string
+	// OSV holds the advisories the DB is built from (the corpus's
+	// expectations assume testdata/osv).
+	OSV string
+	// Baselines runs the baselines over the corpus with the DB, once the
+	// fleet is stopped (package loadtest/baseline; injected, because it
+	// links the scanners).
+	Baselines func(ctx context.Context, apps []CorpusApp, db string) ([]Baseline, []string, error)
+	// Work is scratch space; Out receives report.json, report.md and the
+	// charts (empty: not written).
+	Work, Out string
+	// The main run: Scans after Warmup with Clients closed-loop clients.
+	Scans, Clients, Warmup int
+	// Rates is the open-loop sweep (arrivals per second), ScansPerRate each.
+	Rates        []float64
+	ScansPerRate int
+	// Scaling lists workers per pool for the scaling table, ScansPerScale
+	// each (closed-loop, Clients clients).
+	Scaling       []int
+	ScansPerScale int
+	// Chaos adds a run that kills a worker, restarts NATS and pauses MinIO.
+	Chaos      bool
+	ChaosScans int
+	Version    string
+	Logger     *slog.Logger
+}
+
+// RunAll runs the load test and its baselines and writes the report.
+func RunAll(ctx context.Context, o Options) (Report, error) {
+	logger := cmp.Or(o.Logger, slog.New(slog.DiscardHandler))
+	rep := Report{Command: o.Command, StartedAt: time.Now().UTC(), Host: host(o.Version)}
+	seed, apps, err := LoadManifest(o.Corpus)
+	if err != nil {
+		return rep, err
+	}
+	rep.Corpus = corpusInfo(seed, apps)
+	jobs := make([]Job, 0, len(apps))
+	for _, a := range apps {
+		var buf bytes.Buffer
+		if err := archive.Pack(ctx, filepath.Join(o.Corpus, a.Dir), &buf); err != nil {
+			return rep, fmt.Errorf("pack %s: %w", a.Name, err)
+		}
+		jobs = append(jobs, Job{App: a.Name, Archive: buf.Bytes(), Expected: a.Expected})
+	}
+	db := filepath.Join(o.Work, "db")
+	if _, err := vulndb.ImportOSV(ctx, logger, db, o.OSV); err != nil {
+		return rep, err
+	}
+
+	if err := runFleet(ctx, o, jobs, db, &rep, logger); err != nil {
+		return rep, err
+	}
+
+	// The baselines, with the fleet stopped: the same machine to itself.
+	if o.Baselines != nil {
+		bs, notes, err := o.Baselines(ctx, apps, db)
+		if err != nil {
+			return rep, err
+		}
+		rep.Baselines, rep.Notes = append(rep.Baselines, bs...), append(rep.Notes, notes...)
+	}
+	rep.TookS = time.Since(rep.StartedAt).Seconds()
+	return rep, writeReport(o.Out, rep)
+}
+
+// runFleet starts the fleet and runs the main, open-loop, chaos and scaling
+// runs on it.
+func runFleet(ctx context.Context, o Options, jobs []Job, db string, rep *Report, logger *slog.Logger) error {
+	fleetDir := filepath.Join(o.Work, "fleet")
+	fleet, err := StartFleet(ctx, FleetOptions{Bin: o.Bin, Self: o.Self, Dir: fleetDir, DBDir: db, WorkersPerPool: 1, Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer fleet.Stop()
+	pools, err := newPoolSampler(fleet.NATSURL())
+	if err != nil {
+		return err
+	}
+	defer pools.Close()
+	seq := new(int64)
+	drive := func(d DriverOptions, workers int) error {
+		d.URL, d.Token, d.Jobs, d.Seq, d.Pools, d.CPU = fleet.URL, fleet.Token, jobs, seq, pools.sample, fleet.CPU
+		logger.Info("load run", "name", d.Name, "scans", d.Scans)
+		r, err := Drive(ctx, d)
+		if err != nil {
+			return err
+		}
+		r.WorkersPerPool = workers
+		rep.Runs = append(rep.Runs, r)
+		logger.Info("load run done", "name", r.Name, "throughput", r.Throughput, "full_p99", r.Full.P99, "lost", r.Lost, "wrong", r.Wrong)
+		return nil
+	}
+	if err := drive(DriverOptions{Name: fmt.Sprintf("closed-%d", o.Clients), Clients: o.Clients, Scans: o.Scans, Warmup: o.Warmup}, 1); err != nil {
+		return err
+	}
+	for _, rate := range o.Rates {
+		if err := drive(DriverOptions{Name: fmt.Sprintf("open-%g/s", rate), Rate: rate, Scans: o.ScansPerRate}, 1); err != nil {
+			return err
+		}
+	}
+	if o.Chaos {
+		chaos := func(ctx context.Context) []string {
+			var done []string
+			for _, step := range []func() (string, error){
+				func() (string, error) { return fleet.KillWorker("deep") },
+				fleet.RestartNATS,
+				func() (string, error) { return fleet.PauseMinIO(4 * time.Second) },
+			} {
+				ev, err := step()
+				if err != nil {
+					ev = "chaos step failed: " + err.Error()
+				}
+				done = append(done, time.Now().UTC().Format(time.TimeOnly)+" "+ev)
+			}
+			return done
+		}
+		if err := drive(DriverOptions{Name: "chaos", Clients: o.Clients, Scans: o.ChaosScans, Chaos: chaos}, 1); err != nil {
+			return err
+		}
+	}
+	current := 1
+	for _, n := range o.Scaling {
+		for ; current < n; current++ {
+			for _, pool := range []string{"fast", "deep"} {
+				if _, err := fleet.start("workers", "worker", "--pool", pool); err != nil {
+					return err
+				}
+			}
+		}
+		if n < current {
+			continue // workers are only added: list the scaling steps in increasing order
+		}
+		if err := drive(DriverOptions{Name: fmt.Sprintf("scale-%d", n), Clients: o.Clients, Scans: o.ScansPerScale, Warmup: min(20, o.ScansPerScale/5)}, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeReport(dir string, rep Report) error {
+	if dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	raw, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.json"), append(raw, '\n'), 0o644); err != nil {
+		return err
+	}
+	var md bytes.Buffer
+	if err := WriteMarkdown(&md, rep); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.md"), md.Bytes(), 0o644); err != nil {
+		return err
+	}
+	for _, r := range rep.Runs {
+		var svg bytes.Buffer
+		if err := WriteSVG(&svg, r); err != nil {
+			return err
+		}
+		name := strings.NewReplacer("/", "-per-", ".", "_").Replace(r.Name) + ".svg"
+		if err := os.WriteFile(filepath.Join(dir, name), svg.Bytes(), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// host describes this machine.
+func host(version string) Host {
+	h := Host{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), Version: version}
+	if raw, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(raw), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				h.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if raw, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int
+		fmt.Sscanf(strings.SplitN(string(raw), "\n", 2)[0], "MemTotal: %d kB", &kb)
+		h.MemoryMiB = kb / 1024
+	}
+	return h
+}
