@@ -215,3 +215,17 @@ func host(version string) Host {
 	}
 	return h
 }
+
+// Rerender writes the Markdown and SVGs of a saved report.json again into
+// dir (after a change to how reports are drawn).
+func Rerender(reportJSON, dir string) error {
+	raw, err := os.ReadFile(reportJSON)
+	if err != nil {
+		return err
+	}
+	var rep Report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		return fmt.Errorf("decode %s: %w", reportJSON, err)
+	}
+	return writeReport(dir, rep)
+}

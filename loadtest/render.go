@@ -108,6 +108,23 @@ func WriteMarkdown(w io.Writer, r Report) error {
 	}
 	p("\n")
 
+	p("## Queues (worst second of each run)\n\n| run | fast: queued / running | fast: oldest task (s) | deep: queued / running | deep: oldest task (s) |\n|---|---|---|---|---|\n")
+	for _, run := range r.Runs {
+		cells := []string{run.Name}
+		for _, pool := range []string{"fast", "deep"} {
+			var pending uint64
+			var running int
+			var oldest float64
+			for _, s := range run.Timeline {
+				ps := s.Pools[pool]
+				pending, running, oldest = max(pending, ps.Pending), max(running, ps.AckPending), max(oldest, ps.OldestAgeS)
+			}
+			cells = append(cells, fmt.Sprintf("%d / %d", pending, running), sig(oldest))
+		}
+		p("| %s |\n", strings.Join(cells, " | "))
+	}
+	p("\n")
+
 	var open []Run
 	for _, run := range r.Runs {
 		if run.RatePerSecond > 0 {

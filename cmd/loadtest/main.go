@@ -68,8 +68,12 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 	chaos := fs.Bool("chaos", true, "add a run that kills a worker, restarts NATS and pauses MinIO")
 	chaosScans := fs.Int("chaos-scans", 200, "scans in the chaos run")
 	baselineApps := fs.Int("baseline-apps", 60, "apps the CLI baseline scans (it is slow)")
+	render := fs.String("render", "", "only write the Markdown and SVGs again from this report.json (into -out)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *render != "" {
+		return loadtest.Rerender(*render, *out)
 	}
 	self, err := os.Executable()
 	if err != nil {
