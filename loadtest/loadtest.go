@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,6 +86,7 @@ func RunAll(ctx context.Context, o Options) (Report, error) {
 		}
 		rep.Baselines, rep.Notes = append(rep.Baselines, bs...), append(rep.Notes, notes...)
 	}
+	rep.Notes = append(rep.Notes, Bottleneck(rep)...)
 	rep.TookS = time.Since(rep.StartedAt).Seconds()
 	return rep, writeReport(o.Out, rep)
 }
@@ -227,5 +229,31 @@ func Rerender(reportJSON, dir string) error {
 	if err := json.Unmarshal(raw, &rep); err != nil {
 		return fmt.Errorf("decode %s: %w", reportJSON, err)
 	}
+	if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.HasPrefix(n, "Bottleneck") }) {
+		rep.Notes = append(rep.Notes, Bottleneck(rep)...)
+	}
 	return writeReport(dir, rep)
+}
+
+// Bottleneck explains the main run's throughput from the CPU table: how
+// busy the machine was, and which components took the CPU.
+func Bottleneck(rep Report) []string {
+	if len(rep.Runs) == 0 || rep.Runs[0].CPUPerScan == nil || rep.Host.CPUs == 0 {
+		return nil
+	}
+	run := rep.Runs[0]
+	total := run.CPUPerScan["total"]
+	busy := total * run.Throughput / float64(rep.Host.CPUs)
+	var parts []string
+	for _, c := range Components {
+		parts = append(parts, fmt.Sprintf("%s %.0f%%", c, 100*run.CPUPerScan[c]/total))
+	}
+	notes := []string{fmt.Sprintf("Bottleneck of %s: the CPU. %s CPU-seconds per scan at %s scans/s keep %.0f%% of the %d cores busy; per scan the CPU goes to %s.",
+		run.Name, sig(total), sig(run.Throughput), 100*busy, rep.Host.CPUs, strings.Join(parts, ", "))}
+	if b, ok := rep.baseline("scanners-alone"); ok && b.Scans > b.Errors {
+		own := b.CPUSeconds / float64(b.Scans-b.Errors)
+		notes = append(notes, fmt.Sprintf("The scanners' own work is %s CPU-seconds per app (scanners alone); everything else tollgate does per scan (%s s: Temporal, evidence in MinIO, the orchestrator, the API, NATS) is what separates the fleet from the ceiling on one machine. With all of it on the same %d cores, the most this machine can gate is about %s scans/s.",
+			sig(own), sig(total-own), rep.Host.CPUs, sig(float64(rep.Host.CPUs)/total)))
+	}
+	return notes
 }
