@@ -1,10 +1,8 @@
 package loadtest
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -19,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/internal/syncbuf"
 	"github.com/tollgate/tollgate/stack"
 )
 
@@ -61,7 +60,7 @@ type Fleet struct {
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *bytes.Buffer
+	out  *syncbuf.Buffer
 	done chan struct{}
 	cpu  float64 // CPU seconds, set when it ended
 }
@@ -163,9 +162,9 @@ func (f *Fleet) start(component string, args ...string) (*proc, error) {
 }
 
 func (f *Fleet) startCmd(component string, cmd *exec.Cmd) (*proc, error) {
-	p := &proc{name: component + " " + strings.Join(cmd.Args[1:], " "), cmd: cmd, out: &bytes.Buffer{}, done: make(chan struct{})}
-	w := &lockedWriter{w: p.out}
-	cmd.Stdout, cmd.Stderr = w, w
+	// Keep the last MiB of each process's output.
+	p := &proc{name: component + " " + strings.Join(cmd.Args[1:], " "), cmd: cmd, out: &syncbuf.Buffer{Limit: 1 << 20}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", p.name, err)
 	}
@@ -360,19 +359,3 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.w.Len() > 1<<20 { // keep the last output only
-		l.w.Reset()
-	}
-	return l.w.Write(p)
-}
-
-var errNoScan = errors.New("no scan id")

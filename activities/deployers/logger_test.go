@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
-	"sync"
 	"testing"
+
+	"github.com/tollgate/tollgate/internal/syncbuf"
 )
 
 // testLogger logs into the test's output and into buf, when buf is not nil.
-func testLogger(t testing.TB, buf *syncBuffer) *slog.Logger {
+func testLogger(t testing.TB, buf *syncbuf.Buffer) *slog.Logger {
 	var w io.Writer = testWriter{t}
 	if buf != nil {
 		w = io.MultiWriter(w, buf)
@@ -23,22 +24,4 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(string(bytes.TrimSuffix(p, []byte("\n"))))
 	return len(p), nil
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

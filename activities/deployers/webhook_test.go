@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/activities/deployers"
+	"github.com/tollgate/tollgate/internal/syncbuf"
 )
 
 // delivery is one request the receiver got.
@@ -80,7 +81,7 @@ type webhookBundle struct {
 	rv     *receiver
 	srv    *httptest.Server
 	target deployers.Target
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 }
 
 func setupWebhook(t *testing.T, respond func(http.ResponseWriter, *http.Request, delivery)) *webhookBundle {
@@ -92,7 +93,7 @@ func setupWebhook(t *testing.T, respond func(http.ResponseWriter, *http.Request,
 		rv:     rv,
 		srv:    srv,
 		target: deployers.Target{Type: "webhook", URL: srv.URL + "/deploy", Secret: testSecret},
-		logs:   &syncBuffer{},
+		logs:   &syncbuf.Buffer{},
 	}
 }
 

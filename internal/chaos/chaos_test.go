@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -23,6 +22,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/internal/syncbuf"
 	"github.com/tollgate/tollgate/stack"
 	"github.com/tollgate/tollgate/storage/archive"
 )
@@ -32,7 +32,7 @@ const scans = 50
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *bytes.Buffer
+	out  *syncbuf.Buffer
 	done chan struct{}
 }
 
@@ -83,9 +83,9 @@ func TestFleetSurvivesChaos(t *testing.T) {
 		"TOLLGATE_WORKER_CONCURRENCY=2", "TOLLGATE_SCAN_FULL=true", "TOLLGATE_LOG_LEVEL=info", "TOLLGATE_CONFIG="+config,
 	)
 	start := func(name string, args ...string) *proc {
-		p := &proc{name: name, cmd: exec.Command(bin, args...), out: &bytes.Buffer{}, done: make(chan struct{})}
+		p := &proc{name: name, cmd: exec.Command(bin, args...), out: &syncbuf.Buffer{}, done: make(chan struct{})}
 		p.cmd.Env = env
-		w := &lockedWriter{w: p.out}
+		w := p.out
 		p.cmd.Stdout, p.cmd.Stderr = w, w
 		if err := p.cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -293,21 +293,4 @@ func freePort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-type lockedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
-}
-
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Clone(l.w.String())
 }
