@@ -15,13 +15,14 @@ import (
 	"sync"
 	"time"
 
-	"go.temporal.io/sdk/client"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/sdk/client"
 	"golang.org/x/time/rate"
 
 	"github.com/tollgate/tollgate/policies"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/archive"
+	"github.com/tollgate/tollgate/tasks"
 )
 
 //go:embed openapi.json
@@ -104,6 +105,11 @@ type Deps struct {
 	// rollback, freeze, guard status); without them those answer 501.
 	Releases Releases
 	Guards   Guards
+	// Pools reads the worker pools' queues for GET /v1/pools (role sre);
+	// without it that answers 501.
+	Pools interface {
+		Status(ctx context.Context) ([]tasks.PoolStatus, error)
+	}
 	// Metrics are served on /metrics beside the API's own (the Temporal
 	// SDK's and, in one-process mode, the orchestrator's).
 	Metrics prometheus.Gatherer
@@ -158,6 +164,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/apps/{app}/freeze", auth(s.freeze))
 	mux.Handle("POST /v1/apps/{app}/unfreeze", auth(s.unfreeze))
 	mux.Handle("GET /v1/apps/{app}/guard", auth(s.guardStatus))
+	mux.Handle("GET /v1/pools", auth(s.pools))
 	mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		b, _ := openapiDoc.ReadFile("openapi.json")

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,7 +95,7 @@ func StartFleet(ctx context.Context, o FleetOptions) (_ *Fleet, err error) {
 	f.URL = fmt.Sprintf("http://127.0.0.1:%d", port)
 	f.Token = "tg_loadtest_token"
 	tokens := filepath.Join(o.Dir, "tokens.yaml")
-	if err := os.WriteFile(tokens, fmt.Appendf(nil, "- name: loadtest\n  tenant: load\n  roles: [ci]\n  sha256: %s\n", api.HashToken(f.Token)), 0o600); err != nil {
+	if err := os.WriteFile(tokens, fmt.Appendf(nil, "- name: loadtest\n  tenant: load\n  roles: [ci, sre]\n  sha256: %s\n", api.HashToken(f.Token)), 0o600); err != nil {
 		return nil, err
 	}
 	// The clients are many and fast: the per-principal rate limit would be
@@ -285,6 +286,31 @@ func (f *Fleet) KillWorker(pool string) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("SIGKILL a %s worker (pid %d) and start a new one", pool, victim.cmd.Process.Pid), nil
+}
+
+// StopWorkers SIGTERMs every running worker and waits for them to drain.
+func (f *Fleet) StopWorkers() {
+	f.mu.Lock()
+	ps := slices.Clone(f.procs["workers"])
+	f.mu.Unlock()
+	for _, p := range ps {
+		p.cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, p := range ps {
+		<-p.done
+	}
+}
+
+// StartWorkers starts n workers per pool.
+func (f *Fleet) StartWorkers(n int) error {
+	for range n {
+		for _, pool := range []string{"fast", "deep"} {
+			if _, err := f.start("workers", "worker", "--pool", pool); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // RestartNATS stops the NATS server and starts it again on the same port

@@ -3,9 +3,11 @@ package loadtest
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,7 +26,11 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if builtBin != "" {
+		os.RemoveAll(filepath.Dir(builtBin))
+	}
+	os.Exit(code)
 }
 
 // TestSmoke is the load test in small: 30 scans from 20 clients through the
@@ -37,27 +43,9 @@ func TestSmoke(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "tollgate")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/tollgate/tollgate/cmd/tollgate")
-	build.Env = append(os.Environ(), "GOEXPERIMENT=jsonv2")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := filepath.Join(dir, "db")
-	if _, err := vulndb.ImportOSV(ctx, nil, db, filepath.Join("..", "testdata", "osv")); err != nil {
-		t.Fatal(err)
-	}
+	fleet, bin := startTestFleet(ctx, t)
+	_ = bin
 	jobs := smokeJobs(t)
-	fleet, err := StartFleet(ctx, FleetOptions{Bin: bin, Self: self, Dir: filepath.Join(dir, "fleet"), DBDir: db, WorkersPerPool: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fleet.Stop()
 	pools, err := newPoolSampler(fleet.NATSURL())
 	if err != nil {
 		t.Fatal(err)
@@ -106,4 +94,50 @@ func smokeJobs(t *testing.T) []Job {
 		t.Fatalf("only %d kinds of app in the smoke corpus: %v", len(jobs), seen)
 	}
 	return jobs
+}
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// startTestFleet builds the tollgate binary (once per test run) and starts a
+// fleet with one worker per pool and a DB from testdata/osv.
+func startTestFleet(ctx context.Context, t *testing.T) (*Fleet, string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds the binary and starts a fleet")
+	}
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "tollgate-loadtest-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "tollgate")
+		build := exec.CommandContext(ctx, "go", "build", "-o", builtBin, "github.com/tollgate/tollgate/cmd/tollgate")
+		build.Env = append(os.Environ(), "GOEXPERIMENT=jsonv2")
+		if out, err := build.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	db := filepath.Join(dir, "db")
+	if _, err := vulndb.ImportOSV(ctx, nil, db, filepath.Join("..", "testdata", "osv")); err != nil {
+		t.Fatal(err)
+	}
+	fleet, err := StartFleet(ctx, FleetOptions{Bin: builtBin, Self: self, Dir: filepath.Join(dir, "fleet"), DBDir: db, WorkersPerPool: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fleet.Stop)
+	return fleet, builtBin
 }

@@ -60,3 +60,22 @@ func Status(ctx context.Context, js jetstream.JetStream, c StreamConfig, pool st
 	}
 	return st, nil
 }
+
+// Pools reads every pool's queue from one JetStream.
+type Pools struct {
+	JS     jetstream.JetStream
+	Config StreamConfig
+}
+
+// Status returns the fast and deep pools' queues, in that order.
+func (p Pools) Status(ctx context.Context) ([]PoolStatus, error) {
+	var out []PoolStatus
+	for _, pool := range []string{PoolFast, PoolDeep} {
+		st, err := Status(ctx, p.JS, p.Config, pool)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st)
+	}
+	return out, nil
+}

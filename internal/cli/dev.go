@@ -14,6 +14,7 @@ import (
 	"github.com/tollgate/tollgate/embedded"
 	"github.com/tollgate/tollgate/guards"
 	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/telemetry"
 	"github.com/tollgate/tollgate/vulndb"
 	"github.com/tollgate/tollgate/workers/scanners"
@@ -109,7 +110,8 @@ func newDevAPI(st *embedded.Stack, token string, full bool, metrics *telemetry.M
 		Full:    full,
 		Version: Version,
 	}, api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Redactor: redactor,
-		Releases: newReleaseStore(st.Evidence()), Guards: &guards.Client{Temporal: st.Client()}, Metrics: metrics.Gatherer(), Ready: []api.Checker{
+		Releases: newReleaseStore(st.Evidence()), Guards: &guards.Client{Temporal: st.Client()}, Metrics: metrics.Gatherer(),
+		Pools: tasks.Pools{JS: st.JetStream()}, Ready: []api.Checker{
 			{Name: "temporal", Check: func(ctx context.Context) error {
 				_, err := st.Client().CheckHealth(ctx, &client.CheckHealthRequest{})
 				return err

@@ -63,7 +63,8 @@ func serve(ctx context.Context, g *globals, cfg Config, c *conns) error {
 	srv, err := api.New(api.Config{Tokens: cfg.API.Tokens, MaxArchiveBytes: cfg.API.MaxArchiveBytes,
 		RatePerSecond: cfg.API.RatePerSecond, Burst: cfg.API.Burst, Full: cfg.API.Full, Version: Version, OIDC: cfg.API.OIDC},
 		api.Deps{Temporal: c.temporal, Inputs: c.inputs, Evidence: c.evidence, Logger: g.logger, Ready: readiness(c), Redactor: redactor,
-			Releases: newReleaseStore(c.evidence), Guards: &guards.Client{Temporal: c.temporal}, Metrics: c.metrics.Gatherer()})
+			Releases: newReleaseStore(c.evidence), Guards: &guards.Client{Temporal: c.temporal}, Metrics: c.metrics.Gatherer(),
+			Pools: tasks.Pools{JS: c.js}})
 	if err != nil {
 		return usageErr(err)
 	}

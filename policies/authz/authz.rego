@@ -1,7 +1,8 @@
 # Who may do what through the API. Input:
 #   {"principal": {"name", "tenant", "roles": [...]},
 #    "action": "scan.create" | "scan.read" | "scan.list" | "release.create" |
-#              "app.read" | "health.push" | "rollback.create" | "guard.freeze",
+#              "app.read" | "health.push" | "rollback.create" | "guard.freeze" |
+#              "pools.read",
 #    "resource": {"tenant": "..."}}
 # A decision is {"allow": bool, "reason": "..."}.
 package tollgate.authz
@@ -46,6 +47,12 @@ allow if {
 	input.action in {"rollback.create", "guard.freeze"}
 	"oncall" in input.principal.roles
 	input.resource.tenant == input.principal.tenant
+}
+
+# SRE reads the worker pools' queues (shared by every tenant).
+allow if {
+	input.action == "pools.read"
+	"sre" in input.principal.roles
 }
 
 # Anyone with a role reads its own tenant's releases and guard status.

@@ -62,3 +62,7 @@ test_health_push_roles if {
 }
 
 test_any_role_reads_apps if authz.allow with input as {"principal": sre, "action": "app.read", "resource": {"tenant": "a"}}
+
+test_sre_reads_pools if authz.allow with input as {"principal": sre, "action": "pools.read", "resource": {"tenant": "a"}}
+
+test_ci_does_not_read_pools if not authz.allow with input as {"principal": ci, "action": "pools.read", "resource": {"tenant": "a"}}
