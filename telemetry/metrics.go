@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	"go.opentelemetry.io/otel/metric"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.temporal.io/sdk/client"
 	temporalotel "go.temporal.io/sdk/contrib/opentelemetry"
@@ -51,6 +52,9 @@ func (m *Metrics) Temporal() client.MetricsHandler {
 		OnError:              func(error) {}, // a bad instrument is dropped, never a panic in a workflow
 	})
 }
+
+// Meter is a meter of the provider, for a component's own instruments.
+func (m *Metrics) Meter(name string) metric.Meter { return m.provider.Meter(name) }
 
 // Gatherer is the registry, for serving beside other registries.
 func (m *Metrics) Gatherer() prometheus.Gatherer { return m.registry }

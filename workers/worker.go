@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/temporal"
 
@@ -82,13 +83,16 @@ type Deps struct {
 	// Inputs fetches archives; nil when every input is a local directory.
 	Inputs   ArchiveSource
 	Scanners map[string]Scanner
-	Logger   *slog.Logger
+	// Meter receives the worker's metrics (none when nil).
+	Meter  metric.Meter
+	Logger *slog.Logger
 }
 
 // Worker consumes one pool's tasks.
 type Worker struct {
 	cfg  Config
 	deps Deps
+	met  *instruments
 	busy atomic.Int64
 	done atomic.Int64
 }
@@ -106,7 +110,13 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 	}
 	cfg = cfg.withDefaults()
 	deps.Logger = deps.Logger.With("pool", cfg.Pool, "worker", cfg.Name)
-	return &Worker{cfg: cfg, deps: deps}, nil
+	w := &Worker{cfg: cfg, deps: deps}
+	met, err := newInstruments(deps.Meter, w)
+	if err != nil {
+		return nil, fmt.Errorf("worker metrics: %w", err)
+	}
+	w.met = met
+	return w, nil
 }
 
 // Busy is the number of tasks running now.
@@ -226,16 +236,21 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		delivered = md.NumDelivered
 	}
 	logger = logger.With("scan_id", t.ScanID, "kind", t.Kind, "attempt", t.Attempt, "delivery", delivered)
+	if delivered > 1 {
+		w.met.redelivered.Add(ctx, 1, metric.WithAttributes(w.met.pool))
+	}
 
 	// A redelivered message may belong to an attempt Temporal has already
 	// given up on (the task was dispatched again): ask before working.
 	if err := w.deps.Temporal.RecordActivityHeartbeat(ctx, t.TaskToken, "started by "+w.cfg.Name); err != nil {
 		if activityGone(err) {
 			logger.InfoContext(ctx, "task's activity is no longer waiting; dropping the stale task", "err", err)
+			w.met.task(ctx, t.Kind, outcomeStale)
 			_ = msg.Ack()
 			return
 		}
 		logger.WarnContext(ctx, "temporal unreachable; handing the task back", "err", err)
+		w.met.task(ctx, t.Kind, outcomeHandedBack)
 		_ = msg.NakWithDelay(5 * time.Second)
 		return
 	}
@@ -252,23 +267,28 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	switch {
 	case ctx.Err() != nil:
 		logger.Warn("worker stopping; handing the task back")
+		w.met.task(context.WithoutCancel(ctx), t.Kind, outcomeHandedBack)
 		_ = msg.Nak()
 		return
 	case errors.Is(cause, errActivityGone):
 		logger.InfoContext(ctx, "task's activity ended while scanning; dropping the task")
+		w.met.task(ctx, t.Kind, outcomeStale)
 		_ = msg.Ack()
 		return
 	}
 
 	var failure error
+	outcome := outcomeOK
 	if err != nil {
 		if isBadInput(err) {
-			failure = temporal.NewNonRetryableApplicationError(err.Error(), tasks.ErrTypeBadInput, nil)
+			failure, outcome = temporal.NewNonRetryableApplicationError(err.Error(), tasks.ErrTypeBadInput, nil), outcomeBadInput
 		} else {
-			failure = temporal.NewApplicationError(err.Error(), "ScanFailed")
+			failure, outcome = temporal.NewApplicationError(err.Error(), "ScanFailed"), outcomeFailed
 		}
 		logger.WarnContext(ctx, "task failed", "err", err, "bad_input", isBadInput(err))
 	}
+	w.met.task(ctx, t.Kind, outcome)
+	w.met.scanners(ctx, out.Result.Timings)
 	if err := w.complete(ctx, t, out.Result, failure); err != nil {
 		if activityGone(err) {
 			logger.InfoContext(ctx, "task's activity ended before completion; dropping the result", "err", err)
@@ -315,12 +335,14 @@ func (w *Worker) run(ctx context.Context, t tasks.Task) (Output, error) {
 
 func (w *Worker) store(ctx context.Context, t tasks.Task, f File) (report.Evidence, error) {
 	key := fmt.Sprintf("scans/%s/%s", t.ScanID, f.Name)
+	began := time.Now()
 	obj, err := w.deps.Evidence.Put(ctx, key, f.ContentType, f.Data)
 	if errors.Is(err, storage.ErrImmutable) {
 		// An earlier attempt stored different bytes: keep both.
 		key = fmt.Sprintf("scans/%s/attempt-%d/%s", t.ScanID, t.Attempt, f.Name)
 		obj, err = w.deps.Evidence.Put(ctx, key, f.ContentType, f.Data)
 	}
+	w.met.evidenceWrite(ctx, began, err)
 	if err != nil {
 		return report.Evidence{}, fmt.Errorf("store %s of scan %s: %w", f.Name, t.ScanID, err)
 	}

@@ -14,6 +14,10 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
@@ -40,6 +44,8 @@ type env struct {
 	evidence *storage.Local
 	stream   tasks.StreamConfig
 	dir      string
+	// meter, when set, receives the workers' metrics.
+	meter metric.Meter
 }
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -117,7 +123,7 @@ func (e *env) startOrchestrator(js jetstream.JetStream) {
 // startWorker runs a pool worker until the returned stop function is called.
 func (e *env) startWorker(pool, name string, js jetstream.JetStream, c workers.Completer, scanners map[string]workers.Scanner) (stop func()) {
 	w, err := workers.New(workers.Config{Pool: pool, Name: name, Concurrency: 2, HeartbeatInterval: 300 * time.Millisecond, Stream: e.stream, ShutdownGrace: time.Second},
-		workers.Deps{JetStream: js, Temporal: c, Evidence: e.evidence, Scanners: scanners, Logger: quiet()})
+		workers.Deps{JetStream: js, Temporal: c, Evidence: e.evidence, Scanners: scanners, Meter: e.meter, Logger: quiet()})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -373,5 +379,69 @@ func TestBadInputIsNotRetried(t *testing.T) {
 	}
 	if !isBadInput(err) {
 		t.Fatalf("got %v, want a BadInput failure", err)
+	}
+}
+
+// A scan through both pools shows in the workers' metrics: the tasks by
+// outcome, each scanner's time, the evidence writes, and the slots.
+func TestWorkerMetrics(t *testing.T) {
+	e := newEnv(t)
+	reader := sdkmetric.NewManualReader()
+	e.meter = sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader)).Meter("test")
+	var calls sync.Map
+	timed := workers.ScannerFunc(func(ctx context.Context, t tasks.Task, dir string) (workers.Output, error) {
+		out, err := deepScanner(&calls, "deep").Scan(ctx, t, dir)
+		out.Result.Timings = map[string]float64{"sbom": 0.02, "vulnerabilities": 0.01}
+		return out, err
+	})
+	e.startWorker(tasks.PoolFast, "fast", e.jetstream(), e.client, map[string]workers.Scanner{tasks.KindSecrets: secretsScanner()})
+	e.startWorker(tasks.PoolDeep, "deep", e.jetstream(), e.client, map[string]workers.Scanner{tasks.KindDeep: timed})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := e.start(scanRequest("metrics")).Get(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(ctx, &rm); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]string{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, p := range d.DataPoints {
+					kind, _ := p.Attributes.Value("kind")
+					outcome, _ := p.Attributes.Value("outcome")
+					seen[m.Name+" "+kind.AsString()+" "+outcome.AsString()] = fmt.Sprint(p.Value)
+				}
+			case metricdata.Histogram[float64]:
+				for _, p := range d.DataPoints {
+					for _, k := range []attribute.Key{"scanner", "outcome"} {
+						if v, ok := p.Attributes.Value(k); ok {
+							seen[m.Name+" "+v.AsString()] = fmt.Sprint(p.Count)
+						}
+					}
+				}
+			case metricdata.Gauge[int64]:
+				for _, p := range d.DataPoints {
+					pool, _ := p.Attributes.Value("pool")
+					seen[m.Name+" "+pool.AsString()] = fmt.Sprint(p.Value)
+				}
+			}
+		}
+	}
+	for k, want := range map[string]string{
+		"tollgate.worker.tasks secrets ok":          "1",
+		"tollgate.worker.tasks deep ok":             "1",
+		"tollgate.scanner.duration sbom":            "1",
+		"tollgate.scanner.duration vulnerabilities": "1",
+		"tollgate.evidence.write.duration ok":       "1",
+		"tollgate.worker.slots deep":                "2",
+		"tollgate.worker.busy deep":                 "0",
+	} {
+		if seen[k] != want {
+			t.Errorf("%s = %q, want %s (all: %v)", k, seen[k], want, seen)
+		}
 	}
 }

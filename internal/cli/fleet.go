@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/metric"
 	"go.temporal.io/sdk/client"
 
 	"github.com/tollgate/tollgate/api"
@@ -17,6 +18,7 @@ import (
 	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/vulndb"
 	"github.com/tollgate/tollgate/workers"
 	"github.com/tollgate/tollgate/workers/scanners"
 )
@@ -132,13 +134,7 @@ func newOrchestratorCmd(g *globals) *cobra.Command {
 					return err
 				}
 				fmt.Fprintf(g.stderr, "tollgate: orchestrator running (Temporal %s, NATS %s)\n", cfg.Temporal.Address, cfg.NATS.URL)
-				if cfg.MetricsListen != "" {
-					go func() {
-						if err := serveHTTP(ctx, g, cfg.MetricsListen, c.metrics.Handler()); err != nil {
-							g.logger.ErrorContext(ctx, "metrics endpoint stopped", "err", err)
-						}
-					}()
-				}
+				serveMetrics(ctx, g, cfg, c)
 				<-ctx.Done()
 				w.Stop()
 				return nil
@@ -183,12 +179,17 @@ func newWorkerCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer engine.Close()
+			meter := c.metrics.Meter("tollgate/worker")
 			w, err := workers.New(workers.Config{Pool: pool, Concurrency: cfg.Worker.Concurrency},
-				workers.Deps{JetStream: c.js, Temporal: c.temporal, Evidence: c.evidence, Inputs: c.inputs, Scanners: engine.Scanners(), Logger: g.logger})
+				workers.Deps{JetStream: c.js, Temporal: c.temporal, Evidence: c.evidence, Inputs: c.inputs, Scanners: engine.Scanners(), Meter: meter, Logger: g.logger})
 			if err != nil {
 				return usageErr(err)
 			}
+			if err := observeDBAge(meter, cfg.Worker.DBDir); err != nil {
+				return err
+			}
 			fmt.Fprintf(g.stderr, "tollgate: %s worker running (NATS %s, Temporal %s)\n", pool, cfg.NATS.URL, cfg.Temporal.Address)
+			serveMetrics(ctx, g, cfg, c)
 			return w.Run(ctx)
 		},
 	}
@@ -202,4 +203,32 @@ func newWorkerCmd(g *globals) *cobra.Command {
 func newReleaseStore(ev storage.Evidence) *releases.Store {
 	lister, _ := ev.(storage.Lister)
 	return &releases.Store{Evidence: ev, Lister: lister}
+}
+
+// serveMetrics serves the process's /metrics on TOLLGATE_METRICS_LISTEN, if
+// set, until ctx ends.
+func serveMetrics(ctx context.Context, g *globals, cfg Config, c *conns) {
+	if cfg.MetricsListen == "" {
+		return
+	}
+	go func() {
+		if err := serveHTTP(ctx, g, cfg.MetricsListen, c.metrics.Handler()); err != nil {
+			g.logger.ErrorContext(ctx, "metrics endpoint stopped", "err", err)
+		}
+	}()
+}
+
+// observeDBAge reports the age of the worker's vulnerability DB
+// (tollgate.vulndb.age, seconds since it was built or downloaded; no value
+// without a DB).
+func observeDBAge(meter metric.Meter, dir string) error {
+	_, err := meter.Float64ObservableGauge("tollgate.vulndb.age", metric.WithUnit("s"),
+		metric.WithDescription("Seconds since the worker's vulnerability DB was updated."),
+		metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
+			if info, err := vulndb.ReadInfo(dir); err == nil && !info.UpdatedAt.IsZero() {
+				o.Observe(time.Since(info.UpdatedAt).Seconds())
+			}
+			return nil
+		}))
+	return err
 }
