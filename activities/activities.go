@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/worker"
 
@@ -53,8 +54,12 @@ type Activities struct {
 	Logger *slog.Logger
 	// Version is tollgate's version, written into SARIF.
 	Version string
+	// Meter receives the scan metrics (none when nil).
+	Meter metric.Meter
 
 	unsignedOnce sync.Once
+	metOnce      sync.Once
+	met          *scanInstruments
 }
 
 // Register registers the activities on a Temporal worker under the names the

@@ -66,6 +66,7 @@ func (a *Activities) Finalize(ctx context.Context, req workflows.FinalizeRequest
 	if signed {
 		evidence = append(evidence, attObj)
 	}
+	a.instruments().finished(ctx, r)
 	a.logger().InfoContext(ctx, "scan finalized", "scan_id", r.ScanID, "app", r.App, "verdict", r.Verdict, "stage", r.Stage, "signed", signed)
 	return workflows.ScanResult{
 		ScanID: r.ScanID, Verdict: r.Verdict, Stage: r.Stage, Reasons: r.Reasons,

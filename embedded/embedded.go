@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/metric"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
@@ -194,7 +195,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 
 	if s.orch, err = orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, LicenseDeny: cfg.LicenseDeny, Stream: streamCfg, SigningKey: cfg.SigningKey, Version: cfg.Version,
 		Targets: cfg.Targets, Health: cfg.Health, HealthLag: cfg.HealthLag},
-		orchestrator.Deps{Temporal: s.client, Publisher: s.js, Evidence: s.evidence, Logger: s.logger}); err != nil {
+		orchestrator.Deps{Temporal: s.client, Publisher: s.js, Evidence: s.evidence, Meter: meterOf(cfg.Metrics, "tollgate/orchestrator"), Logger: s.logger}); err != nil {
 		return nil, err
 	}
 
@@ -273,4 +274,12 @@ func (s *Stack) Close() {
 	if s.ownState {
 		_ = os.RemoveAll(s.stateDir)
 	}
+}
+
+// meterOf is a meter of m, or nil without metrics.
+func meterOf(m *telemetry.Metrics, name string) metric.Meter {
+	if m == nil {
+		return nil
+	}
+	return m.Meter(name)
 }

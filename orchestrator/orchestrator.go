@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
@@ -58,7 +59,9 @@ type Deps struct {
 	Temporal  client.Client
 	Publisher activities.Publisher
 	Evidence  storage.Evidence
-	Logger    *slog.Logger
+	// Meter receives the scan metrics (none when nil).
+	Meter  metric.Meter
+	Logger *slog.Logger
 }
 
 // Start compiles the policies and starts the Temporal worker. Stop the
@@ -82,7 +85,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 	w.RegisterWorkflow(workflows.ScanWorkflow)
 	w.RegisterWorkflow(workflows.GuardWorkflow)
 	w.RegisterWorkflow(workflows.RollbackWorkflow)
-	acts := &activities.Activities{Publisher: deps.Publisher, Stream: cfg.Stream, Policies: engine, Evidence: deps.Evidence, Logger: logger, Version: cfg.Version}
+	acts := &activities.Activities{Publisher: deps.Publisher, Stream: cfg.Stream, Policies: engine, Evidence: deps.Evidence, Logger: logger, Version: cfg.Version, Meter: deps.Meter}
 	lister, ok := deps.Evidence.(storage.Lister)
 	if !ok {
 		return nil, errors.New("orchestrator: the evidence store cannot list releases")

@@ -89,6 +89,9 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 		return fmt.Errorf("start embedded stack: %w", err)
 	}
 	defer st.Close()
+	if err := observePools(metrics.Meter("tollgate/api"), tasks.Pools{JS: st.JetStream()}); err != nil {
+		return err
+	}
 	srv, err := newDevAPI(st, token, o.full, metrics)
 	if err != nil {
 		return err

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.temporal.io/sdk/client"
 
@@ -60,6 +61,9 @@ func newServeCmd(g *globals) *cobra.Command {
 func serve(ctx context.Context, g *globals, cfg Config, c *conns) error {
 	redactor, err := scanners.NewSecrets()
 	if err != nil {
+		return err
+	}
+	if err := observePools(c.metrics.Meter("tollgate/api"), tasks.Pools{JS: c.js}); err != nil {
 		return err
 	}
 	srv, err := api.New(api.Config{Tokens: cfg.API.Tokens, MaxArchiveBytes: cfg.API.MaxArchiveBytes,
@@ -129,7 +133,7 @@ func newOrchestratorCmd(g *globals) *cobra.Command {
 				}
 				w, err := orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, SigningKey: cfg.SigningKey, Version: Version,
 					Targets: cfg.Guard.Targets, Health: pull, HealthLag: lag},
-					orchestrator.Deps{Temporal: c.temporal, Publisher: c.js, Evidence: c.evidence, Logger: g.logger})
+					orchestrator.Deps{Temporal: c.temporal, Publisher: c.js, Evidence: c.evidence, Meter: c.metrics.Meter("tollgate/orchestrator"), Logger: g.logger})
 				if err != nil {
 					return err
 				}
@@ -230,5 +234,45 @@ func observeDBAge(meter metric.Meter, dir string) error {
 			}
 			return nil
 		}))
+	return err
+}
+
+// observePools reports each pool's queue on every scrape: tasks pending, in
+// progress and redelivered, and the oldest task's age.
+func observePools(meter metric.Meter, pools tasks.Pools) error {
+	pending, err := meter.Int64ObservableGauge("tollgate.pool.pending", metric.WithDescription("Tasks waiting for a worker."))
+	if err != nil {
+		return err
+	}
+	running, err := meter.Int64ObservableGauge("tollgate.pool.in_progress", metric.WithDescription("Tasks a worker holds."))
+	if err != nil {
+		return err
+	}
+	redelivered, err := meter.Int64ObservableGauge("tollgate.pool.redelivered", metric.WithDescription("Tasks delivered more than once and not yet done."))
+	if err != nil {
+		return err
+	}
+	oldest, err := meter.Float64ObservableGauge("tollgate.pool.oldest_task_age", metric.WithUnit("s"), metric.WithDescription("Age of the oldest task not yet done."))
+	if err != nil {
+		return err
+	}
+	_, err = meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		st, err := pools.Status(ctx)
+		if err != nil {
+			return nil // NATS away: no values this scrape
+		}
+		for _, p := range st {
+			attrs := metric.WithAttributes(attribute.String("pool", p.Pool))
+			o.ObserveInt64(pending, int64(p.Pending), attrs)
+			o.ObserveInt64(running, int64(p.AckPending), attrs)
+			o.ObserveInt64(redelivered, int64(p.Redelivered), attrs)
+			age := 0.0
+			if !p.Oldest.IsZero() {
+				age = time.Since(p.Oldest).Seconds()
+			}
+			o.ObserveFloat64(oldest, age, attrs)
+		}
+		return nil
+	}, pending, running, redelivered, oldest)
 	return err
 }

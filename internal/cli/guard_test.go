@@ -30,6 +30,7 @@ import (
 	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/stack"
+	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/telemetry"
 	"github.com/tollgate/tollgate/workers/scanners"
 	"github.com/tollgate/tollgate/workflows"
@@ -153,6 +154,9 @@ func newGuardEnv(t *testing.T, rules map[string]any, health func(*embedded.Confi
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
+	if err := observePools(metrics.Meter("tollgate/api"), tasks.Pools{JS: st.JetStream()}); err != nil {
+		t.Fatal(err)
+	}
 	redactor, err := scanners.NewSecrets()
 	if err != nil {
 		t.Fatal(err)
@@ -453,6 +457,13 @@ func (e *guardEnv) rollbackFlow(t *testing.T, app string, load traffic, timed bo
 		`# TYPE tollgate_rollbacks_total counter`,
 		`outcome="recovered",reason="error_rate",task_queue="tollgate-orchestrator",trigger="guard",worker_type="none",workflow_type="RollbackWorkflow"} 1`,
 		`tollgate_rollback_breach_to_deploy_seconds_count{activity_type="none",app="todo"`,
+		// The scan of this test (its two submissions are one scan: same
+		// archive, app and commit; "warn": this stack has no DB), and the
+		// queues (issue 6's metrics).
+		`tollgate_scans_total{otel_scope_name="tollgate/orchestrator",otel_scope_schema_url="",otel_scope_version="",stage="deep",verdict="warn"} 1`,
+		`tollgate_stage_duration_seconds_count{otel_scope_name="tollgate/orchestrator",otel_scope_schema_url="",otel_scope_version="",stage="fast"} 1`,
+		`tollgate_pool_pending{otel_scope_name="tollgate/api",otel_scope_schema_url="",otel_scope_version="",pool="deep"} 0`,
+		`tollgate_pool_oldest_task_age_seconds{otel_scope_name="tollgate/api",otel_scope_schema_url="",otel_scope_version="",pool="fast"} 0`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("metrics lack %s", want)
