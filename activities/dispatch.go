@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/telemetry"
 )
 
 // Dispatch publishes a scanner task, with this activity's task token, to its
@@ -29,7 +31,10 @@ func (a *Activities) Dispatch(ctx context.Context, t tasks.Task) (tasks.Result, 
 	}
 	subject := a.Stream.Subject(t.Pool, t.Kind)
 	msgID := fmt.Sprintf("%s/%s/%s/%d", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, t.Kind, t.Attempt)
-	if _, err := a.Publisher.Publish(ctx, subject, data, jetstream.WithMsgID(msgID)); err != nil {
+	// The task carries the activity's trace context to the worker.
+	msg := &nats.Msg{Subject: subject, Data: data}
+	telemetry.InjectNATS(ctx, msg)
+	if _, err := a.Publisher.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID)); err != nil {
 		return tasks.Result{}, fmt.Errorf("publish task %s of scan %s to %q: %w", t.Kind, t.ScanID, subject, err)
 	}
 	a.logger().DebugContext(ctx, "task dispatched", "scan_id", t.ScanID, "subject", subject, "attempt", t.Attempt)

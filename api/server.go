@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
 	"golang.org/x/time/rate"
 
@@ -23,6 +25,7 @@ import (
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/archive"
 	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/telemetry"
 )
 
 //go:embed openapi.json
@@ -110,6 +113,9 @@ type Deps struct {
 	Pools interface {
 		Status(ctx context.Context) ([]tasks.PoolStatus, error)
 	}
+	// Tracer provider traces each request (none when nil); the Temporal
+	// client carries the trace into the workflow.
+	TracerProvider trace.TracerProvider
 	// Metrics are served on /metrics beside the API's own (the Temporal
 	// SDK's and, in one-process mode, the orchestrator's).
 	Metrics prometheus.Gatherer
@@ -178,7 +184,11 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "not-found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
-	return s.recoverer(s.met.instrument(mux))
+	h := s.recoverer(s.met.instrument(mux))
+	if s.deps.TracerProvider != nil {
+		h = otelhttp.NewHandler(h, "tollgate-api", otelhttp.WithTracerProvider(s.deps.TracerProvider), otelhttp.WithPropagators(telemetry.Propagator))
+	}
+	return h
 }
 
 func (s *Server) allow(p Principal) bool {

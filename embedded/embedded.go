@@ -74,6 +74,9 @@ type Config struct {
 	// Metrics, when set, receives the Temporal SDK's metrics and the
 	// workflows' own (guard and rollback counters).
 	Metrics *telemetry.Metrics
+	// Tracing, when set, traces every scan across Temporal, NATS and the
+	// workers.
+	Tracing *telemetry.Tracing
 	Logger  *slog.Logger
 }
 
@@ -189,6 +192,13 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if cfg.Metrics != nil {
 		copts.MetricsHandler = cfg.Metrics.Temporal()
 	}
+	if cfg.Tracing != nil {
+		ti, err := cfg.Tracing.TemporalInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		copts.Interceptors = append(copts.Interceptors, ti)
+	}
 	if s.client, err = client.Dial(copts); err != nil {
 		return nil, fmt.Errorf("connect to temporal at %s: %w", s.temporal.Addr, err)
 	}
@@ -203,7 +213,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	s.cancelWorkers = cancel
 	for _, pool := range []string{tasks.PoolFast, tasks.PoolDeep} {
 		w, err := workers.New(workers.Config{Pool: pool, Concurrency: cfg.Concurrency, Name: "embedded-" + pool, Stream: streamCfg, ShutdownGrace: 5 * time.Second},
-			workers.Deps{JetStream: s.js, Temporal: s.client, Evidence: s.evidence, Inputs: s.inputs, Scanners: s.engine.Scanners(), Logger: s.logger})
+			workers.Deps{JetStream: s.js, Temporal: s.client, Evidence: s.evidence, Inputs: s.inputs, Scanners: s.engine.Scanners(), Tracer: cfg.Tracing.Tracer("tollgate/worker"), Logger: s.logger})
 		if err != nil {
 			return nil, err
 		}

@@ -14,7 +14,10 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/temporal"
 
@@ -22,6 +25,7 @@ import (
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/archive"
 	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/telemetry"
 )
 
 // Completer completes and heartbeats activities by task token; a Temporal
@@ -83,8 +87,10 @@ type Deps struct {
 	// Inputs fetches archives; nil when every input is a local directory.
 	Inputs   ArchiveSource
 	Scanners map[string]Scanner
-	// Meter receives the worker's metrics (none when nil).
+	// Meter receives the worker's metrics (none when nil); Tracer its spans
+	// (none when nil).
 	Meter  metric.Meter
+	Tracer trace.Tracer
 	Logger *slog.Logger
 }
 
@@ -117,6 +123,13 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 	}
 	w.met = met
 	return w, nil
+}
+
+func (w *Worker) tracer() trace.Tracer {
+	if w.deps.Tracer == nil {
+		return noop.NewTracerProvider().Tracer("")
+	}
+	return w.deps.Tracer
 }
 
 // Busy is the number of tasks running now.
@@ -236,6 +249,11 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		delivered = md.NumDelivered
 	}
 	logger = logger.With("scan_id", t.ScanID, "kind", t.Kind, "attempt", t.Attempt, "delivery", delivered)
+	// The task continues the trace of the activity that dispatched it.
+	ctx, span := w.tracer().Start(telemetry.ExtractNATS(ctx, msg.Headers()), "task "+t.Kind, trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("tollgate.scan_id", t.ScanID), attribute.String("tollgate.pool", w.cfg.Pool), attribute.Int64("tollgate.delivery", int64(delivered))))
+	defer span.End()
+	logger = logger.With("trace_id", span.SpanContext().TraceID().String())
 	if delivered > 1 {
 		w.met.redelivered.Add(ctx, 1, metric.WithAttributes(w.met.pool))
 	}
@@ -317,7 +335,9 @@ func (w *Worker) run(ctx context.Context, t tasks.Task) (Output, error) {
 		return Output{}, err
 	}
 	defer cleanup()
-	out, err := sc.Scan(ctx, t, dir)
+	sctx, span := w.tracer().Start(ctx, "scan "+t.Kind)
+	out, err := sc.Scan(sctx, t, dir)
+	span.End()
 	if err != nil {
 		return Output{}, fmt.Errorf("scan %s of %s: %w", t.Kind, t.ScanID, err)
 	}
@@ -335,6 +355,8 @@ func (w *Worker) run(ctx context.Context, t tasks.Task) (Output, error) {
 
 func (w *Worker) store(ctx context.Context, t tasks.Task, f File) (report.Evidence, error) {
 	key := fmt.Sprintf("scans/%s/%s", t.ScanID, f.Name)
+	ctx, span := w.tracer().Start(ctx, "evidence put "+f.Name)
+	defer span.End()
 	began := time.Now()
 	obj, err := w.deps.Evidence.Put(ctx, key, f.ContentType, f.Data)
 	if errors.Is(err, storage.ErrImmutable) {

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/workers"
 )
@@ -64,9 +66,16 @@ func (e *Engine) Scanners() map[string]workers.Scanner {
 	}
 }
 
+// span starts a child span of ctx's, in whatever tracer provider traces ctx.
+func span(ctx context.Context, name string) (context.Context, trace.Span) {
+	return trace.SpanFromContext(ctx).TracerProvider().Tracer("tollgate/scanners").Start(ctx, name)
+}
+
 func (e *Engine) runSecrets(ctx context.Context, t tasks.Task, dir string) (workers.Output, error) {
 	begin := time.Now()
-	found, err := e.secrets.Scan(ctx, dir)
+	sctx, sp := span(ctx, "gitleaks")
+	found, err := e.secrets.Scan(sctx, dir)
+	sp.End()
 	if err != nil {
 		return workers.Output{}, err
 	}
@@ -80,14 +89,18 @@ func (e *Engine) runSecrets(ctx context.Context, t tasks.Task, dir string) (work
 func (e *Engine) runDeep(ctx context.Context, t tasks.Task, dir string) (workers.Output, error) {
 	timings := map[string]float64{}
 	begin := time.Now()
-	cat, err := e.sbom.Scan(ctx, dir, Identity{ScanID: t.ScanID, Name: t.App, Created: t.SubmittedAt})
+	sctx, sp := span(ctx, "syft")
+	cat, err := e.sbom.Scan(sctx, dir, Identity{ScanID: t.ScanID, Name: t.App, Created: t.SubmittedAt})
+	sp.End()
 	if err != nil {
 		return workers.Output{}, err
 	}
 	timings["sbom"] = time.Since(begin).Seconds()
 
 	begin = time.Now()
-	vulns, err := e.vulns.Scan(ctx, dir)
+	sctx, sp = span(ctx, "trivy")
+	vulns, err := e.vulns.Scan(sctx, dir)
+	sp.End()
 	if err != nil {
 		return workers.Output{}, err
 	}
