@@ -2,10 +2,15 @@ package telemetry
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
@@ -23,9 +28,28 @@ type Tracing struct {
 }
 
 // NewTracing exports the spans of this process through exp (an OTLP
-// exporter in the fleet, an in-memory one in tests).
-func NewTracing(exp sdktrace.SpanExporter) *Tracing {
-	return &Tracing{Provider: sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp))}
+// exporter in the fleet, an in-memory one in tests), as service.
+func NewTracing(exp sdktrace.SpanExporter, service string) *Tracing {
+	res := resource.NewSchemaless(attribute.String("service.name", service))
+	return &Tracing{Provider: sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res))}
+}
+
+// NewOTLPTracing exports spans over OTLP/gRPC to endpoint (host:port;
+// insecure unless the scheme is https), or returns nil tracing when endpoint
+// is empty.
+func NewOTLPTracing(ctx context.Context, endpoint, service string) (*Tracing, error) {
+	if endpoint == "" {
+		return nil, nil
+	}
+	opts := []otlptracegrpc.Option{otlptracegrpc.WithEndpointURL(endpoint)}
+	if !strings.Contains(endpoint, "://") {
+		opts = []otlptracegrpc.Option{otlptracegrpc.WithEndpoint(endpoint), otlptracegrpc.WithInsecure()}
+	}
+	exp, err := otlptracegrpc.New(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("OTLP trace exporter for %s: %w", endpoint, err)
+	}
+	return NewTracing(exp, service), nil
 }
 
 // Tracer is a tracer of the provider; without tracing, a no-op one.
@@ -45,6 +69,9 @@ func (t *Tracing) TemporalInterceptor() (interceptor.Interceptor, error) {
 
 // Shutdown flushes the spans not yet exported.
 func (t *Tracing) Shutdown(ctx context.Context) error {
+	if t == nil {
+		return nil
+	}
 	if p, ok := t.Provider.(*sdktrace.TracerProvider); ok {
 		return p.Shutdown(ctx)
 	}

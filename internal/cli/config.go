@@ -76,6 +76,9 @@ type Config struct {
 	// MetricsListen is where the orchestrator and workers serve /metrics
 	// (empty: not served; the API serves its own on its listen address).
 	MetricsListen string `json:"metrics_listen"`
+	// OTLPEndpoint receives every process's traces over OTLP/gRPC
+	// (host:port, plaintext; or an https:// URL); empty traces nothing.
+	OTLPEndpoint string `json:"otlp_endpoint"`
 	// Guard configures what the orchestrator's guards and rollbacks reach.
 	Guard struct {
 		// PrometheusURL is the Prometheus-compatible API guards pull
@@ -123,6 +126,7 @@ func (c *Config) env() map[string]*string {
 		"TOLLGATE_PROMETHEUS_URL":     &c.Guard.PrometheusURL,
 		"TOLLGATE_PROMETHEUS_LAG":     &c.Guard.PrometheusLag,
 		"TOLLGATE_METRICS_LISTEN":     &c.MetricsListen,
+		"TOLLGATE_OTLP_ENDPOINT":      &c.OTLPEndpoint,
 	}
 }
 
@@ -201,6 +205,7 @@ type conns struct {
 		FetchTo(ctx context.Context, key, path string) error
 	}
 	metrics *telemetry.Metrics
+	tracing *telemetry.Tracing
 	closers []func()
 }
 
@@ -225,6 +230,22 @@ func connect(ctx context.Context, g *globals, cfg Config) (_ *conns, err error) 
 	copts := client.Options{HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace,
 		Logger:         tlog.NewStructuredLogger(g.logger.With("component", "temporal")),
 		MetricsHandler: c.metrics.Temporal()}
+	if c.tracing, err = telemetry.NewOTLPTracing(ctx, cfg.OTLPEndpoint, processName()); err != nil {
+		return nil, usageErr(err)
+	}
+	if c.tracing != nil {
+		tr := c.tracing
+		c.closers = append(c.closers, func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			tr.Shutdown(sctx)
+		})
+		ti, err := tr.TemporalInterceptor()
+		if err != nil {
+			return nil, err
+		}
+		copts.Interceptors = append(copts.Interceptors, ti)
+	}
 	if cfg.Temporal.CAFile != "" || cfg.Temporal.CertFile != "" {
 		tc, err := tlsConfig(cfg.Temporal.CAFile, cfg.Temporal.CertFile, cfg.Temporal.KeyFile)
 		if err != nil {
@@ -360,4 +381,13 @@ func guardHealth(cfg Config, logger *slog.Logger) (activities.HealthPuller, time
 		return nil, 0, usageErr(err)
 	}
 	return p, lag, nil
+}
+
+// processName is the service name of this process's traces: tollgate-serve,
+// tollgate-orchestrator, tollgate-worker...
+func processName() string {
+	if len(os.Args) > 1 {
+		return "tollgate-" + os.Args[1]
+	}
+	return "tollgate"
 }

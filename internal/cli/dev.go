@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
 
 	"github.com/tollgate/tollgate/api"
@@ -72,9 +73,14 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 	if err != nil {
 		return err
 	}
+	tracing, err := telemetry.NewOTLPTracing(ctx, cfg.OTLPEndpoint, "tollgate-dev")
+	if err != nil {
+		return usageErr(err)
+	}
+	defer tracing.Shutdown(context.Background())
 	ecfg := embedded.Config{DBDir: o.db, PolicyDir: o.policy, EvidenceDir: o.evidence,
 		TemporalCLI: o.temporalCLI, SigningKey: cfg.SigningKey, Version: Version, Logger: g.logger,
-		Targets: cfg.Guard.Targets, Health: pull, HealthLag: lag, Metrics: metrics}
+		Targets: cfg.Guard.Targets, Health: pull, HealthLag: lag, Metrics: metrics, Tracing: tracing}
 	where := o.evidence
 	if cfg.MinIO.Endpoint != "" {
 		m, err := storage.OpenMinIO(ctx, cfg.MinIO, g.logger)
@@ -92,7 +98,7 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 	if err := observePools(metrics.Meter("tollgate/api"), tasks.Pools{JS: st.JetStream()}); err != nil {
 		return err
 	}
-	srv, err := newDevAPI(st, token, o.full, metrics)
+	srv, err := newDevAPI(st, token, o.full, metrics, tracerProvider(tracing))
 	if err != nil {
 		return err
 	}
@@ -103,7 +109,7 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 }
 
 // newDevAPI builds the API over an embedded stack with one all-roles token.
-func newDevAPI(st *embedded.Stack, token string, full bool, metrics *telemetry.Metrics) (*api.Server, error) {
+func newDevAPI(st *embedded.Stack, token string, full bool, metrics *telemetry.Metrics, tp trace.TracerProvider) (*api.Server, error) {
 	redactor, err := scanners.NewSecrets()
 	if err != nil {
 		return nil, err
@@ -114,7 +120,7 @@ func newDevAPI(st *embedded.Stack, token string, full bool, metrics *telemetry.M
 		Version: Version,
 	}, api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Redactor: redactor,
 		Releases: newReleaseStore(st.Evidence()), Guards: &guards.Client{Temporal: st.Client()}, Metrics: metrics.Gatherer(),
-		Pools: tasks.Pools{JS: st.JetStream()}, Ready: []api.Checker{
+		Pools: tasks.Pools{JS: st.JetStream()}, TracerProvider: tp, Ready: []api.Checker{
 			{Name: "temporal", Check: func(ctx context.Context) error {
 				_, err := st.Client().CheckHealth(ctx, &client.CheckHealthRequest{})
 				return err

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
 
 	"github.com/tollgate/tollgate/api"
@@ -19,6 +20,7 @@ import (
 	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/telemetry"
 	"github.com/tollgate/tollgate/vulndb"
 	"github.com/tollgate/tollgate/workers"
 	"github.com/tollgate/tollgate/workers/scanners"
@@ -70,7 +72,7 @@ func serve(ctx context.Context, g *globals, cfg Config, c *conns) error {
 		RatePerSecond: cfg.API.RatePerSecond, Burst: cfg.API.Burst, Full: cfg.API.Full, Version: Version, OIDC: cfg.API.OIDC},
 		api.Deps{Temporal: c.temporal, Inputs: c.inputs, Evidence: c.evidence, Logger: g.logger, Ready: readiness(c), Redactor: redactor,
 			Releases: newReleaseStore(c.evidence), Guards: &guards.Client{Temporal: c.temporal}, Metrics: c.metrics.Gatherer(),
-			Pools: tasks.Pools{JS: c.js}})
+			Pools: tasks.Pools{JS: c.js}, TracerProvider: tracerProvider(c.tracing)})
 	if err != nil {
 		return usageErr(err)
 	}
@@ -185,7 +187,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 			defer engine.Close()
 			meter := c.metrics.Meter("tollgate/worker")
 			w, err := workers.New(workers.Config{Pool: pool, Concurrency: cfg.Worker.Concurrency},
-				workers.Deps{JetStream: c.js, Temporal: c.temporal, Evidence: c.evidence, Inputs: c.inputs, Scanners: engine.Scanners(), Meter: meter, Logger: g.logger})
+				workers.Deps{JetStream: c.js, Temporal: c.temporal, Evidence: c.evidence, Inputs: c.inputs, Scanners: engine.Scanners(), Meter: meter, Tracer: c.tracing.Tracer("tollgate/worker"), Logger: g.logger})
 			if err != nil {
 				return usageErr(err)
 			}
@@ -275,4 +277,12 @@ func observePools(meter metric.Meter, pools tasks.Pools) error {
 		return nil
 	}, pending, running, redelivered, oldest)
 	return err
+}
+
+// tracerProvider is t's provider, or nil without tracing.
+func tracerProvider(t *telemetry.Tracing) trace.TracerProvider {
+	if t == nil {
+		return nil
+	}
+	return t.Provider
 }
