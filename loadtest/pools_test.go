@@ -88,10 +88,16 @@ func TestPoolsReportsPendingWork(t *testing.T) {
 			}
 		}
 	}
-	p := pools(ctx, t, bin, fleet)
-	for _, name := range []string{"fast", "deep"} {
-		if r := row(p, name); r.Pending != 0 || r.AckPending != 0 {
-			t.Errorf("%s pool after the workers started: %+v, want drained", name, r)
+	// The consumers count acks asynchronously: wait for both pools to show
+	// the drain.
+	for deadline := time.Now().Add(time.Minute); ; {
+		p := pools(ctx, t, bin, fleet)
+		fast, deep := row(p, "fast"), row(p, "deep")
+		if fast.Pending+deep.Pending == 0 && fast.AckPending+deep.AckPending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the workers started: fast %+v, deep %+v, want drained", fast, deep)
 		}
 	}
 }

@@ -45,9 +45,10 @@ func TestPoolStatus(t *testing.T) {
 	if _, err := js.Publish(ctx, cfg.Subject(tasks.PoolDeep, tasks.KindDeep), []byte("{}")); err != nil {
 		t.Fatal(err)
 	}
-	st, err := tasks.Status(ctx, js, cfg, tasks.PoolFast)
-	if err != nil || st.Pending != 3 || st.AckPending != 0 || st.Oldest.Before(before) {
-		t.Fatalf("three queued: %v %+v", err, st)
+	// The consumer counts new messages asynchronously: wait for them.
+	st := waitStatus(ctx, t, js, cfg, tasks.PoolFast, func(st tasks.PoolStatus) bool { return st.Pending == 3 })
+	if st.AckPending != 0 || st.Oldest.Before(before) {
+		t.Fatalf("three queued: %+v", st)
 	}
 	// A worker takes one: it is in progress, and still the oldest.
 	cons, _ := js.Consumer(ctx, cfg.Name(), cfg.Consumer(tasks.PoolFast))
@@ -59,14 +60,28 @@ func TestPoolStatus(t *testing.T) {
 	for m := range batch.Messages() {
 		msg = m
 	}
-	st, err = tasks.Status(ctx, js, cfg, tasks.PoolFast)
-	if err != nil || st.Pending != 2 || st.AckPending != 1 || st.Oldest.IsZero() {
-		t.Fatalf("one in progress: %v %+v", err, st)
+	st = waitStatus(ctx, t, js, cfg, tasks.PoolFast, func(st tasks.PoolStatus) bool { return st.AckPending == 1 })
+	if st.Pending != 2 || st.Oldest.IsZero() {
+		t.Fatalf("one in progress: %+v", st)
 	}
 	if err := msg.DoubleAck(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if st, err := tasks.Status(ctx, js, cfg, tasks.PoolDeep); err != nil || st.Pending != 1 {
-		t.Fatalf("deep pool: %v %+v", err, st)
+	waitStatus(ctx, t, js, cfg, tasks.PoolDeep, func(st tasks.PoolStatus) bool { return st.Pending == 1 })
+}
+
+// waitStatus reads a pool's status until cond holds, for up to 10 seconds.
+func waitStatus(ctx context.Context, t *testing.T, js jetstream.JetStream, cfg tasks.StreamConfig, pool string, cond func(tasks.PoolStatus) bool) tasks.PoolStatus {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := tasks.Status(ctx, js, cfg, pool)
+		if err == nil && cond(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pool %s: %v %+v", pool, err, st)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
