@@ -20,15 +20,18 @@ type PoolStatus struct {
 	// Waiting is the number of pull requests workers have open: idle
 	// capacity.
 	Waiting int `json:"waiting"`
-	// Delivered counts every delivery since the consumer was made.
+	// Delivered counts the consumer's deliveries (redeliveries included)
+	// since it was made.
 	Delivered uint64 `json:"delivered"`
 	// Oldest is when the oldest task not yet done was published (zero when
 	// there is none).
 	Oldest time.Time `json:"oldest,omitzero"`
 }
 
-// Status reads a pool's consumer, and the oldest task of the pool still in
-// the work-queue stream (done tasks are deleted from it).
+// Status reads a pool's queue. What is queued comes from the work-queue
+// stream itself, which holds exactly the tasks not yet done (acked tasks are
+// deleted) and counts them as soon as a publish is acknowledged; what is in
+// progress, redelivered and delivered comes from the pool's consumer.
 func Status(ctx context.Context, js jetstream.JetStream, c StreamConfig, pool string) (PoolStatus, error) {
 	c = c.withDefaults()
 	cons, err := js.Consumer(ctx, c.Stream, c.Consumer(pool))
@@ -40,17 +43,28 @@ func Status(ctx context.Context, js jetstream.JetStream, c StreamConfig, pool st
 		return PoolStatus{}, fmt.Errorf("pool %s: consumer info: %w", pool, err)
 	}
 	st := PoolStatus{
-		Pool: pool, Pending: info.NumPending, AckPending: info.NumAckPending,
-		Redelivered: info.NumRedelivered, Waiting: info.NumWaiting, Delivered: info.Delivered.Stream,
-	}
-	if st.Pending == 0 && st.AckPending == 0 {
-		return st, nil
+		Pool: pool, AckPending: info.NumAckPending, Redelivered: info.NumRedelivered,
+		Waiting: info.NumWaiting, Delivered: info.Delivered.Consumer,
 	}
 	stream, err := js.Stream(ctx, c.Stream)
 	if err != nil {
 		return st, fmt.Errorf("pool %s: stream %s: %w", pool, c.Stream, err)
 	}
-	msg, err := stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(fmt.Sprintf("%s.%s.>", c.SubjectPrefix, pool)))
+	subject := fmt.Sprintf("%s.%s.>", c.SubjectPrefix, pool)
+	sinfo, err := stream.Info(ctx, jetstream.WithSubjectFilter(subject))
+	if err != nil {
+		return st, fmt.Errorf("pool %s: stream info: %w", pool, err)
+	}
+	var queued uint64
+	for _, n := range sinfo.State.Subjects {
+		queued += n
+	}
+	// Tasks a worker holds are still in the stream until acked.
+	st.Pending = queued - min(queued, uint64(st.AckPending))
+	if queued == 0 {
+		return st, nil
+	}
+	msg, err := stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subject))
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 	case err != nil:

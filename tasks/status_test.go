@@ -45,10 +45,9 @@ func TestPoolStatus(t *testing.T) {
 	if _, err := js.Publish(ctx, cfg.Subject(tasks.PoolDeep, tasks.KindDeep), []byte("{}")); err != nil {
 		t.Fatal(err)
 	}
-	// The consumer counts new messages asynchronously: wait for them.
-	st := waitStatus(ctx, t, js, cfg, tasks.PoolFast, func(st tasks.PoolStatus) bool { return st.Pending == 3 })
-	if st.AckPending != 0 || st.Oldest.Before(before) {
-		t.Fatalf("three queued: %+v", st)
+	st, err := tasks.Status(ctx, js, cfg, tasks.PoolFast)
+	if err != nil || st.Pending != 3 || st.AckPending != 0 || st.Oldest.Before(before) {
+		t.Fatalf("three queued: %v %+v", err, st)
 	}
 	// A worker takes one: it is in progress, and still the oldest.
 	cons, _ := js.Consumer(ctx, cfg.Name(), cfg.Consumer(tasks.PoolFast))
@@ -60,28 +59,18 @@ func TestPoolStatus(t *testing.T) {
 	for m := range batch.Messages() {
 		msg = m
 	}
-	st = waitStatus(ctx, t, js, cfg, tasks.PoolFast, func(st tasks.PoolStatus) bool { return st.AckPending == 1 })
-	if st.Pending != 2 || st.Oldest.IsZero() {
-		t.Fatalf("one in progress: %+v", st)
+	st, err = tasks.Status(ctx, js, cfg, tasks.PoolFast)
+	if err != nil || st.Pending != 2 || st.AckPending != 1 || st.Delivered != 1 || st.Oldest.IsZero() {
+		t.Fatalf("one in progress: %v %+v", err, st)
 	}
 	if err := msg.DoubleAck(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitStatus(ctx, t, js, cfg, tasks.PoolDeep, func(st tasks.PoolStatus) bool { return st.Pending == 1 })
-}
-
-// waitStatus reads a pool's status until cond holds, for up to 10 seconds.
-func waitStatus(ctx context.Context, t *testing.T, js jetstream.JetStream, cfg tasks.StreamConfig, pool string, cond func(tasks.PoolStatus) bool) tasks.PoolStatus {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st, err := tasks.Status(ctx, js, cfg, pool)
-		if err == nil && cond(st) {
-			return st
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pool %s: %v %+v", pool, err, st)
-		}
-		time.Sleep(20 * time.Millisecond)
+	if st, err := tasks.Status(ctx, js, cfg, tasks.PoolDeep); err != nil || st.Pending != 1 {
+		t.Fatalf("deep pool: %v %+v", err, st)
+	}
+	// The acked task is gone from the queue.
+	if st, err := tasks.Status(ctx, js, cfg, tasks.PoolFast); err != nil || st.Pending != 2 || st.AckPending != 0 {
+		t.Fatalf("after the ack: %v %+v", err, st)
 	}
 }

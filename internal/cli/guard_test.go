@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -20,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/tollgate/tollgate/activities/deployers"
+	"go.temporal.io/api/enums/v1"
 
 	"github.com/tollgate/tollgate/activities/health"
 	"github.com/tollgate/tollgate/api"
@@ -219,21 +221,29 @@ func (e *guardEnv) status(t *testing.T, app string) guards.Status {
 	return st
 }
 
-// waitFor polls the guard's status until cond holds, or fails at the
-// deadline. It waits on the guard's own evaluations, not on a clock.
+// waitFor checks the guard's status each time the guard's history grows (a
+// timer fired, a signal or an activity landed), until cond holds or within
+// runs out: it waits on the guard's own events, not on a clock.
 func (e *guardEnv) waitFor(t *testing.T, app, what string, within time.Duration, cond func(guards.Status) bool) guards.Status {
 	t.Helper()
-	deadline := time.Now().Add(within)
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	events := e.stack.Client().GetWorkflowHistory(ctx, workflows.GuardWorkflowID("a", app), "", true, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for {
 		st := e.status(t, app)
 		if cond(st) {
 			return st
 		}
-		if time.Now().After(deadline) {
-			raw, _ := json.MarshalIndent(st, "", "  ")
-			t.Fatalf("%s: not within %s; status:\n%s", what, within, raw)
+		// Block until the guard's run has its next event (a long poll on
+		// its history), or the wait or the run ends.
+		err := errors.New("the guard's run ended")
+		if events.HasNext() {
+			_, err = events.Next()
 		}
-		time.Sleep(100 * time.Millisecond)
+		if err != nil {
+			raw, _ := json.MarshalIndent(e.status(t, app), "", "  ")
+			t.Fatalf("%s: not within %s (%v); status:\n%s", what, within, err, raw)
+		}
 	}
 }
 
