@@ -76,7 +76,7 @@ func StartFleet(ctx context.Context, o FleetOptions) (_ *Fleet, err error) {
 			f.Stop()
 		}
 	}()
-	if f.natsPort, err = freePort(); err != nil {
+	if f.natsPort, err = stack.FreePort(); err != nil {
 		return nil, err
 	}
 	if err := f.startNATS(); err != nil {
@@ -88,7 +88,7 @@ func StartFleet(ctx context.Context, o FleetOptions) (_ *Fleet, err error) {
 	if f.minio, err = stack.StartMinIO(ctx, stack.MinIOOptions{DataDir: filepath.Join(o.Dir, "minio"), Logger: f.logger}); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := stack.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -375,13 +375,4 @@ func (f *Fleet) Stop() {
 	if f.minio != nil {
 		f.minio.Stop()
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

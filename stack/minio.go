@@ -79,12 +79,12 @@ func StartMinIO(ctx context.Context, opts MinIOOptions) (*MinIO, error) {
 	logger := cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))
 	port, consolePort := opts.Port, opts.ConsolePort
 	if port == 0 {
-		if port, err = freePort(); err != nil {
+		if port, err = FreePort(); err != nil {
 			return nil, fmt.Errorf("start minio: %w", err)
 		}
 	}
 	if consolePort == 0 {
-		if consolePort, err = freePort(); err != nil {
+		if consolePort, err = FreePort(); err != nil {
 			return nil, fmt.Errorf("start minio: %w", err)
 		}
 	}

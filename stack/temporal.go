@@ -82,7 +82,7 @@ func StartTemporalDev(ctx context.Context, opts TemporalDevOptions) (*TemporalDe
 	ns := cmp.Or(opts.Namespace, "default")
 	port := opts.Port
 	if port == 0 {
-		if port, err = freePort(); err != nil {
+		if port, err = FreePort(); err != nil {
 			return nil, fmt.Errorf("start temporal dev server: %w", err)
 		}
 	}
@@ -172,7 +172,8 @@ func (d *TemporalDev) Stop() {
 	d.child.Stop()
 }
 
-func freePort() (int, error) {
+// FreePort returns a TCP port free on 127.0.0.1 now.
+func FreePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
