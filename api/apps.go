@@ -131,6 +131,11 @@ func decodeHealth(body []byte) ([]workflows.HealthSample, error) {
 	if err := decodeStrict(body, &in); err != nil {
 		return nil, err
 	}
+	return in.check()
+}
+
+// check validates a decoded push and converts its samples.
+func (in HealthPush) check() ([]workflows.HealthSample, error) {
 	if len(in.Samples) == 0 || len(in.Samples) > maxSamplesPerPush {
 		return nil, fmt.Errorf("send 1 to %d samples", maxSamplesPerPush)
 	}
@@ -208,12 +213,12 @@ func (s *Server) listReleases(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) pushHealth(w http.ResponseWriter, r *http.Request) {
-	var raw json.RawMessage
-	p, app, ok := s.appRequest(w, r, "health.push", &raw)
+	var in HealthPush
+	p, app, ok := s.appRequest(w, r, "health.push", &in)
 	if !ok {
 		return
 	}
-	samples, err := decodeHealth(raw)
+	samples, err := in.check()
 	if err != nil {
 		writeProblem(w, r, http.StatusBadRequest, "bad-request", err.Error())
 		return
