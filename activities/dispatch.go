@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -29,12 +30,22 @@ func (a *Activities) Dispatch(ctx context.Context, t tasks.Task) (tasks.Result, 
 	if err != nil {
 		return tasks.Result{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf("encode task %s of scan %s: %v", t.Kind, t.ScanID, err), "BadTask", err)
 	}
-	subject := a.Stream.Subject(t.Pool, t.Kind)
+	if err := tasks.ValidPriority(t.Priority); err != nil {
+		return tasks.Result{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadTask", err)
+	}
+	subject := a.Stream.Subject(t)
 	msgID := fmt.Sprintf("%s/%s/%s/%d", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, t.Kind, t.Attempt)
 	// The task carries the activity's trace context to the worker.
 	msg := &nats.Msg{Subject: subject, Data: data}
 	telemetry.InjectNATS(ctx, msg)
 	if _, err := a.Publisher.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID)); err != nil {
+		if tasks.IsTenantBacklog(err) {
+			// Not a failure: the workflow waits for room and dispatches again,
+			// without spending this activity's attempts.
+			return tasks.Result{}, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("tenant %q has its limit of pending %s tasks in pool %s", t.Tenant, cmp.Or(t.Priority, tasks.PriorityCI), t.Pool),
+				tasks.ErrTypeTenantBacklog, err)
+		}
 		return tasks.Result{}, fmt.Errorf("publish task %s of scan %s to %q: %w", t.Kind, t.ScanID, subject, err)
 	}
 	a.logger().DebugContext(ctx, "task dispatched", "scan_id", t.ScanID, "subject", subject, "attempt", t.Attempt)

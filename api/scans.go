@@ -32,6 +32,9 @@ type Metadata struct {
 	Commit     string      `json:"commit,omitempty"`
 	Labels     []string    `json:"labels,omitempty"`
 	Provenance *Provenance `json:"provenance,omitempty"`
+	// Priority is "ci" (the default: someone waits on the verdict) or
+	// "bulk" (rescans and backfills, served after CI work).
+	Priority string `json:"priority,omitempty"`
 }
 
 // Provenance records how an LLM-made app came to be. Secrets in the prompts
@@ -66,6 +69,9 @@ func (m Metadata) Validate() error {
 	if m.Commit != "" && !commitRe.MatchString(m.Commit) {
 		return fmt.Errorf("commit %q is not a git object id", m.Commit)
 	}
+	if err := tasks.ValidPriority(m.Priority); err != nil {
+		return err
+	}
 	if len(m.Labels) > 32 {
 		return fmt.Errorf("%d labels, at most 32", len(m.Labels))
 	}
@@ -94,6 +100,8 @@ type ScanStatus struct {
 	App       string          `json:"app,omitempty"`
 	Status    string          `json:"status"` // running, completed, failed
 	Stage     string          `json:"stage,omitempty"`
+	// Waiting says what a running scan waits for besides a worker.
+	Waiting string `json:"waiting,omitempty"`
 	Verdict   report.Verdict  `json:"verdict,omitempty"`
 	Reasons   []report.Reason `json:"reasons,omitempty"`
 	Error     string          `json:"error,omitempty"`
@@ -197,7 +205,8 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 	now := time.Now().UTC()
 	id := scanID(p.Tenant, r.Header.Get("Idempotency-Key"), obj.SHA256, *meta, now, s.cfg.DedupeWindow)
 	req := workflows.ScanRequest{ScanID: id, App: meta.App, Commit: meta.Commit, Labels: meta.Labels, Full: s.cfg.Full,
-		Input: tasks.Input{Archive: &obj}, SubmittedAt: now.Truncate(time.Second), Tenant: p.Tenant}
+		Input: tasks.Input{Archive: &obj}, SubmittedAt: now.Truncate(time.Second), Tenant: p.Tenant,
+		Priority: meta.Priority}
 	if meta.Provenance != nil {
 		ev, err := s.storeProvenance(ctx, id, *meta.Provenance)
 		if err != nil {
@@ -365,7 +374,7 @@ func (s *Server) status(ctx context.Context, id, app string, st enumspb.Workflow
 		if v, err := s.deps.Temporal.QueryWorkflow(ctx, workflowID(id), "", workflows.QueryProgress); err == nil {
 			var p workflows.Progress
 			if v.Get(&p) == nil {
-				out.Stage = p.Stage
+				out.Stage, out.Waiting = p.Stage, p.Waiting
 			}
 		}
 	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:

@@ -28,6 +28,8 @@ import (
 
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
+
+	"github.com/tollgate/tollgate/tasks"
 	"sigs.k8s.io/yaml"
 )
 
@@ -356,6 +358,7 @@ func TestScaledObjects(t *testing.T) {
 	if len(scaled) != 2 {
 		t.Errorf("have %d ScaledObjects, want one per pool (2)", len(scaled))
 	}
+	var cfg tasks.StreamConfig
 	consumers := map[string]bool{}
 	for name, so := range scaled {
 		if so.APIVersion != "keda.sh/v1alpha1" {
@@ -366,27 +369,37 @@ func TestScaledObjects(t *testing.T) {
 			t.Errorf("%s: targets %q, which is not a Deployment", name, so.Spec.ScaleTargetRef.Name)
 			continue
 		}
-		if len(so.Spec.Triggers) != 1 || so.Spec.Triggers[0].Type != "nats-jetstream" {
-			t.Errorf("%s: want one nats-jetstream trigger", name)
-			continue
+		// The target's workers pull from both of its pool's consumers, and
+		// it scales on both.
+		args := target.Spec.Template.Spec.Containers[0].Args
+		pool := ""
+		if len(args) == 3 && args[0] == "worker" && args[1] == "--pool" {
+			pool = args[2]
 		}
-		md := so.Spec.Triggers[0].Metadata
-		consumer := md["consumer"]
-		if consumer != "pool-fast" && consumer != "pool-deep" {
-			t.Errorf("%s: consumer %q is not a pool's (pool-fast, pool-deep)", name, consumer)
+		want := map[string]bool{cfg.Consumer(pool, tasks.PriorityCI): true, cfg.Consumer(pool, tasks.PriorityBulk): true}
+		if len(so.Spec.Triggers) != len(want) {
+			t.Errorf("%s: %d triggers, want one per consumer of pool %q", name, len(so.Spec.Triggers), pool)
 		}
-		consumers[consumer] = true
-		if md["stream"] != "TOLLGATE_TASKS" || md["natsServerMonitoringEndpoint"] == "" || md["lagThreshold"] == "" {
-			t.Errorf("%s: trigger metadata %v lacks the stream TOLLGATE_TASKS, the monitoring endpoint or lagThreshold", name, md)
-		}
-		// The consumer must be the pool the target's workers pull from.
-		args := strings.Join(target.Spec.Template.Spec.Containers[0].Args, " ")
-		if want := "worker --pool " + strings.TrimPrefix(consumer, "pool-"); args != want {
-			t.Errorf("%s: scales %s, which runs %q, on consumer %s", name, target.Metadata.Name, args, consumer)
+		for _, tr := range so.Spec.Triggers {
+			md := tr.Metadata
+			if tr.Type != "nats-jetstream" {
+				t.Errorf("%s: trigger type %q, want nats-jetstream", name, tr.Type)
+			}
+			if !want[md["consumer"]] {
+				t.Errorf("%s: scales %s, which runs %q, on consumer %q", name, target.Metadata.Name, strings.Join(args, " "), md["consumer"])
+			}
+			consumers[md["consumer"]] = true
+			if md["stream"] != cfg.Name() || md["natsServerMonitoringEndpoint"] == "" || md["lagThreshold"] == "" {
+				t.Errorf("%s: trigger metadata %v lacks the stream %s, the monitoring endpoint or lagThreshold", name, md, cfg.Name())
+			}
 		}
 	}
-	if !consumers["pool-fast"] || !consumers["pool-deep"] {
-		t.Errorf("pools scaled: %v, want pool-fast and pool-deep", consumers)
+	for _, pool := range []string{tasks.PoolFast, tasks.PoolDeep} {
+		for _, prio := range []string{tasks.PriorityCI, tasks.PriorityBulk} {
+			if !consumers[cfg.Consumer(pool, prio)] {
+				t.Errorf("no ScaledObject scales on consumer %s (have %v)", cfg.Consumer(pool, prio), consumers)
+			}
+		}
 	}
 }
 

@@ -1,17 +1,20 @@
 package tasks
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// PoolStatus is one pool's queue at one time.
-type PoolStatus struct {
-	Pool string `json:"pool"`
+// QueueStatus is one pool's queue at one priority, at one time.
+type QueueStatus struct {
+	Priority string `json:"priority,omitempty"`
 	// Pending tasks are waiting for a worker; AckPending are with one.
 	Pending    uint64 `json:"pending"`
 	AckPending int    `json:"ack_pending"`
@@ -28,51 +31,104 @@ type PoolStatus struct {
 	Oldest time.Time `json:"oldest,omitzero"`
 }
 
-// Status reads a pool's queue. What is queued comes from the work-queue
+// TenantTasks is how many tasks one tenant has not yet done (queued or
+// running) in a pool at a priority: what the per-tenant cap counts.
+type TenantTasks struct {
+	Tenant   string `json:"tenant"`
+	Priority string `json:"priority"`
+	Tasks    uint64 `json:"tasks"`
+}
+
+// PoolStatus is one pool's queue at one time: the totals over both
+// priorities, each priority's queue, and the tenants with work in it.
+type PoolStatus struct {
+	Pool string `json:"pool"`
+	QueueStatus
+	Priorities []QueueStatus `json:"priorities"`
+	// Tenants with tasks not yet done, the most first.
+	Tenants []TenantTasks `json:"tenants,omitempty"`
+	// TenantCap is the cap on one tenant's tasks at one priority.
+	TenantCap int64 `json:"tenant_cap"`
+}
+
+// Status reads a pool's queues. What is queued comes from the work-queue
 // stream itself, which holds exactly the tasks not yet done (acked tasks are
 // deleted) and counts them as soon as a publish is acknowledged; what is in
-// progress, redelivered and delivered comes from the pool's consumer.
+// progress, redelivered and delivered comes from the pool's consumers.
 func Status(ctx context.Context, js jetstream.JetStream, c StreamConfig, pool string) (PoolStatus, error) {
 	c = c.withDefaults()
-	cons, err := js.Consumer(ctx, c.Stream, c.Consumer(pool))
-	if err != nil {
-		return PoolStatus{}, fmt.Errorf("pool %s: consumer %s: %w", pool, c.Consumer(pool), err)
-	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return PoolStatus{}, fmt.Errorf("pool %s: consumer info: %w", pool, err)
-	}
-	st := PoolStatus{
-		Pool: pool, AckPending: info.NumAckPending, Redelivered: info.NumRedelivered,
-		Waiting: info.NumWaiting, Delivered: info.Delivered.Consumer,
-	}
 	stream, err := js.Stream(ctx, c.Stream)
 	if err != nil {
-		return st, fmt.Errorf("pool %s: stream %s: %w", pool, c.Stream, err)
+		return PoolStatus{}, fmt.Errorf("pool %s: stream %s: %w", pool, c.Stream, err)
 	}
-	subject := fmt.Sprintf("%s.%s.>", c.SubjectPrefix, pool)
-	sinfo, err := stream.Info(ctx, jetstream.WithSubjectFilter(subject))
+	st := PoolStatus{Pool: pool, TenantCap: stream.CachedInfo().Config.MaxMsgsPerSubject}
+	sinfo, err := stream.Info(ctx, jetstream.WithSubjectFilter(c.filter(pool, "")))
 	if err != nil {
 		return st, fmt.Errorf("pool %s: stream info: %w", pool, err)
 	}
-	var queued uint64
-	for _, n := range sinfo.State.Subjects {
-		queued += n
+	queued := map[string]uint64{}
+	for subject, n := range sinfo.State.Subjects {
+		// <prefix>.<pool>.<priority>.<tenant>.<kind>
+		tokens := strings.Split(strings.TrimPrefix(subject, c.SubjectPrefix+"."), ".")
+		if len(tokens) != 4 {
+			continue // not a task subject of this version
+		}
+		queued[tokens[1]] += n
+		tenant, err := TenantFromToken(tokens[2])
+		if err != nil {
+			tenant = tokens[2]
+		}
+		st.Tenants = append(st.Tenants, TenantTasks{Tenant: tenant, Priority: tokens[1], Tasks: n})
+	}
+	slices.SortFunc(st.Tenants, func(a, b TenantTasks) int {
+		return cmp.Or(cmp.Compare(b.Tasks, a.Tasks), cmp.Compare(a.Tenant, b.Tenant), cmp.Compare(a.Priority, b.Priority))
+	})
+	for _, prio := range []string{PriorityCI, PriorityBulk} {
+		q, err := queueStatus(ctx, js, stream, c, pool, prio, queued[prio])
+		if err != nil {
+			return st, err
+		}
+		st.Priorities = append(st.Priorities, q)
+		st.Pending += q.Pending
+		st.AckPending += q.AckPending
+		st.Redelivered += q.Redelivered
+		st.Waiting += q.Waiting
+		st.Delivered += q.Delivered
+		if !q.Oldest.IsZero() && (st.Oldest.IsZero() || q.Oldest.Before(st.Oldest)) {
+			st.Oldest = q.Oldest
+		}
+	}
+	return st, nil
+}
+
+func queueStatus(ctx context.Context, js jetstream.JetStream, stream jetstream.Stream, c StreamConfig, pool, prio string, queued uint64) (QueueStatus, error) {
+	name := c.Consumer(pool, prio)
+	cons, err := js.Consumer(ctx, c.Stream, name)
+	if err != nil {
+		return QueueStatus{}, fmt.Errorf("pool %s: consumer %s: %w", pool, name, err)
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return QueueStatus{}, fmt.Errorf("pool %s: consumer %s info: %w", pool, name, err)
+	}
+	q := QueueStatus{
+		Priority: prio, AckPending: info.NumAckPending, Redelivered: info.NumRedelivered,
+		Waiting: info.NumWaiting, Delivered: info.Delivered.Consumer,
 	}
 	// Tasks a worker holds are still in the stream until acked.
-	st.Pending = queued - min(queued, uint64(st.AckPending))
+	q.Pending = queued - min(queued, uint64(q.AckPending))
 	if queued == 0 {
-		return st, nil
+		return q, nil
 	}
-	msg, err := stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(subject))
+	msg, err := stream.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(c.filter(pool, prio)))
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 	case err != nil:
-		return st, fmt.Errorf("pool %s: oldest task: %w", pool, err)
+		return q, fmt.Errorf("pool %s: oldest %s task: %w", pool, prio, err)
 	default:
-		st.Oldest = msg.Time
+		q.Oldest = msg.Time
 	}
-	return st, nil
+	return q, nil
 }
 
 // Pools reads every pool's queue from one JetStream.

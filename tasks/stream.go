@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -25,6 +27,12 @@ type StreamConfig struct {
 	Replicas int
 	// MaxAge drops tasks nobody took (default 24h).
 	MaxAge time.Duration
+	// MaxPendingPerTenant caps the tasks one tenant may have not yet done
+	// (queued or running) in one pool at one priority (default 256). The
+	// stream refuses a task over the cap (discard-new per subject, since a
+	// task's subject names its tenant), and the scan waits for room instead
+	// of flooding the queue ahead of other tenants.
+	MaxPendingPerTenant int64
 }
 
 func (c StreamConfig) withDefaults() StreamConfig {
@@ -34,17 +42,79 @@ func (c StreamConfig) withDefaults() StreamConfig {
 	c.MaxDeliver = cmp.Or(c.MaxDeliver, 20)
 	c.Replicas = cmp.Or(c.Replicas, 1)
 	c.MaxAge = cmp.Or(c.MaxAge, 24*time.Hour)
+	c.MaxPendingPerTenant = cmp.Or(c.MaxPendingPerTenant, 256)
 	return c
 }
 
-// Subject is the subject a task of kind for pool is published on.
-func (c StreamConfig) Subject(pool, kind string) string {
+// Subject is the subject a task is published on:
+// <prefix>.<pool>.<priority>.<tenant>.<kind>.
+func (c StreamConfig) Subject(t Task) string {
 	c = c.withDefaults()
-	return fmt.Sprintf("%s.%s.%s", c.SubjectPrefix, pool, kind)
+	return fmt.Sprintf("%s.%s.%s.%s.%s", c.SubjectPrefix, t.Pool, cmp.Or(t.Priority, PriorityCI), TenantToken(t.Tenant), t.Kind)
 }
 
-// Consumer is the durable consumer name of a pool.
-func (c StreamConfig) Consumer(pool string) string { return "pool-" + pool }
+// filter is the subject filter of a pool's tasks at one priority ("" for
+// both).
+func (c StreamConfig) filter(pool, priority string) string {
+	c = c.withDefaults()
+	if priority == "" {
+		return fmt.Sprintf("%s.%s.>", c.SubjectPrefix, pool)
+	}
+	return fmt.Sprintf("%s.%s.%s.>", c.SubjectPrefix, pool, priority)
+}
+
+// Consumer is the durable consumer name of a pool at a priority: pool-<pool>
+// for CI and pool-<pool>-bulk for bulk.
+func (c StreamConfig) Consumer(pool, priority string) string {
+	if priority == PriorityBulk {
+		return "pool-" + pool + "-bulk"
+	}
+	return "pool-" + pool
+}
+
+// TenantToken is a tenant's name as one subject token: letters, digits and
+// '-' stay, every other byte becomes _XX (hex), so that distinct tenants get
+// distinct tokens and none holds '.', '*' or '>'. The embedded mode's empty
+// tenant is "_", which no escape makes.
+func TenantToken(tenant string) string {
+	if tenant == "" {
+		return "_"
+	}
+	var b strings.Builder
+	for i := range len(tenant) {
+		switch ch := tenant[i]; {
+		case ch >= 'a' && ch <= 'z', ch >= 'A' && ch <= 'Z', ch >= '0' && ch <= '9', ch == '-':
+			b.WriteByte(ch)
+		default:
+			fmt.Fprintf(&b, "_%02X", ch)
+		}
+	}
+	return b.String()
+}
+
+// TenantFromToken reverses TenantToken.
+func TenantFromToken(token string) (string, error) {
+	if token == "_" {
+		return "", nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(token); i++ {
+		if token[i] != '_' {
+			b.WriteByte(token[i])
+			continue
+		}
+		if i+2 >= len(token) {
+			return "", fmt.Errorf("tenant token %q: short escape at %d", token, i)
+		}
+		v, err := strconv.ParseUint(token[i+1:i+3], 16, 8)
+		if err != nil {
+			return "", fmt.Errorf("tenant token %q: escape at %d: %w", token, i, err)
+		}
+		b.WriteByte(byte(v))
+		i += 2
+	}
+	return b.String(), nil
+}
 
 // Name is the stream name in use.
 func (c StreamConfig) Name() string { return c.withDefaults().Stream }
@@ -61,25 +131,44 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, c StreamConfig) e
 		Replicas:   c.Replicas,
 		MaxAge:     c.MaxAge,
 		Duplicates: 2 * time.Minute,
+		// One subject per pool, priority, tenant and kind: the per-subject
+		// cap is the per-tenant limit, and a task over it is refused.
+		MaxMsgsPerSubject:    c.MaxPendingPerTenant,
+		Discard:              jetstream.DiscardNew,
+		DiscardNewPerSubject: true,
 	})
 	if err != nil {
 		return fmt.Errorf("create stream %q: %w", c.Stream, err)
 	}
 	for _, pool := range []string{PoolFast, PoolDeep} {
-		_, err := js.CreateOrUpdateConsumer(ctx, c.Stream, jetstream.ConsumerConfig{
-			Durable:       c.Consumer(pool),
-			FilterSubject: fmt.Sprintf("%s.%s.>", c.SubjectPrefix, pool),
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       c.AckWait,
-			MaxDeliver:    c.MaxDeliver,
-			MaxAckPending: 10_000,
-			BackOff:       nil,
-		})
-		if err != nil {
-			return fmt.Errorf("create consumer %q on stream %q: %w", c.Consumer(pool), c.Stream, err)
+		for _, prio := range []string{PriorityCI, PriorityBulk} {
+			_, err := js.CreateOrUpdateConsumer(ctx, c.Stream, jetstream.ConsumerConfig{
+				Durable:       c.Consumer(pool, prio),
+				FilterSubject: c.filter(pool, prio),
+				AckPolicy:     jetstream.AckExplicitPolicy,
+				AckWait:       c.AckWait,
+				MaxDeliver:    c.MaxDeliver,
+				MaxAckPending: 10_000,
+			})
+			if err != nil {
+				return fmt.Errorf("create consumer %q on stream %q: %w", c.Consumer(pool, prio), c.Stream, err)
+			}
 		}
 	}
 	return nil
+}
+
+// errCodeStreamStoreFailed is JetStream's error code for a message the
+// stream would not store (NATS's JSStreamStoreFailedErr); a per-subject cap
+// under discard-new is one of its causes.
+const errCodeStreamStoreFailed = 10077
+
+// IsTenantBacklog reports whether a publish was refused because its subject
+// (its tenant's pending tasks in one pool at one priority) is at the cap.
+func IsTenantBacklog(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeStreamStoreFailed &&
+		strings.Contains(apiErr.Description, "maximum messages per subject")
 }
 
 // ErrUnknownPool is returned for a pool name that is neither fast nor deep.

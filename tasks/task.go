@@ -5,6 +5,8 @@
 package tasks
 
 import (
+	"errors"
+	"fmt"
 	"time"
 
 	"github.com/tollgate/tollgate/report"
@@ -16,6 +18,27 @@ const (
 	PoolFast = "fast"
 	PoolDeep = "deep"
 )
+
+// Priorities. CI scans gate a merge and someone waits on them; bulk scans
+// (rescans of many apps, backfills) do not. Each pool has one consumer per
+// priority, and a worker serves CI first, so CI work never queues behind
+// bulk work.
+const (
+	PriorityCI   = "ci"
+	PriorityBulk = "bulk"
+)
+
+// ValidPriority checks a priority name; the empty name is CI.
+func ValidPriority(p string) error {
+	switch p {
+	case "", PriorityCI, PriorityBulk:
+		return nil
+	}
+	return fmt.Errorf("priority %q: %w (want %q or %q)", p, ErrUnknownPriority, PriorityCI, PriorityBulk)
+}
+
+// ErrUnknownPriority is returned for a priority that is neither ci nor bulk.
+var ErrUnknownPriority = errors.New("unknown priority")
 
 // Kinds of task. A stage dispatches one task: every Temporal action costs, so
 // one task runs all of a stage's scanners on one extraction of the input.
@@ -35,10 +58,14 @@ type Input struct {
 
 // Task is one unit of scanner work.
 type Task struct {
-	ScanID      string    `json:"scan_id"`
-	App         string    `json:"app"`
-	Pool        string    `json:"pool"`
-	Kind        string    `json:"kind"`
+	ScanID string `json:"scan_id"`
+	App    string `json:"app"`
+	Pool   string `json:"pool"`
+	Kind   string `json:"kind"`
+	// Tenant owns the task's scan; its pending tasks are limited.
+	Tenant string `json:"tenant,omitempty"`
+	// Priority is PriorityCI (the default) or PriorityBulk.
+	Priority    string    `json:"priority,omitempty"`
 	Input       Input     `json:"input"`
 	SubmittedAt time.Time `json:"submitted_at"`
 	// TaskToken completes the dispatching activity; Attempt is its attempt.
@@ -64,3 +91,9 @@ type Result struct {
 // failed because its input is bad (a hostile or corrupt archive). It is not
 // retried, and `tollgate scan` exits 2 on it.
 const ErrTypeBadInput = "BadInput"
+
+// ErrTypeTenantBacklog is the Temporal application error type of a dispatch
+// refused because the tenant already has its limit of pending tasks in the
+// pool at that priority. The scan waits and dispatches again; it does not
+// fail.
+const ErrTypeTenantBacklog = "TenantBacklog"

@@ -140,29 +140,19 @@ func (w *Worker) Completed() int64 { return w.done.Load() }
 
 // Run pulls and runs tasks until ctx ends, then lets running tasks finish for
 // ShutdownGrace before cancelling them; a cancelled task goes back to the queue.
+//
+// CI tasks come first: a free slot takes a waiting CI task before any bulk
+// task, and bulk tasks never hold every slot (one stays for CI when the
+// worker has more than one), so a CI task waits behind at most the tasks
+// already running.
 func (w *Worker) Run(ctx context.Context) error {
-	stream := w.cfg.Stream.Name()
-	name := w.cfg.Stream.Consumer(w.cfg.Pool)
-	// NATS may be restarting: keep trying until the consumer opens or the
-	// worker is told to stop, which is then a clean stop.
-	var cons jetstream.Consumer
-	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
-		var err error
-		if cons, err = w.deps.JetStream.Consumer(ctx, stream, name); err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return nil
-		}
-		if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
-			return fmt.Errorf("open consumer %q on stream %q: %w", name, stream, err)
-		}
-		w.deps.Logger.WarnContext(ctx, "open consumer; retrying", "consumer", name, "err", err)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(delay):
-		}
+	ci, err := w.openConsumer(ctx, tasks.PriorityCI)
+	if ci == nil {
+		return err
+	}
+	bulk, err := w.openConsumer(ctx, tasks.PriorityBulk)
+	if bulk == nil {
+		return err
 	}
 	w.deps.Logger.InfoContext(ctx, "worker started", "concurrency", w.cfg.Concurrency)
 
@@ -170,6 +160,32 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer cancelTasks()
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, w.cfg.Concurrency)
+	bulkCap := int64(max(1, w.cfg.Concurrency-1))
+	var bulkBusy atomic.Int64
+	// take starts the batch's tasks, each in a slot already reserved, and
+	// says how many it started.
+	take := func(batch jetstream.MessageBatch, isBulk bool) int {
+		got := 0
+		for msg := range batch.Messages() {
+			got++
+			wg.Add(1)
+			if isBulk {
+				bulkBusy.Add(1)
+			}
+			go func() {
+				defer wg.Done()
+				defer func() { <-slots }()
+				if isBulk {
+					defer bulkBusy.Add(-1)
+				}
+				w.handle(taskCtx, msg)
+			}()
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
+			w.deps.Logger.WarnContext(ctx, "fetch tasks", "err", err)
+		}
+		return got
+	}
 loop:
 	for {
 		select {
@@ -184,14 +200,23 @@ loop:
 			slots <- struct{}{}
 			free++
 		}
-		// A bounded wait that also ends at once when the worker is told to stop.
-		fctx, cancelFetch := context.WithTimeout(ctx, time.Second)
-		batch, err := cons.Fetch(free, jetstream.FetchContext(fctx))
-		if err != nil {
-			cancelFetch()
-			for range free {
-				<-slots
+		got, err := w.fetch(ctx, ci, free, take, false, true)
+		if err == nil && got < free {
+			if n := min(int64(free-got), bulkCap-bulkBusy.Load()); n > 0 {
+				var more int
+				more, err = w.fetch(ctx, bulk, int(n), take, true, true)
+				got += more
 			}
+		}
+		if err == nil && got == 0 {
+			// Nothing waiting: wait for CI work, a bounded wait that also
+			// ends at once when the worker is told to stop.
+			got, err = w.fetch(ctx, ci, free, take, false, false)
+		}
+		for range free - got {
+			<-slots
+		}
+		if err != nil {
 			if ctx.Err() != nil {
 				break loop
 			}
@@ -200,24 +225,6 @@ loop:
 			case <-ctx.Done():
 			case <-time.After(time.Second):
 			}
-			continue
-		}
-		got := 0
-		for msg := range batch.Messages() {
-			got++
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-slots }()
-				w.handle(taskCtx, msg)
-			}()
-		}
-		cancelFetch()
-		for range free - got {
-			<-slots
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil {
-			w.deps.Logger.WarnContext(ctx, "fetch tasks", "err", err)
 		}
 	}
 
@@ -232,6 +239,51 @@ loop:
 	}
 	w.deps.Logger.Info("worker stopped", "completed", w.done.Load())
 	return nil
+}
+
+// openConsumer opens the pool's consumer at a priority. NATS may be
+// restarting: it keeps trying until the consumer opens or the worker is told
+// to stop, which is then a clean stop (nil consumer, nil error).
+func (w *Worker) openConsumer(ctx context.Context, priority string) (jetstream.Consumer, error) {
+	stream := w.cfg.Stream.Name()
+	name := w.cfg.Stream.Consumer(w.cfg.Pool, priority)
+	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 5*time.Second) {
+		cons, err := w.deps.JetStream.Consumer(ctx, stream, name)
+		if err == nil {
+			return cons, nil
+		}
+		if ctx.Err() != nil {
+			return nil, nil
+		}
+		if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("open consumer %q on stream %q: %w", name, stream, err)
+		}
+		w.deps.Logger.WarnContext(ctx, "open consumer; retrying", "consumer", name, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-time.After(delay):
+		}
+	}
+}
+
+// fetch pulls up to n tasks from cons and starts them with take: at once
+// with what is there (noWait), or waiting up to a second for the first.
+func (w *Worker) fetch(ctx context.Context, cons jetstream.Consumer, n int, take func(jetstream.MessageBatch, bool) int, isBulk, noWait bool) (int, error) {
+	if noWait {
+		batch, err := cons.FetchNoWait(n)
+		if err != nil {
+			return 0, err
+		}
+		return take(batch, isBulk), nil
+	}
+	fctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	batch, err := cons.Fetch(n, jetstream.FetchContext(fctx))
+	if err != nil {
+		return 0, err
+	}
+	return take(batch, isBulk), nil
 }
 
 // handle runs one task message to its end: completed, failed, dropped as

@@ -335,7 +335,7 @@ func waitPending(t *testing.T, js jetstream.JetStream, sc tasks.StreamConfig, n 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cons, err := js.Consumer(ctx, sc.Name(), sc.Consumer(tasks.PoolFast))
+	cons, err := js.Consumer(ctx, sc.Name(), sc.Consumer(tasks.PoolFast, tasks.PriorityCI))
 	if err != nil {
 		t.Fatal(err)
 	}

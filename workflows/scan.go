@@ -1,6 +1,9 @@
 package workflows
 
 import (
+	"cmp"
+	"errors"
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -24,9 +27,16 @@ var dispatchOptions = workflow.ActivityOptions{
 		BackoffCoefficient:     2,
 		MaximumInterval:        30 * time.Second,
 		MaximumAttempts:        10,
-		NonRetryableErrorTypes: []string{tasks.ErrTypeBadInput},
+		NonRetryableErrorTypes: []string{tasks.ErrTypeBadInput, tasks.ErrTypeTenantBacklog},
 	},
 }
+
+// A scan whose tenant is at its cap of pending tasks tries again after
+// backlogWait, doubling up to backlogWaitMax.
+const (
+	backlogWait    = 2 * time.Second
+	backlogWaitMax = 15 * time.Second
+)
 
 var localOptions = workflow.LocalActivityOptions{
 	StartToCloseTimeout: 30 * time.Second,
@@ -64,11 +74,27 @@ func ScanWorkflow(ctx workflow.Context, req ScanRequest) (ScanResult, error) {
 		begin := workflow.Now(ctx)
 		progress.Stage = stage
 		var res tasks.Result
-		task := tasks.Task{ScanID: req.ScanID, App: req.App, Pool: pool, Kind: kind, Input: req.Input, SubmittedAt: req.SubmittedAt}
+		task := tasks.Task{ScanID: req.ScanID, App: req.App, Pool: pool, Kind: kind, Input: req.Input, SubmittedAt: req.SubmittedAt,
+			Tenant: req.Tenant, Priority: req.Priority}
 		actx := workflow.WithActivityOptions(ctx, dispatchOptions)
-		if err := workflow.ExecuteActivity(actx, ActivityDispatch, task).Get(ctx, &res); err != nil {
-			return report.Decision{}, err
+		// A tenant at its cap of pending tasks waits for room, backing off
+		// up to backlogWaitMax between tries; the wait counts toward no
+		// retry limit.
+		for wait := backlogWait; ; wait = min(2*wait, backlogWaitMax) {
+			err := workflow.ExecuteActivity(actx, ActivityDispatch, task).Get(ctx, &res)
+			if err == nil {
+				break
+			}
+			if appErr, ok := errors.AsType[*temporal.ApplicationError](err); !ok || appErr.Type() != tasks.ErrTypeTenantBacklog {
+				return report.Decision{}, err
+			}
+			progress.Waiting = fmt.Sprintf("tenant backlog: %s pool at its cap of pending %s tasks", pool, cmp.Or(req.Priority, tasks.PriorityCI))
+			logger.Info("tenant backlog full; waiting", "scan_id", req.ScanID, "pool", pool, "wait", wait)
+			if err := workflow.Sleep(ctx, wait); err != nil {
+				return report.Decision{}, err
+			}
 		}
+		progress.Waiting = ""
 		results = append(results, res)
 		var dec report.Decision
 		lctx := workflow.WithLocalActivityOptions(ctx, localOptions)

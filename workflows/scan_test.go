@@ -238,3 +238,50 @@ func TestScanWorkflowReplay(t *testing.T) {
 		})
 	}
 }
+
+// A tenant at its cap of pending tasks waits, with a growing back-off and a
+// progress that says so, for as long as it takes: the refusals spend no
+// retry attempts, and the tenant and priority reach the task.
+func TestScanWorkflowWaitsOutATenantBacklog(t *testing.T) {
+	env := newEnv(t)
+	req := request
+	req.Tenant, req.Priority = "acme", tasks.PriorityBulk
+	refusals := 0
+	var waits []time.Duration
+	last := env.Now()
+	env.OnActivity(ActivityDispatch, mock.Anything, mock.Anything).Return(func(_ context.Context, t tasks.Task) (tasks.Result, error) {
+		if t.Tenant != "acme" || t.Priority != tasks.PriorityBulk {
+			return tasks.Result{}, temporal.NewNonRetryableApplicationError("task lost its tenant or priority", "BadTask", nil)
+		}
+		if t.Kind == tasks.KindSecrets && refusals < 12 {
+			refusals++
+			waits = append(waits, env.Now().Sub(last).Round(time.Second))
+			last = env.Now()
+			return tasks.Result{}, temporal.NewNonRetryableApplicationError("tenant at cap", tasks.ErrTypeTenantBacklog, nil)
+		}
+		return tasks.Result{Kind: t.Kind}, nil
+	})
+	env.OnActivity(ActivityPolicy, mock.Anything, mock.Anything).Return(report.Decision{Verdict: report.VerdictPass}, nil)
+	env.OnActivity(ActivityFinalize, mock.Anything, mock.Anything).Return(finalize)
+	env.RegisterDelayedCallback(func() {
+		v, err := env.QueryWorkflow(QueryProgress)
+		var p Progress
+		if err != nil || v.Get(&p) != nil || p.Waiting == "" {
+			t.Errorf("progress while waiting: %+v, %v", p, err)
+		}
+	}, 10*time.Second)
+	env.ExecuteWorkflow(ScanWorkflow, req)
+	if err := env.GetWorkflowError(); err != nil {
+		t.Fatal(err)
+	}
+	// Two, four, eight seconds, then fifteen at most.
+	want := []time.Duration{0, 2 * time.Second, 4 * time.Second, 8 * time.Second, 15 * time.Second}
+	for i, w := range want {
+		if waits[i] != w {
+			t.Fatalf("waits %v, want them to start %v", waits, want)
+		}
+	}
+	if refusals != 12 {
+		t.Fatalf("%d refusals", refusals)
+	}
+}

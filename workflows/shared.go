@@ -32,6 +32,8 @@ type ScanRequest struct {
 	SubmittedAt time.Time   `json:"submitted_at"`
 	// Tenant owns the scan (the fleet's API sets it).
 	Tenant string `json:"tenant,omitempty"`
+	// Priority is tasks.PriorityCI (the default) or tasks.PriorityBulk.
+	Priority string `json:"priority,omitempty"`
 	// Provenance is the stored (redacted) provenance record of the code:
 	// prompt, model, user. It becomes part of the scan's evidence.
 	Provenance *report.Evidence `json:"provenance,omitempty"`
@@ -76,6 +78,9 @@ type Progress struct {
 	Stage   string         `json:"stage"`
 	Verdict report.Verdict `json:"verdict,omitempty"`
 	Done    bool           `json:"done"`
+	// Waiting says what the scan waits for, when it waits for something
+	// other than a worker (for example its tenant's backlog).
+	Waiting string `json:"waiting,omitempty"`
 }
 
 // QueryProgress is the name of the query that returns Progress.

@@ -42,6 +42,10 @@ type Config struct {
 		Creds string `json:"creds"`
 		// CAFile verifies the servers' TLS certificates (optional).
 		CAFile string `json:"ca_file"`
+		// TenantMaxPending caps one tenant's tasks not yet done in one pool
+		// at one priority (default 256). Every process sets up the stream
+		// with it, so give them all the same value.
+		TenantMaxPending int `json:"tenant_max_pending"`
 	} `json:"nats"`
 	Temporal struct {
 		// Address of the frontend (default 127.0.0.1:7233).
@@ -148,7 +152,8 @@ func loadConfig(path string) (Config, error) {
 			*field = v
 		}
 	}
-	ints := map[string]*int{"TOLLGATE_RETENTION_DAYS": &c.MinIO.RetentionDays, "TOLLGATE_WORKER_CONCURRENCY": &c.Worker.Concurrency}
+	ints := map[string]*int{"TOLLGATE_RETENTION_DAYS": &c.MinIO.RetentionDays, "TOLLGATE_WORKER_CONCURRENCY": &c.Worker.Concurrency,
+		"TOLLGATE_TENANT_MAX_PENDING": &c.NATS.TenantMaxPending}
 	for name, field := range ints {
 		if v, ok := os.LookupEnv(name); ok {
 			n, err := strconv.Atoi(v)
@@ -184,6 +189,9 @@ func loadConfig(path string) (Config, error) {
 			return Config{}, usageErrf("tokens file %q: %w", v, err)
 		}
 	}
+	if c.NATS.TenantMaxPending < 0 {
+		return Config{}, usageErrf("nats.tenant_max_pending %d must not be negative", c.NATS.TenantMaxPending)
+	}
 	c.NATS.URL = cmp.Or(c.NATS.URL, nats.DefaultURL)
 	c.Temporal.Address = cmp.Or(c.Temporal.Address, "127.0.0.1:7233")
 	c.Temporal.Namespace = cmp.Or(c.Temporal.Namespace, "default")
@@ -199,6 +207,7 @@ type conns struct {
 	temporal client.Client
 	nc       *nats.Conn
 	js       jetstream.JetStream
+	stream   tasks.StreamConfig
 	evidence storage.Evidence
 	inputs   interface {
 		api.Inputs
@@ -218,7 +227,7 @@ func (c *conns) Close() {
 // connect dials Temporal and NATS and opens the stores. Temporal and NATS
 // are retried for a while, so the processes of a stack may start in any order.
 func connect(ctx context.Context, g *globals, cfg Config) (_ *conns, err error) {
-	c := &conns{}
+	c := &conns{stream: tasks.StreamConfig{MaxPendingPerTenant: int64(cfg.NATS.TenantMaxPending)}}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -272,7 +281,7 @@ func connect(ctx context.Context, g *globals, cfg Config) (_ *conns, err error) 
 	if c.js, err = jetstream.New(c.nc); err != nil {
 		return nil, fmt.Errorf("open JetStream: %w", err)
 	}
-	if err := retry(ctx, "create JetStream stream", func() error { return tasks.EnsureStream(ctx, c.js, tasks.StreamConfig{}) }); err != nil {
+	if err := retry(ctx, "create JetStream stream", func() error { return tasks.EnsureStream(ctx, c.js, c.stream) }); err != nil {
 		return nil, err
 	}
 

@@ -65,14 +65,14 @@ func serve(ctx context.Context, g *globals, cfg Config, c *conns) error {
 	if err != nil {
 		return err
 	}
-	if err := observePools(c.metrics.Meter("tollgate/api"), tasks.Pools{JS: c.js}); err != nil {
+	if err := observePools(c.metrics.Meter("tollgate/api"), tasks.Pools{JS: c.js, Config: c.stream}); err != nil {
 		return err
 	}
 	srv, err := api.New(api.Config{Tokens: cfg.API.Tokens, MaxArchiveBytes: cfg.API.MaxArchiveBytes,
 		RatePerSecond: cfg.API.RatePerSecond, Burst: cfg.API.Burst, Full: cfg.API.Full, Version: Version, OIDC: cfg.API.OIDC},
 		api.Deps{Temporal: c.temporal, Inputs: c.inputs, Evidence: c.evidence, Logger: g.logger, Ready: readiness(c), Redactor: redactor,
 			Releases: newReleaseStore(c.evidence), Guards: &guards.Client{Temporal: c.temporal}, Metrics: c.metrics.Gatherer(),
-			Pools: tasks.Pools{JS: c.js}, TracerProvider: tracerProvider(c.tracing)})
+			Pools: tasks.Pools{JS: c.js, Config: c.stream}, TracerProvider: tracerProvider(c.tracing)})
 	if err != nil {
 		return usageErr(err)
 	}
@@ -134,7 +134,7 @@ func newOrchestratorCmd(g *globals) *cobra.Command {
 					return err
 				}
 				w, err := orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, SigningKey: cfg.SigningKey, Version: Version,
-					Targets: cfg.Guard.Targets, Health: pull, HealthLag: lag},
+					Stream: c.stream, Targets: cfg.Guard.Targets, Health: pull, HealthLag: lag},
 					orchestrator.Deps{Temporal: c.temporal, Publisher: c.js, Evidence: c.evidence, Meter: c.metrics.Meter("tollgate/orchestrator"), Logger: g.logger})
 				if err != nil {
 					return err
@@ -186,7 +186,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 			}
 			defer engine.Close()
 			meter := c.metrics.Meter("tollgate/worker")
-			w, err := workers.New(workers.Config{Pool: pool, Concurrency: cfg.Worker.Concurrency},
+			w, err := workers.New(workers.Config{Pool: pool, Concurrency: cfg.Worker.Concurrency, Stream: c.stream},
 				workers.Deps{JetStream: c.js, Temporal: c.temporal, Evidence: c.evidence, Inputs: c.inputs, Scanners: engine.Scanners(), Meter: meter, Tracer: c.tracing.Tracer("tollgate/worker"), Logger: g.logger})
 			if err != nil {
 				return usageErr(err)

@@ -372,17 +372,18 @@ func TestGuardRollsBackEndToEnd(t *testing.T) {
 	})
 
 	push := startPusher(t, e.api.URL, "token-ci", "todo")
-	r1 := e.rollbackFlow(t, "todo", push, true)
-	t.Run("pulled", func(t *testing.T) { e.rollbackFlow(t, "notes", prom, false) })
+	r1 := e.rollbackFlow(t, "todo", push)
+	t.Run("pulled", func(t *testing.T) { e.rollbackFlow(t, "notes", prom) })
 	t.Run("refusals", func(t *testing.T) { e.refusals(t, r1) })
 	t.Run("on-call", func(t *testing.T) { e.onCall(t, r1) })
 }
 
 // rollbackFlow records two passing releases of app, sends healthy then
 // breaching traffic, and checks the one rollback it causes: to the first
-// release, recorded with the values behind it. timed checks that it was
-// decided within one interval of the breach filling the window.
-func (e *guardEnv) rollbackFlow(t *testing.T, app string, load traffic, timed bool) releases.Release {
+// release, recorded with the values behind it. How long after the breach
+// filled the window it was decided is measured and logged, not asserted:
+// speed goes into reports, not into timed assertions.
+func (e *guardEnv) rollbackFlow(t *testing.T, app string, load traffic) releases.Release {
 	const interval, window = time.Second, 4 * time.Second
 	ctx := context.Background()
 	s1 := e.scan(t, app, "clean-static")
@@ -451,9 +452,6 @@ func (e *guardEnv) rollbackFlow(t *testing.T, app string, load traffic, timed bo
 	late := req.RequestedAt.Sub(full)
 	t.Logf("%s: breach filled the window at %s; rollback decided %s later, deployed %s later (interval %s)",
 		app, full.Format(time.StampMilli), late, rec.DeployedAt.Sub(full), interval)
-	if timed && late > interval+250*time.Millisecond {
-		t.Errorf("rollback decided %s after the window's end, more than one interval (%s)", late, interval)
-	}
 	if *updateHistory && app == "todo" {
 		e.saveHistories(t, "a", app)
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -151,12 +153,30 @@ func poolReports(before, now api.PoolsStatus, target time.Duration, concurrency 
 func printPools(w io.Writer, at time.Time, reports []PoolReport, target time.Duration) {
 	fmt.Fprintf(w, "%s (target wait %s)\n", at.Format(time.RFC3339), target)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "POOL\tPENDING\tIN PROGRESS\tREDELIVERED\tIDLE PULLS\tTHROUGHPUT/s\tOLDEST\tWORKERS NEEDED")
+	fmt.Fprintln(tw, "POOL\tPENDING (CI/BULK)\tIN PROGRESS\tREDELIVERED\tIDLE PULLS\tTHROUGHPUT/s\tOLDEST\tWORKERS NEEDED")
 	for _, r := range reports {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.2f\t%.1fs\t%d\n", r.Pool, r.Pending, r.AckPending, r.Redelivered, r.Waiting, r.Throughput, r.OldestAgeS, r.WorkersNeed)
+		var ci, bulk uint64
+		for _, q := range r.Priorities {
+			switch q.Priority {
+			case tasks.PriorityCI:
+				ci = q.Pending
+			case tasks.PriorityBulk:
+				bulk = q.Pending
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%d (%d/%d)\t%d\t%d\t%d\t%.2f\t%.1fs\t%d\n", r.Pool, r.Pending, ci, bulk, r.AckPending, r.Redelivered, r.Waiting, r.Throughput, r.OldestAgeS, r.WorkersNeed)
 	}
 	tw.Flush()
 	for _, r := range reports {
 		fmt.Fprintf(w, "  %s: %s\n", r.Pool, r.Arithmetic)
+		if len(r.Tenants) == 0 {
+			continue
+		}
+		// The tenants with the most work, against the per-tenant cap.
+		var top []string
+		for _, t := range r.Tenants[:min(len(r.Tenants), 5)] {
+			top = append(top, fmt.Sprintf("%s %s %d/%d", cmp.Or(t.Tenant, "(local)"), t.Priority, t.Tasks, r.TenantCap))
+		}
+		fmt.Fprintf(w, "  %s tenants: %s\n", r.Pool, strings.Join(top, ", "))
 	}
 }

@@ -11,8 +11,8 @@ import (
 
 func TestPoolArithmetic(t *testing.T) {
 	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
-	before := api.PoolsStatus{At: t0, Pools: []tasks.PoolStatus{{Pool: "deep", Pending: 40, AckPending: 4, Delivered: 1000}}}
-	now := api.PoolsStatus{At: t0.Add(10 * time.Second), Pools: []tasks.PoolStatus{{Pool: "deep", Pending: 60, AckPending: 4, Delivered: 1020}}}
+	before := api.PoolsStatus{At: t0, Pools: []tasks.PoolStatus{{Pool: "deep", QueueStatus: tasks.QueueStatus{Pending: 40, AckPending: 4, Delivered: 1000}}}}
+	now := api.PoolsStatus{At: t0.Add(10 * time.Second), Pools: []tasks.PoolStatus{{Pool: "deep", QueueStatus: tasks.QueueStatus{Pending: 60, AckPending: 4, Delivered: 1020}}}}
 	r := poolReports(before, now, 30*time.Second, 2)[0]
 	// 2 delivered/s; 2 more arriving than leaving: λ = 4/s. S = 4 / 2 = 2s.
 	// slots = 2 × (4 + 60/30) = 12; workers = 12 / 2 = 6.
@@ -23,13 +23,13 @@ func TestPoolArithmetic(t *testing.T) {
 		t.Errorf("arithmetic %q", r.Arithmetic)
 	}
 	// A backlog nobody takes.
-	stuck := api.PoolsStatus{At: t0.Add(10 * time.Second), Pools: []tasks.PoolStatus{{Pool: "deep", Pending: 60, Delivered: 1000, Oldest: t0}}}
+	stuck := api.PoolsStatus{At: t0.Add(10 * time.Second), Pools: []tasks.PoolStatus{{Pool: "deep", QueueStatus: tasks.QueueStatus{Pending: 60, Delivered: 1000, Oldest: t0}}}}
 	if r := poolReports(before, stuck, 30*time.Second, 2)[0]; r.WorkersNeed != 1 || !strings.Contains(r.Arithmetic, "no worker is taking them") {
 		t.Errorf("stuck pool: %+v", r)
 	}
 	// An idle pool needs nothing.
-	idle := api.PoolsStatus{At: t0.Add(10 * time.Second), Pools: []tasks.PoolStatus{{Pool: "deep", Delivered: 1000}}}
-	if r := poolReports(api.PoolsStatus{At: t0, Pools: []tasks.PoolStatus{{Pool: "deep", Delivered: 1000}}}, idle, 30*time.Second, 2)[0]; r.WorkersNeed != 0 {
+	idle := api.PoolsStatus{At: t0.Add(10 * time.Second), Pools: []tasks.PoolStatus{{Pool: "deep", QueueStatus: tasks.QueueStatus{Delivered: 1000}}}}
+	if r := poolReports(api.PoolsStatus{At: t0, Pools: []tasks.PoolStatus{{Pool: "deep", QueueStatus: tasks.QueueStatus{Delivered: 1000}}}}, idle, 30*time.Second, 2)[0]; r.WorkersNeed != 0 {
 		t.Errorf("idle pool: %+v", r)
 	}
 }

@@ -19,10 +19,11 @@ import (
 	"github.com/tollgate/tollgate/api"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage/archive"
+	"github.com/tollgate/tollgate/tasks"
 )
 
 type submitOptions struct {
-	server, token, app, commit, format, output, idemKey string
+	server, token, app, commit, format, output, idemKey, priority string
 	labels                                              []string
 	wait                                                bool
 	timeout                                             time.Duration
@@ -45,6 +46,7 @@ like tollgate scan: 0 pass or warn, 1 block, 2 bad input or usage, 3 internal er
 	f.StringVar(&o.app, "app", "", "app name (default: the directory or archive name)")
 	f.StringVar(&o.commit, "commit", "", "commit the source was taken from")
 	f.StringArrayVar(&o.labels, "label", nil, "label (repeatable)")
+	f.StringVar(&o.priority, "priority", "ci", "ci (someone waits on the verdict) or bulk (rescans, backfills: served after CI work)")
 	f.StringVar(&o.idemKey, "idempotency-key", "", "resubmitting with the same key returns the same scan")
 	f.BoolVar(&o.wait, "wait", false, "wait for the verdict and exit with it")
 	f.StringVarP(&o.format, "format", "f", "table", "report format with --wait: "+strings.Join(formats, ", "))
@@ -76,6 +78,9 @@ func runSubmit(ctx context.Context, g *globals, o *submitOptions, path string) e
 	if o.server == "" {
 		return usageErrf("--server (or $TOLLGATE_SERVER) is required")
 	}
+	if err := tasks.ValidPriority(o.priority); err != nil {
+		return usageErrf("--priority: %v", err)
+	}
 	if !validFormat(o.format) {
 		return usageErrf("--format %q: want one of %s", o.format, strings.Join(formats, ", "))
 	}
@@ -92,7 +97,7 @@ func runSubmit(ctx context.Context, g *globals, o *submitOptions, path string) e
 	if err != nil {
 		return err
 	}
-	meta, _ := json.Marshal(api.Metadata{App: app, Commit: o.commit, Labels: o.labels})
+	meta, _ := json.Marshal(api.Metadata{App: app, Commit: o.commit, Labels: o.labels, Priority: o.priority})
 	var st api.ScanStatus
 	if err := c.submit(ctx, meta, body, o.idemKey, &st); err != nil {
 		return err
@@ -103,12 +108,16 @@ func runSubmit(ctx context.Context, g *globals, o *submitOptions, path string) e
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	last := ""
+	last, lastWaiting := "", ""
 	for st.Status == "running" {
 		if st.Stage != "" && st.Stage != last {
 			fmt.Fprintf(g.stderr, "tollgate: %s stage...\n", st.Stage)
 			last = st.Stage
 		}
+		if st.Waiting != "" && st.Waiting != lastWaiting {
+			fmt.Fprintf(g.stderr, "tollgate: waiting: %s\n", st.Waiting)
+		}
+		lastWaiting = st.Waiting
 		if err := c.get(ctx, st.StatusURL+"?wait=20s", &st); err != nil {
 			return err
 		}
