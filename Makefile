@@ -22,7 +22,7 @@ help: ## list the targets
 build: ## build bin/tollgate
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/tollgate ./cmd/tollgate
 
-tools: ## install the pinned Temporal CLI, MinIO, Prometheus and workflowcheck into the tool cache
+tools: ## install the pinned Temporal CLI, MinIO, Prometheus, workflowcheck and the Kubernetes schemas' specs into the tool cache
 	scripts/tools.sh all
 
 test: tools ## vet, lint and run every test (what .ci/run runs)

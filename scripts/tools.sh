@@ -3,7 +3,7 @@
 # a cache that outlives checkouts: $TOLLGATE_TOOLS_DIR, else
 # ${XDG_CACHE_HOME:-$HOME/.cache}/tollgate/tools. Each tool lives in a folder
 # named by its version, so a bump installs beside the old one.
-# Usage: scripts/tools.sh [temporal|workflowcheck|minio|prometheus|all]   (default: all)
+# Usage: scripts/tools.sh [temporal|workflowcheck|minio|prometheus|k8s-schemas|all]   (default: all)
 set -euo pipefail
 
 TEMPORAL_CLI_VERSION=v1.5.1        # keep in step with stack.TemporalCLIVersion
@@ -15,6 +15,11 @@ MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c  # keep in step with stack.MinI
 # upstream's remove_all_sd tag (static, file and http discovery only: a third
 # of the build) and without builtinassets (no web UI; tests use the HTTP API).
 PROMETHEUS_VERSION=v0.315.0  # keep in step with stack.PrometheusVersion
+# The Kubernetes OpenAPI spec and KEDA's CRDs that deploy/'s manifests are
+# validated against (kubeconform, in go test ./deploy). kubeconform's own
+# schemas come from GitHub; these come through the Go module proxy, pinned.
+K8S_VERSION=v1.34.2   # keep in step with deploy.KubernetesVersion
+KEDA_VERSION=v2.18.1  # keep in step with deploy.KEDAVersion
 
 tools_dir=${TOLLGATE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tollgate/tools}
 mkdir -p "$tools_dir"
@@ -67,6 +72,32 @@ install_tree() { # name module version package binary [build tags]
   echo "$dir/$bin"
 }
 
+fetch_specs() { # the OpenAPI spec and CRDs, copied out of their module zips
+  local dir="$tools_dir/k8s-schemas-$K8S_VERSION-keda-$KEDA_VERSION"
+  if [ -f "$dir/swagger.json" ] && [ -f "$dir/keda.sh_scaledobjects.yaml" ]; then
+    echo "$dir"
+    return
+  fi
+  echo "fetching the Kubernetes $K8S_VERSION OpenAPI spec and KEDA $KEDA_VERSION CRDs into $dir" >&2
+  local tmp k8s keda
+  tmp=$(mktemp -d "$tools_dir/.install-XXXXXX")
+  k8s=$(cd "$tmp" && GOEXPERIMENT= GOFLAGS= go mod download -json "k8s.io/kubernetes@$K8S_VERSION" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  keda=$(cd "$tmp" && GOEXPERIMENT= GOFLAGS= go mod download -json "github.com/kedacore/keda/v2@$KEDA_VERSION" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  if [ -z "$k8s" ] || [ -z "$keda" ]; then
+    echo "download the Kubernetes spec or the KEDA CRDs: no source directory" >&2
+    return 1
+  fi
+  mkdir -p "$tmp/out"
+  cp "$k8s/api/openapi-spec/swagger.json" "$keda/config/crd/bases/keda.sh_scaledobjects.yaml" "$tmp/out/"
+  chmod u+w "$tmp/out"/*
+  rm -rf "$dir"
+  mv "$tmp/out" "$dir"
+  rm -rf "$tmp"
+  echo "$dir"
+}
+
 what=${1:-all}
 case $what in
   temporal|all) install temporal github.com/temporalio/cli/cmd/temporal "$TEMPORAL_CLI_VERSION" temporal ;;&
@@ -74,6 +105,7 @@ case $what in
   minio|all) install minio github.com/minio/minio "$MINIO_VERSION" minio ;;&
   # Prometheus's go.mod has a replace directive: `go install` refuses it.
   prometheus|all) install_tree prometheus github.com/prometheus/prometheus "$PROMETHEUS_VERSION" cmd/prometheus prometheus remove_all_sd ;;&
-  temporal|workflowcheck|minio|prometheus|all) ;;
-  *) echo "usage: $0 [temporal|workflowcheck|minio|prometheus|all]" >&2; exit 2 ;;
+  k8s-schemas|all) fetch_specs ;;&
+  temporal|workflowcheck|minio|prometheus|k8s-schemas|all) ;;
+  *) echo "usage: $0 [temporal|workflowcheck|minio|prometheus|k8s-schemas|all]" >&2; exit 2 ;;
 esac
