@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/tollgate/tollgate/attest"
+	"github.com/tollgate/tollgate/exceptions"
 	"github.com/tollgate/tollgate/policies"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage"
@@ -57,6 +58,8 @@ type Activities struct {
 	Version string
 	// Meter receives the scan metrics (none when nil).
 	Meter metric.Meter
+	// Exceptions holds the tenants' accepted risks (none when nil).
+	Exceptions *exceptions.Store
 
 	unsignedOnce sync.Once
 	metOnce      sync.Once
@@ -69,6 +72,7 @@ func (a *Activities) Register(w worker.Registry) {
 	w.RegisterActivityWithOptions(a.Dispatch, activity.RegisterOptions{Name: workflows.ActivityDispatch})
 	w.RegisterActivityWithOptions(a.EvaluatePolicy, activity.RegisterOptions{Name: workflows.ActivityPolicy})
 	w.RegisterActivityWithOptions(a.Finalize, activity.RegisterOptions{Name: workflows.ActivityFinalize})
+	w.RegisterActivityWithOptions(a.LoadExceptions, activity.RegisterOptions{Name: workflows.ActivityLoadExceptions})
 }
 
 func (a *Activities) logger() *slog.Logger { return orDiscard(a.Logger) }

@@ -33,7 +33,7 @@ func (a *Activities) Finalize(ctx context.Context, req workflows.FinalizeRequest
 
 	verdict := Verdict{
 		Schema: VerdictSchema, ScanID: r.ScanID, App: r.App, Commit: r.Commit,
-		Verdict: r.Verdict, Stage: r.Stage, Reasons: r.Reasons, Evidence: r.Evidence, VulnDB: r.VulnDB,
+		Verdict: r.Verdict, Stage: r.Stage, Reasons: r.Reasons, Exceptions: r.Exceptions, Evidence: r.Evidence, VulnDB: r.VulnDB,
 		DecidedAt: r.FinishedAt,
 	}
 	verdictDoc, err := json.MarshalIndent(verdict, "", "  ")
@@ -125,16 +125,18 @@ const VerdictSchema = "tollgate/verdict/v1"
 
 // Verdict is the stored verdict document: the decision and what it rests on.
 type Verdict struct {
-	Schema    string            `json:"schema"`
-	ScanID    string            `json:"scan_id"`
-	App       string            `json:"app"`
-	Commit    string            `json:"commit,omitempty"`
-	Verdict   report.Verdict    `json:"verdict"`
-	Stage     string            `json:"stage"`
-	Reasons   []report.Reason   `json:"reasons"`
-	Evidence  []report.Evidence `json:"evidence"`
-	VulnDB    report.VulnDB     `json:"vulndb"`
-	DecidedAt time.Time         `json:"decided_at"`
+	Schema  string          `json:"schema"`
+	ScanID  string          `json:"scan_id"`
+	App     string          `json:"app"`
+	Commit  string          `json:"commit,omitempty"`
+	Verdict report.Verdict  `json:"verdict"`
+	Stage   string          `json:"stage"`
+	Reasons []report.Reason `json:"reasons"`
+	// Exceptions are the accepted risks the verdict applied.
+	Exceptions []report.AppliedException `json:"exceptions,omitempty"`
+	Evidence   []report.Evidence         `json:"evidence"`
+	VulnDB     report.VulnDB             `json:"vulndb"`
+	DecidedAt  time.Time                 `json:"decided_at"`
 }
 
 // BuildReport assembles a report (without the objects Finalize stores) from
@@ -143,7 +145,7 @@ func BuildReport(req workflows.FinalizeRequest) report.Report {
 	dec := workflows.Combine(req.Decisions)
 	r := report.Report{
 		Schema: report.Schema, ScanID: req.Scan.ScanID, App: req.Scan.App, Commit: req.Scan.Commit,
-		Labels: req.Scan.Labels, Verdict: dec.Verdict, Stage: req.Stage, Reasons: dec.Reasons,
+		Labels: req.Scan.Labels, Verdict: dec.Verdict, Stage: req.Stage, Reasons: dec.Reasons, Exceptions: dec.Exceptions,
 		Secrets: []report.Secret{}, Vulnerabilities: []report.Vulnerability{}, Packages: []report.Package{},
 		Evidence: []report.Evidence{}, Timings: map[string]float64{},
 		VulnDB:    report.VulnDB{Available: false, Note: "the deep stage did not run: the fast stage blocked (use --full for every finding)"},

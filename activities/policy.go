@@ -3,7 +3,9 @@ package activities
 import (
 	"context"
 	"fmt"
+	"time"
 
+	"github.com/tollgate/tollgate/exceptions"
 	"github.com/tollgate/tollgate/policies"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/tasks"
@@ -13,6 +15,10 @@ import (
 // EvaluatePolicy decides one stage from its scanner results.
 func (a *Activities) EvaluatePolicy(ctx context.Context, req workflows.PolicyRequest) (report.Decision, error) {
 	in := PolicyInput(req.Stage, req.Scan, req.Results...)
+	in.Exceptions = req.Exceptions
+	if !req.Now.IsZero() {
+		in.Now = req.Now.UTC().Format(time.RFC3339Nano)
+	}
 	d, err := a.Policies.Evaluate(ctx, req.Stage, in)
 	if err != nil {
 		return report.Decision{}, fmt.Errorf("policy for scan %s: %w", req.Scan.ScanID, err)
@@ -35,4 +41,18 @@ func PolicyInput(stage string, scan workflows.ScanRequest, results ...tasks.Resu
 		}
 	}
 	return in
+}
+
+// LoadExceptions returns a tenant's exceptions that cover app and have not
+// been revoked or expired by now; the policy applies those still in force
+// when it evaluates. The embedded mode (no tenant, no store) has none.
+func (a *Activities) LoadExceptions(ctx context.Context, tenant, app string) ([]exceptions.Exception, error) {
+	if a.Exceptions == nil || tenant == "" {
+		return nil, nil
+	}
+	ex, err := a.Exceptions.InForce(ctx, tenant, app, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("load exceptions of %s/%s: %w", tenant, app, err)
+	}
+	return ex, nil
 }

@@ -21,6 +21,10 @@ const (
 	RoleAdmin  = "admin"
 	// RoleDeployer records releases.
 	RoleDeployer = "deployer"
+	// RoleSecurity accepts risks (exceptions) and revokes them.
+	RoleSecurity = "security"
+	// RoleReviewer approves or rejects scans waiting for a human review.
+	RoleReviewer = "reviewer"
 )
 
 // Principal is who a request comes from.

@@ -96,12 +96,12 @@ func (m Metadata) Validate() error {
 
 // ScanStatus is the body of GET /v1/scans/{id}.
 type ScanStatus struct {
-	ScanID    string          `json:"scan_id"`
-	App       string          `json:"app,omitempty"`
-	Status    string          `json:"status"` // running, completed, failed
-	Stage     string          `json:"stage,omitempty"`
+	ScanID string `json:"scan_id"`
+	App    string `json:"app,omitempty"`
+	Status string `json:"status"` // running, completed, failed
+	Stage  string `json:"stage,omitempty"`
 	// Waiting says what a running scan waits for besides a worker.
-	Waiting string `json:"waiting,omitempty"`
+	Waiting   string          `json:"waiting,omitempty"`
 	Verdict   report.Verdict  `json:"verdict,omitempty"`
 	Reasons   []report.Reason `json:"reasons,omitempty"`
 	Error     string          `json:"error,omitempty"`

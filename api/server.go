@@ -108,6 +108,9 @@ type Deps struct {
 	// rollback, freeze, guard status); without them those answer 501.
 	Releases Releases
 	Guards   Guards
+	// Exceptions keeps the tenants' accepted risks (/v1/exceptions);
+	// without it those answer 501.
+	Exceptions Exceptions
 	// Pools reads the worker pools' queues for GET /v1/pools (role sre);
 	// without it that answers 501.
 	Pools interface {
@@ -171,6 +174,9 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("POST /v1/apps/{app}/unfreeze", auth(s.unfreeze))
 	mux.Handle("GET /v1/apps/{app}/guard", auth(s.guardStatus))
 	mux.Handle("GET /v1/pools", auth(s.pools))
+	mux.Handle("POST /v1/exceptions", auth(s.createException))
+	mux.Handle("GET /v1/exceptions", auth(s.listExceptions))
+	mux.Handle("POST /v1/exceptions/{id}/revoke", auth(s.revokeException))
 	mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		b, _ := openapiDoc.ReadFile("openapi.json")

@@ -19,6 +19,7 @@ import (
 	"github.com/tollgate/tollgate/activities"
 	"github.com/tollgate/tollgate/activities/deployers"
 	"github.com/tollgate/tollgate/attest"
+	"github.com/tollgate/tollgate/exceptions"
 	"github.com/tollgate/tollgate/guards"
 	"github.com/tollgate/tollgate/policies"
 	"github.com/tollgate/tollgate/releases"
@@ -91,6 +92,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 		return nil, errors.New("orchestrator: the evidence store cannot list releases")
 	}
 	rels := &releases.Store{Evidence: deps.Evidence, Lister: lister}
+	acts.Exceptions = &exceptions.Store{Evidence: deps.Evidence, Lister: lister}
 	if cfg.SigningKey != "" {
 		signer, err := attest.LoadSigner(cfg.SigningKey)
 		if err != nil {

@@ -1,6 +1,9 @@
 package policies
 
-import "github.com/tollgate/tollgate/report"
+import (
+	"github.com/tollgate/tollgate/exceptions"
+	"github.com/tollgate/tollgate/report"
+)
 
 // Scan is the submitted metadata a policy sees as input.scan.
 type Scan struct {
@@ -19,6 +22,10 @@ type Input struct {
 	Packages        []report.Package       `json:"packages"`
 	Vulnerabilities []report.Vulnerability `json:"vulnerabilities"`
 	VulnDB          report.VulnDB          `json:"vulndb"`
+	// Exceptions are the tenant's accepted risks; the policy applies those
+	// in force at Now (RFC 3339), for the scan's app.
+	Exceptions []exceptions.Exception `json:"exceptions"`
+	Now        string                 `json:"now"`
 }
 
 // normalized replaces nil lists with empty ones: policies see [] rather than null.
@@ -27,6 +34,7 @@ func (in Input) normalized() Input {
 	in.Secrets = orEmpty(in.Secrets)
 	in.Packages = orEmpty(in.Packages)
 	in.Vulnerabilities = orEmpty(in.Vulnerabilities)
+	in.Exceptions = orEmpty(in.Exceptions)
 	for i := range in.Packages {
 		in.Packages[i].Licenses = orEmpty(in.Packages[i].Licenses)
 	}

@@ -35,14 +35,16 @@ const (
 
 // Report is the JSON report of one scan.
 type Report struct {
-	Schema          string             `json:"schema"`
-	ScanID          string             `json:"scan_id"`
-	App             string             `json:"app"`
-	Commit          string             `json:"commit,omitempty"`
-	Labels          []string           `json:"labels,omitempty"`
-	Verdict         Verdict            `json:"verdict"`
-	Stage           string             `json:"stage"`
-	Reasons         []Reason           `json:"reasons"`
+	Schema  string   `json:"schema"`
+	ScanID  string   `json:"scan_id"`
+	App     string   `json:"app"`
+	Commit  string   `json:"commit,omitempty"`
+	Labels  []string `json:"labels,omitempty"`
+	Verdict Verdict  `json:"verdict"`
+	Stage   string   `json:"stage"`
+	Reasons []Reason `json:"reasons"`
+	// Exceptions are the accepted risks the verdict applied.
+	Exceptions      []AppliedException `json:"exceptions,omitempty"`
 	Secrets         []Secret           `json:"secrets"`
 	Vulnerabilities []Vulnerability    `json:"vulnerabilities"`
 	Packages        []Package          `json:"packages"`
@@ -115,4 +117,16 @@ type Evidence struct {
 type Decision struct {
 	Verdict Verdict  `json:"verdict"`
 	Reasons []Reason `json:"reasons"`
+	// Exceptions are the accepted risks the decision applied.
+	Exceptions []AppliedException `json:"exceptions,omitempty"`
+}
+
+// AppliedException names an accepted risk a verdict applied, and when it
+// stops applying.
+type AppliedException struct {
+	ID        string            `json:"id"`
+	Scope     string            `json:"scope"`
+	Finding   map[string]string `json:"finding"`
+	ExpiresAt time.Time         `json:"expires_at"`
+	Approver  string            `json:"approver"`
 }

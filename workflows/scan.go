@@ -4,11 +4,14 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/tollgate/tollgate/exceptions"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/tasks"
 )
@@ -67,6 +70,16 @@ func ScanWorkflow(ctx workflow.Context, req ScanRequest) (ScanResult, error) {
 	}
 
 	timings := map[string]float64{}
+	// The tenant's accepted risks, read once: the policy applies those in
+	// force when each stage is decided. Versioned: scans started before
+	// exceptions existed replay without the read.
+	var excs []exceptions.Exception
+	if workflow.GetVersion(ctx, "exceptions", workflow.DefaultVersion, 1) >= 1 {
+		ectx := workflow.WithActivityOptions(ctx, finalizeOptions)
+		if err := workflow.ExecuteActivity(ectx, ActivityLoadExceptions, req.Tenant, req.App).Get(ctx, &excs); err != nil {
+			return ScanResult{}, err
+		}
+	}
 	var results []tasks.Result
 	var decisions []report.Decision
 
@@ -98,7 +111,7 @@ func ScanWorkflow(ctx workflow.Context, req ScanRequest) (ScanResult, error) {
 		results = append(results, res)
 		var dec report.Decision
 		lctx := workflow.WithLocalActivityOptions(ctx, localOptions)
-		pr := PolicyRequest{Stage: stage, Scan: req, Results: []tasks.Result{res}}
+		pr := PolicyRequest{Stage: stage, Scan: req, Results: []tasks.Result{res}, Exceptions: excs, Now: workflow.Now(ctx)}
 		if err := workflow.ExecuteLocalActivity(lctx, ActivityPolicy, pr).Get(ctx, &dec); err != nil {
 			return report.Decision{}, err
 		}
@@ -153,6 +166,12 @@ func Combine(decisions []report.Decision) report.Decision {
 	for _, d := range decisions {
 		out.Verdict = report.Worse(out.Verdict, d.Verdict)
 		out.Reasons = append(out.Reasons, d.Reasons...)
+		for _, e := range d.Exceptions {
+			if !slices.ContainsFunc(out.Exceptions, func(x report.AppliedException) bool { return x.ID == e.ID }) {
+				out.Exceptions = append(out.Exceptions, e)
+			}
+		}
 	}
+	slices.SortFunc(out.Exceptions, func(a, b report.AppliedException) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }

@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/tollgate/tollgate/exceptions"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/tasks"
 )
@@ -32,6 +33,9 @@ func (fakeActivities) EvaluatePolicy(context.Context, PolicyRequest) (report.Dec
 func (fakeActivities) Finalize(context.Context, FinalizeRequest) (ScanResult, error) {
 	return ScanResult{}, nil
 }
+func (fakeActivities) LoadExceptions(context.Context, string, string) ([]exceptions.Exception, error) {
+	return nil, nil
+}
 
 func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	t.Helper()
@@ -42,6 +46,7 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	env.RegisterActivityWithOptions(a.Dispatch, activity.RegisterOptions{Name: ActivityDispatch})
 	env.RegisterActivityWithOptions(a.EvaluatePolicy, activity.RegisterOptions{Name: ActivityPolicy})
 	env.RegisterActivityWithOptions(a.Finalize, activity.RegisterOptions{Name: ActivityFinalize})
+	env.RegisterActivityWithOptions(a.LoadExceptions, activity.RegisterOptions{Name: ActivityLoadExceptions})
 	return env
 }
 

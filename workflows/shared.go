@@ -7,6 +7,7 @@ package workflows
 import (
 	"time"
 
+	"github.com/tollgate/tollgate/exceptions"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/tasks"
 )
@@ -19,6 +20,8 @@ const (
 	ActivityDispatch = "Dispatch"
 	ActivityPolicy   = "EvaluatePolicy"
 	ActivityFinalize = "Finalize"
+	// ActivityLoadExceptions reads the accepted risks that apply to a scan.
+	ActivityLoadExceptions = "LoadExceptions"
 )
 
 // ScanRequest starts one ScanWorkflow.
@@ -44,6 +47,10 @@ type PolicyRequest struct {
 	Stage   string         `json:"stage"`
 	Scan    ScanRequest    `json:"scan"`
 	Results []tasks.Result `json:"results"`
+	// Exceptions are the tenant's accepted risks as loaded for the scan;
+	// the policy applies those in force at Now.
+	Exceptions []exceptions.Exception `json:"exceptions,omitempty"`
+	Now        time.Time              `json:"now,omitzero"`
 }
 
 // FinalizeRequest asks to assemble and store the report.

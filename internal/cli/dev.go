@@ -119,7 +119,7 @@ func newDevAPI(st *embedded.Stack, token string, full bool, metrics *telemetry.M
 		Full:    full,
 		Version: Version,
 	}, api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Redactor: redactor,
-		Releases: newReleaseStore(st.Evidence()), Guards: &guards.Client{Temporal: st.Client()}, Metrics: metrics.Gatherer(),
+		Releases: newReleaseStore(st.Evidence()), Exceptions: newExceptionStore(st.Evidence()), Guards: &guards.Client{Temporal: st.Client()}, Metrics: metrics.Gatherer(),
 		Pools: tasks.Pools{JS: st.JetStream()}, TracerProvider: tp, Ready: []api.Checker{
 			{Name: "temporal", Check: func(ctx context.Context) error {
 				_, err := st.Client().CheckHealth(ctx, &client.CheckHealthRequest{})

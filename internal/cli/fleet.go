@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/exceptions"
 	"github.com/tollgate/tollgate/guards"
 	"github.com/tollgate/tollgate/orchestrator"
 	"github.com/tollgate/tollgate/releases"
@@ -71,7 +72,7 @@ func serve(ctx context.Context, g *globals, cfg Config, c *conns) error {
 	srv, err := api.New(api.Config{Tokens: cfg.API.Tokens, MaxArchiveBytes: cfg.API.MaxArchiveBytes,
 		RatePerSecond: cfg.API.RatePerSecond, Burst: cfg.API.Burst, Full: cfg.API.Full, Version: Version, OIDC: cfg.API.OIDC},
 		api.Deps{Temporal: c.temporal, Inputs: c.inputs, Evidence: c.evidence, Logger: g.logger, Ready: readiness(c), Redactor: redactor,
-			Releases: newReleaseStore(c.evidence), Guards: &guards.Client{Temporal: c.temporal}, Metrics: c.metrics.Gatherer(),
+			Releases: newReleaseStore(c.evidence), Exceptions: newExceptionStore(c.evidence), Guards: &guards.Client{Temporal: c.temporal}, Metrics: c.metrics.Gatherer(),
 			Pools: tasks.Pools{JS: c.js, Config: c.stream}, TracerProvider: tracerProvider(c.tracing)})
 	if err != nil {
 		return usageErr(err)
@@ -209,6 +210,11 @@ func newWorkerCmd(g *globals) *cobra.Command {
 func newReleaseStore(ev storage.Evidence) *releases.Store {
 	lister, _ := ev.(storage.Lister)
 	return &releases.Store{Evidence: ev, Lister: lister}
+}
+
+func newExceptionStore(ev storage.Evidence) *exceptions.Store {
+	lister, _ := ev.(storage.Lister)
+	return &exceptions.Store{Evidence: ev, Lister: lister}
 }
 
 // serveMetrics serves the process's /metrics on TOLLGATE_METRICS_LISTEN, if

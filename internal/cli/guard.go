@@ -34,17 +34,22 @@ func (s *serverFlags) add(cmd *cobra.Command) {
 }
 
 func (s *serverFlags) client() (*apiClient, error) {
-	if s.server == "" {
-		return nil, usageErrf("--server (or $TOLLGATE_SERVER) is required")
-	}
-	if s.app == "" {
+	if s.app == "" && s.server != "" {
 		return nil, usageErrf("--app is required")
 	}
-	base, err := url.Parse(s.server)
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") {
-		return nil, usageErrf("--server %q: want an http(s) URL", s.server)
+	return newAPIClient(s.server, s.token, time.Minute)
+}
+
+// newAPIClient checks --server and makes a client of it.
+func newAPIClient(server, token string, timeout time.Duration) (*apiClient, error) {
+	if server == "" {
+		return nil, usageErrf("--server (or $TOLLGATE_SERVER) is required")
 	}
-	return &apiClient{base: base, token: s.token, http: &http.Client{Timeout: time.Minute}}, nil
+	base, err := url.Parse(server)
+	if err != nil || (base.Scheme != "http" && base.Scheme != "https") {
+		return nil, usageErrf("--server %q: want an http(s) URL", server)
+	}
+	return &apiClient{base: base, token: token, http: &http.Client{Timeout: timeout}}, nil
 }
 
 func (s *serverFlags) path(parts ...string) string {

@@ -168,7 +168,7 @@ func newGuardEnv(t *testing.T, rules map[string]any, health func(*embedded.Confi
 		{Name: "ci-a", SHA256: api.HashToken("token-ci"), Tenant: "a", Roles: []string{api.RoleCI}},
 		{Name: "alice", SHA256: api.HashToken("token-oncall"), Tenant: "a", Roles: []string{api.RoleOncall}},
 	}}, api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Redactor: redactor,
-		Releases: newReleaseStore(st.Evidence()), Guards: &guards.Client{Temporal: st.Client()}, Metrics: metrics.Gatherer()})
+		Releases: newReleaseStore(st.Evidence()), Exceptions: newExceptionStore(st.Evidence()), Guards: &guards.Client{Temporal: st.Client()}, Metrics: metrics.Gatherer()})
 	if err != nil {
 		t.Fatal(err)
 	}

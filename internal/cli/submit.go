@@ -24,9 +24,9 @@ import (
 
 type submitOptions struct {
 	server, token, app, commit, format, output, idemKey, priority string
-	labels                                              []string
-	wait                                                bool
-	timeout                                             time.Duration
+	labels                                                        []string
+	wait                                                          bool
+	timeout                                                       time.Duration
 }
 
 func newSubmitCmd(g *globals) *cobra.Command {

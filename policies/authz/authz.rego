@@ -2,7 +2,8 @@
 #   {"principal": {"name", "tenant", "roles": [...]},
 #    "action": "scan.create" | "scan.read" | "scan.list" | "release.create" |
 #              "app.read" | "health.push" | "rollback.create" | "guard.freeze" |
-#              "pools.read",
+#              "pools.read" | "exception.create" | "exception.read" |
+#              "exception.revoke" | "review.decide",
 #    "resource": {"tenant": "..."}}
 # A decision is {"allow": bool, "reason": "..."}.
 package tollgate.authz
@@ -59,6 +60,28 @@ allow if {
 allow if {
 	input.action == "app.read"
 	count(input.principal.roles) > 0
+	input.resource.tenant == input.principal.tenant
+}
+
+# Security accepts risks (exceptions) for its own tenant, and revokes them.
+allow if {
+	input.action in {"exception.create", "exception.revoke"}
+	"security" in input.principal.roles
+	input.resource.tenant == input.principal.tenant
+}
+
+# Anyone with a role reads its own tenant's exceptions.
+allow if {
+	input.action == "exception.read"
+	count(input.principal.roles) > 0
+	input.resource.tenant == input.principal.tenant
+}
+
+# Reviewers approve or reject scans waiting for a human review in their own
+# tenant (the API also refuses the scan's own submitter).
+allow if {
+	input.action == "review.decide"
+	"reviewer" in input.principal.roles
 	input.resource.tenant == input.principal.tenant
 }
 

@@ -66,3 +66,30 @@ test_any_role_reads_apps if authz.allow with input as {"principal": sre, "action
 test_sre_reads_pools if authz.allow with input as {"principal": sre, "action": "pools.read", "resource": {"tenant": "a"}}
 
 test_ci_does_not_read_pools if not authz.allow with input as {"principal": ci, "action": "pools.read", "resource": {"tenant": "a"}}
+
+security := {"name": "sec", "tenant": "a", "roles": ["security"]}
+
+reviewer := {"name": "rev", "tenant": "a", "roles": ["reviewer"]}
+
+test_security_manages_exceptions if {
+	authz.allow with input as {"principal": security, "action": "exception.create", "resource": {"tenant": "a"}}
+	authz.allow with input as {"principal": security, "action": "exception.revoke", "resource": {"tenant": "a"}}
+}
+
+test_only_security_manages_exceptions if {
+	not authz.allow with input as {"principal": ci, "action": "exception.create", "resource": {"tenant": "a"}}
+	not authz.allow with input as {"principal": reviewer, "action": "exception.revoke", "resource": {"tenant": "a"}}
+	not authz.allow with input as {"principal": security, "action": "exception.create", "resource": {"tenant": "b"}}
+}
+
+test_any_role_reads_exceptions if {
+	authz.allow with input as {"principal": ci, "action": "exception.read", "resource": {"tenant": "a"}}
+	not authz.allow with input as {"principal": ci, "action": "exception.read", "resource": {"tenant": "b"}}
+}
+
+test_reviewer_decides_reviews if {
+	authz.allow with input as {"principal": reviewer, "action": "review.decide", "resource": {"tenant": "a"}}
+	not authz.allow with input as {"principal": reviewer, "action": "review.decide", "resource": {"tenant": "b"}}
+	not authz.allow with input as {"principal": ci, "action": "review.decide", "resource": {"tenant": "a"}}
+	not authz.allow with input as {"principal": security, "action": "review.decide", "resource": {"tenant": "a"}}
+}

@@ -15,6 +15,7 @@ block contains {
 } if {
 	some v in input.vulnerabilities
 	v.severity == "CRITICAL"
+	not lib.excepted_vulnerability(v)
 }
 
 warn contains {
@@ -23,6 +24,7 @@ warn contains {
 } if {
 	some v in input.vulnerabilities
 	v.severity == "HIGH"
+	not lib.excepted_vulnerability(v)
 }
 
 # An advisory nobody scored is not a low one.
@@ -32,6 +34,7 @@ warn contains {
 } if {
 	some v in input.vulnerabilities
 	not v.severity in {"CRITICAL", "HIGH", "MEDIUM", "LOW"}
+	not lib.excepted_vulnerability(v)
 }
 
 # No vulnerability data means nothing was checked, never that nothing is vulnerable.

@@ -2,20 +2,82 @@
 package tollgate.lib
 
 # decide turns a stage's block and warn sets into its decision. Every verdict
-# carries its reasons, the blocking ones first.
-decide(block, warn) := {"verdict": "block", "reasons": reasons(block, warn)} if count(block) > 0
-
-decide(block, warn) := {"verdict": "warn", "reasons": reasons(block, warn)} if {
-	count(block) == 0
-	count(warn) > 0
+# carries its reasons, the blocking ones first, and the exceptions it applied.
+# A reason whose rule (its "policy", or its "check" id) an exception in force
+# covers is dropped; so are findings the stage's rules skip with
+# excepted_vulnerability and excepted_secret.
+decide(block, warn) := {
+	"verdict": verdict(b, w),
+	"reasons": reasons(b, w),
+	"exceptions": [a | some a in applied(block, warn)],
+} if {
+	b := {r | some r in block; not rule_excepted(r)}
+	w := {r | some r in warn; not rule_excepted(r)}
 }
 
-decide(block, warn) := {"verdict": "pass", "reasons": []} if {
-	count(block) == 0
-	count(warn) == 0
+verdict(b, _) := "block" if count(b) > 0
+
+verdict(b, w) := "warn" if {
+	count(b) == 0
+	count(w) > 0
+}
+
+verdict(b, w) := "pass" if {
+	count(b) == 0
+	count(w) == 0
 }
 
 reasons(block, warn) := array.concat(
 	[object.union(r, {"verdict": "block"}) | some r in block],
 	[object.union(r, {"verdict": "warn"}) | some r in warn],
 )
+
+# Exceptions (input.exceptions, loaded for the scan's tenant) in force at
+# input.now for the scan's app: not revoked, not expired, app- or
+# tenant-wide. An expired exception stops applying here, by itself.
+in_force contains e if {
+	some e in object.get(input, "exceptions", [])
+	not e.revoked
+	time.parse_rfc3339_ns(e.created_at) <= time.parse_rfc3339_ns(input.now)
+	time.parse_rfc3339_ns(input.now) < time.parse_rfc3339_ns(e.expires_at)
+	covers(e)
+}
+
+covers(e) if e.scope == "tenant"
+
+covers(e) if {
+	e.scope == "app"
+	e.app == input.scan.app
+}
+
+# The exceptions in force that accept vulnerability v (by id or alias, in
+# its package), secret s (by fingerprint), or every finding of a rule.
+vulnerability_exceptions(v) := {e |
+	some e in in_force
+	e.finding.package == v.package
+	e.finding.vulnerability in ({v.id} | {a | some a in object.get(v, "aliases", [])})
+}
+
+secret_exceptions(s) := {e |
+	some e in in_force
+	e.finding.secret_fingerprint == s.fingerprint
+}
+
+rule_exceptions(r) := {e |
+	some e in in_force
+	e.finding.rule != ""
+	e.finding.rule in {r.policy, object.get(r, "check", "")}
+}
+
+excepted_vulnerability(v) if count(vulnerability_exceptions(v)) > 0
+
+excepted_secret(s) if count(secret_exceptions(s)) > 0
+
+rule_excepted(r) if count(rule_exceptions(r)) > 0
+
+# What a verdict says of an exception it applied.
+summary(e) := {"id": e.id, "scope": e.scope, "finding": e.finding, "expires_at": e.expires_at, "approver": e.approver}
+
+applied(block, warn) := (({summary(e) | some v in object.get(input, "vulnerabilities", []); some e in vulnerability_exceptions(v)} |
+	{summary(e) | some s in object.get(input, "secrets", []); some e in secret_exceptions(s)}) |
+	{summary(e) | some r in (block | warn); some e in rule_exceptions(r)})

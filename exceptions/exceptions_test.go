@@ -1,0 +1,107 @@
+package exceptions_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/tollgate/tollgate/exceptions"
+	"github.com/tollgate/tollgate/storage"
+)
+
+func newStore(t *testing.T, now *time.Time) *exceptions.Store {
+	t.Helper()
+	local, err := storage.OpenLocal(filepath.Join(t.TempDir(), "evidence"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { local.Close() })
+	return &exceptions.Store{Evidence: local, Lister: local, Now: func() time.Time { return *now }}
+}
+
+func TestAddListRevoke(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	s := newStore(t, &now)
+	e, err := s.Add(ctx, exceptions.Exception{
+		Tenant: "acme", Scope: exceptions.ScopeApp, App: "todo", Reason: "no fix yet; not reachable",
+		Approver: "sec@acme", ExpiresAt: now.Add(48 * time.Hour),
+		Finding: exceptions.Finding{Vulnerability: "CVE-2021-44906", Package: "minimist"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.ID == "" || !e.CreatedAt.Equal(now) || e.Schema != exceptions.Schema {
+		t.Fatalf("added %+v", e)
+	}
+	wide, err := s.Add(ctx, exceptions.Exception{
+		Tenant: "acme", Scope: exceptions.ScopeTenant, Reason: "test fixtures", Approver: "sec@acme",
+		ExpiresAt: now.Add(time.Hour), Finding: exceptions.Finding{SecretFingerprint: "test/key.pem:private-key:1"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := s.InForce(ctx, "acme", "todo", now)
+	if err != nil || len(in) != 2 {
+		t.Fatalf("in force for todo: %v %+v", err, in)
+	}
+	if in, _ := s.InForce(ctx, "acme", "notes", now); len(in) != 1 || in[0].ID != wide.ID {
+		t.Fatalf("in force for notes: %+v", in)
+	}
+	// Expiry ends the tenant-wide one by itself.
+	if in, _ := s.InForce(ctx, "acme", "todo", now.Add(2*time.Hour)); len(in) != 1 || in[0].ID != e.ID {
+		t.Fatalf("in force later: %+v", in)
+	}
+	// Another tenant sees none of them.
+	if in, _ := s.InForce(ctx, "globex", "todo", now); len(in) != 0 {
+		t.Fatalf("another tenant: %+v", in)
+	}
+	r, err := s.Revoke(ctx, "acme", e.ID, "sec2@acme", "fixed upstream")
+	if err != nil || r.Revoked == nil || r.Revoked.By != "sec2@acme" {
+		t.Fatalf("revoke: %v %+v", err, r)
+	}
+	if _, err := s.Revoke(ctx, "acme", e.ID, "x", "again"); !errors.Is(err, exceptions.ErrRevoked) {
+		t.Fatalf("revoke twice: %v", err)
+	}
+	if _, err := s.Revoke(ctx, "acme", "exc-0123456789abcdef", "x", "nothing"); !errors.Is(err, exceptions.ErrNotFound) {
+		t.Fatalf("revoke unknown: %v", err)
+	}
+	all, err := s.List(ctx, "acme")
+	if err != nil || len(all) != 2 || all[0].Revoked == nil {
+		t.Fatalf("list: %v %+v", err, all)
+	}
+}
+
+func TestAddRefuses(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	s := newStore(t, &now)
+	good := exceptions.Exception{
+		Tenant: "acme", Scope: exceptions.ScopeApp, App: "todo", Reason: "r", Approver: "a",
+		ExpiresAt: now.Add(time.Hour), Finding: exceptions.Finding{Rule: "licenses.denied"},
+	}
+	for name, mutate := range map[string]func(*exceptions.Exception){
+		"no expiry":           func(e *exceptions.Exception) { e.ExpiresAt = time.Time{} },
+		"past expiry":         func(e *exceptions.Exception) { e.ExpiresAt = now.Add(-time.Second) },
+		"over a year":         func(e *exceptions.Exception) { e.ExpiresAt = now.Add(400 * 24 * time.Hour) },
+		"no reason":           func(e *exceptions.Exception) { e.Reason = "  " },
+		"no approver":         func(e *exceptions.Exception) { e.Approver = "" },
+		"bad scope":           func(e *exceptions.Exception) { e.Scope = "world" },
+		"tenant scope w/ app": func(e *exceptions.Exception) { e.Scope = exceptions.ScopeTenant },
+		"bad app":             func(e *exceptions.Exception) { e.App = "../x" },
+		"two findings":        func(e *exceptions.Exception) { e.Finding.SecretFingerprint = "a:b:1" },
+		"no finding":          func(e *exceptions.Exception) { e.Finding = exceptions.Finding{} },
+		"vuln w/o package":    func(e *exceptions.Exception) { e.Finding = exceptions.Finding{Vulnerability: "CVE-1"} },
+		"hostile rule":        func(e *exceptions.Exception) { e.Finding.Rule = "a b\n" },
+	} {
+		e := good
+		mutate(&e)
+		if _, err := s.Add(context.Background(), e); !errors.Is(err, exceptions.ErrInvalid) {
+			t.Errorf("%s: got %v, want ErrInvalid", name, err)
+		}
+	}
+	if _, err := s.Add(context.Background(), good); err != nil {
+		t.Fatalf("the good one: %v", err)
+	}
+}

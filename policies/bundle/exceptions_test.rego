@@ -1,0 +1,96 @@
+package tollgate.exceptions_test
+
+import data.tollgate.deep
+import data.tollgate.fast
+
+now := "2026-11-22T12:00:00Z"
+
+db := {"available": true}
+
+critical := {"id": "GHSA-xvch-5gv4-984h", "aliases": ["CVE-2021-44906"], "package": "minimist", "version": "1.2.5", "severity": "CRITICAL", "fixed_versions": ["1.2.6"]}
+
+secret := {"rule": "github-pat", "file": "a.js", "line": 3, "fingerprint": "a.js:github-pat:3"}
+
+exc(finding, extra) := object.union(
+	{
+		"id": "exc-0000000000000001", "tenant": "acme", "scope": "app", "app": "todo",
+		"finding": finding, "reason": "fixture", "approver": "sec@acme",
+		"created_at": "2026-11-01T00:00:00Z", "expires_at": "2026-12-01T00:00:00Z",
+	},
+	extra,
+)
+
+vuln_exc := exc({"vulnerability": "CVE-2021-44906", "package": "minimist"}, {})
+
+deep_with(excs) := d if {
+	d := deep.decision with input as {
+		"scan": {"app": "todo"}, "now": now, "exceptions": excs,
+		"packages": [], "vulnerabilities": [critical], "vulndb": db,
+	}
+}
+
+test_vulnerability_exception_by_alias_applies if {
+	d := deep_with([vuln_exc])
+	d.verdict == "pass"
+	count(d.exceptions) == 1
+	d.exceptions[0].id == "exc-0000000000000001"
+	d.exceptions[0].expires_at == "2026-12-01T00:00:00Z"
+}
+
+test_expired_exception_stops_applying if {
+	d := deep_with([exc({"vulnerability": "CVE-2021-44906", "package": "minimist"}, {"expires_at": "2026-11-22T12:00:00Z"})])
+	d.verdict == "block"
+	count(d.exceptions) == 0
+}
+
+test_exception_not_yet_created_does_not_apply if {
+	d := deep_with([exc({"vulnerability": "CVE-2021-44906", "package": "minimist"}, {"created_at": "2026-11-23T00:00:00Z"})])
+	d.verdict == "block"
+}
+
+test_revoked_exception_does_not_apply if {
+	d := deep_with([exc({"vulnerability": "CVE-2021-44906", "package": "minimist"}, {"revoked": {"by": "x"}})])
+	d.verdict == "block"
+}
+
+test_other_package_is_not_covered if {
+	d := deep_with([exc({"vulnerability": "CVE-2021-44906", "package": "lodash"}, {})])
+	d.verdict == "block"
+}
+
+test_other_app_is_not_covered if {
+	d := deep_with([exc({"vulnerability": "CVE-2021-44906", "package": "minimist"}, {"app": "notes"})])
+	d.verdict == "block"
+}
+
+test_tenant_wide_exception_covers_every_app if {
+	d := deep_with([exc({"vulnerability": "GHSA-xvch-5gv4-984h", "package": "minimist"}, {"scope": "tenant", "app": ""})])
+	d.verdict == "pass"
+}
+
+test_secret_exception_by_fingerprint if {
+	d := fast.decision with input as {
+		"scan": {"app": "todo", "commit": "", "labels": []}, "now": now,
+		"exceptions": [exc({"secret_fingerprint": "a.js:github-pat:3"}, {})], "secrets": [secret],
+	}
+	d.verdict == "pass"
+	d.exceptions[0].finding.secret_fingerprint == "a.js:github-pat:3"
+}
+
+test_secret_without_exception_blocks if {
+	d := fast.decision with input as {
+		"scan": {"app": "todo", "commit": "", "labels": []}, "now": now,
+		"exceptions": [exc({"secret_fingerprint": "b.js:github-pat:9"}, {})], "secrets": [secret],
+	}
+	d.verdict == "block"
+	count(d.exceptions) == 0
+}
+
+test_rule_exception_drops_the_rule if {
+	d := deep.decision with input as {
+		"scan": {"app": "todo"}, "now": now, "exceptions": [exc({"rule": "vulnerabilities.no_db"}, {})],
+		"packages": [], "vulnerabilities": [], "vulndb": {"available": false},
+	}
+	d.verdict == "pass"
+	d.exceptions[0].finding.rule == "vulnerabilities.no_db"
+}
