@@ -34,7 +34,9 @@ func (a *Activities) Dispatch(ctx context.Context, t tasks.Task) (tasks.Result, 
 		return tasks.Result{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadTask", err)
 	}
 	subject := a.Stream.Subject(t)
-	msgID := fmt.Sprintf("%s/%s/%s/%d", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, t.Kind, t.Attempt)
+	// One workflow run may dispatch many tasks of a kind (a rematch run, one
+	// per release): the scan id tells them apart.
+	msgID := fmt.Sprintf("%s/%s/%s/%s/%d", info.WorkflowExecution.ID, info.WorkflowExecution.RunID, t.Kind, t.ScanID, t.Attempt)
 	// The task carries the activity's trace context to the worker.
 	msg := &nats.Msg{Subject: subject, Data: data}
 	telemetry.InjectNATS(ctx, msg)

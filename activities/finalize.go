@@ -30,6 +30,18 @@ func (a *Activities) Finalize(ctx context.Context, req workflows.FinalizeRequest
 		return workflows.ScanResult{}, err
 	}
 	r.Evidence = append(r.Evidence, sarifObj)
+	if r.Review != nil {
+		// The reviewer's decision is evidence, under the signed attestation.
+		doc, err := json.MarshalIndent(r.Review, "", "  ")
+		if err != nil {
+			return workflows.ScanResult{}, fmt.Errorf("encode review of scan %s: %w", r.ScanID, err)
+		}
+		obj, err := a.put(ctx, r.ScanID, "review.json", "application/json", doc)
+		if err != nil {
+			return workflows.ScanResult{}, err
+		}
+		r.Evidence = append(r.Evidence, obj)
+	}
 
 	verdict := Verdict{
 		Schema: VerdictSchema, ScanID: r.ScanID, App: r.App, Commit: r.Commit,
@@ -156,6 +168,12 @@ func BuildReport(req workflows.FinalizeRequest) report.Report {
 	}
 	for _, res := range orderedResults(req.Results) {
 		r.Secrets = append(r.Secrets, res.Secrets...)
+		for area, files := range res.Touches {
+			if r.Touches == nil {
+				r.Touches = map[string][]string{}
+			}
+			r.Touches[area] = append(r.Touches[area], files...)
+		}
 		r.Packages = append(r.Packages, res.Packages...)
 		r.Vulnerabilities = append(r.Vulnerabilities, res.Vulnerabilities...)
 		r.Evidence = append(r.Evidence, res.Evidence...)
@@ -166,6 +184,7 @@ func BuildReport(req workflows.FinalizeRequest) report.Report {
 			r.Timings[k] = v
 		}
 	}
+	r.Review = req.Review
 	if req.Scan.Provenance != nil {
 		r.Evidence = append(r.Evidence, *req.Scan.Provenance)
 	}

@@ -34,6 +34,12 @@ func PolicyInput(stage string, scan workflows.ScanRequest, results ...tasks.Resu
 	}
 	for _, r := range results {
 		in.Secrets = append(in.Secrets, r.Secrets...)
+		for area, files := range r.Touches {
+			if in.Touches == nil {
+				in.Touches = map[string][]string{}
+			}
+			in.Touches[area] = append(in.Touches[area], files...)
+		}
 		in.Packages = append(in.Packages, r.Packages...)
 		in.Vulnerabilities = append(in.Vulnerabilities, r.Vulnerabilities...)
 		if r.VulnDB != nil {

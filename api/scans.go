@@ -101,7 +101,10 @@ type ScanStatus struct {
 	Status string `json:"status"` // running, completed, failed
 	Stage  string `json:"stage,omitempty"`
 	// Waiting says what a running scan waits for besides a worker.
-	Waiting   string          `json:"waiting,omitempty"`
+	Waiting string `json:"waiting,omitempty"`
+	// Review is set while the scan waits for a human review (its verdict
+	// is then "review").
+	Review    *report.Review  `json:"review,omitempty"`
 	Verdict   report.Verdict  `json:"verdict,omitempty"`
 	Reasons   []report.Reason `json:"reasons,omitempty"`
 	Error     string          `json:"error,omitempty"`
@@ -206,7 +209,7 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 	id := scanID(p.Tenant, r.Header.Get("Idempotency-Key"), obj.SHA256, *meta, now, s.cfg.DedupeWindow)
 	req := workflows.ScanRequest{ScanID: id, App: meta.App, Commit: meta.Commit, Labels: meta.Labels, Full: s.cfg.Full,
 		Input: tasks.Input{Archive: &obj}, SubmittedAt: now.Truncate(time.Second), Tenant: p.Tenant,
-		Priority: meta.Priority}
+		Priority: meta.Priority, Submitter: p.Name}
 	if meta.Provenance != nil {
 		ev, err := s.storeProvenance(ctx, id, *meta.Provenance)
 		if err != nil {
@@ -220,8 +223,10 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		WorkflowExecutionTimeout: 2 * time.Hour,
-		Memo:                     map[string]any{workflows.MemoTenant: p.Tenant, workflows.MemoApp: meta.App},
+		// Long enough for the longest review wait (workflows.MaxReviewTimeout)
+		// on top of the scan itself.
+		WorkflowExecutionTimeout: workflows.MaxReviewTimeout + 24*time.Hour,
+		Memo:                     map[string]any{workflows.MemoTenant: p.Tenant, workflows.MemoApp: meta.App, workflows.MemoSubmitter: p.Name},
 	}, workflows.ScanWorkflow, req)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if err != nil && !errors.As(err, &started) {
@@ -374,7 +379,10 @@ func (s *Server) status(ctx context.Context, id, app string, st enumspb.Workflow
 		if v, err := s.deps.Temporal.QueryWorkflow(ctx, workflowID(id), "", workflows.QueryProgress); err == nil {
 			var p workflows.Progress
 			if v.Get(&p) == nil {
-				out.Stage, out.Waiting = p.Stage, p.Waiting
+				out.Stage, out.Waiting, out.Review = p.Stage, p.Waiting, p.Review
+				if p.Verdict == report.VerdictReview {
+					out.Verdict = p.Verdict
+				}
 			}
 		}
 	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:

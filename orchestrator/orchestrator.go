@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/tollgate/tollgate/activities"
@@ -53,6 +55,13 @@ type Config struct {
 	// HealthLag is how far behind samples are pulled (see
 	// activities.Guard.PullLag).
 	HealthLag time.Duration
+	// RematchInterval is how often the live releases' SBOMs are matched
+	// against the workers' DB again (default 1h; negative: never).
+	RematchInterval time.Duration
+	// EventsWebhookURL, when set, receives each verdict event, signed
+	// with EventsWebhookSecret.
+	EventsWebhookURL    string
+	EventsWebhookSecret string
 }
 
 // Deps are the orchestrator's clients.
@@ -86,6 +95,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 	w.RegisterWorkflow(workflows.ScanWorkflow)
 	w.RegisterWorkflow(workflows.GuardWorkflow)
 	w.RegisterWorkflow(workflows.RollbackWorkflow)
+	w.RegisterWorkflow(workflows.RematchWorkflow)
 	acts := &activities.Activities{Publisher: deps.Publisher, Stream: cfg.Stream, Policies: engine, Evidence: deps.Evidence, Logger: logger, Version: cfg.Version, Meter: deps.Meter}
 	lister, ok := deps.Evidence.(storage.Lister)
 	if !ok {
@@ -114,9 +124,39 @@ func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 		Policy: engine, Evidence: deps.Evidence, Health: cfg.Health, PullLag: cfg.HealthLag, Logger: logger,
 	}
 	guard.Register(w)
+	(&activities.Rematch{
+		Releases: rels, Evidence: deps.Evidence, Lister: lister, Publisher: deps.Publisher,
+		WebhookURL: cfg.EventsWebhookURL, WebhookSecret: []byte(cfg.EventsWebhookSecret), Logger: logger,
+	}).Register(w)
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start orchestrator on task queue %q: %w", workflows.TaskQueue, err)
 	}
+	if err := EnsureRematchSchedule(ctx, deps.Temporal, cfg.RematchInterval); err != nil {
+		w.Stop()
+		return nil, err
+	}
 	logger.InfoContext(ctx, "orchestrator started", "task_queue", workflows.TaskQueue, "policy", bundle.Source)
 	return w, nil
+}
+
+// EnsureRematchSchedule creates the Temporal Schedule that starts
+// RematchWorkflow every interval (default 1h; negative: no schedule). An
+// existing schedule is left as it is; delete it to change its interval.
+func EnsureRematchSchedule(ctx context.Context, c client.Client, every time.Duration) error {
+	if every < 0 {
+		return nil
+	}
+	every = cmp.Or(every, time.Hour)
+	_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
+		ID:   workflows.RematchScheduleID,
+		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}},
+		Action: &client.ScheduleWorkflowAction{
+			ID: workflows.RematchWorkflowID, Workflow: workflows.RematchWorkflow, TaskQueue: workflows.TaskQueue,
+		},
+		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_BUFFER_ONE,
+	})
+	if err != nil && !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
+		return fmt.Errorf("create schedule %s: %w", workflows.RematchScheduleID, err)
+	}
+	return nil
 }

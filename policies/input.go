@@ -22,6 +22,8 @@ type Input struct {
 	Packages        []report.Package       `json:"packages"`
 	Vulnerabilities []report.Vulnerability `json:"vulnerabilities"`
 	VulnDB          report.VulnDB          `json:"vulndb"`
+	// Touches lists the files per sensitive area (auth, secrets, egress).
+	Touches map[string][]string `json:"touches"`
 	// Exceptions are the tenant's accepted risks; the policy applies those
 	// in force at Now (RFC 3339), for the scan's app.
 	Exceptions []exceptions.Exception `json:"exceptions"`
@@ -35,6 +37,9 @@ func (in Input) normalized() Input {
 	in.Packages = orEmpty(in.Packages)
 	in.Vulnerabilities = orEmpty(in.Vulnerabilities)
 	in.Exceptions = orEmpty(in.Exceptions)
+	if in.Touches == nil {
+		in.Touches = map[string][]string{}
+	}
 	for i := range in.Packages {
 		in.Packages[i].Licenses = orEmpty(in.Packages[i].Licenses)
 	}

@@ -28,6 +28,10 @@ import (
 //go:embed bundle/*.rego bundle/data.json
 var embedded embed.FS
 
+// ReviewStage is the optional query data.tollgate.review.decision: "review"
+// when a human must approve the change, else "pass".
+const ReviewStage = "review"
+
 // Stages every bundle must decide.
 var Stages = []string{report.StageFast, report.StageDeep}
 
@@ -157,7 +161,7 @@ func NewEngine(ctx context.Context, b Bundle) (*Engine, error) {
 		}
 	})
 	queries := map[string]string{guardQuery: "data.tollgate.guard.rules"}
-	for _, stage := range Stages {
+	for _, stage := range append(slices.Clone(Stages), ReviewStage) {
 		queries[stage] = "data.tollgate." + stage + ".decision"
 	}
 	for stage, query := range queries {
@@ -202,6 +206,10 @@ func (e *Engine) Evaluate(ctx context.Context, stage string, input Input) (repor
 		return report.Decision{}, fmt.Errorf("evaluate policy %q from %q: %w", stage, e.source, err)
 	}
 	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		if stage == ReviewStage {
+			// A bundle without a review policy asks for no review.
+			return report.Decision{Verdict: report.VerdictPass, Reasons: []report.Reason{}}, nil
+		}
 		return report.Decision{}, fmt.Errorf("evaluate policy %q from %q: %w", stage, e.source, ErrUndecided)
 	}
 	out, err := json.Marshal(rs[0].Expressions[0].Value)

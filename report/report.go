@@ -44,15 +44,20 @@ type Report struct {
 	Stage   string   `json:"stage"`
 	Reasons []Reason `json:"reasons"`
 	// Exceptions are the accepted risks the verdict applied.
-	Exceptions      []AppliedException `json:"exceptions,omitempty"`
-	Secrets         []Secret           `json:"secrets"`
-	Vulnerabilities []Vulnerability    `json:"vulnerabilities"`
-	Packages        []Package          `json:"packages"`
-	VulnDB          VulnDB             `json:"vulndb"`
-	Evidence        []Evidence         `json:"evidence"`
-	Timings         map[string]float64 `json:"timings"`
-	StartedAt       time.Time          `json:"started_at"`
-	FinishedAt      time.Time          `json:"finished_at"`
+	Exceptions []AppliedException `json:"exceptions,omitempty"`
+	// Review is the human review the policy asked for, and its outcome.
+	Review *Review `json:"review,omitempty"`
+	// Touches lists, per sensitive area (auth, secrets, egress), the files
+	// that touch it.
+	Touches         map[string][]string `json:"touches,omitempty"`
+	Secrets         []Secret            `json:"secrets"`
+	Vulnerabilities []Vulnerability     `json:"vulnerabilities"`
+	Packages        []Package           `json:"packages"`
+	VulnDB          VulnDB              `json:"vulndb"`
+	Evidence        []Evidence          `json:"evidence"`
+	Timings         map[string]float64  `json:"timings"`
+	StartedAt       time.Time           `json:"started_at"`
+	FinishedAt      time.Time           `json:"finished_at"`
 }
 
 // Reason explains one policy decision.
@@ -119,6 +124,40 @@ type Decision struct {
 	Reasons []Reason `json:"reasons"`
 	// Exceptions are the accepted risks the decision applied.
 	Exceptions []AppliedException `json:"exceptions,omitempty"`
+	// Timeout is how long a review decision waits for a reviewer (a Go
+	// duration; review decisions only).
+	Timeout string `json:"timeout,omitempty"`
+}
+
+// Outcomes of a review.
+const (
+	ReviewApproved = "approved"
+	ReviewRejected = "rejected"
+	ReviewTimedOut = "timed_out"
+)
+
+// Review records a human review: why the policy asked for it, who decided
+// what and when, and the decisions refused (a submitter reviewing their own
+// scan). It is stored as evidence (review.json) under the scan's signed
+// attestation.
+type Review struct {
+	Reasons   []Reason        `json:"reasons"`
+	Submitter string          `json:"submitter,omitempty"`
+	Requested time.Time       `json:"requested_at"`
+	Deadline  time.Time       `json:"deadline"`
+	Outcome   string          `json:"outcome"`
+	Reviewer  string          `json:"reviewer,omitempty"`
+	Reason    string          `json:"reason,omitempty"`
+	At        time.Time       `json:"at"`
+	Refused   []ReviewRefusal `json:"refused,omitempty"`
+}
+
+// ReviewRefusal is a review decision the workflow did not take, and why.
+type ReviewRefusal struct {
+	Reviewer string    `json:"reviewer"`
+	Decision string    `json:"decision"`
+	At       time.Time `json:"at"`
+	Why      string    `json:"why"`
 }
 
 // AppliedException names an accepted risk a verdict applied, and when it

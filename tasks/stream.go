@@ -119,6 +119,9 @@ func TenantFromToken(token string) (string, error) {
 // Name is the stream name in use.
 func (c StreamConfig) Name() string { return c.withDefaults().Stream }
 
+// EventsStream keeps tollgate's events (tollgate.events.>).
+const EventsStream = "TOLLGATE_EVENTS"
+
 // EnsureStream creates or updates the work-queue stream and one durable pull
 // consumer per pool. It is safe to call from every process at start-up.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, c StreamConfig) error {
@@ -139,6 +142,14 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, c StreamConfig) e
 	})
 	if err != nil {
 		return fmt.Errorf("create stream %q: %w", c.Stream, err)
+	}
+	// Events (a live release's verdict got worse) are kept for a month for
+	// whoever subscribes: the guard's and on-call's tooling.
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: EventsStream, Subjects: []string{"tollgate.events.>"}, Retention: jetstream.LimitsPolicy,
+		Storage: jetstream.FileStorage, Replicas: c.Replicas, MaxAge: 30 * 24 * time.Hour, Duplicates: 2 * time.Minute,
+	}); err != nil {
+		return fmt.Errorf("create stream %q: %w", EventsStream, err)
 	}
 	for _, pool := range []string{PoolFast, PoolDeep} {
 		for _, prio := range []string{PriorityCI, PriorityBulk} {

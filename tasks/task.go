@@ -45,6 +45,9 @@ var ErrUnknownPriority = errors.New("unknown priority")
 const (
 	KindSecrets = "secrets" // fast pool: gitleaks
 	KindDeep    = "deep"    // deep pool: syft SBOM, trivy vulnerabilities, licences
+	// KindRematch matches a stored SBOM against the worker's DB again,
+	// without cataloguing anything (deep pool, usually bulk priority).
+	KindRematch = "rematch"
 )
 
 // Input says where a task's source code is.
@@ -54,6 +57,9 @@ type Input struct {
 	Dir string `json:"dir,omitempty"`
 	// Archive is a source archive in the inputs store (the fleet).
 	Archive *storage.Object `json:"archive,omitempty"`
+	// SBOM is a stored CycloneDX SBOM in the evidence store (rematch
+	// tasks).
+	SBOM *storage.Object `json:"sbom,omitempty"`
 }
 
 // Task is one unit of scanner work.
@@ -71,13 +77,19 @@ type Task struct {
 	// TaskToken completes the dispatching activity; Attempt is its attempt.
 	TaskToken []byte `json:"task_token"`
 	Attempt   int32  `json:"attempt"`
+	// MatchedDB is when the DB the SBOM was last matched against was
+	// updated (rematch tasks): a worker whose DB is not newer skips it.
+	MatchedDB time.Time `json:"matched_db,omitzero"`
 }
 
 // Result is what a worker completes the activity with. Large outputs (SBOMs)
 // are in the evidence store; Evidence names them.
 type Result struct {
-	Kind            string                 `json:"kind"`
-	Secrets         []report.Secret        `json:"secrets,omitempty"`
+	Kind    string          `json:"kind"`
+	Secrets []report.Secret `json:"secrets,omitempty"`
+	// Touches lists, per sensitive area (auth, secrets, egress), the files
+	// of the change that touch it (fast pool).
+	Touches         map[string][]string    `json:"touches,omitempty"`
 	Packages        []report.Package       `json:"packages,omitempty"`
 	Vulnerabilities []report.Vulnerability `json:"vulnerabilities,omitempty"`
 	VulnDB          *report.VulnDB         `json:"vulndb,omitempty"`
@@ -85,6 +97,9 @@ type Result struct {
 	// Timings are seconds spent per scanner.
 	Timings map[string]float64 `json:"timings,omitempty"`
 	Worker  string             `json:"worker,omitempty"`
+	// Skipped says a rematch task was not matched: the worker's DB is no
+	// newer than the one the SBOM was last matched against (or it has none).
+	Skipped bool `json:"skipped,omitempty"`
 }
 
 // ErrTypeBadInput is the Temporal application error type of a task that

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/archive"
 	"github.com/tollgate/tollgate/tasks"
 )
@@ -23,8 +24,31 @@ type ArchiveSource interface {
 // prepare returns the directory to scan for a task's input and a cleanup
 // function. An archive is fetched and extracted, with the archive package's
 // limits, into a private temporary directory.
-func prepare(ctx context.Context, in tasks.Input, src ArchiveSource, workDir string, limits archive.Limits) (string, func(), error) {
+// SBOMFile is the name a rematch task's SBOM has in its directory.
+const SBOMFile = "sbom.cdx.json"
+
+func prepare(ctx context.Context, in tasks.Input, src ArchiveSource, ev storage.Evidence, workDir string, limits archive.Limits) (string, func(), error) {
 	switch {
+	case in.SBOM != nil:
+		// A stored SBOM, for a rematch: read back, checked against its
+		// digest, into a directory of its own as sbom.cdx.json.
+		data, _, err := ev.Get(ctx, in.SBOM.Key)
+		if err != nil {
+			return "", nil, fmt.Errorf("read SBOM %q: %w", in.SBOM.Key, err)
+		}
+		if sum := sha256.Sum256(data); in.SBOM.SHA256 != "" && hex.EncodeToString(sum[:]) != in.SBOM.SHA256 {
+			return "", nil, badInput(fmt.Errorf("SBOM %q does not match its digest %s", in.SBOM.Key, in.SBOM.SHA256))
+		}
+		tmp, err := os.MkdirTemp(workDir, "rematch-*")
+		if err != nil {
+			return "", nil, fmt.Errorf("create rematch dir: %w", err)
+		}
+		cleanup := func() { os.RemoveAll(tmp) }
+		if err := os.WriteFile(filepath.Join(tmp, SBOMFile), data, 0o600); err != nil {
+			cleanup()
+			return "", nil, fmt.Errorf("write SBOM %q: %w", in.SBOM.Key, err)
+		}
+		return tmp, cleanup, nil
 	case in.Dir != "":
 		st, err := os.Stat(in.Dir)
 		if err != nil {

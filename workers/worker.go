@@ -382,7 +382,7 @@ func (w *Worker) run(ctx context.Context, t tasks.Task) (Output, error) {
 	if !ok {
 		return Output{}, badInput(fmt.Errorf("no scanner for task kind %q in pool %q", t.Kind, w.cfg.Pool))
 	}
-	dir, cleanup, err := prepare(ctx, t.Input, w.deps.Inputs, w.cfg.WorkDir, w.cfg.Limits)
+	dir, cleanup, err := prepare(ctx, t.Input, w.deps.Inputs, w.deps.Evidence, w.cfg.WorkDir, w.cfg.Limits)
 	if err != nil {
 		return Output{}, err
 	}

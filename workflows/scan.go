@@ -86,26 +86,14 @@ func ScanWorkflow(ctx workflow.Context, req ScanRequest) (ScanResult, error) {
 	runStage := func(stage, pool, kind string) (report.Decision, error) {
 		begin := workflow.Now(ctx)
 		progress.Stage = stage
-		var res tasks.Result
 		task := tasks.Task{ScanID: req.ScanID, App: req.App, Pool: pool, Kind: kind, Input: req.Input, SubmittedAt: req.SubmittedAt,
 			Tenant: req.Tenant, Priority: req.Priority}
-		actx := workflow.WithActivityOptions(ctx, dispatchOptions)
-		// A tenant at its cap of pending tasks waits for room, backing off
-		// up to backlogWaitMax between tries; the wait counts toward no
-		// retry limit.
-		for wait := backlogWait; ; wait = min(2*wait, backlogWaitMax) {
-			err := workflow.ExecuteActivity(actx, ActivityDispatch, task).Get(ctx, &res)
-			if err == nil {
-				break
-			}
-			if appErr, ok := errors.AsType[*temporal.ApplicationError](err); !ok || appErr.Type() != tasks.ErrTypeTenantBacklog {
-				return report.Decision{}, err
-			}
+		res, err := dispatch(workflow.WithActivityOptions(ctx, dispatchOptions), task, func(wait time.Duration) {
 			progress.Waiting = fmt.Sprintf("tenant backlog: %s pool at its cap of pending %s tasks", pool, cmp.Or(req.Priority, tasks.PriorityCI))
 			logger.Info("tenant backlog full; waiting", "scan_id", req.ScanID, "pool", pool, "wait", wait)
-			if err := workflow.Sleep(ctx, wait); err != nil {
-				return report.Decision{}, err
-			}
+		})
+		if err != nil {
+			return report.Decision{}, err
 		}
 		progress.Waiting = ""
 		results = append(results, res)
@@ -138,10 +126,29 @@ func ScanWorkflow(ctx workflow.Context, req ScanRequest) (ScanResult, error) {
 		}
 	}
 
+	// A change the policy says a human must see waits for a reviewer.
+	// Versioned: scans started before the gate replay without it.
+	var review *report.Review
+	if workflow.GetVersion(ctx, "review-gate", workflow.DefaultVersion, 1) >= 1 && Combine(decisions).Verdict != report.VerdictBlock {
+		var rdec report.Decision
+		lctx := workflow.WithLocalActivityOptions(ctx, localOptions)
+		pr := PolicyRequest{Stage: StageReview, Scan: req, Results: results, Exceptions: excs, Now: workflow.Now(ctx)}
+		if err := workflow.ExecuteLocalActivity(lctx, ActivityPolicy, pr).Get(ctx, &rdec); err != nil {
+			return ScanResult{}, err
+		}
+		if rdec.Verdict == report.VerdictReview {
+			begin := workflow.Now(ctx)
+			var dec report.Decision
+			review, dec = awaitReview(ctx, req, rdec, &progress)
+			decisions = append(decisions, dec)
+			timings["review"] = workflow.Now(ctx).Sub(begin).Seconds()
+		}
+	}
+
 	progress.Stage = "finalize"
 	fin := FinalizeRequest{
 		Scan: req, Stage: stage, Decisions: decisions, Results: results,
-		Timings: timings, StartedAt: started, FinishedAt: workflow.Now(ctx),
+		Timings: timings, StartedAt: started, FinishedAt: workflow.Now(ctx), Review: review,
 	}
 	var out ScanResult
 	fctx := workflow.WithActivityOptions(ctx, finalizeOptions)
@@ -158,6 +165,100 @@ func ScanWorkflow(ctx workflow.Context, req ScanRequest) (ScanResult, error) {
 		}
 	}
 	return out, nil
+}
+
+// dispatch runs the Dispatch activity for task. A tenant at its cap of
+// pending tasks waits for room, backing off up to backlogWaitMax between
+// tries (waiting is told each wait); the wait counts toward no retry limit.
+func dispatch(ctx workflow.Context, task tasks.Task, waiting func(time.Duration)) (tasks.Result, error) {
+	var res tasks.Result
+	for wait := backlogWait; ; wait = min(2*wait, backlogWaitMax) {
+		err := workflow.ExecuteActivity(ctx, ActivityDispatch, task).Get(ctx, &res)
+		if err == nil {
+			return res, nil
+		}
+		if appErr, ok := errors.AsType[*temporal.ApplicationError](err); !ok || appErr.Type() != tasks.ErrTypeTenantBacklog {
+			return tasks.Result{}, err
+		}
+		waiting(wait)
+		if err := workflow.Sleep(ctx, wait); err != nil {
+			return tasks.Result{}, err
+		}
+	}
+}
+
+// awaitReview waits for a reviewer's decision on the review signal, up to
+// the policy's timeout, and turns it into a decision: approved passes,
+// rejected and timed out block. Decisions it cannot take (by the submitter,
+// or malformed) are recorded as refused, and the wait goes on.
+func awaitReview(ctx workflow.Context, req ScanRequest, rdec report.Decision, progress *Progress) (*report.Review, report.Decision) {
+	timeout := DefaultReviewTimeout
+	if d, err := time.ParseDuration(rdec.Timeout); err == nil && d > 0 {
+		timeout = min(d, MaxReviewTimeout)
+	}
+	if req.ReviewTimeout != 0 {
+		timeout = max(req.ReviewTimeout, 0)
+	}
+	now := workflow.Now(ctx)
+	rv := &report.Review{Reasons: rdec.Reasons, Submitter: req.Submitter, Requested: now, Deadline: now.Add(timeout)}
+	progress.Verdict, progress.Review = report.VerdictReview, rv
+	progress.Waiting = fmt.Sprintf("review: a reviewer (role reviewer, not the submitter) must approve or reject it by %s: tollgate review approve|reject %s --reason TEXT",
+		rv.Deadline.Format(time.RFC3339), req.ScanID)
+	workflow.GetLogger(ctx).Info("scan waits for review", "scan_id", req.ScanID, "deadline", rv.Deadline)
+
+	ch := workflow.GetSignalChannel(ctx, SignalReview)
+	tctx, cancelTimer := workflow.WithCancel(ctx)
+	defer cancelTimer()
+	timer := workflow.NewTimer(tctx, timeout)
+	for rv.Outcome == "" {
+		timedOut := false
+		var sig ReviewSignal
+		sel := workflow.NewSelector(ctx)
+		sel.AddFuture(timer, func(workflow.Future) { timedOut = true })
+		sel.AddReceive(ch, func(c workflow.ReceiveChannel, _ bool) { c.Receive(ctx, &sig) })
+		sel.Select(ctx)
+		at := workflow.Now(ctx)
+		if timedOut {
+			rv.Outcome, rv.At = report.ReviewTimedOut, at
+			break
+		}
+		why := ""
+		switch {
+		case sig.Reviewer == "":
+			why = "no reviewer named"
+		case req.Submitter != "" && sig.Reviewer == req.Submitter:
+			why = "the submitter may not review their own scan"
+		case sig.Decision != ReviewApprove && sig.Decision != ReviewReject:
+			why = fmt.Sprintf("decision %q is neither %s nor %s", sig.Decision, ReviewApprove, ReviewReject)
+		case strings.TrimSpace(sig.Reason) == "":
+			why = "no reason given"
+		}
+		if why != "" {
+			rv.Refused = append(rv.Refused, report.ReviewRefusal{Reviewer: sig.Reviewer, Decision: sig.Decision, At: at, Why: why})
+			continue
+		}
+		rv.Reviewer, rv.Reason, rv.At = sig.Reviewer, sig.Reason, at
+		rv.Outcome = report.ReviewApproved
+		if sig.Decision == ReviewReject {
+			rv.Outcome = report.ReviewRejected
+		}
+	}
+	progress.Verdict, progress.Review, progress.Waiting = "", nil, ""
+
+	switch rv.Outcome {
+	case report.ReviewApproved:
+		return rv, report.Decision{Verdict: report.VerdictPass, Reasons: []report.Reason{{Policy: "review.approved", Verdict: report.VerdictPass,
+			Message: fmt.Sprintf("review approved by %s: %s", rv.Reviewer, rv.Reason)}}}
+	case report.ReviewRejected:
+		return rv, report.Decision{Verdict: report.VerdictBlock, Reasons: []report.Reason{{Policy: "review.rejected", Verdict: report.VerdictBlock,
+			Message: fmt.Sprintf("review rejected by %s: %s", rv.Reviewer, rv.Reason)}}}
+	default:
+		msg := fmt.Sprintf("no reviewer decided within %s of the request", timeout)
+		if timeout == 0 {
+			msg = "the change needs a human review, and this mode has no reviewers: submit it through the API (tollgate submit)"
+		}
+		return rv, report.Decision{Verdict: report.VerdictBlock, Reasons: []report.Reason{{Policy: "review.timeout", Verdict: report.VerdictBlock, Message: msg}}}
+	}
 }
 
 // Combine merges stage decisions into one: the worst verdict, every reason.

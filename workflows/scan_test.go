@@ -129,7 +129,8 @@ func TestScanWorkflowPassesThroughBothStages(t *testing.T) {
 		}
 		return tasks.Result{Kind: tasks.KindSecrets}, nil
 	}).Twice()
-	env.OnActivity(ActivityPolicy, mock.Anything, mock.Anything).Return(report.Decision{Verdict: report.VerdictPass, Reasons: []report.Reason{}}, nil).Twice()
+	// fast, deep, and whether a human must review it.
+	env.OnActivity(ActivityPolicy, mock.Anything, mock.Anything).Return(report.Decision{Verdict: report.VerdictPass, Reasons: []report.Reason{}}, nil).Times(3)
 	env.OnActivity(ActivityFinalize, mock.Anything, mock.Anything).Return(finalize).Once()
 	env.ExecuteWorkflow(ScanWorkflow, request)
 	var res ScanResult
@@ -204,7 +205,8 @@ func TestScanWorkflowAnswersProgress(t *testing.T) {
 	if err := env.GetWorkflowError(); err != nil {
 		t.Fatal(err)
 	}
-	if len(stages) != 2 || stages[0] != report.StageFast || stages[1] != report.StageDeep {
+	// The review policy is asked at the end of the deep stage.
+	if len(stages) != 3 || stages[0] != report.StageFast || stages[1] != report.StageDeep || stages[2] != report.StageDeep {
 		t.Fatalf("progress stages %v", stages)
 	}
 }

@@ -37,6 +37,13 @@ type ScanRequest struct {
 	Tenant string `json:"tenant,omitempty"`
 	// Priority is tasks.PriorityCI (the default) or tasks.PriorityBulk.
 	Priority string `json:"priority,omitempty"`
+	// Submitter is the principal that submitted the scan; it may not review
+	// it.
+	Submitter string `json:"submitter,omitempty"`
+	// ReviewTimeout, when set, overrides the policy's review timeout; a
+	// negative one means no reviewer can come (the embedded mode), so a
+	// scan that needs review is blocked at once.
+	ReviewTimeout time.Duration `json:"review_timeout,omitempty"`
 	// Provenance is the stored (redacted) provenance record of the code:
 	// prompt, model, user. It becomes part of the scan's evidence.
 	Provenance *report.Evidence `json:"provenance,omitempty"`
@@ -62,6 +69,8 @@ type FinalizeRequest struct {
 	Timings    map[string]float64 `json:"timings"`
 	StartedAt  time.Time          `json:"started_at"`
 	FinishedAt time.Time          `json:"finished_at"`
+	// Review is the human review the scan went through, if any.
+	Review *report.Review `json:"review,omitempty"`
 }
 
 // ScanResult is what ScanWorkflow returns: the verdict and where the full
@@ -86,9 +95,39 @@ type Progress struct {
 	Verdict report.Verdict `json:"verdict,omitempty"`
 	Done    bool           `json:"done"`
 	// Waiting says what the scan waits for, when it waits for something
-	// other than a worker (for example its tenant's backlog).
+	// other than a worker (for example its tenant's backlog, or a review).
 	Waiting string `json:"waiting,omitempty"`
+	// Review is set while the scan waits for a human review.
+	Review *report.Review `json:"review,omitempty"`
 }
+
+// SignalReview is the signal a reviewer's decision comes on.
+const SignalReview = "review"
+
+// Review decisions.
+const (
+	ReviewApprove = "approve"
+	ReviewReject  = "reject"
+)
+
+// ReviewSignal is a reviewer's decision on a scan waiting for review.
+type ReviewSignal struct {
+	Decision string    `json:"decision"`
+	Reviewer string    `json:"reviewer"`
+	Reason   string    `json:"reason"`
+	At       time.Time `json:"at"`
+}
+
+// StageReview is the policy query that says whether a scan needs a human
+// review (verdict "review") or not ("pass").
+const StageReview = "review"
+
+// DefaultReviewTimeout is how long a review waits when the policy says not;
+// MaxReviewTimeout is the longest it may wait.
+const (
+	DefaultReviewTimeout = 24 * time.Hour
+	MaxReviewTimeout     = 7 * 24 * time.Hour
+)
 
 // QueryProgress is the name of the query that returns Progress.
 const QueryProgress = "progress"
@@ -100,4 +139,6 @@ const (
 	MemoApp     = "app"
 	MemoVerdict = "verdict"
 	MemoStage   = "stage"
+	// MemoSubmitter is the principal that submitted the scan.
+	MemoSubmitter = "submitter"
 )

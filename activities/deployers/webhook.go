@@ -122,12 +122,10 @@ func (w *Webhook) Deploy(ctx context.Context, req Request) (Receipt, error) {
 	if err != nil {
 		return rc, fmt.Errorf("%s: build request: %w: %w", op, err, ErrPermanent)
 	}
-	ts := strconv.FormatInt(w.now().Unix(), 10)
 	hreq.Header.Set("Content-Type", "application/json")
 	hreq.Header.Set("User-Agent", userAgent)
 	hreq.Header.Set(HeaderIdempotencyKey, req.RollbackID)
-	hreq.Header.Set(HeaderTimestamp, ts)
-	hreq.Header.Set(HeaderSignature, "v1="+hex.EncodeToString(sign(w.secret, ts, body)))
+	SignRequest(hreq.Header, w.secret, body, w.now())
 
 	log := w.logger.With("app", req.App, "release", req.ReleaseID, "rollback_id", req.RollbackID, "target", w.target)
 	log.DebugContext(ctx, "delivering rollback to webhook")
@@ -213,6 +211,15 @@ func quoteDetail(d string) string {
 		return ""
 	}
 	return ": " + strconv.Quote(d)
+}
+
+// SignRequest sets the timestamp and v1 signature headers of a delivery of
+// body, as VerifySignature checks them. The events webhook signs the same
+// way.
+func SignRequest(h http.Header, secret, body []byte, now time.Time) {
+	ts := strconv.FormatInt(now.Unix(), 10)
+	h.Set(HeaderTimestamp, ts)
+	h.Set(HeaderSignature, "v1="+hex.EncodeToString(sign(secret, ts, body)))
 }
 
 // sign is the v1 signature: HMAC-SHA256 of "<timestamp>.<body>".

@@ -97,6 +97,14 @@ type Config struct {
 		// "app", or "*" for any app.
 		Targets map[string]deployers.Target `json:"targets"`
 	} `json:"guard"`
+	// Rematch configures the re-matching of live releases' SBOMs.
+	Rematch struct {
+		// Interval is how often (a Go duration, default 1h; "off" never).
+		Interval string `json:"interval"`
+		// WebhookURL receives each verdict event, signed with the secret
+		// in $TOLLGATE_EVENTS_WEBHOOK_SECRET.
+		WebhookURL string `json:"webhook_url"`
+	} `json:"rematch"`
 }
 
 // env lists every environment variable and the field it sets; the README's
@@ -131,6 +139,8 @@ func (c *Config) env() map[string]*string {
 		"TOLLGATE_PROMETHEUS_LAG":     &c.Guard.PrometheusLag,
 		"TOLLGATE_METRICS_LISTEN":     &c.MetricsListen,
 		"TOLLGATE_OTLP_ENDPOINT":      &c.OTLPEndpoint,
+		"TOLLGATE_REMATCH_INTERVAL":   &c.Rematch.Interval,
+		"TOLLGATE_EVENTS_WEBHOOK_URL": &c.Rematch.WebhookURL,
 	}
 }
 
@@ -399,4 +409,20 @@ func processName() string {
 		return "tollgate-" + os.Args[1]
 	}
 	return "tollgate"
+}
+
+// rematchInterval reads rematch.interval: a Go duration, "off", or empty for
+// the default.
+func (c Config) rematchInterval() (time.Duration, error) {
+	switch c.Rematch.Interval {
+	case "":
+		return 0, nil
+	case "off":
+		return -1, nil
+	}
+	d, err := time.ParseDuration(c.Rematch.Interval)
+	if err != nil || d < time.Minute {
+		return 0, usageErrf("rematch.interval %q: want a duration of at least 1m, or \"off\"", c.Rematch.Interval)
+	}
+	return d, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -134,8 +135,13 @@ func newOrchestratorCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
+				every, err := cfg.rematchInterval()
+				if err != nil {
+					return err
+				}
 				w, err := orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, SigningKey: cfg.SigningKey, Version: Version,
-					Stream: c.stream, Targets: cfg.Guard.Targets, Health: pull, HealthLag: lag},
+					Stream: c.stream, Targets: cfg.Guard.Targets, RematchInterval: every,
+					EventsWebhookURL: cfg.Rematch.WebhookURL, EventsWebhookSecret: os.Getenv("TOLLGATE_EVENTS_WEBHOOK_SECRET"), Health: pull, HealthLag: lag},
 					orchestrator.Deps{Temporal: c.temporal, Publisher: c.js, Evidence: c.evidence, Meter: c.metrics.Meter("tollgate/orchestrator"), Logger: g.logger})
 				if err != nil {
 					return err

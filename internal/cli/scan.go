@@ -103,6 +103,9 @@ func runScan(ctx context.Context, g *globals, o *scanOptions, path string) error
 	req := workflows.ScanRequest{
 		ScanID: id.String(), App: app, Commit: o.commit, Labels: o.labels, Full: o.full,
 		Input: tasks.Input{Dir: dir}, SubmittedAt: time.Now().UTC().Truncate(time.Second),
+		// A local scan has no reviewers: one that needs a review is blocked
+		// at once, with a reason that says to submit it through the API.
+		ReviewTimeout: -1,
 	}
 	progress("scanning %s as app %q (scan %s)", path, app, req.ScanID)
 
@@ -112,6 +115,7 @@ func runScan(ctx context.Context, g *globals, o *scanOptions, path string) error
 	st, err := embedded.Start(ctx, embedded.Config{
 		DBDir: o.db, PolicyDir: o.policy, LicenseDeny: o.denyLicense, EvidenceDir: o.evidence,
 		TemporalCLI: o.temporalCLI, SigningKey: o.signingKey, Version: Version, Logger: g.logger,
+		RematchInterval: -1, // a one-off scan has no live releases to watch
 	})
 	if err != nil {
 		return fmt.Errorf("start embedded stack: %w", err)

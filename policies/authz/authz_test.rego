@@ -93,3 +93,9 @@ test_reviewer_decides_reviews if {
 	not authz.allow with input as {"principal": ci, "action": "review.decide", "resource": {"tenant": "a"}}
 	not authz.allow with input as {"principal": security, "action": "review.decide", "resource": {"tenant": "a"}}
 }
+
+test_sre_and_security_run_rematch if {
+	authz.allow with input as {"principal": sre, "action": "rematch.run", "resource": {"tenant": "a"}}
+	authz.allow with input as {"principal": security, "action": "rematch.run", "resource": {"tenant": "a"}}
+	not authz.allow with input as {"principal": ci, "action": "rematch.run", "resource": {"tenant": "a"}}
+}

@@ -6,12 +6,14 @@ package scanners
 import (
 	"context"
 	"log/slog"
+	"path/filepath"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/workers"
+	"github.com/tollgate/tollgate/workers/touches"
 )
 
 // Options configure the scanners.
@@ -63,7 +65,28 @@ func (e *Engine) Scanners() map[string]workers.Scanner {
 	return map[string]workers.Scanner{
 		tasks.KindSecrets: workers.ScannerFunc(e.runSecrets),
 		tasks.KindDeep:    workers.ScannerFunc(e.runDeep),
+		tasks.KindRematch: workers.ScannerFunc(e.runRematch),
 	}
+}
+
+// runRematch matches a stored SBOM against this worker's DB, unless the DB
+// is no newer than the one the SBOM was last matched against.
+func (e *Engine) runRematch(ctx context.Context, t tasks.Task, dir string) (workers.Output, error) {
+	db := e.vulns.DB()
+	if !db.Available || !db.UpdatedAt.After(t.MatchedDB) {
+		return workers.Output{Result: tasks.Result{Kind: t.Kind, Skipped: true, VulnDB: &db}}, nil
+	}
+	begin := time.Now()
+	sctx, sp := span(ctx, "trivy-sbom")
+	vulns, err := e.vulns.ScanSBOM(sctx, filepath.Join(dir, workers.SBOMFile))
+	sp.End()
+	if err != nil {
+		return workers.Output{}, err
+	}
+	return workers.Output{Result: tasks.Result{
+		Kind: t.Kind, Vulnerabilities: vulns, VulnDB: &db,
+		Timings: map[string]float64{"rematch": time.Since(begin).Seconds()},
+	}}, nil
 }
 
 // span starts a child span of ctx's, in whatever tracer provider traces ctx.
@@ -79,10 +102,18 @@ func (e *Engine) runSecrets(ctx context.Context, t tasks.Task, dir string) (work
 	if err != nil {
 		return workers.Output{}, err
 	}
+	timings := map[string]float64{"secrets": time.Since(begin).Seconds()}
+	begin = time.Now()
+	areas, err := touches.Scan(ctx, dir)
+	if err != nil {
+		return workers.Output{}, err
+	}
+	timings["touches"] = time.Since(begin).Seconds()
 	return workers.Output{Result: tasks.Result{
 		Kind:    t.Kind,
 		Secrets: found,
-		Timings: map[string]float64{"secrets": time.Since(begin).Seconds()},
+		Touches: areas,
+		Timings: timings,
 	}}, nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/aquasecurity/trivy/pkg/fanal/applier"
 	"github.com/aquasecurity/trivy/pkg/fanal/artifact"
 	artlocal "github.com/aquasecurity/trivy/pkg/fanal/artifact/local"
+	artsbom "github.com/aquasecurity/trivy/pkg/fanal/artifact/sbom"
 	ftypes "github.com/aquasecurity/trivy/pkg/fanal/types"
 	"github.com/aquasecurity/trivy/pkg/fanal/walker"
 	"github.com/aquasecurity/trivy/pkg/scan"
@@ -132,6 +133,27 @@ func (v *Vulns) Scan(ctx context.Context, dir string) ([]report.Vulnerability, e
 	if err != nil {
 		return nil, fmt.Errorf("open %q for trivy: %w", dir, err)
 	}
+	return v.match(ctx, c, art, dir)
+}
+
+// ScanSBOM returns the vulnerabilities of the packages a CycloneDX or SPDX
+// SBOM lists: trivy's `trivy sbom`, with nothing catalogued again. Without a
+// DB it returns none.
+func (v *Vulns) ScanSBOM(ctx context.Context, path string) ([]report.Vulnerability, error) {
+	if !v.db.Available {
+		return []report.Vulnerability{}, nil
+	}
+	c := cache.NewMemoryCache()
+	art, err := artsbom.NewArtifact(path, c, artifact.Option{Offline: true, NoProgress: true, Parallel: 1})
+	if err != nil {
+		return nil, fmt.Errorf("open SBOM %q for trivy: %w", path, err)
+	}
+	return v.match(ctx, c, art, path)
+}
+
+// match runs trivy's vulnerability detection on an artifact's packages.
+func (v *Vulns) match(ctx context.Context, c cache.Cache, art artifact.Artifact, target string) ([]report.Vulnerability, error) {
+	dir := target
 	svc := scan.NewService(local.NewService(applier.NewApplier(c), ospkg.NewScanner(), langpkg.NewScanner(),
 		vulnerability.NewClient(dbc.Config{})), art)
 	rep, err := svc.ScanArtifact(ctx, types.ScanOptions{

@@ -1,0 +1,132 @@
+package api
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/tollgate/tollgate/workflows"
+)
+
+// ReviewRequest is the body of POST /v1/scans/{id}/review.
+type ReviewRequest struct {
+	// Decision is "approve" or "reject".
+	Decision string `json:"decision"`
+	Reason   string `json:"reason"`
+}
+
+// reviewScan hands a reviewer's decision to a scan waiting for review. The
+// reviewer needs the reviewer role in the scan's tenant and must not be the
+// scan's submitter; the workflow checks the latter again.
+func (s *Server) reviewScan(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := principalFrom(ctx)
+	id := r.PathValue("id")
+	var in ReviewRequest
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	if err != nil {
+		s.bodyError(w, r, err)
+		return
+	}
+	if err := decodeStrict(body, &in); err != nil {
+		writeProblem(w, r, http.StatusBadRequest, "bad-request", err.Error())
+		return
+	}
+	if in.Decision != workflows.ReviewApprove && in.Decision != workflows.ReviewReject {
+		writeProblem(w, r, http.StatusBadRequest, "bad-request", fmt.Sprintf("decision %q: want %q or %q", in.Decision, workflows.ReviewApprove, workflows.ReviewReject))
+		return
+	}
+	if reason := strings.TrimSpace(in.Reason); reason == "" || len(reason) > 2000 {
+		writeProblem(w, r, http.StatusBadRequest, "bad-request", "a reason of 1-2000 characters is required")
+		return
+	}
+	_, tenant, st, found, err := s.scanTenant(ctx, id)
+	if err != nil {
+		s.internal(w, r, "describe scan", err)
+		return
+	}
+	if ok, _ := s.authorize(ctx, p, "scan.read", tenant); !found || !ok {
+		writeProblem(w, r, http.StatusNotFound, "not-found", "no scan "+id)
+		return
+	}
+	if ok, reason := s.authorize(ctx, p, "review.decide", tenant); !ok {
+		writeProblem(w, r, http.StatusForbidden, "forbidden", reason)
+		return
+	}
+	if submitter, err := s.scanSubmitter(r, id); err != nil {
+		s.internal(w, r, "read scan submitter", err)
+		return
+	} else if submitter != "" && submitter == p.Name {
+		writeProblem(w, r, http.StatusForbidden, "forbidden", "the submitter may not review their own scan")
+		return
+	}
+	status := s.status(ctx, id, "", st)
+	if st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || status.Review == nil {
+		writeProblem(w, r, http.StatusConflict, "not-waiting-for-review", fmt.Sprintf("scan %s is %s and not waiting for a review", id, status.Status))
+		return
+	}
+	sig := workflows.ReviewSignal{Decision: in.Decision, Reviewer: p.Name, Reason: in.Reason, At: time.Now().UTC()}
+	err = s.deps.Temporal.SignalWorkflow(ctx, workflowID(id), "", workflows.SignalReview, sig)
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		writeProblem(w, r, http.StatusConflict, "not-waiting-for-review", "the scan ended before the decision arrived")
+		return
+	} else if err != nil {
+		s.internal(w, r, "signal review", err)
+		return
+	}
+	s.deps.Logger.InfoContext(ctx, "review decided", "scan_id", id, "tenant", tenant, "reviewer", p.Name, "decision", in.Decision)
+	writeJSON(w, http.StatusAccepted, status)
+}
+
+// scanSubmitter reads who submitted a scan from its workflow's memo.
+func (s *Server) scanSubmitter(r *http.Request, id string) (string, error) {
+	desc, err := s.deps.Temporal.DescribeWorkflowExecution(r.Context(), workflowID(id), "")
+	if err != nil {
+		return "", err
+	}
+	var submitter string
+	if f := desc.GetWorkflowExecutionInfo().GetMemo().GetFields(); f != nil && f[workflows.MemoSubmitter] != nil {
+		if err := converter.GetDefaultDataConverter().FromPayload(f[workflows.MemoSubmitter], &submitter); err != nil {
+			return "", fmt.Errorf("decode submitter of scan %s: %w", id, err)
+		}
+	}
+	return submitter, nil
+}
+
+// RematchTriggered is the answer of POST /v1/rematch.
+type RematchTriggered struct {
+	Schedule    string    `json:"schedule"`
+	TriggeredAt time.Time `json:"triggered_at"`
+}
+
+// triggerRematch runs the re-matching schedule now (roles sre, security),
+// e.g. right after the workers' vulnerability DB was updated.
+func (s *Server) triggerRematch(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := principalFrom(ctx)
+	if ok, reason := s.authorize(ctx, p, "rematch.run", p.Tenant); !ok {
+		writeProblem(w, r, http.StatusForbidden, "forbidden", reason)
+		return
+	}
+	h := s.deps.Temporal.ScheduleClient().GetHandle(ctx, workflows.RematchScheduleID)
+	err := h.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_BUFFER_ONE})
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		writeProblem(w, r, http.StatusConflict, "no-schedule", "re-matching is off on this fleet (rematch.interval is \"off\")")
+		return
+	} else if err != nil {
+		s.internal(w, r, "trigger rematch schedule", err)
+		return
+	}
+	s.deps.Logger.InfoContext(ctx, "rematch triggered", "by", p.Name)
+	writeJSON(w, http.StatusAccepted, RematchTriggered{Schedule: workflows.RematchScheduleID, TriggeredAt: time.Now().UTC()})
+}

@@ -1,0 +1,3 @@
+package util
+
+func Add(a, b int) int { return a + b }
