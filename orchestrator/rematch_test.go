@@ -2,6 +2,7 @@ package orchestrator_test
 
 import (
 	"context"
+	"flag"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/tollgate/tollgate/activities"
 	"github.com/tollgate/tollgate/exceptions"
+	"github.com/tollgate/tollgate/internal/golden"
 	"github.com/tollgate/tollgate/orchestrator"
 	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/report"
@@ -30,6 +32,8 @@ import (
 	"github.com/tollgate/tollgate/workers/scanners"
 	"github.com/tollgate/tollgate/workflows"
 )
+
+var updateHistory = flag.Bool("update-history", false, "save the rematch run's history to workflows/testdata for the replay test")
 
 // The advisory that appears between the two DBs.
 const newAdvisory = "GHSA-35jh-r3h4-6jhm"
@@ -149,7 +153,10 @@ func TestRematchEndToEnd(t *testing.T) {
 	fleet = startWorkers(ctx, t, js, tc, ev, v2, logger)
 	defer fleet.stop()
 
-	got := rematch(ctx, t, tc)
+	got, runID := rematchRun(ctx, t, tc)
+	if *updateHistory {
+		golden.WriteHistory(ctx, t, tc, runID[0], filepath.Join("..", "workflows", "testdata", "rematch_history.json"))
+	}
 	if got.Matched != 1 || got.Worsened != 1 {
 		t.Fatalf("rematch under DB v2: %+v, want one match and one worse verdict", got)
 	}
@@ -229,6 +236,13 @@ func startWorkers(ctx context.Context, t *testing.T, js jetstream.JetStream, tc 
 // rematch triggers the schedule and waits for the run it starts.
 func rematch(ctx context.Context, t *testing.T, tc client.Client) workflows.RematchResult {
 	t.Helper()
+	res, _ := rematchRun(ctx, t, tc)
+	return res
+}
+
+// rematchRun is rematch, also saying which workflow (id, run id) ran.
+func rematchRun(ctx context.Context, t *testing.T, tc client.Client) (workflows.RematchResult, [2]string) {
+	t.Helper()
 	h := tc.ScheduleClient().GetHandle(ctx, workflows.RematchScheduleID)
 	before, err := h.Describe(ctx)
 	if err != nil {
@@ -250,7 +264,7 @@ func rematch(ctx context.Context, t *testing.T, tc client.Client) workflows.Rema
 			if err := tc.GetWorkflow(ctx, a.WorkflowID, a.FirstExecutionRunID).Get(ctx, &res); err != nil {
 				t.Fatal(err)
 			}
-			return res
+			return res, [2]string{a.WorkflowID, a.FirstExecutionRunID}
 		}
 		select {
 		case <-ctx.Done():

@@ -2,11 +2,13 @@ package workflows
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage"
@@ -72,5 +74,16 @@ func TestRematchWorkflow(t *testing.T) {
 	rec := records[0]
 	if rec.App != "todo" || !rec.Matched || !rec.Worse || rec.Previous != report.VerdictPass || rec.Verdict != report.VerdictWarn || !rec.VulnDB.UpdatedAt.After(v1) || len(rec.Vulnerabilities) != 1 {
 		t.Fatalf("record %+v", rec)
+	}
+}
+
+// TestRematchReplay replays a RematchWorkflow history recorded from the
+// real end-to-end run (go test ./orchestrator -run TestRematchEndToEnd
+// -update-history rewrites it).
+func TestRematchReplay(t *testing.T) {
+	replayer := worker.NewWorkflowReplayer()
+	replayer.RegisterWorkflow(RematchWorkflow)
+	if err := replayer.ReplayWorkflowHistoryFromJSONFile(nil, filepath.Join("testdata", "rematch_history.json")); err != nil {
+		t.Fatalf("replay: %v", err)
 	}
 }
