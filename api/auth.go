@@ -27,6 +27,9 @@ const (
 	RoleReviewer = "reviewer"
 )
 
+// Roles lists every role a token may have.
+var Roles = []string{RoleCI, RoleSRE, RoleOncall, RoleAdmin, RoleDeployer, RoleSecurity, RoleReviewer}
+
 // Principal is who a request comes from.
 type Principal struct {
 	Name   string   `json:"name"`
@@ -57,7 +60,7 @@ func (t Token) Validate() error {
 		return fmt.Errorf("token %q: sha256 must be 64 hex digits (the hash of the token, never the token)", t.Name)
 	}
 	for _, r := range t.Roles {
-		if !slices.Contains([]string{RoleCI, RoleSRE, RoleOncall, RoleAdmin}, r) {
+		if !slices.Contains(Roles, r) {
 			return fmt.Errorf("token %q: unknown role %q", t.Name, r)
 		}
 	}

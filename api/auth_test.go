@@ -132,3 +132,16 @@ func TestConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// Every role the policy knows may be given to a token.
+func TestTokenRoles(t *testing.T) {
+	for _, role := range Roles {
+		tok := Token{Name: "n", Tenant: "a", SHA256: HashToken("x"), Roles: []string{role}}
+		if err := tok.Validate(); err != nil {
+			t.Errorf("role %s: %v", role, err)
+		}
+	}
+	if err := (Token{Name: "n", Tenant: "a", SHA256: HashToken("x"), Roles: []string{"root"}}).Validate(); err == nil {
+		t.Error("an unknown role was taken")
+	}
+}

@@ -167,6 +167,9 @@ func newGuardEnv(t *testing.T, rules map[string]any, health func(*embedded.Confi
 	srv, err := api.New(api.Config{RatePerSecond: 1000, Burst: 1000, Tokens: []api.Token{
 		{Name: "ci-a", SHA256: api.HashToken("token-ci"), Tenant: "a", Roles: []string{api.RoleCI}},
 		{Name: "alice", SHA256: api.HashToken("token-oncall"), Tenant: "a", Roles: []string{api.RoleOncall}},
+		{Name: "dana", SHA256: api.HashToken("token-dana"), Tenant: "a", Roles: []string{api.RoleCI, api.RoleReviewer}},
+		{Name: "rita", SHA256: api.HashToken("token-reviewer"), Tenant: "a", Roles: []string{api.RoleReviewer}},
+		{Name: "sam", SHA256: api.HashToken("token-security"), Tenant: "a", Roles: []string{api.RoleSecurity}},
 	}}, api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Redactor: redactor,
 		Releases: newReleaseStore(st.Evidence()), Exceptions: newExceptionStore(st.Evidence()), Guards: &guards.Client{Temporal: st.Client()}, Metrics: metrics.Gatherer()})
 	if err != nil {
