@@ -2,10 +2,10 @@ package orchestrator_test
 
 import (
 	"context"
-	"flag"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"log/slog"
 	"os"
 	"path/filepath"
