@@ -15,6 +15,8 @@ import (
 // QueueStatus is one pool's queue at one priority, at one time.
 type QueueStatus struct {
 	Priority string `json:"priority,omitempty"`
+	// Consumer is the JetStream durable consumer the queue is read by.
+	Consumer string `json:"consumer,omitempty"`
 	// Pending tasks are waiting for a worker; AckPending are with one.
 	Pending    uint64 `json:"pending"`
 	AckPending int    `json:"ack_pending"`
@@ -112,7 +114,7 @@ func queueStatus(ctx context.Context, js jetstream.JetStream, stream jetstream.S
 		return QueueStatus{}, fmt.Errorf("pool %s: consumer %s info: %w", pool, name, err)
 	}
 	q := QueueStatus{
-		Priority: prio, AckPending: info.NumAckPending, Redelivered: info.NumRedelivered,
+		Priority: prio, Consumer: name, AckPending: info.NumAckPending, Redelivered: info.NumRedelivered,
 		Waiting: info.NumWaiting, Delivered: info.Delivered.Consumer,
 	}
 	// Tasks a worker holds are still in the stream until acked.

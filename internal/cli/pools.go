@@ -169,6 +169,9 @@ func printPools(w io.Writer, at time.Time, reports []PoolReport, target time.Dur
 	tw.Flush()
 	for _, r := range reports {
 		fmt.Fprintf(w, "  %s: %s\n", r.Pool, r.Arithmetic)
+		for _, q := range r.Priorities {
+			fmt.Fprintf(w, "  %s %s: consumer %s, %d pending, %d in progress, %d idle pulls\n", r.Pool, q.Priority, q.Consumer, q.Pending, q.AckPending, q.Waiting)
+		}
 		if len(r.Tenants) == 0 {
 			continue
 		}
