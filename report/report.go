@@ -35,22 +35,24 @@ const (
 
 // Report is the JSON report of one scan.
 type Report struct {
-	Schema          string             `json:"schema"`
-	ScanID          string             `json:"scan_id"`
-	App             string             `json:"app"`
-	Commit          string             `json:"commit,omitempty"`
-	Labels          []string           `json:"labels,omitempty"`
-	Verdict         Verdict            `json:"verdict"`
-	Stage           string             `json:"stage"`
-	Reasons         []Reason           `json:"reasons"`
-	Secrets         []Secret           `json:"secrets"`
-	Vulnerabilities []Vulnerability    `json:"vulnerabilities"`
-	Packages        []Package          `json:"packages"`
-	VulnDB          VulnDB             `json:"vulndb"`
-	Evidence        []Evidence         `json:"evidence"`
-	Timings         map[string]float64 `json:"timings"`
-	StartedAt       time.Time          `json:"started_at"`
-	FinishedAt      time.Time          `json:"finished_at"`
+	Schema          string          `json:"schema"`
+	ScanID          string          `json:"scan_id"`
+	App             string          `json:"app"`
+	Commit          string          `json:"commit,omitempty"`
+	Labels          []string        `json:"labels,omitempty"`
+	Verdict         Verdict         `json:"verdict"`
+	Stage           string          `json:"stage"`
+	Reasons         []Reason        `json:"reasons"`
+	Secrets         []Secret        `json:"secrets"`
+	Vulnerabilities []Vulnerability `json:"vulnerabilities"`
+	// Misconfigurations are failed IaC checks, sorted by file, line and id.
+	Misconfigurations []Misconfiguration `json:"misconfigurations"`
+	Packages          []Package          `json:"packages"`
+	VulnDB            VulnDB             `json:"vulndb"`
+	Evidence          []Evidence         `json:"evidence"`
+	Timings           map[string]float64 `json:"timings"`
+	StartedAt         time.Time          `json:"started_at"`
+	FinishedAt        time.Time          `json:"finished_at"`
 }
 
 // Reason explains one policy decision.
@@ -80,6 +82,28 @@ type Vulnerability struct {
 	FixedVersions []string `json:"fixed_versions"`
 	Title         string   `json:"title,omitempty"`
 	File          string   `json:"file,omitempty"`
+}
+
+// Misconfiguration is one failed check of trivy's built-in IaC checks
+// against one configuration file.
+type Misconfiguration struct {
+	// ID is the check's id as trivy reports it (DS-0002, KSV-0014, AWS-0104).
+	ID       string `json:"id"`
+	Title    string `json:"title"`
+	Severity string `json:"severity"`
+	// Type is the file's kind: dockerfile, kubernetes, terraform or helm.
+	Type string `json:"type"`
+	File string `json:"file"`
+	// StartLine and EndLine are the lines at fault; 0 when the check is about
+	// the file as a whole (a Dockerfile without USER).
+	StartLine int `json:"start_line,omitempty"`
+	EndLine   int `json:"end_line,omitempty"`
+	// Resource names the object at fault (aws_s3_bucket.assets, Deployment 'web').
+	Resource   string   `json:"resource,omitempty"`
+	Message    string   `json:"message"`
+	Resolution string   `json:"resolution,omitempty"`
+	PrimaryURL string   `json:"primary_url,omitempty"`
+	References []string `json:"references"`
 }
 
 // Package is one catalogued package.
