@@ -30,6 +30,7 @@ func PolicyInput(stage string, scan workflows.ScanRequest, results ...tasks.Resu
 		in.Secrets = append(in.Secrets, r.Secrets...)
 		in.Packages = append(in.Packages, r.Packages...)
 		in.Vulnerabilities = append(in.Vulnerabilities, r.Vulnerabilities...)
+		in.Misconfigurations = append(in.Misconfigurations, r.Misconfigurations...)
 		if r.VulnDB != nil {
 			in.VulnDB = *r.VulnDB
 		}

@@ -18,7 +18,9 @@ type Input struct {
 	Secrets         []report.Secret        `json:"secrets"`
 	Packages        []report.Package       `json:"packages"`
 	Vulnerabilities []report.Vulnerability `json:"vulnerabilities"`
-	VulnDB          report.VulnDB          `json:"vulndb"`
+	// Misconfigurations are failed IaC checks (deep stage).
+	Misconfigurations []report.Misconfiguration `json:"misconfigurations"`
+	VulnDB            report.VulnDB             `json:"vulndb"`
 }
 
 // normalized replaces nil lists with empty ones: policies see [] rather than null.
@@ -27,12 +29,16 @@ func (in Input) normalized() Input {
 	in.Secrets = orEmpty(in.Secrets)
 	in.Packages = orEmpty(in.Packages)
 	in.Vulnerabilities = orEmpty(in.Vulnerabilities)
+	in.Misconfigurations = orEmpty(in.Misconfigurations)
 	for i := range in.Packages {
 		in.Packages[i].Licenses = orEmpty(in.Packages[i].Licenses)
 	}
 	for i := range in.Vulnerabilities {
 		in.Vulnerabilities[i].Aliases = orEmpty(in.Vulnerabilities[i].Aliases)
 		in.Vulnerabilities[i].FixedVersions = orEmpty(in.Vulnerabilities[i].FixedVersions)
+	}
+	for i := range in.Misconfigurations {
+		in.Misconfigurations[i].References = orEmpty(in.Misconfigurations[i].References)
 	}
 	return in
 }
