@@ -276,6 +276,47 @@ func TestDeepTaskChecksIaC(t *testing.T) {
 	}
 }
 
+// FuzzMisconfig feeds one input to every file type at once: a Dockerfile, a
+// Kubernetes manifest, a Helm template and a Terraform file that trivy cannot
+// parse are skipped, and never fail or crash the deep stage.
+// go test -run '^$' -fuzz FuzzMisconfig -fuzztime 1m ./workers/scanners/
+func FuzzMisconfig(f *testing.F) {
+	if engine == nil {
+		f.Skip("scanners not loaded in -short mode")
+	}
+	for _, name := range []string{"Dockerfile", "k8s/deployment.yaml", "chart/templates/deployment.yaml", "main.tf"} {
+		data, err := os.ReadFile(filepath.Join(example("iac-bad"), name))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte("FROM\nRUN [\n\x00"))
+	f.Add([]byte("apiVersion: v1\nkind: Pod\nmetadata: {name: x\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		files := map[string]string{
+			"Dockerfile": "", "k8s/pod.yaml": "", "main.tf": "", "chart/templates/pod.yaml": "",
+			"chart/Chart.yaml": "apiVersion: v2\nname: fuzz\nversion: 0.1.0\n",
+		}
+		for name, fixed := range files {
+			content := []byte(fixed)
+			if fixed == "" {
+				content = data
+			}
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, name), content, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := engine.iac.Scan(context.Background(), dir); err != nil {
+			t.Fatalf("scan: %v", err)
+		}
+	})
+}
+
 func BenchmarkMisconfig(b *testing.B) {
 	needEngine(b)
 	for b.Loop() {
