@@ -42,6 +42,7 @@ func PolicyInput(stage string, scan workflows.ScanRequest, results ...tasks.Resu
 		}
 		in.Packages = append(in.Packages, r.Packages...)
 		in.Vulnerabilities = append(in.Vulnerabilities, r.Vulnerabilities...)
+		in.Misconfigurations = append(in.Misconfigurations, r.Misconfigurations...)
 		if r.VulnDB != nil {
 			in.VulnDB = *r.VulnDB
 		}

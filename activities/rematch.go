@@ -132,7 +132,8 @@ func (r *Rematch) item(ctx context.Context, tenant, app string) (workflows.Remat
 	it := workflows.RematchItem{
 		Tenant: tenant, App: app, ReleaseID: live.ID, ScanID: live.ScanID,
 		SBOM:   storage.Object{Bucket: ev.Bucket, Key: ev.Key, VersionID: ev.VersionID, SHA256: ev.SHA256},
-		VulnDB: rep.VulnDB, Packages: rep.Packages, Vulnerabilities: rep.Vulnerabilities, Verdict: live.Verdict,
+		VulnDB: rep.VulnDB, Packages: rep.Packages, Vulnerabilities: rep.Vulnerabilities, Misconfigurations: rep.Misconfigurations,
+		Verdict: live.Verdict,
 	}
 	// The last re-match, if any, is what the release stands on now.
 	keys, err := r.Lister.List(ctx, rematchPrefix(tenant, app, live.ID))

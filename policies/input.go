@@ -21,7 +21,9 @@ type Input struct {
 	Secrets         []report.Secret        `json:"secrets"`
 	Packages        []report.Package       `json:"packages"`
 	Vulnerabilities []report.Vulnerability `json:"vulnerabilities"`
-	VulnDB          report.VulnDB          `json:"vulndb"`
+	// Misconfigurations are failed IaC checks (deep stage).
+	Misconfigurations []report.Misconfiguration `json:"misconfigurations"`
+	VulnDB            report.VulnDB             `json:"vulndb"`
 	// Touches lists the files per sensitive area (auth, secrets, egress).
 	Touches map[string][]string `json:"touches"`
 	// Exceptions are the tenant's accepted risks; the policy applies those
@@ -36,6 +38,7 @@ func (in Input) normalized() Input {
 	in.Secrets = orEmpty(in.Secrets)
 	in.Packages = orEmpty(in.Packages)
 	in.Vulnerabilities = orEmpty(in.Vulnerabilities)
+	in.Misconfigurations = orEmpty(in.Misconfigurations)
 	in.Exceptions = orEmpty(in.Exceptions)
 	if in.Touches == nil {
 		in.Touches = map[string][]string{}
@@ -46,6 +49,9 @@ func (in Input) normalized() Input {
 	for i := range in.Vulnerabilities {
 		in.Vulnerabilities[i].Aliases = orEmpty(in.Vulnerabilities[i].Aliases)
 		in.Vulnerabilities[i].FixedVersions = orEmpty(in.Vulnerabilities[i].FixedVersions)
+	}
+	for i := range in.Misconfigurations {
+		in.Misconfigurations[i].References = orEmpty(in.Misconfigurations[i].References)
 	}
 	return in
 }

@@ -52,12 +52,14 @@ type Report struct {
 	Touches         map[string][]string `json:"touches,omitempty"`
 	Secrets         []Secret            `json:"secrets"`
 	Vulnerabilities []Vulnerability     `json:"vulnerabilities"`
-	Packages        []Package           `json:"packages"`
-	VulnDB          VulnDB              `json:"vulndb"`
-	Evidence        []Evidence          `json:"evidence"`
-	Timings         map[string]float64  `json:"timings"`
-	StartedAt       time.Time           `json:"started_at"`
-	FinishedAt      time.Time           `json:"finished_at"`
+	// Misconfigurations are failed IaC checks, sorted by file, line and id.
+	Misconfigurations []Misconfiguration `json:"misconfigurations"`
+	Packages          []Package          `json:"packages"`
+	VulnDB            VulnDB             `json:"vulndb"`
+	Evidence          []Evidence         `json:"evidence"`
+	Timings           map[string]float64 `json:"timings"`
+	StartedAt         time.Time          `json:"started_at"`
+	FinishedAt        time.Time          `json:"finished_at"`
 }
 
 // Reason explains one policy decision.
@@ -65,6 +67,9 @@ type Reason struct {
 	Policy  string  `json:"policy"`
 	Message string  `json:"message"`
 	Verdict Verdict `json:"verdict,omitempty"`
+	// Check is the check id behind the reason (an IaC check), which an
+	// exception for that rule names.
+	Check string `json:"check,omitempty"`
 }
 
 // Secret is a redacted secret finding: it never carries the secret itself.
@@ -87,6 +92,28 @@ type Vulnerability struct {
 	FixedVersions []string `json:"fixed_versions"`
 	Title         string   `json:"title,omitempty"`
 	File          string   `json:"file,omitempty"`
+}
+
+// Misconfiguration is one failed check of trivy's built-in IaC checks
+// against one configuration file.
+type Misconfiguration struct {
+	// ID is the check's id as trivy reports it (DS-0002, KSV-0014, AWS-0104).
+	ID       string `json:"id"`
+	Title    string `json:"title"`
+	Severity string `json:"severity"`
+	// Type is the file's kind: dockerfile, kubernetes, terraform or helm.
+	Type string `json:"type"`
+	File string `json:"file"`
+	// StartLine and EndLine are the lines at fault; 0 when the check is about
+	// the file as a whole (a Dockerfile without USER).
+	StartLine int `json:"start_line,omitempty"`
+	EndLine   int `json:"end_line,omitempty"`
+	// Resource names the object at fault (aws_s3_bucket.assets, Deployment 'web').
+	Resource   string   `json:"resource,omitempty"`
+	Message    string   `json:"message"`
+	Resolution string   `json:"resolution,omitempty"`
+	PrimaryURL string   `json:"primary_url,omitempty"`
+	References []string `json:"references"`
 }
 
 // Package is one catalogued package.

@@ -8,9 +8,10 @@ import (
 	"github.com/owenrumney/go-sarif/v2/sarif"
 )
 
-// SARIF renders the report's findings as a SARIF 2.1.0 log with one run per
-// tool: secrets (gitleaks rules), vulnerabilities (advisories) and policy
-// reasons (tollgate). Secrets carry their location, never their value.
+// SARIF renders the report's findings as a SARIF 2.1.0 log: secrets (gitleaks
+// rules), vulnerabilities (advisories), misconfigurations (one rule per trivy
+// check id) and policy reasons (tollgate). Secrets carry their location,
+// never their value.
 func SARIF(r Report, toolVersion string) ([]byte, error) {
 	log, err := sarif.New(sarif.Version210, true)
 	if err != nil {
@@ -47,6 +48,24 @@ func SARIF(r Report, toolVersion string) ([]byte, error) {
 		res := run.CreateResultForRule(v.ID).WithLevel(level).WithMessage(sarif.NewTextMessage(msg))
 		res.AddLocation(location(v.File, 1))
 	}
+	for _, m := range r.Misconfigurations {
+		level := sarifLevel(m.Severity)
+		title := m.Title
+		if title == "" {
+			title = m.ID
+		}
+		rule := addRule(run, m.ID, title, level)
+		rule.WithProperties(sarif.Properties{"security-severity": securitySeverity(m.Severity), "tags": []string{"security", "misconfiguration", m.Type}})
+		if m.PrimaryURL != "" && rule.HelpURI == nil {
+			rule.WithHelpURI(m.PrimaryURL)
+		}
+		msg := fmt.Sprintf("%s (%s, %s): %s", strings.TrimSuffix(title, "."), m.ID, m.Severity, strings.TrimSuffix(m.Message, "."))
+		if m.Resolution != "" {
+			msg += ". Resolution: " + m.Resolution
+		}
+		res := run.CreateResultForRule(m.ID).WithLevel(level).WithMessage(sarif.NewTextMessage(msg))
+		res.AddLocation(regionLocation(m.File, m.StartLine, m.EndLine))
+	}
 	for _, reason := range r.Reasons {
 		id := "policy/" + reason.Policy
 		level := "warning"
@@ -73,13 +92,18 @@ func addRule(run *sarif.Run, id, text, level string) *sarif.ReportingDescriptor 
 		WithDefaultConfiguration(sarif.NewReportingConfiguration().WithLevel(level))
 }
 
-func location(file string, line int) *sarif.Location {
+func location(file string, line int) *sarif.Location { return regionLocation(file, line, line) }
+
+// regionLocation is lines start to end of file; a finding about the whole
+// file (no line) points at its first line.
+func regionLocation(file string, start, end int) *sarif.Location {
 	if file == "" {
 		file = "."
 	}
+	start = max(start, 1)
 	return sarif.NewLocationWithPhysicalLocation(sarif.NewPhysicalLocation().
 		WithArtifactLocation(sarif.NewSimpleArtifactLocation(file).WithUriBaseId("%SRCROOT%")).
-		WithRegion(sarif.NewSimpleRegion(max(line, 1), max(line, 1))))
+		WithRegion(sarif.NewSimpleRegion(start, max(end, start))))
 }
 
 func sarifLevel(severity string) string {

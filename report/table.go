@@ -45,6 +45,19 @@ func WriteTable(w io.Writer, r Report) error {
 		}
 		tw.Flush()
 	}
+	ew.printf("\nMisconfigurations (%d)\n", len(r.Misconfigurations))
+	if len(r.Misconfigurations) > 0 {
+		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "  SEVERITY\tID\tTYPE\tFILE\tTITLE\n")
+		for _, m := range r.Misconfigurations {
+			where := m.File
+			if m.StartLine > 0 {
+				where = fmt.Sprintf("%s:%d", m.File, m.StartLine)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", m.Severity, m.ID, m.Type, where, m.Title)
+		}
+		tw.Flush()
+	}
 	ecos := map[string]int{}
 	var order []string
 	for _, p := range r.Packages {
@@ -72,7 +85,7 @@ func WriteTable(w io.Writer, r Report) error {
 	}
 	if len(r.Timings) > 0 {
 		ew.printf("\nTimings:")
-		for _, k := range []string{"fast", "deep", "secrets", "sbom", "vulnerabilities", "total"} {
+		for _, k := range []string{"fast", "deep", "secrets", "sbom", "vulnerabilities", "misconfig", "total"} {
 			if v, ok := r.Timings[k]; ok {
 				ew.printf(" %s %.3fs", k, v)
 			}

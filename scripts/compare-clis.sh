@@ -6,6 +6,8 @@
 #   packages (name, version, purl)                           syft     vs tollgate
 #   licenses (name, version, licence set)                    syft     vs tollgate
 #   vulns    (ID, package, version, severity, fixed versions) trivy   vs tollgate
+#   misconfig (check ID, file, start line, severity)        trivy config vs tollgate
+#             (a check failing twice in one place counts twice)
 # Both sides use a Trivy DB built from testdata/osv. Then it times, per app, the
 # three CLIs run one after another against tollgate's in-process scanner time
 # (timings.secrets + sbom + vulnerabilities), median of $COMPARE_REPS runs.
@@ -82,6 +84,13 @@ run_trivy() { # app out
   (cd "$work/cwd" && "${isolate[@]}" "$trivy" fs --cache-dir "$cache" --skip-db-update --offline-scan \
     --skip-version-check --disable-telemetry --scanners vuln --format json --output "$2" -q "$1")
 }
+# trivy config: the embedded checks (--skip-check-update with a cache that has
+# no checks bundle) on the file types tollgate checks.
+run_trivy_config() { # app out
+  (cd "$work/cwd" && "${isolate[@]}" "$trivy" config --cache-dir "$work/checks-cache" --skip-check-update \
+    --skip-version-check --disable-telemetry --misconfig-scanners dockerfile,helm,kubernetes,terraform \
+    --format json --output "$2" -q "$1")
+}
 run_tollgate() { # app out; exit 1 (block) is a verdict, not a failure
   local rc=0
   "$tollgate" scan --full -q --db "$cache/db" --evidence "$work/evidence" -f json "$1" >"$2" || rc=$?
@@ -106,6 +115,10 @@ cli_vulns() {
   jq -r ".Results[]? | .Vulnerabilities[]? | [.VulnerabilityID, .PkgName, .InstalledVersion, (.Severity // \"UNKNOWN\"), (.FixedVersion // \"\" | $fixed_jq)] | @tsv" "$1" | sort -u
 }
 tg_vulns() { jq -r '.vulnerabilities[] | [.id, .package, .version, .severity, (.fixed_versions | join(","))] | @tsv' "$1" | sort -u; }
+cli_misconfigs() {
+  jq -r '.Results[]? | .Target as $t | .Misconfigurations[]? | select(.Status == "FAIL") | [.ID, $t, (.CauseMetadata.StartLine // 0 | tostring), .Severity] | @tsv' "$1" | sort
+}
+tg_misconfigs() { jq -r '.misconfigurations[]? | [.id, .file, (.start_line // 0 | tostring), .severity] | @tsv' "$1" | sort; }
 
 failed=0
 results=()
@@ -135,6 +148,7 @@ for app in "${apps[@]}"; do
   run_gitleaks "$app" "$o/gitleaks.json"
   run_syft "$app" "$o/syft.json"
   run_trivy "$app" "$o/trivy.json"
+  run_trivy_config "$app" "$o/trivy-config.json"
   run_tollgate "$app" "$o/tollgate.json"
 
   cli_secrets "$o/gitleaks.json" "$app" >"$o/secrets.cli"; tg_secrets "$o/tollgate.json" >"$o/secrets.tg"
@@ -145,6 +159,8 @@ for app in "${apps[@]}"; do
   compare "$name" packages syft "$o/packages.cli" "$o/packages.tg"
   compare "$name" licenses syft "$o/licenses.cli" "$o/licenses.tg"
   compare "$name" vulns trivy "$o/vulns.cli" "$o/vulns.tg"
+  cli_misconfigs "$o/trivy-config.json" >"$o/misconfigs.cli"; tg_misconfigs "$o/tollgate.json" >"$o/misconfigs.tg"
+  compare "$name" misconfig trivy "$o/misconfigs.cli" "$o/misconfigs.tg"
 done
 
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }

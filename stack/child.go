@@ -60,8 +60,11 @@ func (c *child) Pid() int {
 
 // exitErr describes how the process ended, once it has.
 func (c *child) exitErr() error {
-	return errors.Join(errors.New("server exited"), c.waitErr)
+	return errors.Join(ErrExited, c.waitErr)
 }
+
+// ErrExited is a server that exited while it was starting.
+var ErrExited = errors.New("server exited")
 
 // Stop ends the server: SIGTERM, then SIGKILL after five seconds.
 func (c *child) Stop() {

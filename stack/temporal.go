@@ -72,8 +72,20 @@ func ToolsDir() string {
 }
 
 // StartTemporalDev starts `temporal server start-dev` on loopback and waits
-// until its frontend answers health checks.
+// until its frontend answers health checks. On a port it picks itself, a
+// server that dies while starting is started again on other ports, up to
+// three times: the dev server picks more free ports of its own (HTTP,
+// metrics, membership), and another process can take one in between.
 func StartTemporalDev(ctx context.Context, opts TemporalDevOptions) (*TemporalDev, error) {
+	for attempt := 1; ; attempt++ {
+		d, err := startTemporalDev(ctx, opts)
+		if err == nil || opts.Port != 0 || attempt == 3 || !errors.Is(err, ErrExited) || ctx.Err() != nil {
+			return d, err
+		}
+	}
+}
+
+func startTemporalDev(ctx context.Context, opts TemporalDevOptions) (*TemporalDev, error) {
 	bin, err := FindTemporalCLI(opts.Binary)
 	if err != nil {
 		return nil, err

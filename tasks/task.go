@@ -44,7 +44,7 @@ var ErrUnknownPriority = errors.New("unknown priority")
 // one task runs all of a stage's scanners on one extraction of the input.
 const (
 	KindSecrets = "secrets" // fast pool: gitleaks
-	KindDeep    = "deep"    // deep pool: syft SBOM, trivy vulnerabilities, licences
+	KindDeep    = "deep"    // deep pool: syft SBOM, trivy vulnerabilities and IaC misconfigurations, licences
 	// KindRematch matches a stored SBOM against the worker's DB again,
 	// without cataloguing anything (deep pool, usually bulk priority).
 	KindRematch = "rematch"
@@ -92,8 +92,10 @@ type Result struct {
 	Touches         map[string][]string    `json:"touches,omitempty"`
 	Packages        []report.Package       `json:"packages,omitempty"`
 	Vulnerabilities []report.Vulnerability `json:"vulnerabilities,omitempty"`
-	VulnDB          *report.VulnDB         `json:"vulndb,omitempty"`
-	Evidence        []report.Evidence      `json:"evidence,omitempty"`
+	// Misconfigurations are failed IaC checks (deep stage).
+	Misconfigurations []report.Misconfiguration `json:"misconfigurations,omitempty"`
+	VulnDB            *report.VulnDB            `json:"vulndb,omitempty"`
+	Evidence          []report.Evidence         `json:"evidence,omitempty"`
 	// Timings are seconds spent per scanner.
 	Timings map[string]float64 `json:"timings,omitempty"`
 	Worker  string             `json:"worker,omitempty"`

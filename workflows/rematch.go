@@ -38,7 +38,10 @@ type RematchItem struct {
 	VulnDB          report.VulnDB          `json:"vulndb"`
 	Packages        []report.Package       `json:"packages"`
 	Vulnerabilities []report.Vulnerability `json:"vulnerabilities"`
-	Verdict         report.Verdict         `json:"verdict"`
+	// Misconfigurations are the scan's IaC findings: the SBOM does not
+	// change them, but the deep policy decides on them too.
+	Misconfigurations []report.Misconfiguration `json:"misconfigurations,omitempty"`
+	Verdict           report.Verdict            `json:"verdict"`
 }
 
 // RematchRecord is a release's verdict decided again: stored as evidence
@@ -164,7 +167,8 @@ func rematchOne(ctx workflow.Context, it RematchItem) (RematchRecord, bool, erro
 	now := workflow.Now(ctx)
 	pr := PolicyRequest{
 		Stage: report.StageDeep, Scan: ScanRequest{ScanID: it.ScanID, App: it.App, Tenant: it.Tenant},
-		Results:    []tasks.Result{{Kind: tasks.KindDeep, Packages: it.Packages, Vulnerabilities: vulns, VulnDB: &db}},
+		Results: []tasks.Result{{Kind: tasks.KindDeep, Packages: it.Packages, Vulnerabilities: vulns,
+			Misconfigurations: it.Misconfigurations, VulnDB: &db}},
 		Exceptions: excs, Now: now,
 	}
 	var dec report.Decision

@@ -1,7 +1,8 @@
-# The deep stage: SBOM, vulnerabilities and licences.
+# The deep stage: SBOM, vulnerabilities, IaC misconfigurations and licences.
 #
 # input: {"scan": {...}, "packages": [{name, version, ecosystem, purl, licenses}],
 #         "vulnerabilities": [{id, aliases, package, version, severity, fixed_versions}],
+#         "misconfigurations": [{id, title, severity, type, file, start_line, end_line, ...}],
 #         "vulndb": {"available": bool, ...}}
 package tollgate.deep
 
@@ -45,6 +46,26 @@ warn contains {
 	not input.vulndb.available
 }
 
+# Misconfigurations are failed checks of trivy's built-in IaC checks
+# (Dockerfile, Kubernetes, Terraform, Helm).
+block contains {
+	"policy": "misconfig.critical",
+	"check": m.id,
+	"message": sprintf("%s in %s is CRITICAL: %s", [m.id, where(m), m.title]),
+} if {
+	some m in input.misconfigurations
+	m.severity == "CRITICAL"
+}
+
+warn contains {
+	"policy": "misconfig.high",
+	"check": m.id,
+	"message": sprintf("%s in %s is HIGH: %s", [m.id, where(m), m.title]),
+} if {
+	some m in input.misconfigurations
+	m.severity == "HIGH"
+}
+
 block contains {
 	"policy": "licenses.denied",
 	"message": sprintf("%s@%s is licensed %q, which is on the deny list", [p.name, p.version, license]),
@@ -59,6 +80,11 @@ fix_hint(v) := sprintf(" (fixed in %s)", [concat(", ", fixes)]) if {
 	is_array(fixes)
 	count(fixes) > 0
 } else := ""
+
+# where is file:line, or the file alone when the check is about all of it.
+where(m) := sprintf("%s:%d", [m.file, m.start_line]) if {
+	object.get(m, "start_line", 0) > 0
+} else := m.file
 
 deny_set := {lower(id) | some id in data.tollgate.config.license_deny}
 

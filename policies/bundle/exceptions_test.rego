@@ -94,3 +94,13 @@ test_rule_exception_drops_the_rule if {
 	d.verdict == "pass"
 	d.exceptions[0].finding.rule == "vulnerabilities.no_db"
 }
+
+test_rule_exception_by_check_id_drops_a_misconfiguration if {
+	m := {"id": "DS-0002", "title": "Image user should not be root", "severity": "HIGH", "type": "dockerfile", "file": "Dockerfile", "start_line": 1, "end_line": 1}
+	d := deep.decision with input as {
+		"scan": {"app": "todo"}, "now": now, "exceptions": [exc({"rule": "DS-0002"}, {})],
+		"packages": [], "vulnerabilities": [], "misconfigurations": [m], "vulndb": db,
+	}
+	d.verdict == "pass"
+	d.exceptions[0].finding.rule == "DS-0002"
+}

@@ -1,6 +1,7 @@
-// Package scanners adapts gitleaks, syft and trivy, run in-process as
-// libraries, to the worker pools. It is the only package that links them: the
-// rest of tollgate, and its tests, build without the scanners.
+// Package scanners adapts gitleaks, syft and trivy (vulnerabilities and IaC
+// misconfigurations), run in-process as libraries, to the worker pools. It is
+// the only package that links them: the rest of tollgate, and its tests,
+// build without the scanners.
 package scanners
 
 import (
@@ -30,11 +31,12 @@ type Engine struct {
 	secrets *Secrets
 	sbom    *SBOM
 	vulns   *Vulns
+	iac     *Misconfig
 	logger  *slog.Logger
 }
 
 // New loads every scanner once: gitleaks rules, syft's licence scanner, the
-// vulnerability DB.
+// vulnerability DB, trivy's compiled IaC checks.
 func New(ctx context.Context, opts Options, logger *slog.Logger) (*Engine, error) {
 	begin := time.Now()
 	routeGitleaksLogs(logger)
@@ -46,11 +48,15 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Engine, error
 	if err != nil {
 		return nil, err
 	}
+	iac, err := NewMisconfig()
+	if err != nil {
+		return nil, err
+	}
 	vulns, err := OpenVulns(opts.DBDir)
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{secrets: secrets, sbom: sb, vulns: vulns, logger: logger}
+	e := &Engine{secrets: secrets, sbom: sb, vulns: vulns, iac: iac, logger: logger}
 	db := vulns.DB()
 	logger.InfoContext(ctx, "scanners ready", "seconds", time.Since(begin).Seconds(),
 		"vulndb", db.Path, "vulndb_available", db.Available, "vulndb_updated_at", db.UpdatedAt)
@@ -136,14 +142,24 @@ func (e *Engine) runDeep(ctx context.Context, t tasks.Task, dir string) (workers
 		return workers.Output{}, err
 	}
 	timings["vulnerabilities"] = time.Since(begin).Seconds()
+
+	begin = time.Now()
+	sctx, sp = span(ctx, "trivy-misconfig")
+	misconfigs, err := e.iac.Scan(sctx, dir)
+	sp.End()
+	if err != nil {
+		return workers.Output{}, err
+	}
+	timings["misconfig"] = time.Since(begin).Seconds()
 	db := e.vulns.DB()
 	return workers.Output{
 		Result: tasks.Result{
-			Kind:            t.Kind,
-			Packages:        cat.Packages,
-			Vulnerabilities: vulns,
-			VulnDB:          &db,
-			Timings:         timings,
+			Kind:              t.Kind,
+			Packages:          cat.Packages,
+			Vulnerabilities:   vulns,
+			Misconfigurations: misconfigs,
+			VulnDB:            &db,
+			Timings:           timings,
 		},
 		Files: []workers.File{
 			{Name: "sbom.cdx.json", ContentType: "application/vnd.cyclonedx+json", Data: cat.CycloneDX},
