@@ -169,6 +169,9 @@ func BuildReport(req workflows.FinalizeRequest) report.Report {
 	}
 	for _, res := range orderedResults(req.Results) {
 		r.Secrets = append(r.Secrets, res.Secrets...)
+		if res.Manifest != nil {
+			r.Manifest = res.Manifest
+		}
 		for area, files := range res.Touches {
 			if r.Touches == nil {
 				r.Touches = map[string][]string{}

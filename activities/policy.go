@@ -34,6 +34,9 @@ func PolicyInput(stage string, scan workflows.ScanRequest, results ...tasks.Resu
 	}
 	for _, r := range results {
 		in.Secrets = append(in.Secrets, r.Secrets...)
+		if r.Manifest != nil {
+			in.Manifest = r.Manifest
+		}
 		for area, files := range r.Touches {
 			if in.Touches == nil {
 				in.Touches = map[string][]string{}

@@ -24,6 +24,9 @@ type Input struct {
 	// Misconfigurations are failed IaC checks (deep stage).
 	Misconfigurations []report.Misconfiguration `json:"misconfigurations"`
 	VulnDB            report.VulnDB             `json:"vulndb"`
+	// Manifest is the app's permission manifest; null when the fast stage
+	// did not run (the deep stage's input).
+	Manifest *report.Manifest `json:"manifest"`
 	// Touches lists the files per sensitive area (auth, secrets, egress).
 	Touches map[string][]string `json:"touches"`
 	// Exceptions are the tenant's accepted risks; the policy applies those

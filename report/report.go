@@ -49,9 +49,12 @@ type Report struct {
 	Review *Review `json:"review,omitempty"`
 	// Touches lists, per sensitive area (auth, secrets, egress), the files
 	// that touch it.
-	Touches         map[string][]string `json:"touches,omitempty"`
-	Secrets         []Secret            `json:"secrets"`
-	Vulnerabilities []Vulnerability     `json:"vulnerabilities"`
+	Touches map[string][]string `json:"touches,omitempty"`
+	// Manifest is the app's permission manifest as the fast stage read it
+	// (absent in reports of scans from before manifests were checked).
+	Manifest        *Manifest       `json:"manifest,omitempty"`
+	Secrets         []Secret        `json:"secrets"`
+	Vulnerabilities []Vulnerability `json:"vulnerabilities"`
 	// Misconfigurations are failed IaC checks, sorted by file, line and id.
 	Misconfigurations []Misconfiguration `json:"misconfigurations"`
 	Packages          []Package          `json:"packages"`
@@ -195,4 +198,56 @@ type AppliedException struct {
 	Finding   map[string]string `json:"finding"`
 	ExpiresAt time.Time         `json:"expires_at"`
 	Approver  string            `json:"approver"`
+}
+
+// Manifest is an app's permission manifest (tollgate.yaml or
+// app.manifest.json): whether there is one, whether it matches the schema,
+// and what it declares.
+type Manifest struct {
+	Present bool   `json:"present"`
+	File    string `json:"file,omitempty"`
+	Valid   bool   `json:"valid"`
+	// Errors are why it is not valid: JSON pointer and message.
+	Errors []ManifestError `json:"errors,omitempty"`
+	// Ignored names other manifest files present, which the first one
+	// overrides.
+	Ignored     []string             `json:"ignored,omitempty"`
+	App         string               `json:"app,omitempty"`
+	Permissions *ManifestPermissions `json:"permissions,omitempty"`
+}
+
+// ManifestError is one reason a manifest is not valid.
+type ManifestError struct {
+	Path    string `json:"path"`
+	Message string `json:"message"`
+}
+
+// ManifestPermissions is what an app declares it needs.
+type ManifestPermissions struct {
+	Files   []FilePermission    `json:"files,omitempty"`
+	Network []NetworkPermission `json:"network,omitempty"`
+	LLM     []LLMPermission     `json:"llm,omitempty"`
+}
+
+// FilePermission is a path the app reads or writes.
+type FilePermission struct {
+	Path    string `json:"path"`
+	Access  string `json:"access"`
+	Purpose string `json:"purpose,omitempty"`
+}
+
+// NetworkPermission is a destination the app connects to.
+type NetworkPermission struct {
+	Host    string `json:"host"`
+	Ports   []int  `json:"ports,omitempty"`
+	Purpose string `json:"purpose,omitempty"`
+}
+
+// LLMPermission is an LLM provider the app calls, with its models and
+// scopes.
+type LLMPermission struct {
+	Provider string   `json:"provider"`
+	Models   []string `json:"models,omitempty"`
+	Scopes   []string `json:"scopes,omitempty"`
+	Purpose  string   `json:"purpose,omitempty"`
 }

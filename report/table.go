@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -25,6 +26,25 @@ func WriteTable(w io.Writer, r Report) error {
 			fmt.Fprintf(tw, "  %s\t%s\t%s\n", strings.ToUpper(string(reason.Verdict)), reason.Policy, reason.Message)
 		}
 		tw.Flush()
+	}
+	if len(r.Exceptions) > 0 {
+		ew.printf("\nExceptions applied\n")
+		for _, e := range r.Exceptions {
+			ew.printf("  %s  %v  until %s (approved by %s)\n", e.ID, e.Finding, e.ExpiresAt.Format("2006-01-02 15:04 MST"), e.Approver)
+		}
+	}
+	if m := r.Manifest; m != nil {
+		switch {
+		case !m.Present:
+			ew.printf("\nPermission manifest: none\n")
+		case m.Valid:
+			ew.printf("\nPermission manifest: %s\n", m.File)
+		default:
+			ew.printf("\nPermission manifest: %s (does not match the schema)\n", m.File)
+		}
+	}
+	if r.Review != nil {
+		ew.printf("\nReview: %s by %s: %s\n", r.Review.Outcome, cmp.Or(r.Review.Reviewer, "nobody"), r.Review.Reason)
 	}
 	ew.printf("\nSecrets (%d)\n", len(r.Secrets))
 	if len(r.Secrets) > 0 {

@@ -87,6 +87,8 @@ type Task struct {
 type Result struct {
 	Kind    string          `json:"kind"`
 	Secrets []report.Secret `json:"secrets,omitempty"`
+	// Manifest is the app's permission manifest (fast pool).
+	Manifest *report.Manifest `json:"manifest,omitempty"`
 	// Touches lists, per sensitive area (auth, secrets, egress), the files
 	// of the change that touch it (fast pool).
 	Touches         map[string][]string    `json:"touches,omitempty"`

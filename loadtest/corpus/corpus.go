@@ -169,6 +169,9 @@ func Generate(ctx context.Context, root string, o Options) (Manifest, error) {
 			n := min(depCount(r, 20, 1500), len(gomods))
 			files, a.Packages = goApp(r, a, gomods, n)
 		}
+		// Every app declares what it may touch (nothing): without a
+		// manifest the fast policy warns, and clean apps are meant to pass.
+		files["tollgate.yaml"] = "version: 1\npermissions: {}\n"
 		if a.Secret {
 			files["src/settings.txt"] = fmt.Sprintf("# deploy settings for %s\ngithub_token = %q\n", a.Name, fakeToken(r))
 		}

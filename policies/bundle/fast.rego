@@ -6,8 +6,8 @@ package tollgate.fast
 
 import data.tollgate.lib
 
-# The fast stage has no warnings of its own yet: it blocks or it passes.
-decision := lib.decide(block, set())
+# The permission manifest's rules (manifest.rego) add to block and warn.
+decision := lib.decide(block, warn)
 
 # Any secret in the code blocks, unless an exception accepts it by its
 # fingerprint (a test fixture, a revoked key kept in history).

@@ -12,6 +12,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tollgate/tollgate/manifest"
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/workers"
 	"github.com/tollgate/tollgate/workers/touches"
@@ -115,11 +116,18 @@ func (e *Engine) runSecrets(ctx context.Context, t tasks.Task, dir string) (work
 		return workers.Output{}, err
 	}
 	timings["touches"] = time.Since(begin).Seconds()
+	begin = time.Now()
+	m, err := manifest.Find(dir)
+	if err != nil {
+		return workers.Output{}, err
+	}
+	timings["manifest"] = time.Since(begin).Seconds()
 	return workers.Output{Result: tasks.Result{
-		Kind:    t.Kind,
-		Secrets: found,
-		Touches: areas,
-		Timings: timings,
+		Kind:     t.Kind,
+		Secrets:  found,
+		Touches:  areas,
+		Manifest: &m,
+		Timings:  timings,
 	}}, nil
 }
 
