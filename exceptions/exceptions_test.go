@@ -69,8 +69,13 @@ func TestAddListRevoke(t *testing.T) {
 		t.Fatalf("revoke unknown: %v", err)
 	}
 	all, err := s.List(ctx, "acme")
-	if err != nil || len(all) != 2 || all[0].Revoked == nil {
+	if err != nil || len(all) != 2 {
 		t.Fatalf("list: %v %+v", err, all)
+	}
+	for _, x := range all {
+		if (x.ID == e.ID) != (x.Revoked != nil) {
+			t.Fatalf("list: only %s is revoked: %+v", e.ID, all)
+		}
 	}
 }
 
