@@ -98,10 +98,11 @@ func StartFleet(ctx context.Context, o FleetOptions) (_ *Fleet, err error) {
 	if err := os.WriteFile(tokens, fmt.Appendf(nil, "- name: loadtest\n  tenant: load\n  roles: [ci, sre]\n  sha256: %s\n", api.HashToken(f.Token)), 0o600); err != nil {
 		return nil, err
 	}
-	// The clients are many and fast: the per-principal rate limit would be
-	// what the test measures.
+	// The clients are many and fast, and all of one tenant: the
+	// per-principal rate limit and the per-tenant cap on pending tasks would
+	// be what the test measures. Re-matching has no releases to match here.
 	config := filepath.Join(o.Dir, "tollgate.yaml")
-	if err := os.WriteFile(config, []byte("api:\n  rate_per_second: 100000\n  burst: 100000\n"), 0o600); err != nil {
+	if err := os.WriteFile(config, []byte("api:\n  rate_per_second: 100000\n  burst: 100000\nnats:\n  tenant_max_pending: 100000\nrematch:\n  interval: \"off\"\n"), 0o600); err != nil {
 		return nil, err
 	}
 	f.env = append(os.Environ(),
