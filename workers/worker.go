@@ -497,6 +497,15 @@ func (e badInputError) Unwrap() error { return e.err }
 // badInput marks an error as the input's fault: it is not retried.
 func badInput(err error) error { return badInputError{err} }
 
+// BadInput marks a scanner's error as the input's fault (a hostile or
+// runaway file): the task fails at once, without retries, and the scan
+// reports bad input (exit 2).
+func BadInput(err error) error { return badInput(err) }
+
+// IsBadInput reports whether err is the input's fault (BadInput, or an
+// archive refused as hostile).
+func IsBadInput(err error) bool { return isBadInput(err) }
+
 func isBadInput(err error) bool {
 	var b badInputError
 	return errors.As(err, &b) || errors.Is(err, archive.ErrRejected)

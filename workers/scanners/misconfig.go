@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/big"
 	"os"
 	"path"
 	"path/filepath"
@@ -24,8 +25,12 @@ import (
 	"github.com/aquasecurity/trivy/pkg/misconf"
 	"github.com/aquasecurity/trivy/pkg/scan/local"
 	"github.com/aquasecurity/trivy/pkg/types"
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
 
 	"github.com/tollgate/tollgate/report"
+	"github.com/tollgate/tollgate/workers"
 )
 
 // Misconfig finds misconfigurations in Dockerfiles, Kubernetes manifests,
@@ -261,9 +266,91 @@ func (t *offlineTerraform) Scan(ctx context.Context, fsys fs.FS) ([]ftypes.Misco
 	if !relevant {
 		return nil, nil
 	}
+	if at, err := terraformBomb(tree); err != nil {
+		return nil, err
+	} else if at != "" {
+		return nil, workers.BadInput(fmt.Errorf("terraform at %s expands a block more than %d times: not evaluated (hostile or runaway count)", at, maxTerraformExpansion))
+	}
 	results, err := t.scanner.ScanFS(ctx, tree, ".")
 	if err != nil {
 		return nil, fmt.Errorf("scan terraform: %w", err)
 	}
 	return misconf.ResultsToMisconf(ftypes.Terraform, t.scanner.Name(), results), nil
+}
+
+// maxTerraformExpansion bounds what one count may expand a block to. trivy
+// expands count (and for_each) while it evaluates a module, without a limit
+// and without heeding cancellation: a four-line main.tf with a count of
+// millions holds a worker for as long as the task may run.
+const maxTerraformExpansion = 1000
+
+// terraformBomb says which count in the tree would expand past
+// maxTerraformExpansion, judged statically: literal counts, and counts from
+// variables whose defaults are literals (the values trivy would use). It
+// cannot see every expression (functions, locals); those go to trivy as they
+// are.
+func terraformBomb(fsys fs.FS) (string, error) {
+	type countAt struct {
+		file string
+		expr hcl.Expression
+	}
+	vars := map[string]cty.Value{}
+	var counts []countAt
+	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".tf") {
+			return err
+		}
+		src, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return err
+		}
+		f, diags := hclsyntax.ParseConfig(src, p, hcl.InitialPos)
+		if diags.HasErrors() {
+			return nil // trivy reports what it cannot parse
+		}
+		body, ok := f.Body.(*hclsyntax.Body)
+		if !ok {
+			return nil
+		}
+		for _, b := range body.Blocks {
+			if b.Type == "variable" && len(b.Labels) == 1 {
+				if a, ok := b.Body.Attributes["default"]; ok {
+					if v, diags := a.Expr.Value(nil); !diags.HasErrors() {
+						vars[b.Labels[0]] = v
+					}
+				}
+			}
+			for _, name := range []string{"count", "for_each"} {
+				if a, ok := b.Body.Attributes[name]; ok {
+					counts = append(counts, countAt{file: p, expr: a.Expr})
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("read terraform files: %w", err)
+	}
+	ectx := &hcl.EvalContext{Variables: map[string]cty.Value{"var": cty.ObjectVal(vars)}}
+	for _, c := range counts {
+		v, diags := c.expr.Value(ectx)
+		if diags.HasErrors() || !v.IsWhollyKnown() || v.IsNull() {
+			continue
+		}
+		n := 0
+		switch {
+		case v.Type() == cty.Number:
+			bf := v.AsBigFloat()
+			if !bf.IsInt() || bf.Cmp(big.NewFloat(maxTerraformExpansion)) > 0 {
+				n = maxTerraformExpansion + 1
+			}
+		case v.CanIterateElements():
+			n = v.LengthInt()
+		}
+		if n > maxTerraformExpansion {
+			r := c.expr.Range()
+			return fmt.Sprintf("%s:%d", c.file, r.Start.Line), nil
+		}
+	}
+	return "", nil
 }
