@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -14,6 +15,9 @@ import (
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/telemetry"
 )
+
+// publishTimeout bounds one publish of a task.
+const publishTimeout = 10 * time.Second
 
 // Dispatch publishes a scanner task, with this activity's task token, to its
 // pool's subject and returns without a result: the worker that runs the task
@@ -40,7 +44,13 @@ func (a *Activities) Dispatch(ctx context.Context, t tasks.Task) (tasks.Result, 
 	// The task carries the activity's trace context to the worker.
 	msg := &nats.Msg{Subject: subject, Data: data}
 	telemetry.InjectNATS(ctx, msg)
-	if _, err := a.Publisher.PublishMsg(ctx, msg, jetstream.WithMsgID(msgID)); err != nil {
+	// The publish gets its own deadline: the activity's is the task's (30
+	// minutes), and a publish sent while NATS restarts can lose its ack, so
+	// waiting for it would hold the scan that long. A retried attempt
+	// publishes anew, and a worker drops the earlier attempt's task as stale.
+	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	if _, err := a.Publisher.PublishMsg(pctx, msg, jetstream.WithMsgID(msgID)); err != nil {
 		if tasks.IsTenantBacklog(err) {
 			// Not a failure: the workflow waits for room and dispatches again,
 			// without spending this activity's attempts.

@@ -183,7 +183,9 @@ func (r *Rematch) Record(ctx context.Context, rec workflows.RematchRecord) error
 	subject := EventsSubjectPrefix + "." + tasks.TenantToken(rec.Tenant) + "." + rec.App
 	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
 	msg.Header.Set(nats.MsgIdHdr, "verdict/"+key)
-	if _, err := r.Publisher.PublishMsg(ctx, msg); err != nil {
+	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
+	defer cancel()
+	if _, err := r.Publisher.PublishMsg(pctx, msg); err != nil {
 		return fmt.Errorf("publish verdict event to %s: %w", subject, err)
 	}
 	activity.GetLogger(ctx).Info("verdict worsened", "tenant", rec.Tenant, "app", rec.App, "release", rec.ReleaseID, "previous", rec.Previous, "verdict", rec.Verdict)
