@@ -70,10 +70,12 @@ type Config struct {
 	// RematchInterval is how often live releases are matched again (see
 	// orchestrator.Config; negative: never, as for a one-off scan).
 	RematchInterval time.Duration
-	// Targets and Health configure the guard (see orchestrator.Config).
-	Targets   map[string]deployers.Target
-	Health    activities.HealthPuller
-	HealthLag time.Duration
+	// Targets, DefaultTarget and Health configure the guard (see
+	// orchestrator.Config).
+	Targets       map[string]deployers.Target
+	DefaultTarget *deployers.Target
+	Health        activities.HealthPuller
+	HealthLag     time.Duration
 	// Metrics, when set, receives the Temporal SDK's metrics and the
 	// workflows' own (guard and rollback counters).
 	Metrics *telemetry.Metrics
@@ -207,7 +209,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 
 	if s.orch, err = orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, LicenseDeny: cfg.LicenseDeny, Stream: streamCfg, SigningKey: cfg.SigningKey, Version: cfg.Version,
-		Targets: cfg.Targets, Health: cfg.Health, HealthLag: cfg.HealthLag, RematchInterval: cfg.RematchInterval},
+		Targets: cfg.Targets, DefaultTarget: cfg.DefaultTarget, Health: cfg.Health, HealthLag: cfg.HealthLag, RematchInterval: cfg.RematchInterval},
 		orchestrator.Deps{Temporal: s.client, Publisher: s.js, Evidence: s.evidence, Meter: meterOf(cfg.Metrics, "tollgate/orchestrator"), Logger: s.logger}); err != nil {
 		return nil, err
 	}

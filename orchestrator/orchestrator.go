@@ -46,9 +46,13 @@ type Config struct {
 	SigningKey string
 	// Version is tollgate's version, written into SARIF.
 	Version string
-	// Targets are the deploy targets rollbacks switch, keyed "tenant/app",
-	// "app" (any tenant) or "*" (any app).
+	// Targets are the deploy targets rollbacks switch, keyed "tenant/app"
+	// only (see ParseTargetKey).
 	Targets map[string]deployers.Target
+	// DefaultTarget, when set, is the operator's deploy target for every
+	// app of every tenant without its own entry in Targets (the request it
+	// gets names the tenant).
+	DefaultTarget *deployers.Target
 	// Health pulls guard samples from Prometheus; nil turns pulling off
 	// (guards whose rules have queries then record inconclusive windows).
 	Health activities.HealthPuller
@@ -114,7 +118,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 			return nil, fmt.Errorf("load signing key: %w", err)
 		}
 	}
-	targets, err := newTargets(cfg.Targets, logger)
+	targets, err := newTargets(cfg.Targets, cfg.DefaultTarget, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -138,7 +138,8 @@ type Target struct {
 
 	// FlagFile is the flagd flag definition file (JSON) to rewrite.
 	FlagFile string `json:"flag_file,omitempty" yaml:"flag_file,omitempty"`
-	// FlagKey is the flag holding the live release id. Default "<app>-release".
+	// FlagKey is the flag holding the live release id. Default
+	// "<tenant>.<app>-release": a derived key always carries the tenant.
 	FlagKey string `json:"flag_key,omitempty" yaml:"flag_key,omitempty"`
 
 	// Timeout bounds one Deploy call: the HTTP exchange for a webhook, the

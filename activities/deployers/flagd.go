@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"time"
 	"unicode/utf8"
+
+	"github.com/tollgate/tollgate/tenant"
 )
 
 // FlagdSchema is the $schema written into new flag files.
@@ -30,12 +32,12 @@ var ErrNoRelease = errors.New("no live release recorded")
 // (file sync) watches and serves; the app's edge router evaluates the flag and
 // routes to the release it names.
 //
-// The flag (FlagKey, default "<app>-release") is a string flag whose variants
-// are release ids mapped to themselves; its defaultVariant is the live
-// release:
+// The flag (Target.FlagKey, default "<tenant>.<app>-release") is a string
+// flag whose variants are release ids mapped to themselves; its
+// defaultVariant is the live release:
 //
 //	{"$schema": "https://flagd.dev/schema/v0/flags.json",
-//	 "flags": {"shop-release": {"state": "ENABLED",
+//	 "flags": {"acme.shop-release": {"state": "ENABLED",
 //	   "variants": {"r1": "r1", "r2": "r2"}, "defaultVariant": "r1"}}}
 //
 // Deploy keeps everything else in the file (other flags, other variants,
@@ -77,20 +79,36 @@ func NewFlagd(t Target, opts ...Option) (*Flagd, error) {
 	}, nil
 }
 
-// FlagKey is the flag Flagd sets for app.
-func (f *Flagd) FlagKey(app string) string {
-	return cmp.Or(f.key, app+"-release")
+// FlagKey is the flag Flagd sets for a tenant's app: the configured
+// Target.FlagKey as it is, else "<tenant>.<app>-release". The default always
+// carries the tenant, so that two tenants' apps of one name sharing a flag
+// file never switch each other's flag; a tenant name has no '.', so the
+// first '.' ends it. Its errors wrap ErrPermanent and tenant.ErrInvalid.
+func (f *Flagd) FlagKey(tenantName, app string) (string, error) {
+	if f.key != "" {
+		return f.key, nil
+	}
+	if err := tenant.Validate(tenantName); err != nil {
+		return "", fmt.Errorf("flagd flag key of app %q: %w: %w", app, err, ErrPermanent)
+	}
+	if app == "" {
+		return "", fmt.Errorf("flagd flag key of tenant %q: no app: %w", tenantName, ErrPermanent)
+	}
+	return tenantName + "." + app + "-release", nil
 }
 
 // Deploy makes req.ReleaseID the default variant of the app's flag.
 // Receipt.Duplicate is set, and nothing is written, when it already was and
 // the flag was enabled.
 func (f *Flagd) Deploy(ctx context.Context, req Request) (Receipt, error) {
-	key := f.FlagKey(req.App)
-	rc := Receipt{Target: TypeFlagd + " " + f.path + "#" + key}
 	if err := req.Validate(); err != nil {
-		return rc, err
+		return Receipt{Target: TypeFlagd + " " + f.path}, err
 	}
+	key, err := f.FlagKey(req.Tenant, req.App)
+	if err != nil {
+		return Receipt{Target: TypeFlagd + " " + f.path}, err
+	}
+	rc := Receipt{Target: TypeFlagd + " " + f.path + "#" + key}
 	op := fmt.Sprintf("deploy app %q release %q via flagd flag %q in %s", req.App, req.ReleaseID, key, f.path)
 	ctx, cancel := context.WithTimeout(ctx, f.timeout)
 	defer cancel()
@@ -135,10 +153,13 @@ func (f *Flagd) Deploy(ctx context.Context, req Request) (Receipt, error) {
 	return rc, nil
 }
 
-// Current reads back the app's live release: the default variant of its
-// enabled flag. Errors wrap ErrNoRelease when none is recorded.
-func (f *Flagd) Current(ctx context.Context, app string) (string, error) {
-	key := f.FlagKey(app)
+// Current reads back a tenant's app's live release: the default variant of
+// its enabled flag. Errors wrap ErrNoRelease when none is recorded.
+func (f *Flagd) Current(ctx context.Context, tenantName, app string) (string, error) {
+	key, err := f.FlagKey(tenantName, app)
+	if err != nil {
+		return "", err
+	}
 	op := fmt.Sprintf("read live release of app %q from flagd flag %q in %s", app, key, f.path)
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("%s: %w", op, err)

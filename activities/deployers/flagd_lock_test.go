@@ -21,7 +21,7 @@ func TestFlagdHonoursCancellationWhileLocked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := Request{App: "shop", ReleaseID: "r1", RollbackID: "rb-1"}
+	req := Request{Tenant: "acme", App: "shop", ReleaseID: "r1", RollbackID: "rb-1"}
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
@@ -54,7 +54,7 @@ func TestFlagdWaitsForLock(t *testing.T) {
 	}
 	errc := make(chan error, 1)
 	go func() {
-		_, err := f.Deploy(context.Background(), Request{App: "shop", ReleaseID: "r1", RollbackID: "rb-1"})
+		_, err := f.Deploy(context.Background(), Request{Tenant: "acme", App: "shop", ReleaseID: "r1", RollbackID: "rb-1"})
 		errc <- err
 	}()
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
@@ -64,7 +64,7 @@ func TestFlagdWaitsForLock(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatalf("Deploy() = %v", err)
 	}
-	if cur, err := f.Current(context.Background(), "shop"); err != nil || cur != "r1" {
+	if cur, err := f.Current(context.Background(), "acme", "shop"); err != nil || cur != "r1" {
 		t.Fatalf("Current() = %q, %v", cur, err)
 	}
 }

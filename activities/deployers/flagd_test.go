@@ -17,6 +17,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/tollgate/tollgate/activities/deployers"
+	"github.com/tollgate/tollgate/tenant"
 )
 
 // flagdSchema is a subset of flagd's published schema; see its $comment.
@@ -83,7 +84,7 @@ func newFlagd(t testing.TB, path string) *deployers.Flagd {
 }
 
 func flagRequest(app, release string) deployers.Request {
-	return deployers.Request{App: app, ReleaseID: release, RollbackID: "rb-" + app + "-" + release, Reason: "test", Trigger: "guard"}
+	return deployers.Request{Tenant: "acme", App: app, ReleaseID: release, RollbackID: "rb-" + app + "-" + release, Reason: "test", Trigger: "guard"}
 }
 
 // flagFile is the part of a flag file the tests look at.
@@ -122,20 +123,20 @@ func TestFlagdWritesFreshFile(t *testing.T) {
 	t.Parallel()
 	b := setupFlagd(t, nil, 0)
 	ctx := context.Background()
-	if _, err := b.f.Current(ctx, "shop"); !errors.Is(err, deployers.ErrNoRelease) {
+	if _, err := b.f.Current(ctx, "acme", "shop"); !errors.Is(err, deployers.ErrNoRelease) {
 		t.Fatalf("Current() before any deploy = %v, want ErrNoRelease", err)
 	}
 	rc, err := b.f.Deploy(ctx, flagRequest("shop", "r1"))
 	if err != nil {
 		t.Fatalf("Deploy() = %v", err)
 	}
-	want := deployers.Receipt{Target: "flagd " + b.path + "#shop-release", Detail: "release r1 live"}
+	want := deployers.Receipt{Target: "flagd " + b.path + "#acme.shop-release", Detail: "release r1 live"}
 	if rc != want {
 		t.Errorf("Receipt = %+v, want %+v", rc, want)
 	}
 	data, ff := readFlagFile(t, b.path)
 	checkFlagdSchema(t, data)
-	fl := ff.Flags["shop-release"]
+	fl := ff.Flags["acme.shop-release"]
 	if ff.Schema != deployers.FlagdSchema || fl.State != "ENABLED" || fl.DefaultVariant != "r1" ||
 		!reflect.DeepEqual(fl.Variants, map[string]any{"r1": "r1"}) {
 		t.Errorf("flag file = %s", data)
@@ -143,7 +144,7 @@ func TestFlagdWritesFreshFile(t *testing.T) {
 	if m := fileMode(t, b.path); m != 0o644 {
 		t.Errorf("mode = %v, want 0644", m)
 	}
-	if cur, err := b.f.Current(ctx, "shop"); err != nil || cur != "r1" {
+	if cur, err := b.f.Current(ctx, "acme", "shop"); err != nil || cur != "r1" {
 		t.Errorf("Current() = %q, %v; want r1", cur, err)
 	}
 	entries, _ := os.ReadDir(filepath.Dir(b.path))
@@ -175,10 +176,10 @@ func TestFlagdKeepsOtherFlags(t *testing.T) {
 	}
 	data, ff := readFlagFile(t, b.path)
 	checkFlagdSchema(t, data)
-	if fl := ff.Flags["shop-release"]; fl.DefaultVariant != "r1" || !reflect.DeepEqual(fl.Variants, map[string]any{"r1": "r1", "r2": "r2"}) {
-		t.Errorf("shop-release = %+v", fl)
+	if fl := ff.Flags["acme.shop-release"]; fl.DefaultVariant != "r1" || !reflect.DeepEqual(fl.Variants, map[string]any{"r1": "r1", "r2": "r2"}) {
+		t.Errorf("acme.shop-release = %+v", fl)
 	}
-	// Everything but shop-release's defaultVariant is as it was, down to the
+	// Everything but acme.shop-release's defaultVariant is as it was, down to the
 	// big integer and the unescaped "<->&".
 	var before, after map[string]any
 	dec := func(data []byte, v *map[string]any) {
@@ -190,7 +191,7 @@ func TestFlagdKeepsOtherFlags(t *testing.T) {
 	}
 	dec(existing, &before)
 	dec(data, &after)
-	before["flags"].(map[string]any)["shop-release"].(map[string]any)["defaultVariant"] = "r1"
+	before["flags"].(map[string]any)["acme.shop-release"].(map[string]any)["defaultVariant"] = "r1"
 	if !reflect.DeepEqual(before, after) {
 		t.Errorf("flag file changed beyond the default variant:\n%s", data)
 	}
@@ -209,10 +210,10 @@ func TestFlagdKeepsOtherFlags(t *testing.T) {
 	}
 	data, ff = readFlagFile(t, b.path)
 	checkFlagdSchema(t, data)
-	if fl := ff.Flags["shop-release"]; fl.DefaultVariant != "r3" || len(fl.Variants) != 3 || fl.Variants["r3"] != "r3" {
-		t.Errorf("shop-release = %+v", fl)
+	if fl := ff.Flags["acme.shop-release"]; fl.DefaultVariant != "r3" || len(fl.Variants) != 3 || fl.Variants["r3"] != "r3" {
+		t.Errorf("acme.shop-release = %+v", fl)
 	}
-	if cur, err := b.f.Current(ctx, "search"); err != nil || cur != "s5" {
+	if cur, err := b.f.Current(ctx, "acme", "search"); err != nil || cur != "s5" {
 		t.Errorf("Current(search) = %q, %v; want s5", cur, err)
 	}
 }
@@ -242,9 +243,9 @@ func TestFlagdSecondDeployIsDuplicate(t *testing.T) {
 
 func TestFlagdEnablesDisabledFlag(t *testing.T) {
 	t.Parallel()
-	b := setupFlagd(t, []byte(`{"flags":{"shop-release":{"state":"DISABLED","variants":{"r1":"r1"},"defaultVariant":"r1","targeting":{"if":[true,"r1"]}}}}`), 0o644)
+	b := setupFlagd(t, []byte(`{"flags":{"acme.shop-release":{"state":"DISABLED","variants":{"r1":"r1"},"defaultVariant":"r1","targeting":{"if":[true,"r1"]}}}}`), 0o644)
 	ctx := context.Background()
-	if _, err := b.f.Current(ctx, "shop"); !errors.Is(err, deployers.ErrNoRelease) {
+	if _, err := b.f.Current(ctx, "acme", "shop"); !errors.Is(err, deployers.ErrNoRelease) {
 		t.Fatalf("Current() of a disabled flag = %v, want ErrNoRelease", err)
 	}
 	rc, err := b.f.Deploy(ctx, flagRequest("shop", "r1"))
@@ -256,7 +257,7 @@ func TestFlagdEnablesDisabledFlag(t *testing.T) {
 	}
 	data, ff := readFlagFile(t, b.path)
 	checkFlagdSchema(t, data)
-	if ff.Flags["shop-release"].State != "ENABLED" || !bytes.Contains(data, []byte(`"targeting"`)) {
+	if ff.Flags["acme.shop-release"].State != "ENABLED" || !bytes.Contains(data, []byte(`"targeting"`)) {
 		t.Errorf("flag file = %s", data)
 	}
 }
@@ -276,10 +277,57 @@ func TestFlagdUsesConfiguredKey(t *testing.T) {
 	}
 }
 
+// Two tenants' apps of one name share a flag file: each switches only its
+// own flag.
+func TestFlagdDefaultKeyCarriesTheTenant(t *testing.T) {
+	t.Parallel()
+	b := setupFlagd(t, nil, 0)
+	ctx := context.Background()
+	if _, err := b.f.Deploy(ctx, flagRequest("shop", "a1")); err != nil {
+		t.Fatal(err)
+	}
+	other := flagRequest("shop", "b1")
+	other.Tenant = "globex"
+	if _, err := b.f.Deploy(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	_, ff := readFlagFile(t, b.path)
+	if got := ff.Flags["acme.shop-release"].DefaultVariant; got != "a1" {
+		t.Errorf("acme.shop-release = %q after globex's rollback, want a1", got)
+	}
+	if got := ff.Flags["globex.shop-release"].DefaultVariant; got != "b1" {
+		t.Errorf("globex.shop-release = %q, want b1", got)
+	}
+	if _, ok := ff.Flags["shop-release"]; ok {
+		t.Errorf("a flag without a tenant was written: %+v", ff.Flags)
+	}
+	if cur, err := b.f.Current(ctx, "globex", "shop"); err != nil || cur != "b1" {
+		t.Errorf("Current(globex, shop) = %q, %v; want b1", cur, err)
+	}
+}
+
+func TestFlagdDerivesNoKeyWithoutAValidTenant(t *testing.T) {
+	t.Parallel()
+	b := setupFlagd(t, nil, 0)
+	for _, name := range []string{"", "x/../acme", "Acme", "a.b"} {
+		req := flagRequest("shop", "r1")
+		req.Tenant = name
+		if _, err := b.f.Deploy(context.Background(), req); !errors.Is(err, deployers.ErrPermanent) || !errors.Is(err, tenant.ErrInvalid) {
+			t.Errorf("Deploy(tenant %q) = %v, want ErrPermanent and tenant.ErrInvalid", name, err)
+		}
+		if _, err := b.f.Current(context.Background(), name, "shop"); !errors.Is(err, tenant.ErrInvalid) {
+			t.Errorf("Current(tenant %q) = %v, want tenant.ErrInvalid", name, err)
+		}
+	}
+	if _, err := os.Stat(b.path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a flag file was written for a request without a valid tenant: %v", err)
+	}
+}
+
 func TestFlagdRefusesMalformedFile(t *testing.T) {
 	t.Parallel()
 	tests := map[string]string{
-		"truncated":             `{"flags": {"shop-release": {"state": "ENABLED"`,
+		"truncated":             `{"flags": {"acme.shop-release": {"state": "ENABLED"`,
 		"empty":                 ``,
 		"array":                 `[]`,
 		"null":                  `null`,
@@ -289,14 +337,14 @@ func TestFlagdRefusesMalformedFile(t *testing.T) {
 		"flags is null":         `{"flags": null}`,
 		"flag is a string":      `{"flags": {"other": "on"}}`,
 		"bad state":             `{"flags": {"other": {"state": "ON", "variants": {"a": true}}}}`,
-		"empty variant name":    `{"flags": {"shop-release": {"state": "ENABLED", "variants": {"": "r1"}}}}`,
-		"number variants":       `{"flags": {"shop-release": {"state": "ENABLED", "variants": {"one": 1}, "defaultVariant": "one"}}}`,
-		"default not string":    `{"flags": {"shop-release": {"state": "ENABLED", "variants": {"r1": "r1"}, "defaultVariant": 1}}}`,
-		"variants is array":     `{"flags": {"shop-release": {"state": "ENABLED", "variants": ["r1"]}}}`,
+		"empty variant name":    `{"flags": {"acme.shop-release": {"state": "ENABLED", "variants": {"": "r1"}}}}`,
+		"number variants":       `{"flags": {"acme.shop-release": {"state": "ENABLED", "variants": {"one": 1}, "defaultVariant": "one"}}}`,
+		"default not string":    `{"flags": {"acme.shop-release": {"state": "ENABLED", "variants": {"r1": "r1"}, "defaultVariant": 1}}}`,
+		"variants is array":     `{"flags": {"acme.shop-release": {"state": "ENABLED", "variants": ["r1"]}}}`,
 		"empty flag key":        `{"flags": {"": {"state": "ENABLED"}}}`,
 		"other flag bad fields": `{"flags": {"x": {"state": "ENABLED", "defaultVariant": ["a"]}}}`,
 		"duplicate flags":       `{"flags": {"x": {"state": "ENABLED"}}, "flags": {}}`,
-		"duplicate variant":     `{"flags": {"shop-release": {"state": "ENABLED", "variants": {"r1": "r1", "r1": "r0"}}}}`,
+		"duplicate variant":     `{"flags": {"acme.shop-release": {"state": "ENABLED", "variants": {"r1": "r1", "r1": "r0"}}}}`,
 		"not UTF-8":             "{\"flags\": {\"x\xff\": {\"state\": \"ENABLED\"}}}",
 	}
 	for name, content := range tests {
@@ -351,8 +399,8 @@ func TestFlagdConcurrentDeploysAllLand(t *testing.T) {
 		t.Fatalf("flag file has %d flags, want %d:\n%s", len(ff.Flags), n, data)
 	}
 	for i := range n {
-		if got := ff.Flags[fmt.Sprintf("app%02d-release", i)].DefaultVariant; got != fmt.Sprintf("r%d", i) {
-			t.Errorf("app%02d-release = %q, want r%d", i, got, i)
+		if got := ff.Flags[fmt.Sprintf("acme.app%02d-release", i)].DefaultVariant; got != fmt.Sprintf("r%d", i) {
+			t.Errorf("acme.app%02d-release = %q, want r%d", i, got, i)
 		}
 	}
 }
@@ -376,9 +424,9 @@ func FuzzFlagFile(f *testing.F) {
 	}
 	f.Add(existing)
 	f.Add([]byte(`{"$schema":"https://flagd.dev/schema/v0/flags.json","flags":{}}`))
-	f.Add([]byte(`{"flags":{"shop-release":{"state":"ENABLED","variants":{"r9":"r9"},"defaultVariant":"r9"}}}`))
-	f.Add([]byte(`{"flags":{"shop-release":{"state":"DISABLED","variants":{"r1":"r1"},"defaultVariant":null}}}`))
-	f.Add([]byte(`{"flags":{"shop-release":{"state":"ENABLED","variants":{"a":1}}}}`))
+	f.Add([]byte(`{"flags":{"acme.shop-release":{"state":"ENABLED","variants":{"r9":"r9"},"defaultVariant":"r9"}}}`))
+	f.Add([]byte(`{"flags":{"acme.shop-release":{"state":"DISABLED","variants":{"r1":"r1"},"defaultVariant":null}}}`))
+	f.Add([]byte(`{"flags":{"acme.shop-release":{"state":"ENABLED","variants":{"a":1}}}}`))
 	f.Add([]byte(`{}`))
 	f.Add([]byte(``))
 	f.Add([]byte(`null`))
@@ -415,7 +463,7 @@ func FuzzFlagFile(f *testing.F) {
 		if !json.Valid(after) {
 			t.Fatalf("Deploy() wrote invalid JSON %q", after)
 		}
-		if cur, err := d.Current(ctx, "shop"); err != nil || cur != "r9" {
+		if cur, err := d.Current(ctx, "acme", "shop"); err != nil || cur != "r9" {
 			t.Fatalf("Current() = %q, %v after deploying r9 over %q", cur, err, data)
 		}
 		var before, now struct {

@@ -25,6 +25,7 @@ import (
 	"github.com/tollgate/tollgate/activities/deployers"
 	"github.com/tollgate/tollgate/activities/health"
 	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/orchestrator"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/telemetry"
@@ -93,9 +94,15 @@ type Config struct {
 		// is already stale).
 		PrometheusURL string `json:"prometheus_url"`
 		PrometheusLag string `json:"prometheus_lag"`
-		// Targets are the deploy targets of rollbacks, keyed "tenant/app",
-		// "app", or "*" for any app.
+		// Targets are the deploy targets of rollbacks, keyed "tenant/app"
+		// only: a bare app or "*" is refused, since it would serve every
+		// tenant's app of that name.
 		Targets map[string]deployers.Target `json:"targets"`
+		// DefaultTarget is the operator's deploy target for every app of
+		// every tenant without its own entry in Targets (optional; the
+		// request names the tenant, and a flagd flag key derived for it
+		// carries the tenant). $TOLLGATE_DEPLOY_WEBHOOK_URL sets it.
+		DefaultTarget *deployers.Target `json:"default_target"`
 	} `json:"guard"`
 	// Rematch configures the re-matching of live releases' SBOMs.
 	Rematch struct {
@@ -185,10 +192,19 @@ func loadConfig(path string) (Config, error) {
 	}
 	// One webhook for every app: the quick way to point rollbacks somewhere.
 	if v := os.Getenv("TOLLGATE_DEPLOY_WEBHOOK_URL"); v != "" {
-		if c.Guard.Targets == nil {
-			c.Guard.Targets = map[string]deployers.Target{}
+		c.Guard.DefaultTarget = &deployers.Target{Type: deployers.TypeWebhook, URL: v, SecretEnv: "TOLLGATE_DEPLOY_WEBHOOK_SECRET"}
+	}
+	if err := orchestrator.ValidateTargets(c.Guard.Targets); err != nil {
+		return Config{}, usageErrf("guard.targets: %w", err)
+	}
+	if v := os.Getenv("TOLLGATE_OIDC_ROLE_MAP"); v != "" {
+		c.API.OIDC.RoleMap = nil
+		if err := yaml.UnmarshalStrict([]byte(v), &c.API.OIDC.RoleMap); err != nil {
+			return Config{}, usageErrf(`$TOLLGATE_OIDC_ROLE_MAP: want a map like {"tollgate-ci": ["ci"]}: %w`, err)
 		}
-		c.Guard.Targets["*"] = deployers.Target{Type: deployers.TypeWebhook, URL: v, SecretEnv: "TOLLGATE_DEPLOY_WEBHOOK_SECRET"}
+	}
+	if err := c.API.OIDC.Validate(); err != nil {
+		return Config{}, usageErr(err)
 	}
 	if v := os.Getenv("TOLLGATE_TOKENS_FILE"); v != "" {
 		raw, err := os.ReadFile(v)
@@ -377,7 +393,7 @@ func envNames() string {
 	for n := range c.env() {
 		names = append(names, n)
 	}
-	names = append(names, "TOLLGATE_RETENTION_DAYS", "TOLLGATE_WORKER_CONCURRENCY", "TOLLGATE_MINIO_TLS", "TOLLGATE_SCAN_FULL", "TOLLGATE_DEPLOY_WEBHOOK_URL", "TOLLGATE_DEPLOY_WEBHOOK_SECRET", "TOLLGATE_TOKENS_FILE", "TOLLGATE_CONFIG")
+	names = append(names, "TOLLGATE_RETENTION_DAYS", "TOLLGATE_WORKER_CONCURRENCY", "TOLLGATE_MINIO_TLS", "TOLLGATE_SCAN_FULL", "TOLLGATE_DEPLOY_WEBHOOK_URL", "TOLLGATE_DEPLOY_WEBHOOK_SECRET", "TOLLGATE_TOKENS_FILE", "TOLLGATE_OIDC_ROLE_MAP", "TOLLGATE_CONFIG")
 	return strings.Join(slices.Sorted(slices.Values(names)), ", ")
 }
 

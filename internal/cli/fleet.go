@@ -140,7 +140,7 @@ func newOrchestratorCmd(g *globals) *cobra.Command {
 					return err
 				}
 				w, err := orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, SigningKey: cfg.SigningKey, Version: Version,
-					Stream: c.stream, Targets: cfg.Guard.Targets, RematchInterval: every,
+					Stream: c.stream, Targets: cfg.Guard.Targets, DefaultTarget: cfg.Guard.DefaultTarget, RematchInterval: every,
 					EventsWebhookURL: cfg.Rematch.WebhookURL, EventsWebhookSecret: os.Getenv("TOLLGATE_EVENTS_WEBHOOK_SECRET"), Health: pull, HealthLag: lag},
 					orchestrator.Deps{Temporal: c.temporal, Publisher: c.js, Evidence: c.evidence, Meter: c.metrics.Meter("tollgate/orchestrator"), Logger: g.logger})
 				if err != nil {

@@ -140,8 +140,8 @@ func newGuardEnv(t *testing.T, rules map[string]any, health func(*embedded.Confi
 	dir := t.TempDir()
 	cfg := embedded.Config{
 		EvidenceDir: filepath.Join(dir, "evidence"), PolicyDir: guardPolicy(t, rules), Version: "test",
-		Targets: map[string]deployers.Target{"*": {Type: deployers.TypeWebhook, URL: ds.URL + "/deploy", Secret: deploySecret}},
-		Logger:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		DefaultTarget: &deployers.Target{Type: deployers.TypeWebhook, URL: ds.URL + "/deploy", Secret: deploySecret},
+		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	if health != nil {
 		health(&cfg)
