@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/tollgate/tollgate/policies"
+	"github.com/tollgate/tollgate/tenant"
 )
 
 // Roles a principal can have.
@@ -56,6 +57,9 @@ func (t Token) Validate() error {
 	if t.Name == "" || t.Tenant == "" {
 		return fmt.Errorf("token %q: name and tenant are required", t.Name)
 	}
+	if err := tenant.Validate(t.Tenant); err != nil {
+		return fmt.Errorf("token %q: %w", t.Name, err)
+	}
 	if b, err := hex.DecodeString(t.SHA256); err != nil || len(b) != sha256.Size {
 		return fmt.Errorf("token %q: sha256 must be 64 hex digits (the hash of the token, never the token)", t.Name)
 	}
@@ -86,9 +90,12 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		raw = strings.TrimSpace(raw)
 		p, ok := s.staticPrincipal(raw)
 		if !ok && s.oidc != nil && looksLikeJWT(raw) {
-			var err error
-			if p, err = s.oidc.principal(r.Context(), raw); err == nil {
-				ok = true
+			op, ignored, err := s.oidc.principal(r.Context(), raw)
+			if err == nil {
+				p, ok = op, true
+				if len(ignored) > 0 {
+					s.deps.Logger.DebugContext(r.Context(), "OIDC role claim values not in oidc.role_map grant nothing", "principal", p.Name, "values", ignored)
+				}
 			} else {
 				s.deps.Logger.InfoContext(r.Context(), "OIDC token refused", "err", err)
 			}
@@ -140,7 +147,9 @@ func (s *Server) staticPrincipal(raw string) (Principal, bool) {
 			found = &s.cfg.Tokens[i]
 		}
 	}
-	if found == nil {
+	// Config.Validate refused a token outside the tenant grammar; a Server
+	// built some other way still never hands one out.
+	if found == nil || !tenant.Valid(found.Tenant) {
 		return Principal{}, false
 	}
 	return Principal{Name: found.Name, Tenant: found.Tenant, Roles: found.Roles}, true

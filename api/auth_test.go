@@ -63,7 +63,8 @@ func TestAuthentication(t *testing.T) {
 	iss := newIssuer(t)
 	s := testServer(t, Config{
 		Tokens: []Token{{Name: "ci", SHA256: HashToken("static-secret"), Tenant: "a", Roles: []string{RoleCI}}},
-		OIDC:   OIDC{Issuer: "https://ci.example", Audience: "tollgate", JWKSURL: iss.srv.URL},
+		OIDC: OIDC{Issuer: "https://ci.example", Audience: "tollgate", JWKSURL: iss.srv.URL,
+			RoleMap: map[string][]string{"ci": {RoleCI}}},
 	})
 	var got Principal
 	h := s.authenticate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = principalFrom(r.Context()) }))
@@ -95,6 +96,10 @@ func TestAuthentication(t *testing.T) {
 		{"wrong issuer", "Bearer " + iss.token(t, iss.key, with("iss", "https://evil.example")), 401, ""},
 		{"wrong key", "Bearer " + iss.token(t, other, good), 401, ""},
 		{"no tenant claim", "Bearer " + iss.token(t, iss.key, with("tenant", "")), 401, ""},
+		{"tenant claim escaping a key", "Bearer " + iss.token(t, iss.key, with("tenant", "x/../victim")), 401, ""},
+		{"tenant claim not a label", "Bearer " + iss.token(t, iss.key, with("tenant", "Acme.corp")), 401, ""},
+		{"tenant claim not a string", "Bearer " + iss.token(t, iss.key, with("tenant", []string{"acme"})), 401, ""},
+		{"no subject", "Bearer " + iss.token(t, iss.key, with("sub", "")), 401, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -120,12 +125,17 @@ func TestAuthentication(t *testing.T) {
 
 func TestConfigValidate(t *testing.T) {
 	for name, c := range map[string]Config{
-		"nobody":       {},
-		"bad hash":     {Tokens: []Token{{Name: "x", Tenant: "a", SHA256: "plain-token"}}},
-		"bad role":     {Tokens: []Token{{Name: "x", Tenant: "a", SHA256: HashToken("t"), Roles: []string{"root"}}}},
-		"no tenant":    {Tokens: []Token{{Name: "x", SHA256: HashToken("t")}}},
-		"oidc no aud":  {OIDC: OIDC{Issuer: "https://i"}},
-		"negative cap": {Tokens: []Token{{Name: "x", Tenant: "a", SHA256: HashToken("t")}}, MaxArchiveBytes: -1},
+		"nobody":                        {},
+		"bad hash":                      {Tokens: []Token{{Name: "x", Tenant: "a", SHA256: "plain-token"}}},
+		"bad role":                      {Tokens: []Token{{Name: "x", Tenant: "a", SHA256: HashToken("t"), Roles: []string{"root"}}}},
+		"no tenant":                     {Tokens: []Token{{Name: "x", SHA256: HashToken("t")}}},
+		"bad tenant":                    {Tokens: []Token{{Name: "x", Tenant: "x/../victim", SHA256: HashToken("t")}}},
+		"dot tenant":                    {Tokens: []Token{{Name: "x", Tenant: "..", SHA256: HashToken("t")}}},
+		"oidc role map to unknown role": {OIDC: OIDC{Issuer: "https://i", Audience: "a", RoleMap: map[string][]string{"ops": {"root"}}}},
+		"oidc role map empty value":     {OIDC: OIDC{Issuer: "https://i", Audience: "a", RoleMap: map[string][]string{"": {RoleCI}}}},
+		"oidc role map without issuer":  {Tokens: []Token{{Name: "x", Tenant: "a", SHA256: HashToken("t")}}, OIDC: OIDC{RoleMap: map[string][]string{"ci": {RoleCI}}}},
+		"oidc no aud":                   {OIDC: OIDC{Issuer: "https://i"}},
+		"negative cap":                  {Tokens: []Token{{Name: "x", Tenant: "a", SHA256: HashToken("t")}}, MaxArchiveBytes: -1},
 	} {
 		if err := c.Validate(); err == nil {
 			t.Errorf("%s: accepted", name)

@@ -10,8 +10,12 @@ package tollgate.authz
 
 default allow := false
 
-# Admins may do anything, in any tenant.
-allow if "admin" in input.principal.roles
+# Admins may do anything, in their own tenant only: no role that spans
+# tenants comes from a token.
+allow if {
+	"admin" in input.principal.roles
+	input.resource.tenant == input.principal.tenant
+}
 
 # CI submits scans for its own tenant.
 allow if {
@@ -50,10 +54,12 @@ allow if {
 	input.resource.tenant == input.principal.tenant
 }
 
-# SRE reads the worker pools' queues (shared by every tenant).
+# SRE reads the worker pools' queues: fleet totals and its own tenant's
+# rows only, so the request is for its own tenant.
 allow if {
 	input.action == "pools.read"
 	"sre" in input.principal.roles
+	input.resource.tenant == input.principal.tenant
 }
 
 # Anyone with a role reads its own tenant's releases and guard status.
@@ -85,12 +91,13 @@ allow if {
 	input.resource.tenant == input.principal.tenant
 }
 
-# SRE and security run the re-matching of live releases now (after a DB
-# update); it covers every tenant and changes no verdict by itself.
+# SRE and security run the re-matching of their own tenant's live releases
+# now (after a DB update); it changes no verdict by itself.
 allow if {
 	input.action == "rematch.run"
 	some role in {"sre", "security"}
 	role in input.principal.roles
+	input.resource.tenant == input.principal.tenant
 }
 
 reason := "allowed" if allow

@@ -20,7 +20,19 @@ test_no_read_across_tenants if not authz.allow with input as {"principal": ci, "
 
 test_no_roles_reads_nothing if not authz.allow with input as {"principal": {"name": "x", "tenant": "a", "roles": []}, "action": "scan.read", "resource": {"tenant": "a"}}
 
-test_admin_reads_any_tenant if authz.allow with input as {"principal": admin, "action": "scan.read", "resource": {"tenant": "b"}}
+test_admin_acts_in_own_tenant if {
+	authz.allow with input as {"principal": admin, "action": "scan.read", "resource": {"tenant": "ops"}}
+	authz.allow with input as {"principal": admin, "action": "rollback.create", "resource": {"tenant": "ops"}}
+}
+
+test_admin_does_not_act_in_other_tenants if {
+	not authz.allow with input as {"principal": admin, "action": "scan.read", "resource": {"tenant": "b"}}
+	not authz.allow with input as {"principal": admin, "action": "scan.list", "resource": {"tenant": "b"}}
+	not authz.allow with input as {"principal": admin, "action": "rollback.create", "resource": {"tenant": "b"}}
+	not authz.allow with input as {"principal": admin, "action": "exception.revoke", "resource": {"tenant": "b"}}
+	not authz.allow with input as {"principal": admin, "action": "pools.read", "resource": {"tenant": "b"}}
+	not authz.allow with input as {"principal": admin, "action": "rematch.run", "resource": {"tenant": "b"}}
+}
 
 test_unknown_action_denied if not authz.allow with input as {"principal": ci, "action": "scan.delete", "resource": {"tenant": "a"}}
 
@@ -65,6 +77,8 @@ test_any_role_reads_apps if authz.allow with input as {"principal": sre, "action
 
 test_sre_reads_pools if authz.allow with input as {"principal": sre, "action": "pools.read", "resource": {"tenant": "a"}}
 
+test_sre_reads_pools_only_for_own_tenant if not authz.allow with input as {"principal": sre, "action": "pools.read", "resource": {"tenant": "b"}}
+
 test_ci_does_not_read_pools if not authz.allow with input as {"principal": ci, "action": "pools.read", "resource": {"tenant": "a"}}
 
 security := {"name": "sec", "tenant": "a", "roles": ["security"]}
@@ -98,4 +112,9 @@ test_sre_and_security_run_rematch if {
 	authz.allow with input as {"principal": sre, "action": "rematch.run", "resource": {"tenant": "a"}}
 	authz.allow with input as {"principal": security, "action": "rematch.run", "resource": {"tenant": "a"}}
 	not authz.allow with input as {"principal": ci, "action": "rematch.run", "resource": {"tenant": "a"}}
+}
+
+test_rematch_only_for_own_tenant if {
+	not authz.allow with input as {"principal": sre, "action": "rematch.run", "resource": {"tenant": "b"}}
+	not authz.allow with input as {"principal": security, "action": "rematch.run", "resource": {"tenant": "b"}}
 }
