@@ -137,7 +137,10 @@ func (g *Guard) RecordRollback(ctx context.Context, rec workflows.RollbackRecord
 		return report.Evidence{}, fmt.Errorf("encode rollback %s: %w", rec.RollbackID, err)
 	}
 	// One record per run: the workflow ID is per app, the run ID is not.
-	key := releases.RollbackKey(rec.Tenant, rec.App, strings.ReplaceAll(rec.RunID, "/", "-"))
+	key, err := releases.RollbackKey(rec.Tenant, rec.App, strings.ReplaceAll(rec.RunID, "/", "-"))
+	if err != nil {
+		return report.Evidence{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadRollbackRecord", err)
+	}
 	obj, err := g.Evidence.Put(ctx, key, "application/json", doc)
 	if err != nil {
 		return report.Evidence{}, fmt.Errorf("store rollback %s of %s: %w", rec.RollbackID, rec.App, err)

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/tenant"
 )
 
 // Schemas of the records.
@@ -157,7 +158,28 @@ func (s *Store) now() time.Time {
 	return time.Now()
 }
 
-func key(tenant, id, name string) string { return path.Join("exceptions", tenant, id, name) }
+// tenantPrefix is "exceptions/<tenant>/" for a tenant in the grammar: keys
+// are concatenated from checked segments, never path.Join'ed, so no name
+// climbs to another tenant's records. Errors wrap ErrInvalid and
+// tenant.ErrInvalid.
+func tenantPrefix(tenantName string) (string, error) {
+	if err := tenant.Validate(tenantName); err != nil {
+		return "", fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return "exceptions/" + tenantName + "/", nil
+}
+
+// key is "exceptions/<tenant>/<id>/<name>" with the tenant and id checked.
+func key(tenantName, id, name string) (string, error) {
+	prefix, err := tenantPrefix(tenantName)
+	if err != nil {
+		return "", err
+	}
+	if !idRe.MatchString(id) {
+		return "", fmt.Errorf("%w: id %q", ErrInvalid, id)
+	}
+	return prefix + id + "/" + name, nil
+}
 
 // Add checks an exception and stores it. ID, Schema and CreatedAt are
 // filled in.
@@ -172,19 +194,23 @@ func (s *Store) Add(ctx context.Context, e Exception) (Exception, error) {
 	}
 	e.Schema, e.ID, e.CreatedAt, e.Revoked = Schema, "exc-"+hex.EncodeToString(b[:]), now, nil
 	e.ExpiresAt = e.ExpiresAt.UTC()
+	k, err := key(e.Tenant, e.ID, "exception.json")
+	if err != nil {
+		return Exception{}, err
+	}
 	doc, err := json.MarshalIndent(e, "", "  ")
 	if err != nil {
 		return Exception{}, fmt.Errorf("encode exception for %s: %w", e.Finding, err)
 	}
-	if _, err := s.Evidence.Put(ctx, key(e.Tenant, e.ID, "exception.json"), "application/json", doc); err != nil {
+	if _, err := s.Evidence.Put(ctx, k, "application/json", doc); err != nil {
 		return Exception{}, fmt.Errorf("store exception %s: %w", e.ID, err)
 	}
 	return e, nil
 }
 
 func (e Exception) validate(now time.Time) error {
-	if !nameRe.MatchString(e.Tenant) {
-		return fmt.Errorf("%w: tenant %q", ErrInvalid, e.Tenant)
+	if _, err := tenantPrefix(e.Tenant); err != nil {
+		return err
 	}
 	switch e.Scope {
 	case ScopeApp:
@@ -217,11 +243,16 @@ func (e Exception) validate(now time.Time) error {
 }
 
 // Get reads one exception, with its revocation if there is one.
-func (s *Store) Get(ctx context.Context, tenant, id string) (Exception, error) {
-	if !idRe.MatchString(id) {
-		return Exception{}, fmt.Errorf("%w: id %q", ErrInvalid, id)
+func (s *Store) Get(ctx context.Context, tenantName, id string) (Exception, error) {
+	k, err := key(tenantName, id, "exception.json")
+	if err != nil {
+		return Exception{}, err
 	}
-	raw, _, err := s.Evidence.Get(ctx, key(tenant, id, "exception.json"))
+	revokedKey, err := key(tenantName, id, "revoked.json")
+	if err != nil {
+		return Exception{}, err
+	}
+	raw, _, err := s.Evidence.Get(ctx, k)
 	if errors.Is(err, storage.ErrNotFound) {
 		return Exception{}, fmt.Errorf("exception %s: %w", id, ErrNotFound)
 	} else if err != nil {
@@ -231,7 +262,7 @@ func (s *Store) Get(ctx context.Context, tenant, id string) (Exception, error) {
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return Exception{}, fmt.Errorf("decode exception %s: %w", id, err)
 	}
-	raw, _, err = s.Evidence.Get(ctx, key(tenant, id, "revoked.json"))
+	raw, _, err = s.Evidence.Get(ctx, revokedKey)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 	case err != nil:
@@ -248,17 +279,21 @@ func (s *Store) Get(ctx context.Context, tenant, id string) (Exception, error) {
 
 // List returns a tenant's exceptions, expired and revoked ones too, oldest
 // first.
-func (s *Store) List(ctx context.Context, tenant string) ([]Exception, error) {
-	keys, err := s.Lister.List(ctx, path.Join("exceptions", tenant)+"/")
+func (s *Store) List(ctx context.Context, tenantName string) ([]Exception, error) {
+	prefix, err := tenantPrefix(tenantName)
 	if err != nil {
-		return nil, fmt.Errorf("list exceptions of tenant %s: %w", tenant, err)
+		return nil, err
+	}
+	keys, err := s.Lister.List(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list exceptions of tenant %s: %w", tenantName, err)
 	}
 	var out []Exception
 	for _, k := range keys {
 		if path.Base(k) != "exception.json" {
 			continue
 		}
-		e, err := s.Get(ctx, tenant, path.Base(path.Dir(k)))
+		e, err := s.Get(ctx, tenantName, path.Base(path.Dir(k)))
 		if err != nil {
 			return nil, err
 		}
@@ -271,8 +306,8 @@ func (s *Store) List(ctx context.Context, tenant string) ([]Exception, error) {
 }
 
 // InForce returns the exceptions that apply to a scan of app at t.
-func (s *Store) InForce(ctx context.Context, tenant, app string, t time.Time) ([]Exception, error) {
-	all, err := s.List(ctx, tenant)
+func (s *Store) InForce(ctx context.Context, tenantName, app string, t time.Time) ([]Exception, error) {
+	all, err := s.List(ctx, tenantName)
 	if err != nil {
 		return nil, err
 	}
@@ -286,8 +321,12 @@ func (s *Store) InForce(ctx context.Context, tenant, app string, t time.Time) ([
 }
 
 // Revoke ends an exception now.
-func (s *Store) Revoke(ctx context.Context, tenant, id, by, reason string) (Exception, error) {
-	e, err := s.Get(ctx, tenant, id)
+func (s *Store) Revoke(ctx context.Context, tenantName, id, by, reason string) (Exception, error) {
+	k, err := key(tenantName, id, "revoked.json")
+	if err != nil {
+		return Exception{}, err
+	}
+	e, err := s.Get(ctx, tenantName, id)
 	if err != nil {
 		return Exception{}, err
 	}
@@ -302,7 +341,7 @@ func (s *Store) Revoke(ctx context.Context, tenant, id, by, reason string) (Exce
 	if err != nil {
 		return Exception{}, fmt.Errorf("encode revocation of %s: %w", id, err)
 	}
-	if _, err := s.Evidence.Put(ctx, key(tenant, id, "revoked.json"), "application/json", doc); err != nil {
+	if _, err := s.Evidence.Put(ctx, k, "application/json", doc); err != nil {
 		if errors.Is(err, storage.ErrImmutable) {
 			return Exception{}, fmt.Errorf("exception %s: %w", id, ErrRevoked)
 		}

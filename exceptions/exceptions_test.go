@@ -9,6 +9,7 @@ import (
 
 	"github.com/tollgate/tollgate/exceptions"
 	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/tenant"
 )
 
 func newStore(t *testing.T, now *time.Time) *exceptions.Store {
@@ -108,5 +109,54 @@ func TestAddRefuses(t *testing.T) {
 	}
 	if _, err := s.Add(context.Background(), good); err != nil {
 		t.Fatalf("the good one: %v", err)
+	}
+}
+
+// A tenant that path.Join would resolve ("x/../victim" is "victim") must
+// never reach a key: Add, Get, List, InForce and Revoke each refuse it
+// before any I/O, while the victim's exception stays unread and unrevoked.
+func TestStoreFunctionsRefuseATenantOutsideTheGrammar(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	s := newStore(t, &now)
+	victim, err := s.Add(ctx, exceptions.Exception{
+		Tenant: "victim", Scope: exceptions.ScopeTenant, Reason: "fixtures", Approver: "sec@victim",
+		ExpiresAt: now.Add(time.Hour), Finding: exceptions.Finding{Rule: "licenses.denied"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"x/../victim", "..", "victim/..", "Victim", "a_b", ""} {
+		checks := map[string]error{}
+		_, checks["Add"] = s.Add(ctx, exceptions.Exception{
+			Tenant: bad, Scope: exceptions.ScopeTenant, Reason: "r", Approver: "a",
+			ExpiresAt: now.Add(time.Hour), Finding: exceptions.Finding{Rule: "licenses.denied"},
+		})
+		_, checks["Get"] = s.Get(ctx, bad, victim.ID)
+		_, checks["List"] = s.List(ctx, bad)
+		_, checks["InForce"] = s.InForce(ctx, bad, "todo", now)
+		_, checks["Revoke"] = s.Revoke(ctx, bad, victim.ID, "mallory", "because")
+		for fn, err := range checks {
+			if !errors.Is(err, tenant.ErrInvalid) || !errors.Is(err, exceptions.ErrInvalid) {
+				t.Errorf("%s(tenant %q) = %v, want tenant.ErrInvalid and ErrInvalid", fn, bad, err)
+			}
+		}
+	}
+	if got, err := s.Get(ctx, "victim", victim.ID); err != nil || got.Revoked != nil {
+		t.Errorf("victim's exception after the refusals: %+v, %v", got, err)
+	}
+}
+
+func TestGetAndRevokeCheckTheID(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	s := newStore(t, &now)
+	for _, id := range []string{"../exc-0000000000000000", "exc-0000000000000000/..", "exc-zz", ""} {
+		if _, err := s.Get(ctx, "acme", id); !errors.Is(err, exceptions.ErrInvalid) {
+			t.Errorf("Get(%q) = %v, want ErrInvalid", id, err)
+		}
+		if _, err := s.Revoke(ctx, "acme", id, "sec", "r"); !errors.Is(err, exceptions.ErrInvalid) {
+			t.Errorf("Revoke(%q) = %v, want ErrInvalid", id, err)
+		}
 	}
 }

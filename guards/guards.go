@@ -15,6 +15,8 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/tollgate/tollgate/releases"
+	"github.com/tollgate/tollgate/tenant"
 	"github.com/tollgate/tollgate/workflows"
 )
 
@@ -31,9 +33,26 @@ type Client struct {
 	Temporal client.Client
 }
 
+// checkApp checks the names a guard's and a rollback's workflow ids are
+// made of, so that one tenant's request can never name another tenant's
+// workflow ("guard/x/../victim/app"). Errors wrap tenant.ErrInvalid or
+// releases.ErrInvalid.
+func checkApp(tenantName, app string) error {
+	if err := tenant.Validate(tenantName); err != nil {
+		return fmt.Errorf("guard of app %q: %w", app, err)
+	}
+	if err := releases.ValidName("app", app); err != nil {
+		return fmt.Errorf("guard in tenant %q: %w", tenantName, err)
+	}
+	return nil
+}
+
 // Watch has the app's guard watch a release from now on, starting the guard
 // (with its rules from policy) if it is not running.
 func (c *Client) Watch(ctx context.Context, tenant, app string, ref workflows.ReleaseRef) error {
+	if err := checkApp(tenant, app); err != nil {
+		return err
+	}
 	_, err := c.Temporal.SignalWithStartWorkflow(ctx, workflows.GuardWorkflowID(tenant, app), workflows.SignalRelease, ref,
 		c.guardOptions(tenant, app), workflows.GuardWorkflow, workflows.GuardRequest{Tenant: tenant, App: app, RulesFromPolicy: true})
 	if err != nil {
@@ -63,6 +82,9 @@ func (c *Client) Push(ctx context.Context, tenant, app string, samples []workflo
 // Freeze stops the guard from rolling the app back; it still watches and
 // alerts. An app without a guard gets one, frozen, awaiting its release.
 func (c *Client) Freeze(ctx context.Context, tenant, app, reason string) error {
+	if err := checkApp(tenant, app); err != nil {
+		return err
+	}
 	_, err := c.Temporal.SignalWithStartWorkflow(ctx, workflows.GuardWorkflowID(tenant, app), workflows.SignalFreeze, workflows.FreezeRequest{Reason: reason},
 		c.guardOptions(tenant, app), workflows.GuardWorkflow, workflows.GuardRequest{Tenant: tenant, App: app, RulesFromPolicy: true})
 	if err != nil {
@@ -80,6 +102,9 @@ func (c *Client) Unfreeze(ctx context.Context, tenant, app string) error {
 }
 
 func (c *Client) signal(ctx context.Context, tenant, app, name string, arg any) error {
+	if err := checkApp(tenant, app); err != nil {
+		return err
+	}
 	err := c.Temporal.SignalWorkflow(ctx, workflows.GuardWorkflowID(tenant, app), "", name, arg)
 	if _, ok := errors.AsType[*serviceerror.NotFound](err); ok {
 		return ErrNoGuard
@@ -100,6 +125,9 @@ type Started struct {
 // naming a release (ToRelease) cannot join a rollback going elsewhere: that
 // is ErrConflict.
 func (c *Client) Rollback(ctx context.Context, req workflows.RollbackRequest) (Started, error) {
+	if err := checkApp(req.Tenant, req.App); err != nil {
+		return Started{}, err
+	}
 	if req.RequestedAt.IsZero() {
 		req.RequestedAt = time.Now().UTC()
 	}
@@ -168,6 +196,9 @@ type Status struct {
 
 // Status reads the guard's status and the latest rollback's.
 func (c *Client) Status(ctx context.Context, tenant, app string) (Status, error) {
+	if err := checkApp(tenant, app); err != nil {
+		return Status{}, err
+	}
 	var st Status
 	v, err := c.Temporal.QueryWorkflow(ctx, workflows.GuardWorkflowID(tenant, app), "", workflows.QueryGuardStatus)
 	if _, ok := errors.AsType[*serviceerror.NotFound](err); ok {

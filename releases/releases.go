@@ -25,6 +25,7 @@ import (
 	"github.com/tollgate/tollgate/attest"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/tenant"
 	"github.com/tollgate/tollgate/workflows"
 )
 
@@ -112,27 +113,59 @@ func (s *Store) now() time.Time {
 	return time.Now()
 }
 
-// ValidName checks an app or tenant name.
+// ValidName checks an app name (kind "app"), or a tenant name (kind
+// "tenant": tenant.Validate's grammar). Errors wrap ErrInvalid, and
+// tenant.ErrInvalid for a tenant.
 func ValidName(kind, name string) error {
+	if kind == "tenant" {
+		if err := tenant.Validate(name); err != nil {
+			return fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		return nil
+	}
 	if !nameRe.MatchString(name) {
 		return fmt.Errorf("%w: %s %q: use 1-63 of a-z, 0-9, '.', '_', '-', starting with a letter or digit", ErrInvalid, kind, name)
 	}
 	return nil
 }
 
-func appPrefix(tenant, app string) string { return path.Join("apps", tenant, app) + "/" }
-
-func releaseKey(tenant, app, id string) string {
-	return path.Join("apps", tenant, app, "releases", id, "release.json")
+// appPrefix is "apps/<tenant>/<app>/", from checked names only: keys are
+// concatenated, never path.Join'ed, so no name can climb to another
+// tenant's keys.
+func appPrefix(tenantName, app string) (string, error) {
+	if err := ValidName("tenant", tenantName); err != nil {
+		return "", err
+	}
+	if err := ValidName("app", app); err != nil {
+		return "", err
+	}
+	return "apps/" + tenantName + "/" + app + "/", nil
 }
 
-func knownGoodKey(tenant, app, id string) string {
-	return path.Join("apps", tenant, app, "releases", id, "known-good.json")
+// idKey is "<app prefix><dir>/<id>/<name>" with id checked.
+func idKey(tenantName, app, dir, id, name string) (string, error) {
+	prefix, err := appPrefix(tenantName, app)
+	if err != nil {
+		return "", err
+	}
+	if !idRe.MatchString(id) {
+		return "", fmt.Errorf("%w: %s id %q", ErrInvalid, strings.TrimSuffix(dir, "s"), id)
+	}
+	return prefix + dir + "/" + id + "/" + name, nil
 }
 
-// RollbackKey is where a rollback's decision record is stored.
-func RollbackKey(tenant, app, rollbackID string) string {
-	return path.Join("apps", tenant, app, "rollbacks", rollbackID, "decision.json")
+func releaseKey(tenantName, app, id string) (string, error) {
+	return idKey(tenantName, app, "releases", id, "release.json")
+}
+
+func knownGoodKey(tenantName, app, id string) (string, error) {
+	return idKey(tenantName, app, "releases", id, "known-good.json")
+}
+
+// RollbackKey is where a rollback's decision record is stored. Errors wrap
+// ErrInvalid (and tenant.ErrInvalid for the tenant).
+func RollbackKey(tenantName, app, rollbackID string) (string, error) {
+	return idKey(tenantName, app, "rollbacks", rollbackID, "decision.json")
 }
 
 // Record checks a release and stores it. The scan must exist, be about the
@@ -140,10 +173,7 @@ func RollbackKey(tenant, app, rollbackID string) string {
 // an ID is made from the time and the artifact digest when none is given.
 // Recording the same release again within the same second returns it.
 func (s *Store) Record(ctx context.Context, r Release) (Release, error) {
-	if err := ValidName("tenant", r.Tenant); err != nil {
-		return Release{}, err
-	}
-	if err := ValidName("app", r.App); err != nil {
+	if _, err := appPrefix(r.Tenant, r.App); err != nil {
 		return Release{}, err
 	}
 	if !artifactRe.MatchString(r.Artifact) {
@@ -173,11 +203,15 @@ func (s *Store) Record(ctx context.Context, r Release) (Release, error) {
 	} else if !idRe.MatchString(r.ID) {
 		return Release{}, fmt.Errorf("%w: release id %q", ErrInvalid, r.ID)
 	}
+	key, err := releaseKey(r.Tenant, r.App, r.ID)
+	if err != nil {
+		return Release{}, err
+	}
 	doc, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return Release{}, fmt.Errorf("encode release %s of %s: %w", r.ID, r.App, err)
 	}
-	if _, err := s.Evidence.Put(ctx, releaseKey(r.Tenant, r.App, r.ID), "application/json", doc); err != nil {
+	if _, err := s.Evidence.Put(ctx, key, "application/json", doc); err != nil {
 		if errors.Is(err, storage.ErrImmutable) {
 			return Release{}, fmt.Errorf("%w: release %s of %s already exists with other contents", ErrInvalid, r.ID, r.App)
 		}
@@ -188,7 +222,10 @@ func (s *Store) Record(ctx context.Context, r Release) (Release, error) {
 
 // ScanVerdict reads a scan's stored verdict and checks it is about app.
 func (s *Store) ScanVerdict(ctx context.Context, scanID, app string) (report.Verdict, error) {
-	raw, _, err := s.Evidence.Get(ctx, path.Join("scans", scanID, "verdict.json"))
+	if !idRe.MatchString(scanID) {
+		return "", fmt.Errorf("%w: scan id %q", ErrInvalid, scanID)
+	}
+	raw, _, err := s.Evidence.Get(ctx, "scans/"+scanID+"/verdict.json")
 	if errors.Is(err, storage.ErrNotFound) {
 		return "", fmt.Errorf("scan %s: no stored verdict (unknown or unfinished scan): %w", scanID, ErrNotFound)
 	} else if err != nil {
@@ -208,11 +245,16 @@ func (s *Store) ScanVerdict(ctx context.Context, scanID, app string) (report.Ver
 }
 
 // Get returns one release and whether it is known-good.
-func (s *Store) Get(ctx context.Context, tenant, app, id string) (Status, error) {
-	if !idRe.MatchString(id) {
-		return Status{}, fmt.Errorf("%w: release id %q", ErrInvalid, id)
+func (s *Store) Get(ctx context.Context, tenantName, app, id string) (Status, error) {
+	key, err := releaseKey(tenantName, app, id)
+	if err != nil {
+		return Status{}, err
 	}
-	raw, _, err := s.Evidence.Get(ctx, releaseKey(tenant, app, id))
+	kgKey, err := knownGoodKey(tenantName, app, id)
+	if err != nil {
+		return Status{}, err
+	}
+	raw, _, err := s.Evidence.Get(ctx, key)
 	if errors.Is(err, storage.ErrNotFound) {
 		return Status{}, fmt.Errorf("release %s of %s: %w", id, app, ErrNotFound)
 	} else if err != nil {
@@ -222,7 +264,7 @@ func (s *Store) Get(ctx context.Context, tenant, app, id string) (Status, error)
 	if err := json.Unmarshal(raw, &st.Release); err != nil {
 		return Status{}, fmt.Errorf("decode release %s of %s: %w", id, app, err)
 	}
-	raw, _, err = s.Evidence.Get(ctx, knownGoodKey(tenant, app, id))
+	raw, _, err = s.Evidence.Get(ctx, kgKey)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 	case err != nil:
@@ -238,8 +280,12 @@ func (s *Store) Get(ctx context.Context, tenant, app, id string) (Status, error)
 }
 
 // List returns an app's releases, oldest first.
-func (s *Store) List(ctx context.Context, tenant, app string) ([]Status, error) {
-	keys, err := s.Lister.List(ctx, appPrefix(tenant, app)+"releases/")
+func (s *Store) List(ctx context.Context, tenantName, app string) ([]Status, error) {
+	prefix, err := appPrefix(tenantName, app)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := s.Lister.List(ctx, prefix+"releases/")
 	if err != nil {
 		return nil, fmt.Errorf("list releases of %s: %w", app, err)
 	}
@@ -248,7 +294,7 @@ func (s *Store) List(ctx context.Context, tenant, app string) ([]Status, error) 
 		if path.Base(k) != "release.json" {
 			continue
 		}
-		st, err := s.Get(ctx, tenant, app, path.Base(path.Dir(k)))
+		st, err := s.Get(ctx, tenantName, app, path.Base(path.Dir(k)))
 		if err != nil {
 			return nil, err
 		}
@@ -271,11 +317,15 @@ func (s *Store) MarkKnownGood(ctx context.Context, kg KnownGood) (KnownGood, err
 		return *st.KnownGood, nil
 	}
 	kg.Schema = KnownGoodSchema
+	key, err := knownGoodKey(kg.Tenant, kg.App, kg.ReleaseID)
+	if err != nil {
+		return KnownGood{}, err
+	}
 	doc, err := json.MarshalIndent(kg, "", "  ")
 	if err != nil {
 		return KnownGood{}, fmt.Errorf("encode known-good mark of release %s: %w", kg.ReleaseID, err)
 	}
-	if _, err := s.Evidence.Put(ctx, knownGoodKey(kg.Tenant, kg.App, kg.ReleaseID), "application/json", doc); err != nil {
+	if _, err := s.Evidence.Put(ctx, key, "application/json", doc); err != nil {
 		if errors.Is(err, storage.ErrImmutable) {
 			// Another evaluation marked it first: keep that one.
 			if st, gerr := s.Get(ctx, kg.Tenant, kg.App, kg.ReleaseID); gerr == nil && st.KnownGood != nil {

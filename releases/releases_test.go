@@ -16,6 +16,7 @@ import (
 	"github.com/tollgate/tollgate/attest"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/tenant"
 )
 
 const artifact = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
@@ -206,4 +207,43 @@ func tamper(dir, key string) error {
 		return err
 	}
 	return os.WriteFile(p, []byte(`{"verdict":"pass","tampered":true}`), 0o644)
+}
+
+// A tenant name that path.Join would resolve ("x/../acme" is "acme") must
+// never reach a key: every store function refuses it before any I/O, even
+// when the tenant it climbs to has releases.
+func TestStoreFunctionsRefuseATenantOutsideTheGrammar(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, false)
+	f.scan(t, "s-pass", "todo", report.VerdictPass)
+	r := f.record(t, "s-pass")
+	for _, bad := range []string{"x/../acme", "..", "acme/..", "Acme", "a_b", ""} {
+		checks := map[string]error{}
+		_, checks["Record"] = f.store.Record(ctx, Release{Tenant: bad, App: "todo", Artifact: artifact, ScanID: "s-pass"})
+		_, checks["Get"] = f.store.Get(ctx, bad, "todo", r.ID)
+		_, checks["List"] = f.store.List(ctx, bad, "todo")
+		_, checks["MarkKnownGood"] = f.store.MarkKnownGood(ctx, KnownGood{Tenant: bad, App: "todo", ReleaseID: r.ID, At: f.clock})
+		_, checks["PickTarget"] = f.store.PickTarget(ctx, bad, "todo", r.ID, "")
+		_, checks["RollbackKey"] = RollbackKey(bad, "todo", "run-1")
+		for fn, err := range checks {
+			if !errors.Is(err, tenant.ErrInvalid) || !errors.Is(err, ErrInvalid) {
+				t.Errorf("%s(tenant %q) = %v, want tenant.ErrInvalid and ErrInvalid", fn, bad, err)
+			}
+		}
+	}
+	if st, err := f.store.Get(ctx, "acme", "todo", r.ID); err != nil || st.KnownGood != nil {
+		t.Errorf("acme's release after the refusals: %+v, %v", st, err)
+	}
+}
+
+func TestRollbackKeyIsBuiltFromCheckedSegments(t *testing.T) {
+	key, err := RollbackKey("acme", "todo", "0b7a-run")
+	if err != nil || key != "apps/acme/todo/rollbacks/0b7a-run/decision.json" {
+		t.Errorf("RollbackKey = %q, %v", key, err)
+	}
+	for _, c := range [][3]string{{"acme", "../x", "r"}, {"acme", "todo", "../r"}, {"acme", "todo", ""}} {
+		if _, err := RollbackKey(c[0], c[1], c[2]); !errors.Is(err, ErrInvalid) {
+			t.Errorf("RollbackKey%q = %v, want ErrInvalid", c, err)
+		}
+	}
 }
