@@ -75,10 +75,20 @@ func principalFrom(ctx context.Context) Principal {
 }
 
 // authenticate resolves the bearer token, comparing hashes in constant time.
+// The client's address is rate limited first, so that a flood of invalid
+// tokens is refused before any of them is hashed or verified.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		client, ok := s.edge.admitAddress(r)
+		if !ok {
+			s.met.refused.WithLabelValues("rate-limited-address").Inc()
+			w.Header().Set("Retry-After", "1")
+			writeProblem(w, r, http.StatusTooManyRequests, "rate-limited", "too many requests from this address; retry after a second")
+			return
+		}
 		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || raw == "" {
+			s.edge.authFailed(client)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tollgate"`)
 			writeProblem(w, r, http.StatusUnauthorized, "unauthenticated", "a bearer token is required")
 			return
@@ -94,11 +104,13 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			}
 		}
 		if !ok {
+			s.edge.authFailed(client)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tollgate", error="invalid_token"`)
 			writeProblem(w, r, http.StatusUnauthorized, "unauthenticated", "the bearer token is not valid")
 			return
 		}
-		if !s.allow(p) {
+		if !s.edge.allowPrincipal(p) {
+			s.met.refused.WithLabelValues("rate-limited-principal").Inc()
 			w.Header().Set("Retry-After", "1")
 			writeProblem(w, r, http.StatusTooManyRequests, "rate-limited", fmt.Sprintf("too many requests from %q; retry after a second", p.Name))
 			return
