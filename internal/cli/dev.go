@@ -23,7 +23,7 @@ import (
 
 type devOptions struct {
 	listen, metricsListen, db, policy, evidence, temporalCLI, token string
-	full                                             bool
+	full                                                            bool
 }
 
 func newDevCmd(g *globals) *cobra.Command {

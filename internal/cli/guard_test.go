@@ -123,9 +123,9 @@ func guardPolicy(t *testing.T, apps map[string]any) string {
 // guardEnv is the whole fleet in one process (real Temporal dev server,
 // NATS, workers and scanners) with the API, and a real HTTP deployer.
 type guardEnv struct {
-	stack    *embedded.Stack
-	metrics  *telemetry.Metrics
-	api      *httptest.Server
+	stack   *embedded.Stack
+	metrics *telemetry.Metrics
+	api     *httptest.Server
 	// metricsSrv serves the API's /metrics, apart from the API.
 	metricsSrv *httptest.Server
 	deployer   *deployer
