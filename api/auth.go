@@ -75,15 +75,13 @@ func principalFrom(ctx context.Context) Principal {
 }
 
 // authenticate resolves the bearer token, comparing hashes in constant time.
-// The client's address is rate limited first, so that a flood of invalid
-// tokens is refused before any of them is hashed or verified.
+// An address that sent too many invalid tokens lately is refused first, so
+// that a flood of them is refused before any is hashed or verified.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		client, ok := s.edge.admitAddress(r)
-		if !ok {
-			s.met.refused.WithLabelValues("rate-limited-address").Inc()
-			w.Header().Set("Retry-After", "1")
-			writeProblem(w, r, http.StatusTooManyRequests, "rate-limited", "too many requests from this address; retry after a second")
+		client := s.edge.client(r)
+		if s.edge.tooManyBadTokens(client) {
+			s.tooMany(w, r, "rate-limited-bad-tokens", "too many invalid tokens from this address; retry later")
 			return
 		}
 		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -110,9 +108,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		if !s.edge.allowPrincipal(p) {
-			s.met.refused.WithLabelValues("rate-limited-principal").Inc()
-			w.Header().Set("Retry-After", "1")
-			writeProblem(w, r, http.StatusTooManyRequests, "rate-limited", fmt.Sprintf("too many requests from %q; retry after a second", p.Name))
+			s.tooMany(w, r, "rate-limited-principal", fmt.Sprintf("too many requests from %q; retry after a second", p.Name))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))

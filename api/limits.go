@@ -80,19 +80,36 @@ func (l *keyedLimiter) exhausted(key string) bool {
 // len is how many keys the limiter remembers.
 func (l *keyedLimiter) len() int { return l.table.Len() }
 
-// admitAddress applies the per-address limits to a request before its
-// token is looked at: the request rate, and the invalid tokens sent. It
-// returns the client's key, for authFailed.
-func (e *edge) admitAddress(r *http.Request) (key string, ok bool) {
-	key = clientKey(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), e.trusted)
-	if e.authFailures.exhausted(key) {
-		return key, false
-	}
-	return key, e.perIP.allow(key)
+// client names the client a request comes from (see clientKey).
+func (e *edge) client(r *http.Request) string {
+	return clientKey(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), e.trusted)
 }
 
+// limitAddress applies the per-address request rate to every route, the
+// public ones too (/readyz reaches Temporal, NATS and the store).
+func (s *Server) limitAddress(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.edge.perIP.allow(s.edge.client(r)) {
+			s.tooMany(w, r, "rate-limited-address", "too many requests from this address; retry after a second")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// tooMany answers 429 with Retry-After, counting the refusal by reason.
+func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, reason, detail string) {
+	s.met.refused.WithLabelValues(reason).Inc()
+	w.Header().Set("Retry-After", "1")
+	writeProblem(w, r, http.StatusTooManyRequests, "rate-limited", detail)
+}
+
+// tooManyBadTokens reports whether the client has sent too many invalid
+// tokens lately: then its request is refused before its token is looked at.
+func (e *edge) tooManyBadTokens(client string) bool { return e.authFailures.exhausted(client) }
+
 // authFailed counts an invalid token against the client's address.
-func (e *edge) authFailed(key string) { e.authFailures.allow(key) }
+func (e *edge) authFailed(client string) { e.authFailures.allow(client) }
 
 // allowPrincipal applies the per-principal limit: a principal is named
 // within its tenant, so two tenants' "ci" tokens have their own budgets.

@@ -101,7 +101,7 @@ func TestLimiterTablesStayBounded(t *testing.T) {
 		Tokens:         []Token{{Name: "ci", SHA256: HashToken("ok"), Tenant: "a", Roles: []string{RoleCI}}},
 		MaxLimiterKeys: 64,
 	})
-	h := s.authenticate(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	h := s.limitAddress(s.authenticate(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {})))
 	for i := range 2000 {
 		addr := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
 		serveFrom(h, netip.AddrPortFrom(addr, 1234).String(), "ok")
@@ -299,5 +299,31 @@ func TestRoutesAreServed(t *testing.T) {
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if rec.Code != http.StatusNotFound {
 		t.Fatalf("/metrics on the API handler: %d, want 404", rec.Code)
+	}
+}
+
+// TestAddressLimitComesBeforeAuthentication: past an address's budget its
+// requests are 429 whatever they carry, on public routes too, while another
+// address is served.
+func TestAddressLimitComesBeforeAuthentication(t *testing.T) {
+	s := testServer(t, Config{Tokens: []Token{{Name: "ci", SHA256: HashToken("ok"), Tenant: "a"}}, IPRatePerSecond: 0.001, IPBurst: 2})
+	h := s.Handler()
+	send := func(remote, path string) int {
+		req := httptest.NewRequest(http.MethodGet, path, nil)
+		req.RemoteAddr = remote
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	if a, b := send("192.0.2.9:1", "/v1/scans/x"), send("192.0.2.9:2", "/healthz"); a != http.StatusUnauthorized || b != http.StatusOK {
+		t.Fatalf("within the budget: %d %d", a, b)
+	}
+	for _, path := range []string{"/v1/scans/x", "/readyz"} {
+		if code := send("192.0.2.9:3", path); code != http.StatusTooManyRequests {
+			t.Fatalf("%s past the budget: %d, want 429", path, code)
+		}
+	}
+	if code := send("198.51.100.9:1", "/healthz"); code != http.StatusOK {
+		t.Fatalf("another address: %d", code)
 	}
 }

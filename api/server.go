@@ -254,7 +254,7 @@ func (s *Server) Handler() http.Handler {
 		if !rt.Public {
 			h = s.authenticate(h)
 		}
-		mux.Handle(rt.String(), h)
+		mux.Handle(rt.String(), s.limitAddress(h))
 	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "not-found", "no such endpoint: "+r.Method+" "+r.URL.Path)
