@@ -79,10 +79,18 @@ func principalFrom(ctx context.Context) Principal {
 }
 
 // authenticate resolves the bearer token, comparing hashes in constant time.
+// An address that sent too many invalid tokens lately is refused first, so
+// that a flood of them is refused before any is hashed or verified.
 func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		client := s.edge.client(r)
+		if s.edge.tooManyBadTokens(client) {
+			s.tooMany(w, r, "rate-limited-bad-tokens", "too many invalid tokens from this address; retry later")
+			return
+		}
 		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok || raw == "" {
+			s.edge.authFailed(client)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tollgate"`)
 			writeProblem(w, r, http.StatusUnauthorized, "unauthenticated", "a bearer token is required")
 			return
@@ -101,13 +109,13 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			}
 		}
 		if !ok {
+			s.edge.authFailed(client)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="tollgate", error="invalid_token"`)
 			writeProblem(w, r, http.StatusUnauthorized, "unauthenticated", "the bearer token is not valid")
 			return
 		}
-		if !s.allow(p) {
-			w.Header().Set("Retry-After", "1")
-			writeProblem(w, r, http.StatusTooManyRequests, "rate-limited", fmt.Sprintf("too many requests from %q; retry after a second", p.Name))
+		if !s.edge.allowPrincipal(p) {
+			s.tooMany(w, r, "rate-limited-principal", fmt.Sprintf("too many requests from %q; retry after a second", p.Name))
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
-	"golang.org/x/time/rate"
 )
 
 // issuer serves a JWKS on loopback and signs tokens with its key.
@@ -54,7 +54,11 @@ func testServer(t *testing.T, cfg Config) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Server{cfg: cfg.withDefaults(), deps: Deps{Logger: slog.New(slog.DiscardHandler)}, oidc: ov, lim: map[string]*rate.Limiter{}}
+	// Tests here send many bad tokens from one address on purpose; the
+	// limit on that is tested by TestBadTokensAreRefusedBeforeAuthWork.
+	cfg.AuthFailureBurst = cmp.Or(cfg.AuthFailureBurst, 1<<20)
+	cfg = cfg.withDefaults()
+	return &Server{cfg: cfg, deps: Deps{Logger: slog.New(slog.DiscardHandler)}, oidc: ov, met: newMetrics(nil), edge: newEdge(cfg)}
 }
 
 // TestAuthentication checks the middleware alone: static tokens and OIDC

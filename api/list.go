@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/tollgate/tollgate/report"
+	"github.com/tollgate/tollgate/tenant"
 	"github.com/tollgate/tollgate/workflows"
 )
 
@@ -33,13 +34,25 @@ type ScanList struct {
 	NextPageToken string        `json:"next_page_token,omitempty"`
 }
 
-// listScans pages through Temporal's visibility store, newest first, and
-// keeps the scans the principal may see that match the filters. Filters on
-// app and verdict apply to the memo, so a page can hold fewer than limit rows;
-// follow next_page_token until it is empty.
+// listScans pages through Temporal's visibility store, newest first, over
+// the principal's own tenant's scans only: the tenant (and the app filter)
+// are search attributes in the visibility query, so other tenants' scans are
+// never read. The verdict filter applies to the memo, so a page can hold
+// fewer than limit rows; follow next_page_token until it is empty. Scans
+// started before the search attributes existed are not listed.
 func (s *Server) listScans(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := principalFrom(ctx)
+	// The tenant comes from the principal, never from the request, and goes
+	// into the query only once it is a valid name (which holds no quote).
+	if err := tenant.Validate(p.Tenant); err != nil {
+		writeProblem(w, r, http.StatusForbidden, "forbidden", "the principal's tenant is not a valid name")
+		return
+	}
+	if ok, reason := s.authorize(ctx, p, "scan.list", p.Tenant); !ok {
+		writeProblem(w, r, http.StatusForbidden, "forbidden", reason)
+		return
+	}
 	q := r.URL.Query()
 	limit := 50
 	if v := q.Get("limit"); v != "" {
@@ -50,7 +63,7 @@ func (s *Server) listScans(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	query := "WorkflowType = 'ScanWorkflow'"
+	query := fmt.Sprintf("WorkflowType = 'ScanWorkflow' AND %s = '%s'", workflows.SearchTenant.GetName(), p.Tenant)
 	if v := q.Get("since"); v != "" {
 		since, err := time.Parse(time.RFC3339, v)
 		if err != nil {
@@ -68,6 +81,9 @@ func (s *Server) listScans(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusBadRequest, "bad-request", "verdict must be pass, warn, block or review")
 		return
 	}
+	if app != "" {
+		query += fmt.Sprintf(" AND %s = '%s'", workflows.SearchApp.GetName(), app)
+	}
 	token, err := base64.RawURLEncoding.DecodeString(q.Get("page_token"))
 	if err != nil {
 		writeProblem(w, r, http.StatusBadRequest, "bad-request", "page_token is not valid")
@@ -84,13 +100,13 @@ func (s *Server) listScans(w http.ResponseWriter, r *http.Request) {
 	dc := converter.GetDefaultDataConverter()
 	for _, e := range resp.GetExecutions() {
 		fields := e.GetMemo().GetFields()
-		var tenant, sApp, sVerdict, sStage string
-		_ = dc.FromPayload(fields[workflows.MemoTenant], &tenant)
+		var sTenant, sApp, sVerdict, sStage string
+		_ = dc.FromPayload(fields[workflows.MemoTenant], &sTenant)
 		_ = dc.FromPayload(fields[workflows.MemoApp], &sApp)
 		_ = dc.FromPayload(fields[workflows.MemoVerdict], &sVerdict)
 		_ = dc.FromPayload(fields[workflows.MemoStage], &sStage)
-		if ok, _ := s.authorize(ctx, p, "scan.list", tenant); !ok {
-			continue
+		if sTenant != p.Tenant {
+			continue // the query asked for this tenant only; never show another's
 		}
 		if (app != "" && sApp != app) || (verdict != "" && sVerdict != verdict) {
 			continue

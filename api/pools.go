@@ -13,7 +13,9 @@ type PoolsStatus struct {
 	Pools []tasks.PoolStatus `json:"pools"`
 }
 
-// pools reports each worker pool's queue (role sre).
+// pools reports each worker pool's queue (role sre): the fleet's totals,
+// which name no tenant, and the caller's own tenant's tasks. Other tenants'
+// backlogs are theirs to see.
 func (s *Server) pools(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := principalFrom(ctx)
@@ -29,6 +31,9 @@ func (s *Server) pools(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.internal(w, r, "read the pools", err)
 		return
+	}
+	for i := range st {
+		st[i] = st[i].ForTenant(p.Tenant)
 	}
 	writeJSON(w, http.StatusOK, PoolsStatus{At: time.Now().UTC(), Pools: st})
 }

@@ -1,7 +1,10 @@
 package api
 
 import (
+	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -187,7 +191,16 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusBadRequest, "bad-metadata", err.Error())
 		return
 	}
-	if err := s.checkArchive(ctx, upload.Name()); err != nil {
+	release, ok := s.edge.acquireCheck(ctx)
+	if !ok {
+		s.met.refused.WithLabelValues("busy").Inc()
+		w.Header().Set("Retry-After", "5")
+		writeProblem(w, r, http.StatusServiceUnavailable, "busy", "too many uploads are being checked; retry in a few seconds")
+		return
+	}
+	err = s.checkArchive(ctx, upload.Name())
+	release()
+	if err != nil {
 		if errors.Is(err, archive.ErrRejected) {
 			writeProblem(w, r, http.StatusBadRequest, "archive-rejected", err.Error())
 			return
@@ -206,7 +219,22 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 	}
 
 	now := time.Now().UTC()
-	id := scanID(p.Tenant, r.Header.Get("Idempotency-Key"), obj.SHA256, *meta, now, s.cfg.DedupeWindow)
+	content := contentDigest(p.Tenant, obj.SHA256, *meta)
+	idemKey := r.Header.Get("Idempotency-Key")
+	id := scanID(p.Tenant, idemKey, obj.SHA256, *meta, now, s.cfg.DedupeWindow)
+	// A scan of this id already started: the same content is the same scan;
+	// other content under the same name is a conflict, never its verdict.
+	if same, found, err := s.sameContent(ctx, id, content); err != nil {
+		s.internal(w, r, "describe scan", err)
+		return
+	} else if found {
+		if !same {
+			s.contentConflict(w, r, idemKey)
+			return
+		}
+		s.accepted(w, r, p, id, meta.App, obj.Key)
+		return
+	}
 	req := workflows.ScanRequest{ScanID: id, App: meta.App, Commit: meta.Commit, Labels: meta.Labels, Full: s.cfg.Full,
 		Input: tasks.Input{Archive: &obj}, SubmittedAt: now.Truncate(time.Second), Tenant: p.Tenant,
 		Priority: meta.Priority, Submitter: p.Name}
@@ -219,34 +247,102 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 		req.Provenance = &ev
 	}
 	_, err = s.deps.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       workflowID(id),
-		TaskQueue:                workflows.TaskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		ID:                    workflowID(id),
+		TaskQueue:             workflows.TaskQueue,
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		// A start that races another of the same id fails, and is then
+		// compared with the one that won.
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		// Long enough for the longest review wait (workflows.MaxReviewTimeout)
 		// on top of the scan itself.
 		WorkflowExecutionTimeout: workflows.MaxReviewTimeout + 24*time.Hour,
-		Memo:                     map[string]any{workflows.MemoTenant: p.Tenant, workflows.MemoApp: meta.App, workflows.MemoSubmitter: p.Name},
+		Memo: map[string]any{workflows.MemoTenant: p.Tenant, workflows.MemoApp: meta.App, workflows.MemoSubmitter: p.Name,
+			memoContent: content},
+		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.SearchTenant.ValueSet(p.Tenant), workflows.SearchApp.ValueSet(meta.App)),
 	}, workflows.ScanWorkflow, req)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if err != nil && !errors.As(err, &started) {
+	if errors.As(err, &started) {
+		same, found, derr := s.sameContent(ctx, id, content)
+		if derr != nil || !found {
+			s.internal(w, r, "describe scan", cmp.Or(derr, err))
+			return
+		}
+		if !same {
+			s.contentConflict(w, r, idemKey)
+			return
+		}
+	} else if err != nil {
 		s.internal(w, r, "start scan workflow", err)
 		return
 	}
+	s.accepted(w, r, p, id, meta.App, obj.Key)
+}
+
+// accepted answers a submission with the scan it names.
+func (s *Server) accepted(w http.ResponseWriter, r *http.Request, p Principal, id, app, input string) {
 	s.met.submitted.WithLabelValues(p.Tenant).Inc()
-	s.deps.Logger.InfoContext(ctx, "scan submitted", "scan_id", id, "app", meta.App, "tenant", p.Tenant, "principal", p.Name, "input", obj.Key)
-	writeJSON(w, http.StatusAccepted, ScanStatus{ScanID: id, App: meta.App, Status: "running", StatusURL: statusURL(id), ReportURL: reportURL(id)})
+	s.deps.Logger.InfoContext(r.Context(), "scan submitted", "scan_id", id, "app", app, "tenant", p.Tenant, "principal", p.Name, "input", input)
+	writeJSON(w, http.StatusAccepted, ScanStatus{ScanID: id, App: app, Status: "running", StatusURL: statusURL(id), ReportURL: reportURL(id)})
+}
+
+// memoContent is the scan workflow's memo key holding contentDigest of what
+// was submitted.
+const memoContent = "content"
+
+// contentDigest names what a submission asks to scan: the tenant, the
+// archive, the app, the commit, the labels (their order aside; labels such as
+// do-not-ship and ai-generated change the verdict) and the priority. Two
+// submissions that share a scan id must share this digest.
+func contentDigest(tenant, archiveSHA256 string, m Metadata) string {
+	labels := slices.Clone(m.Labels)
+	slices.Sort(labels)
+	labels = slices.Compact(labels)
+	b, _ := json.Marshal([]any{"tollgate-scan-content/1", tenant, archiveSHA256, m.App, m.Commit, labels, cmp.Or(m.Priority, tasks.PriorityCI)})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// sameContent reports whether scan id exists (found) and, if it does,
+// whether it was started with this content digest. A scan started before
+// the digest was recorded cannot show it has the same content: it is not the
+// same.
+func (s *Server) sameContent(ctx context.Context, id, content string) (same, found bool, err error) {
+	desc, err := s.deps.Temporal.DescribeWorkflowExecution(ctx, workflowID(id), "")
+	if _, nf := errors.AsType[*serviceerror.NotFound](err); nf {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, fmt.Errorf("describe scan %s: %w", id, err)
+	}
+	var got string
+	if f := desc.GetWorkflowExecutionInfo().GetMemo().GetFields(); f[memoContent] != nil {
+		_ = converter.GetDefaultDataConverter().FromPayload(f[memoContent], &got)
+	}
+	return got != "" && got == content, true, nil
+}
+
+// contentConflict answers a submission whose scan id is taken by other content.
+func (s *Server) contentConflict(w http.ResponseWriter, r *http.Request, idemKey string) {
+	s.met.refused.WithLabelValues("idempotency-conflict").Inc()
+	detail := "a scan of this archive, app and commit was submitted with other labels or priority in the dedupe window; wait or change the commit"
+	if idemKey != "" {
+		detail = "this Idempotency-Key was used for a submission with another archive, app, commit, labels or priority; use a new key"
+	}
+	writeProblem(w, r, http.StatusConflict, "idempotency-conflict", detail)
 }
 
 // scanID names a submission. The same Idempotency-Key from one tenant, or
-// the same archive, app and commit within the dedupe window, names the same
-// scan, and Temporal's workflow id makes it start only once.
+// the same content (contentDigest: archive, app, commit, labels, priority)
+// within the dedupe window, names the same scan, and Temporal's workflow id
+// makes it start only once; createScan refuses a name already taken by
+// other content.
 func scanID(tenant, idemKey, digest string, m Metadata, now time.Time, window time.Duration) string {
 	name := "tollgate-scan\x00" + tenant + "\x00"
 	if idemKey != "" {
 		name += "idem\x00" + idemKey
 	} else {
-		name += fmt.Sprintf("%s\x00%s\x00%s\x00%d", digest, m.App, m.Commit, now.UnixNano()/int64(window))
+		name += fmt.Sprintf("content\x00%s\x00%d", contentDigest(tenant, digest, m), now.UnixNano()/int64(window))
 	}
 	return uuid.NewSHA1(uuid.NameSpaceOID, []byte(name)).String()
 }

@@ -12,14 +12,14 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"sync"
+	"net/netip"
+	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
-	"golang.org/x/time/rate"
 
 	"github.com/tollgate/tollgate/policies"
 	"github.com/tollgate/tollgate/storage"
@@ -40,9 +40,36 @@ type Config struct {
 	// DedupeWindow: the same archive, app and commit from one tenant within
 	// this window is the same scan (default 10 minutes).
 	DedupeWindow time.Duration
-	// RatePerSecond and Burst limit each principal (defaults 5/s, burst 20).
+	// RatePerSecond and Burst limit each principal, keyed by tenant and
+	// principal (defaults 5/s, burst 20).
 	RatePerSecond float64
 	Burst         int
+	// IPRatePerSecond and IPBurst limit each client address before its
+	// token is looked at (defaults 100/s, burst 200: many CI runners can
+	// share one NAT address). An IPv6 client is keyed by its /64.
+	IPRatePerSecond float64
+	IPBurst         int
+	// AuthFailureRate and AuthFailureBurst limit the invalid tokens one
+	// address may send (defaults 1/s, burst 10): past them, its requests are
+	// refused before any token is hashed or verified, so that a flood of
+	// bad tokens (a JWT with an unknown key id makes the OIDC verifier fetch
+	// the issuer's keys) does no work.
+	AuthFailureRate  float64
+	AuthFailureBurst int
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed: a
+	// request from one of them is keyed by the right-most address in that
+	// header that is not itself a trusted proxy. Empty (the default): the
+	// connection's own address, always.
+	TrustedProxies []netip.Prefix
+	// MaxLimiterKeys bounds each rate limiter's table of clients
+	// (default 10000): the least recently seen client is forgotten first.
+	MaxLimiterKeys int
+	// MaxConcurrentChecks bounds the archive checks (extractions) running
+	// at once (default: the number of CPUs); CheckQueueWait is how long a
+	// submission waits for a free slot before it is answered 503 with
+	// Retry-After (default 10s).
+	MaxConcurrentChecks int
+	CheckQueueWait      time.Duration
 	// Limits bound the edge's archive check.
 	Limits archive.Limits
 	// WorkDir holds uploads while they are checked (default os.TempDir()).
@@ -60,6 +87,13 @@ func (c Config) withDefaults() Config {
 	c.DedupeWindow = cmp.Or(c.DedupeWindow, 10*time.Minute)
 	c.RatePerSecond = cmp.Or(c.RatePerSecond, 5)
 	c.Burst = cmp.Or(c.Burst, 20)
+	c.IPRatePerSecond = cmp.Or(c.IPRatePerSecond, 100)
+	c.IPBurst = cmp.Or(c.IPBurst, 200)
+	c.AuthFailureRate = cmp.Or(c.AuthFailureRate, 1)
+	c.AuthFailureBurst = cmp.Or(c.AuthFailureBurst, 10)
+	c.MaxLimiterKeys = cmp.Or(c.MaxLimiterKeys, 10000)
+	c.MaxConcurrentChecks = cmp.Or(c.MaxConcurrentChecks, runtime.NumCPU())
+	c.CheckQueueWait = cmp.Or(c.CheckQueueWait, 10*time.Second)
 	return c
 }
 
@@ -76,7 +110,9 @@ func (c Config) Validate() error {
 			return fmt.Errorf("api: %w", err)
 		}
 	}
-	if c.MaxArchiveBytes < 0 || c.RatePerSecond < 0 || c.Burst < 0 {
+	if c.MaxArchiveBytes < 0 || c.RatePerSecond < 0 || c.Burst < 0 || c.IPRatePerSecond < 0 || c.IPBurst < 0 ||
+		c.AuthFailureRate < 0 || c.AuthFailureBurst < 0 ||
+		c.MaxLimiterKeys < 0 || c.MaxConcurrentChecks < 0 || c.CheckQueueWait < 0 {
 		return errors.New("api: limits must not be negative")
 	}
 	return c.Limits.Validate()
@@ -119,8 +155,8 @@ type Deps struct {
 	// Tracer provider traces each request (none when nil); the Temporal
 	// client carries the trace into the workflow.
 	TracerProvider trace.TracerProvider
-	// Metrics are served on /metrics beside the API's own (the Temporal
-	// SDK's and, in one-process mode, the orchestrator's).
+	// Metrics are served by MetricsHandler beside the API's own (the
+	// Temporal SDK's and, in one-process mode, the orchestrator's).
 	Metrics prometheus.Gatherer
 	Logger  *slog.Logger
 }
@@ -131,8 +167,7 @@ type Server struct {
 	deps Deps
 	oidc *oidcVerifier
 	met  *metrics
-	mu   sync.Mutex
-	lim  map[string]*rate.Limiter
+	edge *edge
 }
 
 // New checks the configuration and builds a server.
@@ -155,40 +190,72 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg.withDefaults(), deps: deps, oidc: ov, met: newMetrics(deps.Metrics), lim: map[string]*rate.Limiter{}}, nil
+	cfg = cfg.withDefaults()
+	return &Server{cfg: cfg, deps: deps, oidc: ov, met: newMetrics(deps.Metrics), edge: newEdge(cfg)}, nil
 }
 
-// Handler returns the routes.
+// Route is one endpoint of the API: a method and a net/http pattern.
+// Public routes answer without a token.
+type Route struct {
+	Method  string
+	Pattern string
+	Public  bool
+}
+
+// String is the route as net/http registers it ("GET /v1/scans").
+func (r Route) String() string { return r.Method + " " + r.Pattern }
+
+type route struct {
+	Route
+	handle func(*Server, http.ResponseWriter, *http.Request)
+}
+
+// routes is the one table of endpoints: Handler registers exactly these,
+// and Routes lists them for the tests that must cover every one (the
+// cross-tenant matrix, the OpenAPI document).
+var routes = []route{
+	{Route{Method: http.MethodPost, Pattern: "/v1/scans"}, (*Server).createScan},
+	{Route{Method: http.MethodGet, Pattern: "/v1/scans"}, (*Server).listScans},
+	{Route{Method: http.MethodGet, Pattern: "/v1/scans/{id}"}, (*Server).getScan},
+	{Route{Method: http.MethodGet, Pattern: "/v1/scans/{id}/report"}, (*Server).getReport},
+	{Route{Method: http.MethodPost, Pattern: "/v1/scans/{id}/review"}, (*Server).reviewScan},
+	{Route{Method: http.MethodPost, Pattern: "/v1/apps/{app}/releases"}, (*Server).createRelease},
+	{Route{Method: http.MethodGet, Pattern: "/v1/apps/{app}/releases"}, (*Server).listReleases},
+	{Route{Method: http.MethodPost, Pattern: "/v1/apps/{app}/health"}, (*Server).pushHealth},
+	{Route{Method: http.MethodPost, Pattern: "/v1/apps/{app}/rollback"}, (*Server).rollback},
+	{Route{Method: http.MethodPost, Pattern: "/v1/apps/{app}/freeze"}, (*Server).freeze},
+	{Route{Method: http.MethodPost, Pattern: "/v1/apps/{app}/unfreeze"}, (*Server).unfreeze},
+	{Route{Method: http.MethodGet, Pattern: "/v1/apps/{app}/guard"}, (*Server).guardStatus},
+	{Route{Method: http.MethodGet, Pattern: "/v1/pools"}, (*Server).pools},
+	{Route{Method: http.MethodPost, Pattern: "/v1/rematch"}, (*Server).triggerRematch},
+	{Route{Method: http.MethodPost, Pattern: "/v1/exceptions"}, (*Server).createException},
+	{Route{Method: http.MethodGet, Pattern: "/v1/exceptions"}, (*Server).listExceptions},
+	{Route{Method: http.MethodPost, Pattern: "/v1/exceptions/{id}/revoke"}, (*Server).revokeException},
+	{Route{Method: http.MethodGet, Pattern: "/v1/openapi.json", Public: true}, (*Server).openapi},
+	{Route{Method: http.MethodGet, Pattern: "/healthz", Public: true}, (*Server).healthz},
+	{Route{Method: http.MethodGet, Pattern: "/readyz", Public: true}, (*Server).ready},
+}
+
+// Routes lists every endpoint Handler serves.
+func Routes() []Route {
+	out := make([]Route, len(routes))
+	for i, r := range routes {
+		out[i] = r.Route
+	}
+	return out
+}
+
+// Handler returns the routes. Metrics are not among them: they carry
+// tenant labels and are served by MetricsHandler on a listener of their own.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	auth := func(h http.HandlerFunc) http.Handler { return s.authenticate(h) }
-	mux.Handle("POST /v1/scans", auth(s.createScan))
-	mux.Handle("GET /v1/scans", auth(s.listScans))
-	mux.Handle("GET /v1/scans/{id}", auth(s.getScan))
-	mux.Handle("GET /v1/scans/{id}/report", auth(s.getReport))
-	mux.Handle("POST /v1/scans/{id}/review", auth(s.reviewScan))
-	mux.Handle("POST /v1/apps/{app}/releases", auth(s.createRelease))
-	mux.Handle("GET /v1/apps/{app}/releases", auth(s.listReleases))
-	mux.Handle("POST /v1/apps/{app}/health", auth(s.pushHealth))
-	mux.Handle("POST /v1/apps/{app}/rollback", auth(s.rollback))
-	mux.Handle("POST /v1/apps/{app}/freeze", auth(s.freeze))
-	mux.Handle("POST /v1/apps/{app}/unfreeze", auth(s.unfreeze))
-	mux.Handle("GET /v1/apps/{app}/guard", auth(s.guardStatus))
-	mux.Handle("GET /v1/pools", auth(s.pools))
-	mux.Handle("POST /v1/rematch", auth(s.triggerRematch))
-	mux.Handle("POST /v1/exceptions", auth(s.createException))
-	mux.Handle("GET /v1/exceptions", auth(s.listExceptions))
-	mux.Handle("POST /v1/exceptions/{id}/revoke", auth(s.revokeException))
-	mux.HandleFunc("GET /v1/openapi.json", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		b, _ := openapiDoc.ReadFile("openapi.json")
-		w.Write(b)
-	})
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	mux.HandleFunc("GET /readyz", s.ready)
-	mux.Handle("GET /metrics", s.met.handler())
+	for _, rt := range routes {
+		var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { rt.handle(s, w, r) })
+		if !rt.Public {
+			h = s.authenticate(h)
+		}
+		mux.Handle(rt.String(), s.limitAddress(h))
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "not-found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -199,15 +266,19 @@ func (s *Server) Handler() http.Handler {
 	return h
 }
 
-func (s *Server) allow(p Principal) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l, ok := s.lim[p.Name]
-	if !ok {
-		l = rate.NewLimiter(rate.Limit(s.cfg.RatePerSecond), s.cfg.Burst)
-		s.lim[p.Name] = l
-	}
-	return l.Allow()
+// MetricsHandler serves the API's Prometheus metrics and Deps.Metrics. It
+// has no authentication and its series name tenants: serve it on a
+// listener only the monitoring system reaches, never beside Handler.
+func (s *Server) MetricsHandler() http.Handler { return s.met.handler() }
+
+func (s *Server) openapi(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	b, _ := openapiDoc.ReadFile("openapi.json")
+	w.Write(b)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 func (s *Server) ready(w http.ResponseWriter, r *http.Request) {

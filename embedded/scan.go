@@ -8,6 +8,7 @@ import (
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/workflows"
@@ -16,11 +17,21 @@ import (
 // Scan runs one ScanWorkflow to its end. progress, if not nil, is called
 // whenever the workflow reports a new stage.
 func (s *Stack) Scan(ctx context.Context, req workflows.ScanRequest, progress func(workflows.Progress)) (workflows.ScanResult, error) {
+	// The same search attributes as the API's scans, so that a listing by
+	// tenant and app finds local scans too.
+	var attrs []temporal.SearchAttributeUpdate
+	if req.Tenant != "" {
+		attrs = append(attrs, workflows.SearchTenant.ValueSet(req.Tenant))
+	}
+	if req.App != "" {
+		attrs = append(attrs, workflows.SearchApp.ValueSet(req.App))
+	}
 	run, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       "scan-" + req.ScanID,
 		TaskQueue:                workflows.TaskQueue,
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowExecutionTimeout: time.Hour,
+		TypedSearchAttributes:    temporal.NewSearchAttributes(attrs...),
 	}, workflows.ScanWorkflow, req)
 	if err != nil {
 		return workflows.ScanResult{}, fmt.Errorf("start scan workflow %s: %w", req.ScanID, err)

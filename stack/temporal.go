@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +28,12 @@ const TemporalCLIVersion = "v1.5.1"
 
 // ErrNoTemporalCLI is returned when no Temporal CLI binary can be found.
 var ErrNoTemporalCLI = errors.New("temporal CLI not found: run `make tools` (or scripts/tools.sh), or set TOLLGATE_TEMPORAL_CLI")
+
+// TemporalSearchAttributes are the custom search attributes (name: type)
+// tollgate's workflows carry (workflows.SearchTenant, workflows.SearchApp);
+// every dev server started here registers them. A Temporal cluster needs
+// them created once with `temporal operator search-attribute create`.
+var TemporalSearchAttributes = map[string]string{"TollgateTenant": "Keyword", "TollgateApp": "Keyword"}
 
 // TemporalDevOptions configure the dev server child process.
 type TemporalDevOptions struct {
@@ -108,6 +116,9 @@ func startTemporalDev(ctx context.Context, opts TemporalDevOptions) (*TemporalDe
 		"--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
 		"--dynamic-config-value", "history.transferProcessorMaxPollRPS=200",
 		"--disable-config-file", "--disable-config-env",
+	}
+	for _, name := range slices.Sorted(maps.Keys(TemporalSearchAttributes)) {
+		args = append(args, "--search-attribute", name+"="+TemporalSearchAttributes[name])
 	}
 	if ns != "default" {
 		args = append(args, "--namespace", ns)

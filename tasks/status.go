@@ -47,10 +47,31 @@ type PoolStatus struct {
 	Pool string `json:"pool"`
 	QueueStatus
 	Priorities []QueueStatus `json:"priorities"`
-	// Tenants with tasks not yet done, the most first.
+	// Tenants with tasks not yet done, the most first. The API shows a
+	// caller only its own tenant's rows (ForTenant).
 	Tenants []TenantTasks `json:"tenants,omitempty"`
+	// TenantsWithWork counts the tenants with tasks not yet done (set by
+	// ForTenant, where Tenants no longer shows them all).
+	TenantsWithWork int `json:"tenants_with_work,omitempty"`
 	// TenantCap is the cap on one tenant's tasks at one priority.
 	TenantCap int64 `json:"tenant_cap"`
+}
+
+// ForTenant is the status as one tenant may see it: the pool's totals, which
+// name no tenant, the number of tenants with work (TenantsWithWork), and of
+// the per-tenant rows only that tenant's own.
+func (p PoolStatus) ForTenant(tenant string) PoolStatus {
+	seen := map[string]bool{}
+	var own []TenantTasks
+	for _, t := range p.Tenants {
+		seen[t.Tenant] = true
+		if t.Tenant == tenant {
+			own = append(own, t)
+		}
+	}
+	p.TenantsWithWork = len(seen)
+	p.Tenants = own
+	return p
 }
 
 // Status reads a pool's queues. What is queued comes from the work-queue

@@ -176,3 +176,31 @@ func FuzzTenantToken(f *testing.F) {
 		}
 	})
 }
+
+// TestPoolStatusForTenantHidesOtherTenants: a tenant's view of a pool keeps
+// the fleet's totals but names no other tenant.
+func TestPoolStatusForTenantHidesOtherTenants(t *testing.T) {
+	ctx := context.Background()
+	var cfg tasks.StreamConfig
+	js := startJetStream(t, cfg)
+	victim := tasks.Task{Pool: tasks.PoolFast, Kind: tasks.KindSecrets, Tenant: "victim-corp"}
+	for _, task := range []tasks.Task{fastCI, fastCI, victim} {
+		if _, err := js.Publish(ctx, cfg.Subject(task), []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := tasks.Status(ctx, js, cfg, tasks.PoolFast)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := st.ForTenant("acme")
+	if mine.Pending != 3 || mine.TenantsWithWork != 2 {
+		t.Fatalf("totals: pending %d, tenants with work %d; want 3 and 2", mine.Pending, mine.TenantsWithWork)
+	}
+	if len(mine.Tenants) != 1 || mine.Tenants[0].Tenant != "acme" || mine.Tenants[0].Tasks != 2 {
+		t.Fatalf("acme's rows: %+v", mine.Tenants)
+	}
+	if other := st.ForTenant("nobody"); len(other.Tenants) != 0 || other.Pending != 3 {
+		t.Fatalf("a tenant without work sees %+v", other)
+	}
+}

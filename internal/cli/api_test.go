@@ -29,6 +29,8 @@ type apiEnv struct {
 	stack *embedded.Stack
 	db    string
 	dir   string
+	// metrics serves the /metrics of the last server made, apart from the API.
+	metrics *httptest.Server
 }
 
 func newAPIEnv(t *testing.T) *apiEnv {
@@ -70,6 +72,8 @@ func (e *apiEnv) server(t *testing.T, cfg api.Config) *httptest.Server {
 	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
+	e.metrics = httptest.NewServer(srv.MetricsHandler())
+	t.Cleanup(e.metrics.Close)
 	return hs
 }
 
@@ -270,8 +274,11 @@ func TestAPIRefusals(t *testing.T) {
 		resp, body := get(t, hs.URL+"/v1/scans/not-a-uuid", "token-a")
 		wantProblem(t, resp, body, http.StatusNotFound, "not-found")
 	})
-	t.Run("metrics", func(t *testing.T) {
+	t.Run("metrics are not on the API listener", func(t *testing.T) {
+		// They name tenants and have no authentication.
 		resp, body := get(t, hs.URL+"/metrics", "")
+		wantProblem(t, resp, body, http.StatusNotFound, "not-found")
+		resp, body = get(t, e.metrics.URL+"/metrics", "")
 		for _, want := range []string{`tollgate_api_requests_total{code="401",route="POST /v1/scans"}`, `tollgate_scans_submitted_total{tenant="a"}`, "go_goroutines"} {
 			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
 				t.Fatalf("/metrics has no %s (status %d)", want, resp.StatusCode)

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/stack"
 )
 
 // These tests check docker-compose.yml, deploy/Dockerfile and .dockerignore
@@ -315,6 +316,14 @@ func TestComposeTemporal(t *testing.T) {
 			t.Errorf("temporal: no --dynamic-config-value %s", want)
 		}
 	}
+	// The search attributes the API sets on every scan: without them, no
+	// submission starts.
+	attrs := flag("--search-attribute")
+	for name, typ := range stack.TemporalSearchAttributes {
+		if !slices.Contains(attrs, name+"="+typ) {
+			t.Errorf("temporal: no --search-attribute %s=%s", name, typ)
+		}
+	}
 	// The SQLite file must be on a volume, or history is lost with the container.
 	db := flag("--db-filename")
 	onVolume := false
@@ -377,6 +386,10 @@ func TestComposeAPI(t *testing.T) {
 	host, port, err := net.SplitHostPort(env["TOLLGATE_LISTEN"])
 	if err != nil || port != "8080" || (host != "0.0.0.0" && host != "" && host != "::") {
 		t.Errorf("api: TOLLGATE_LISTEN %q, want 0.0.0.0:8080 (loopback is unreachable from outside the container)", env["TOLLGATE_LISTEN"])
+	}
+	// The metrics name tenants: on a port of their own, never the API's.
+	if _, mport, err := net.SplitHostPort(env["TOLLGATE_METRICS_LISTEN"]); err != nil || mport == port {
+		t.Errorf("api: TOLLGATE_METRICS_LISTEN %q, want its own port", env["TOLLGATE_METRICS_LISTEN"])
 	}
 	published := false
 	ports, _ := svc["ports"].([]any)

@@ -78,8 +78,9 @@ type Config struct {
 	PolicyDir string `json:"policy_dir"`
 	// SigningKey signs the in-toto attestation of every scan (orchestrator).
 	SigningKey string `json:"signing_key"`
-	// MetricsListen is where the orchestrator and workers serve /metrics
-	// (empty: not served; the API serves its own on its listen address).
+	// MetricsListen is where a process serves /metrics: the orchestrator and
+	// workers only when set; the API (serve, dev) always, on 127.0.0.1:9464
+	// when unset, and never on its API listener (the metrics name tenants).
 	MetricsListen string `json:"metrics_listen"`
 	// OTLPEndpoint receives every process's traces over OTLP/gRPC
 	// (host:port, plaintext; or an https:// URL); empty traces nothing.

@@ -22,8 +22,8 @@ import (
 )
 
 type devOptions struct {
-	listen, db, policy, evidence, temporalCLI, token string
-	full                                             bool
+	listen, metricsListen, db, policy, evidence, temporalCLI, token string
+	full                                                            bool
 }
 
 func newDevCmd(g *globals) *cobra.Command {
@@ -39,6 +39,7 @@ role); point tollgate submit at it.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.listen, "listen", envOr("TOLLGATE_LISTEN", "127.0.0.1:8080"), "API listen address ($TOLLGATE_LISTEN)")
+	f.StringVar(&o.metricsListen, "metrics-listen", envOr("TOLLGATE_METRICS_LISTEN", defaultAPIMetricsListen), "/metrics listen address, never the API's ($TOLLGATE_METRICS_LISTEN)")
 	f.StringVar(&o.db, "db", vulndb.DefaultDir(), "vulnerability DB directory ($TOLLGATE_DB_DIR)")
 	f.StringVar(&o.policy, "policy", os.Getenv("TOLLGATE_POLICY_DIR"), "policy bundle directory ($TOLLGATE_POLICY_DIR)")
 	f.StringVar(&o.evidence, "evidence", defaultEvidenceDir(), "local write-once evidence store ($TOLLGATE_EVIDENCE_DIR)")
@@ -106,10 +107,10 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stdout, "tollgate dev is up\n  API:      http://%s\n  token:    %s\n  NATS:     %s\n  Temporal: %s\n  evidence: %s\n",
-		o.listen, token, st.NATSURL(), st.TemporalAddr(), where)
+	fmt.Fprintf(g.stdout, "tollgate dev is up\n  API:      http://%s\n  metrics:  http://%s/metrics\n  token:    %s\n  NATS:     %s\n  Temporal: %s\n  evidence: %s\n",
+		o.listen, o.metricsListen, token, st.NATSURL(), st.TemporalAddr(), where)
 	fmt.Fprintf(g.stdout, "  try:      tollgate submit --server http://%s --token %s --app NAME --wait DIR\n", o.listen, token)
-	return serveHTTP(ctx, g, o.listen, srv.Handler())
+	return serveHTTP(ctx, g, endpoint{"API", o.listen, srv.Handler()}, endpoint{"metrics", o.metricsListen, srv.MetricsHandler()})
 }
 
 // newDevAPI builds the API over an embedded stack with one all-roles token.

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -78,8 +79,14 @@ func serve(ctx context.Context, g *globals, cfg Config, c *conns) error {
 	if err != nil {
 		return usageErr(err)
 	}
-	return serveHTTP(ctx, g, cfg.API.Listen, srv.Handler())
+	return serveHTTP(ctx, g, endpoint{"API", cfg.API.Listen, srv.Handler()},
+		endpoint{"metrics", cmp.Or(cfg.MetricsListen, defaultAPIMetricsListen), srv.MetricsHandler()})
 }
+
+// defaultAPIMetricsListen is where `serve` and `dev` serve /metrics when
+// TOLLGATE_METRICS_LISTEN is not set: loopback, because the metrics name
+// tenants and have no authentication. They are never on the API's listener.
+const defaultAPIMetricsListen = "127.0.0.1:9464"
 
 func readiness(c *conns) []api.Checker {
 	return []api.Checker{
@@ -98,26 +105,60 @@ func readiness(c *conns) []api.Checker {
 	}
 }
 
-func serveHTTP(ctx context.Context, g *globals, listen string, h http.Handler) error {
-	ln, err := net.Listen("tcp", listen)
-	if err != nil {
-		return usageErrf("listen on %q: %w", listen, err)
+// endpoint is one HTTP listener of a process.
+type endpoint struct {
+	name, addr string
+	handler    http.Handler
+}
+
+// newHTTPServer bounds how long a client may take: to send its headers
+// (slow-loris), its whole request (a 64 MiB archive at 0.5 MB/s fits in
+// ReadTimeout), and to keep an idle connection. There is no WriteTimeout:
+// GET /v1/scans/{id}?wait= holds a response open for up to a minute.
+func newHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 2 * time.Minute, IdleTimeout: 2 * time.Minute}
+}
+
+// serveHTTP listens on every endpoint (failing if any address cannot be
+// had), serves them until ctx ends or one fails, and shuts them all down.
+func serveHTTP(ctx context.Context, g *globals, eps ...endpoint) error {
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	for _, ep := range eps {
+		ln, err := net.Listen("tcp", ep.addr)
+		if err != nil {
+			return usageErrf("%s: listen on %q: %w", ep.name, ep.addr, err)
+		}
+		lns = append(lns, ln)
 	}
-	hs := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	g.logger.InfoContext(ctx, "API listening", "addr", ln.Addr().String())
-	fmt.Fprintf(g.stderr, "tollgate: API listening on http://%s\n", ln.Addr())
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
+	errc := make(chan error, len(eps))
+	var servers []*http.Server
+	for i, ep := range eps {
+		hs := newHTTPServer(ep.handler)
+		servers = append(servers, hs)
+		g.logger.InfoContext(ctx, ep.name+" listening", "addr", lns[i].Addr().String())
+		fmt.Fprintf(g.stderr, "tollgate: %s listening on http://%s\n", ep.name, lns[i].Addr())
+		go func() {
+			if err := hs.Serve(lns[i]); !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serve %s: %w", ep.name, err)
+			}
+		}()
+	}
+	var err error
 	select {
 	case <-ctx.Done():
-	case err := <-errc:
-		if !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("serve API: %w", err)
-		}
+	case err = <-errc:
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	return hs.Shutdown(sctx)
+	for _, hs := range servers {
+		err = cmp.Or(err, hs.Shutdown(sctx))
+	}
+	return err
 }
 
 func newOrchestratorCmd(g *globals) *cobra.Command {
@@ -230,7 +271,7 @@ func serveMetrics(ctx context.Context, g *globals, cfg Config, c *conns) {
 		return
 	}
 	go func() {
-		if err := serveHTTP(ctx, g, cfg.MetricsListen, c.metrics.Handler()); err != nil {
+		if err := serveHTTP(ctx, g, endpoint{"metrics", cfg.MetricsListen, c.metrics.Handler()}); err != nil {
 			g.logger.ErrorContext(ctx, "metrics endpoint stopped", "err", err)
 		}
 	}()

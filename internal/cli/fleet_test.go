@@ -70,6 +70,8 @@ func TestFleetCommands(t *testing.T) {
 		"TOLLGATE_MINIO_ENDPOINT": mio.Endpoint, "TOLLGATE_MINIO_ACCESS_KEY": mio.AccessKey, "TOLLGATE_MINIO_SECRET_KEY": mio.SecretKey,
 		"TOLLGATE_EVIDENCE_BUCKET": "fleet-evidence", "TOLLGATE_INPUTS_BUCKET": "fleet-inputs", "TOLLGATE_RETENTION_DAYS": "1",
 		"TOLLGATE_DB_DIR": db, "TOLLGATE_LISTEN": listen, "TOLLGATE_TOKENS_FILE": tokens, "TOLLGATE_WORKER_CONCURRENCY": "2", "TOLLGATE_SCAN_FULL": "true", "TOLLGATE_SIGNING_KEY": key,
+		// Each process serves its metrics on a port of its own choosing.
+		"TOLLGATE_METRICS_LISTEN": "127.0.0.1:0",
 	} {
 		t.Setenv(k, v)
 	}
@@ -203,14 +205,18 @@ func TestDevUsesMinIOWhenConfigured(t *testing.T) {
 		"TOLLGATE_MINIO_SECRET_KEY": mio.SecretKey, "TOLLGATE_RETENTION_DAYS": "1"} {
 		t.Setenv(k, v)
 	}
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	listen := l.Addr().String()
-	l.Close()
+	var addrs []string
+	for range 2 {
+		l, _ := net.Listen("tcp", "127.0.0.1:0")
+		addrs = append(addrs, l.Addr().String())
+		l.Close()
+	}
+	listen, metricsListen := addrs[0], addrs[1]
 	var out syncBuffer
 	done := make(chan int, 1)
 	go func() {
 		var errb syncBuffer
-		done <- Main(ctx, []string{"dev", "--listen", listen, "--token", "dev-token", "--full", "--db", filepath.Join(dir, "no-db")}, &out, &errb)
+		done <- Main(ctx, []string{"dev", "--listen", listen, "--metrics-listen", metricsListen, "--token", "dev-token", "--full", "--db", filepath.Join(dir, "no-db")}, &out, &errb)
 	}()
 	waitReady(t, "http://"+listen+"/readyz")
 	report := filepath.Join(dir, "report.json")
@@ -225,6 +231,14 @@ func TestDevUsesMinIOWhenConfigured(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "minio://"+mio.Endpoint) {
 		t.Errorf("dev did not say it uses MinIO: %s", out.String())
+	}
+	// The metrics name tenants: they are on their own listener, not the API's.
+	if resp, body := get(t, "http://"+listen+"/metrics", ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("the API listener serves /metrics: %d %.200s", resp.StatusCode, body)
+	}
+	if resp, body := get(t, "http://"+metricsListen+"/metrics", ""); resp.StatusCode != http.StatusOK ||
+		!strings.Contains(string(body), `tollgate_scans_submitted_total{tenant="dev"} 1`) {
+		t.Errorf("the metrics listener: %d, no tollgate_scans_submitted_total for dev", resp.StatusCode)
 	}
 	cancel()
 	if code := <-done; code != 0 {

@@ -123,10 +123,12 @@ func guardPolicy(t *testing.T, apps map[string]any) string {
 // guardEnv is the whole fleet in one process (real Temporal dev server,
 // NATS, workers and scanners) with the API, and a real HTTP deployer.
 type guardEnv struct {
-	stack    *embedded.Stack
-	metrics  *telemetry.Metrics
-	api      *httptest.Server
-	deployer *deployer
+	stack   *embedded.Stack
+	metrics *telemetry.Metrics
+	api     *httptest.Server
+	// metricsSrv serves the API's /metrics, apart from the API.
+	metricsSrv *httptest.Server
+	deployer   *deployer
 }
 
 func newGuardEnv(t *testing.T, rules map[string]any, health func(*embedded.Config)) *guardEnv {
@@ -177,7 +179,9 @@ func newGuardEnv(t *testing.T, rules map[string]any, health func(*embedded.Confi
 	}
 	hs := httptest.NewServer(srv.Handler())
 	t.Cleanup(hs.Close)
-	return &guardEnv{stack: st, api: hs, deployer: d, metrics: metrics}
+	ms := httptest.NewServer(srv.MetricsHandler())
+	t.Cleanup(ms.Close)
+	return &guardEnv{stack: st, api: hs, metricsSrv: ms, deployer: d, metrics: metrics}
 }
 
 // scan submits an example app through the API and returns its scan id.
@@ -463,7 +467,7 @@ func (e *guardEnv) rollbackFlow(t *testing.T, app string, load traffic) releases
 	}
 	// The metrics: the rollback by app and reason, and the time from breach
 	// to rollback. (Inconclusive windows are counted too; this run has none.)
-	_, body := get(t, e.api.URL+"/metrics", "")
+	_, body := get(t, e.metricsSrv.URL+"/metrics", "")
 	for _, want := range []string{
 		`# TYPE tollgate_rollbacks_total counter`,
 		`outcome="recovered",reason="error_rate",task_queue="tollgate-orchestrator",trigger="guard",worker_type="none",workflow_type="RollbackWorkflow"} 1`,

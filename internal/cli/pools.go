@@ -30,7 +30,7 @@ func newPoolsCmd(g *globals) *cobra.Command {
 	o := &poolsOptions{}
 	cmd := &cobra.Command{
 		Use:   "pools [--watch] [--json]",
-		Short: "Show each worker pool's queue, throughput, and the workers it needs (role sre)",
+		Short: "Show each worker pool's queue, throughput, and the workers it needs (role sre; your tenant's share only)",
 		Long: `pools reads GET /v1/pools twice, --interval apart, and shows for each pool the
 tasks pending (waiting for a worker), in progress and redelivered, the idle pull
 requests of its workers, the throughput over the interval, the oldest task's age,
@@ -175,11 +175,12 @@ func printPools(w io.Writer, at time.Time, reports []PoolReport, target time.Dur
 		if len(r.Tenants) == 0 {
 			continue
 		}
-		// The tenants with the most work, against the per-tenant cap.
-		var top []string
-		for _, t := range r.Tenants[:min(len(r.Tenants), 5)] {
-			top = append(top, fmt.Sprintf("%s %s %d/%d", cmp.Or(t.Tenant, "(local)"), t.Priority, t.Tasks, r.TenantCap))
+		// The API shows the caller's own tenant's work only, against the
+		// per-tenant cap; of the others, only how many have work.
+		var own []string
+		for _, t := range r.Tenants {
+			own = append(own, fmt.Sprintf("%s %s %d/%d", cmp.Or(t.Tenant, "(local)"), t.Priority, t.Tasks, r.TenantCap))
 		}
-		fmt.Fprintf(w, "  %s tenants: %s\n", r.Pool, strings.Join(top, ", "))
+		fmt.Fprintf(w, "  %s your tenant: %s (of %d tenants with work)\n", r.Pool, strings.Join(own, ", "), max(r.TenantsWithWork, 1))
 	}
 }
