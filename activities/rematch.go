@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path"
 	"slices"
 	"strings"
@@ -199,26 +200,79 @@ func (r *Rematch) Record(ctx context.Context, rec workflows.RematchRecord) error
 
 func sha256Of(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
 
+// ValidateEventsWebhook checks the events webhook's configuration: an
+// absolute http(s) URL and a signing secret of at least
+// deployers.MinSecretLen bytes (a short secret is guessable offline from one
+// signed event). An empty URL (no webhook) is valid.
+func ValidateEventsWebhook(raw string, secret []byte) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("events webhook url %s: want an absolute http(s) url", redactURL(raw))
+	}
+	if len(secret) < deployers.MinSecretLen {
+		return fmt.Errorf("events webhook %s: secret is %d bytes, want at least %d", redactURL(raw), len(secret), deployers.MinSecretLen)
+	}
+	return nil
+}
+
+// redactURL drops user info, query and fragment, which may carry
+// credentials, so that a URL can go into errors and logs.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable url)"
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+}
+
+// webhookClient is r.HTTP (or a default client) that never follows a
+// redirect: the signed event goes to the configured URL or nowhere, and a
+// 3xx answer is a failed delivery.
+func (r *Rematch) webhookClient() *http.Client {
+	c := &http.Client{Timeout: 30 * time.Second}
+	if r.HTTP != nil {
+		c2 := *r.HTTP
+		c = &c2
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c
+}
+
 // postWebhook sends an event to the events webhook, signed; a non-2xx
-// answer fails the activity, which Temporal retries.
+// answer (a redirect too) fails the activity, which Temporal retries. The
+// URL appears in errors and logs only redacted.
 func (r *Rematch) postWebhook(ctx context.Context, body []byte) error {
+	where := redactURL(r.WebhookURL)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.WebhookURL, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("events webhook %s: %w", r.WebhookURL, err)
+		return fmt.Errorf("events webhook %s: build request: %w", where, unwrapURLError(err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	deployers.SignRequest(req.Header, r.WebhookSecret, body, time.Now())
-	client := r.HTTP
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
-	}
-	resp, err := client.Do(req)
+	resp, err := r.webhookClient().Do(req)
 	if err != nil {
-		return fmt.Errorf("events webhook %s: %w", r.WebhookURL, err)
+		err = fmt.Errorf("events webhook %s: %w", where, unwrapURLError(err))
+		orDiscard(r.Logger).WarnContext(ctx, "events webhook delivery failed", "url", where, "error", err)
+		return err
 	}
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("events webhook %s: %s", r.WebhookURL, resp.Status)
+		err := fmt.Errorf("events webhook %s: %s", where, resp.Status)
+		orDiscard(r.Logger).WarnContext(ctx, "events webhook refused the event", "url", where, "status", resp.StatusCode)
+		return err
 	}
 	return nil
+}
+
+// unwrapURLError drops the *url.Error wrapper the HTTP client adds, which
+// prints the full URL (query included); the caller names the redacted one.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }

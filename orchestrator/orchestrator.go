@@ -59,9 +59,18 @@ type Config struct {
 	// against the workers' DB again (default 1h; negative: never).
 	RematchInterval time.Duration
 	// EventsWebhookURL, when set, receives each verdict event, signed
-	// with EventsWebhookSecret.
+	// with EventsWebhookSecret (at least 32 bytes). Redirects are not
+	// followed, and the URL is redacted in errors and logs.
 	EventsWebhookURL    string
 	EventsWebhookSecret string
+}
+
+// Validate checks the configuration Start cannot default.
+func (c Config) Validate() error {
+	if err := activities.ValidateEventsWebhook(c.EventsWebhookURL, []byte(c.EventsWebhookSecret)); err != nil {
+		return fmt.Errorf("orchestrator config: %w", err)
+	}
+	return nil
 }
 
 // Deps are the orchestrator's clients.
@@ -79,6 +88,9 @@ type Deps struct {
 func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 	if deps.Temporal == nil || deps.Publisher == nil || deps.Evidence == nil {
 		return nil, errors.New("orchestrator needs a Temporal client, a NATS publisher and an evidence store")
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	logger := cmp.Or(deps.Logger, slog.New(slog.DiscardHandler))
 	bundle, err := policies.Load(cfg.PolicyDir, cfg.LicenseDeny)
