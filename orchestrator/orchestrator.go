@@ -108,6 +108,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 	w.RegisterWorkflow(workflows.GuardWorkflow)
 	w.RegisterWorkflow(workflows.RollbackWorkflow)
 	w.RegisterWorkflow(workflows.RematchWorkflow)
+	w.RegisterWorkflow(workflows.RematchAppWorkflow)
 	acts := &activities.Activities{Publisher: deps.Publisher, Stream: cfg.Stream, Policies: engine, Evidence: deps.Evidence, Logger: logger, Version: cfg.Version, Meter: deps.Meter}
 	lister, ok := deps.Evidence.(storage.Lister)
 	if !ok {
@@ -138,6 +139,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 	guard.Register(w)
 	(&activities.Rematch{
 		Releases: rels, Evidence: deps.Evidence, Lister: lister, Publisher: deps.Publisher,
+		Policy: acts, Exceptions: acts.Exceptions,
 		WebhookURL: cfg.EventsWebhookURL, WebhookSecret: []byte(cfg.EventsWebhookSecret), Logger: logger,
 	}).Register(w)
 	if err := w.Start(); err != nil {
@@ -164,6 +166,9 @@ func EnsureRematchSchedule(ctx context.Context, c client.Client, every time.Dura
 		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}},
 		Action: &client.ScheduleWorkflowAction{
 			ID: workflows.RematchWorkflowID, Workflow: workflows.RematchWorkflow, TaskQueue: workflows.TaskQueue,
+			// Every tenant. A schedule created before the request existed
+			// starts runs with no input, which decodes as this same value.
+			Args: []any{workflows.RematchRequest{}},
 		},
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_BUFFER_ONE,
 	})

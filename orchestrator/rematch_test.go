@@ -155,9 +155,12 @@ func TestRematchEndToEnd(t *testing.T) {
 
 	got, runID := rematchRun(ctx, t, tc)
 	if *updateHistory {
-		golden.WriteHistory(ctx, t, tc, runID[0], filepath.Join("..", "workflows", "testdata", "rematch_history.json"))
+		// The run and its one child (version 1 of RematchWorkflow);
+		// rematch_history.json keeps the version 0 run, which still replays.
+		golden.WriteHistory(ctx, t, tc, runID[0], filepath.Join("..", "workflows", "testdata", "rematch_history_v1.json"))
+		golden.WriteHistory(ctx, t, tc, workflows.RematchAppWorkflowID("acme", "shop", runID[1]), filepath.Join("..", "workflows", "testdata", "rematch_app_history.json"))
 	}
-	if got.Matched != 1 || got.Worsened != 1 {
+	if got.Apps != 1 || got.Failed != 0 || got.Matched != 1 || got.Worsened != 1 {
 		t.Fatalf("rematch under DB v2: %+v, want one match and one worse verdict", got)
 	}
 	e := nextEvent(ctx, t, events)
