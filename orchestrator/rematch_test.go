@@ -202,6 +202,23 @@ func TestRematchEndToEnd(t *testing.T) {
 	if e := nextEvent(ctx, t, events); e.Verdict != report.VerdictWarn || e.Previous != report.VerdictPass {
 		t.Fatalf("event after expiry %+v", e)
 	}
+
+	// A run triggered for one tenant (POST /v1/rematch) plans only that
+	// tenant's apps: another tenant's run does not touch acme's release.
+	for tenant, apps := range map[string]int{"globex": 0, "acme": 1} {
+		run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.RematchNowWorkflowID(tenant), TaskQueue: workflows.TaskQueue},
+			workflows.RematchWorkflow, workflows.RematchRequest{Tenant: tenant})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got workflows.RematchResult
+		if err := run.Get(ctx, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Apps != apps || got.Failed != 0 {
+			t.Errorf("rematch of tenant %s: %+v, want %d apps", tenant, got, apps)
+		}
+	}
 }
 
 // workerFleet is one fast and one deep worker on one scanner engine.

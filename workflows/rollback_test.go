@@ -266,16 +266,29 @@ func TestRollbackEndsFailedWhenTheRecordIsRefused(t *testing.T) {
 	if f.recordCalls != 1 {
 		t.Fatalf("%d record attempts, want 1", f.recordCalls)
 	}
+	// The rollback's status says it failed, not how the deploy went.
+	v, err := env.QueryWorkflow(QueryRollbackStatus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st RollbackResult
+	if err := v.Get(&st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Outcome != OutcomeFailed || st.Phase != PhaseDone {
+		t.Fatalf("status %+v, want done and failed", st)
+	}
 }
 
 // A record that keeps failing with a retryable error is retried a bounded
 // number of times, then the rollback ends failed instead of holding the
-// app's rollback id forever.
+// app's rollback id forever. (The test environment caps retries of an
+// unbounded policy by itself; the policy's bound is for the real server.)
 func TestRollbackRecordRetriesAreBounded(t *testing.T) {
 	f := &rollbackFakes{}
 	f.recordErr = func(n int) error {
 		if n > 100 {
-			// The old policy retried forever: stop it here.
+			// An unbounded policy on a real server: stop it here.
 			return temporal.NewNonRetryableApplicationError("still retrying", "TestGaveUp", nil)
 		}
 		return errors.New("503 from the store")
