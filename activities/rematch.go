@@ -109,18 +109,26 @@ func (r *Rematch) liveApps(ctx context.Context, tenantName string) ([]workflows.
 	}
 	var apps []workflows.RematchRef
 	for _, k := range keys {
-		// apps/<tenant>/<app>/releases/<id>/release.json
-		parts := strings.Split(k, "/")
-		if len(parts) != 6 || parts[3] != "releases" || parts[5] != "release.json" {
-			continue
+		if ref, ok := releaseApp(k); ok {
+			apps = append(apps, ref)
 		}
-		if !tenant.Valid(parts[1]) || releases.ValidName("app", parts[2]) != nil {
-			continue
-		}
-		apps = append(apps, workflows.RematchRef{Tenant: parts[1], App: parts[2]})
 	}
 	slices.SortFunc(apps, compareRefs)
 	return slices.Compact(apps), nil
+}
+
+// releaseApp is the app whose release record key is
+// apps/<tenant>/<app>/releases/<id>/release.json; ok is false for any other
+// key, and for names that are not a valid tenant and app.
+func releaseApp(key string) (workflows.RematchRef, bool) {
+	parts := strings.Split(key, "/")
+	if len(parts) != 6 || parts[0] != "apps" || parts[3] != "releases" || parts[4] == "" || parts[5] != "release.json" {
+		return workflows.RematchRef{}, false
+	}
+	if !tenant.Valid(parts[1]) || releases.ValidName("app", parts[2]) != nil {
+		return workflows.RematchRef{}, false
+	}
+	return workflows.RematchRef{Tenant: parts[1], App: parts[2]}, true
 }
 
 func compareRefs(a, b workflows.RematchRef) int {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/tenant"
 	"github.com/tollgate/tollgate/workflows"
 )
 
@@ -48,15 +51,39 @@ func TestRematchPagesListAppsByReference(t *testing.T) {
 		}
 		req.After = page.Apps[len(page.Apps)-1]
 	}
-	want := fmt.Sprint([]workflows.RematchRef{{"acme", "a"}, {"acme", "a-b"}, {"acme", "b"}, {"globex", "shop"}})
+	want := fmt.Sprint([]workflows.RematchRef{{Tenant: "acme", App: "a"}, {Tenant: "acme", App: "a-b"}, {Tenant: "acme", App: "b"}, {Tenant: "globex", App: "shop"}})
 	if fmt.Sprint(all) != want {
 		t.Fatalf("pages %v, want %v", all, want)
 	}
 	page, err := r.Page(ctx, workflows.RematchPageRequest{Tenant: "globex", Limit: 10})
-	if err != nil || fmt.Sprint(page.Apps) != fmt.Sprint([]workflows.RematchRef{{"globex", "shop"}}) || page.More {
+	if err != nil || fmt.Sprint(page.Apps) != fmt.Sprint([]workflows.RematchRef{{Tenant: "globex", App: "shop"}}) || page.More {
 		t.Fatalf("globex page %+v %v", page, err)
 	}
 	if _, err := r.Page(ctx, workflows.RematchPageRequest{Tenant: "x/../acme", Limit: 10}); err == nil {
 		t.Fatal("a page of tenant x/../acme")
 	}
+}
+
+// FuzzReleaseApp: whatever keys a bucket holds, a re-match page only ever
+// names a valid tenant and app, which build back the key they came from.
+func FuzzReleaseApp(f *testing.F) {
+	for _, k := range []string{
+		"apps/acme/todo/releases/r1/release.json", "apps/x/../victim/releases/r1/release.json",
+		"apps/acme/todo/releases//release.json", "apps/ACME/todo/releases/r1/release.json",
+		"apps/acme/todo/rollbacks/r1/decision.json", "apps/acme/../releases/r1/release.json",
+	} {
+		f.Add(k)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		ref, ok := releaseApp(key)
+		if !ok {
+			return
+		}
+		if !tenant.Valid(ref.Tenant) || releases.ValidName("app", ref.App) != nil {
+			t.Fatalf("%q gave invalid %+v", key, ref)
+		}
+		if !strings.HasPrefix(key, "apps/"+ref.Tenant+"/"+ref.App+"/releases/") {
+			t.Fatalf("%q gave %+v", key, ref)
+		}
+	})
 }
