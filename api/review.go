@@ -104,7 +104,7 @@ func (s *Server) scanSubmitter(r *http.Request, id string) (string, error) {
 }
 
 // RematchTriggered is the answer of POST /v1/rematch: the caller's
-// tenant's re-match run, started now or already running (Joined).
+// tenant's re-match run, started now or already running (then joined).
 type RematchTriggered struct {
 	Tenant      string    `json:"tenant"`
 	WorkflowID  string    `json:"workflow_id"`
