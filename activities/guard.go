@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"strings"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
@@ -18,6 +20,7 @@ import (
 	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/tenant"
 	"github.com/tollgate/tollgate/workflows"
 )
 
@@ -130,11 +133,21 @@ func (g *Guard) Deploy(ctx context.Context, req workflows.DeployRequest) (workfl
 	return out, nil
 }
 
-// RecordRollback stores the rollback's decision record as evidence.
+// RecordRollback stores the rollback's decision record as evidence. An
+// error retrying cannot fix (a malformed record, a key already holding other
+// bytes under object lock, a store that refuses the write) fails
+// non-retryably as workflows.ErrTypeRecordRefused, so the rollback ends
+// failed instead of retrying forever and holding the app's rollback id.
 func (g *Guard) RecordRollback(ctx context.Context, rec workflows.RollbackRecord) (report.Evidence, error) {
+	if err := tenant.Validate(rec.Tenant); err != nil {
+		return report.Evidence{}, recordRefused(fmt.Errorf("record rollback %s: %w", rec.RollbackID, err))
+	}
+	if err := releases.ValidName("app", rec.App); err != nil {
+		return report.Evidence{}, recordRefused(fmt.Errorf("record rollback %s: %w", rec.RollbackID, err))
+	}
 	doc, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
-		return report.Evidence{}, fmt.Errorf("encode rollback %s: %w", rec.RollbackID, err)
+		return report.Evidence{}, recordRefused(fmt.Errorf("encode rollback %s: %w", rec.RollbackID, err))
 	}
 	// One record per run: the workflow ID is per app, the run ID is not.
 	key, err := releases.RollbackKey(rec.Tenant, rec.App, strings.ReplaceAll(rec.RunID, "/", "-"))
@@ -143,9 +156,36 @@ func (g *Guard) RecordRollback(ctx context.Context, rec workflows.RollbackRecord
 	}
 	obj, err := g.Evidence.Put(ctx, key, "application/json", doc)
 	if err != nil {
-		return report.Evidence{}, fmt.Errorf("store rollback %s of %s: %w", rec.RollbackID, rec.App, err)
+		err = fmt.Errorf("store rollback %s of %s: %w", rec.RollbackID, rec.App, err)
+		if permanentStoreError(err) {
+			return report.Evidence{}, recordRefused(err)
+		}
+		return report.Evidence{}, err
 	}
 	return report.Evidence{Name: "decision.json", Bucket: obj.Bucket, Key: obj.Key, VersionID: obj.VersionID, SHA256: obj.SHA256}, nil
+}
+
+func recordRefused(err error) error {
+	return temporal.NewNonRetryableApplicationError(err.Error(), workflows.ErrTypeRecordRefused, err)
+}
+
+// permanentS3Codes are S3 error codes a retry of the same write cannot
+// change: permissions, object lock, and requests the store finds malformed.
+var permanentS3Codes = map[string]bool{
+	"AccessDenied": true, "InvalidObjectState": true, "ObjectLocked": true, "InvalidArgument": true,
+	"InvalidRequest": true, "InvalidBucketName": true, "NoSuchBucket": true, "MethodNotAllowed": true,
+	"InvalidAccessKeyId": true, "SignatureDoesNotMatch": true, "KeyTooLongError": true,
+}
+
+// permanentStoreError reports whether an evidence write failed for a
+// reason retrying cannot fix. Anything else (timeouts, 5xx, a lost
+// connection) is worth retrying.
+func permanentStoreError(err error) bool {
+	if errors.Is(err, storage.ErrImmutable) || errors.Is(err, fs.ErrPermission) || errors.Is(err, tenant.ErrInvalid) {
+		return true
+	}
+	var resp minio.ErrorResponse
+	return errors.As(err, &resp) && permanentS3Codes[resp.Code]
 }
 
 // MarkKnownGood records a release as known-good.

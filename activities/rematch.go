@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"path"
 	"slices"
 	"strings"
@@ -18,13 +19,16 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/tollgate/tollgate/activities/deployers"
+	"github.com/tollgate/tollgate/exceptions"
 	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/tenant"
 	"github.com/tollgate/tollgate/workflows"
 )
 
@@ -60,17 +64,242 @@ type Rematch struct {
 	WebhookURL    string
 	WebhookSecret []byte
 	HTTP          *http.Client
-	Logger        *slog.Logger
+	// Policy decides a release again as a scan's deep stage is decided
+	// (*Activities is one).
+	Policy RematchPolicy
+	// Exceptions are the accepted risks a decision applies; nil: none.
+	Exceptions *exceptions.Store
+	Logger     *slog.Logger
 }
+
+// RematchPolicy evaluates a stage's policy; *Activities is one.
+type RematchPolicy interface {
+	EvaluatePolicy(ctx context.Context, req workflows.PolicyRequest) (report.Decision, error)
+}
+
+var _ RematchPolicy = (*Activities)(nil)
 
 // Register registers the re-matching activities.
 func (r *Rematch) Register(w worker.Registry) {
 	w.RegisterActivityWithOptions(r.Plan, activity.RegisterOptions{Name: workflows.ActivityRematchPlan})
 	w.RegisterActivityWithOptions(r.Record, activity.RegisterOptions{Name: workflows.ActivityRecordRematch})
+	w.RegisterActivityWithOptions(r.Page, activity.RegisterOptions{Name: workflows.ActivityRematchPage})
+	w.RegisterActivityWithOptions(r.Target, activity.RegisterOptions{Name: workflows.ActivityRematchTarget})
+	w.RegisterActivityWithOptions(r.Decide, activity.RegisterOptions{Name: workflows.ActivityDecideRematch})
 }
 
-func rematchPrefix(tenant, app, release string) string {
-	return path.Join("apps", tenant, app, "releases", release, "rematch") + "/"
+// ErrTypeBadRematch is the non-retryable error type of a re-match whose
+// stored records are malformed or name an invalid tenant or app.
+const ErrTypeBadRematch = "BadRematch"
+
+// liveApps lists the apps with a recorded release, of one tenant (every
+// tenant when empty), in (tenant, app) order. Names that are not valid are
+// skipped: no key built from them is ever read.
+func (r *Rematch) liveApps(ctx context.Context, tenantName string) ([]workflows.RematchRef, error) {
+	prefix := "apps/"
+	if tenantName != "" {
+		if err := tenant.Validate(tenantName); err != nil {
+			return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadRematch, err)
+		}
+		prefix += tenantName + "/"
+	}
+	keys, err := r.Lister.List(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list releases under %s: %w", prefix, err)
+	}
+	var apps []workflows.RematchRef
+	for _, k := range keys {
+		if ref, ok := releaseApp(k); ok {
+			apps = append(apps, ref)
+		}
+	}
+	slices.SortFunc(apps, compareRefs)
+	return slices.Compact(apps), nil
+}
+
+// releaseApp is the app whose release record key is
+// apps/<tenant>/<app>/releases/<id>/release.json; ok is false for any other
+// key, and for names that are not a valid tenant and app.
+func releaseApp(key string) (workflows.RematchRef, bool) {
+	parts := strings.Split(key, "/")
+	if len(parts) != 6 || parts[0] != "apps" || parts[3] != "releases" || parts[4] == "" || parts[5] != "release.json" {
+		return workflows.RematchRef{}, false
+	}
+	if !tenant.Valid(parts[1]) || releases.ValidName("app", parts[2]) != nil {
+		return workflows.RematchRef{}, false
+	}
+	return workflows.RematchRef{Tenant: parts[1], App: parts[2]}, true
+}
+
+func compareRefs(a, b workflows.RematchRef) int {
+	return cmp.Or(strings.Compare(a.Tenant, b.Tenant), strings.Compare(a.App, b.App))
+}
+
+// Page lists up to req.Limit apps after req.After: names only, so that the
+// page stays small whatever the apps hold.
+func (r *Rematch) Page(ctx context.Context, req workflows.RematchPageRequest) (workflows.RematchPage, error) {
+	apps, err := r.liveApps(ctx, req.Tenant)
+	if err != nil {
+		return workflows.RematchPage{}, err
+	}
+	limit := max(req.Limit, 1)
+	if req.After != (workflows.RematchRef{}) {
+		i, _ := slices.BinarySearchFunc(apps, req.After, compareRefs)
+		for i < len(apps) && compareRefs(apps[i], req.After) <= 0 {
+			i++
+		}
+		apps = apps[i:]
+	}
+	page := workflows.RematchPage{Apps: apps[:min(limit, len(apps))], More: len(apps) > limit}
+	if page.Apps == nil {
+		page.Apps = []workflows.RematchRef{}
+	}
+	return page, nil
+}
+
+// Target resolves an app's live release (its newest) to references: its
+// report and SBOM, and the DB and verdict of its last match (the newest
+// re-match's, else the scan's). No SBOM (the deep stage never ran) leaves
+// the target's SBOM empty: nothing to match.
+func (r *Rematch) Target(ctx context.Context, ref workflows.RematchRef) (workflows.RematchTarget, error) {
+	out := workflows.RematchTarget{Tenant: ref.Tenant, App: ref.App}
+	if err := tenant.Validate(ref.Tenant); err != nil {
+		return out, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadRematch, err)
+	}
+	if err := releases.ValidName("app", ref.App); err != nil {
+		return out, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadRematch, err)
+	}
+	rels, err := r.Releases.List(ctx, ref.Tenant, ref.App)
+	if err != nil || len(rels) == 0 {
+		return out, err
+	}
+	live := rels[len(rels)-1]
+	out.ReleaseID, out.ScanID, out.Verdict = live.ID, live.ScanID, live.Verdict
+	rep, obj, err := r.readReport(ctx, live.ScanID, storage.Object{})
+	if err != nil {
+		return out, err
+	}
+	out.Report, out.VulnDB = obj, rep.VulnDB
+	i := slices.IndexFunc(rep.Evidence, func(e report.Evidence) bool { return e.Name == "sbom.cdx.json" })
+	if i < 0 {
+		return out, nil
+	}
+	ev := rep.Evidence[i]
+	out.SBOM = storage.Object{Bucket: ev.Bucket, Key: ev.Key, VersionID: ev.VersionID, SHA256: ev.SHA256}
+	last, key, err := r.lastRematch(ctx, ref.Tenant, ref.App, live.ID)
+	if err != nil || key == "" {
+		return out, err
+	}
+	out.LastRematch, out.VulnDB, out.Verdict = key, last.VulnDB, last.Verdict
+	return out, nil
+}
+
+// readReport reads and decodes a scan's report; want, when it has a digest,
+// is the object the caller was told of, and the report must be that one.
+func (r *Rematch) readReport(ctx context.Context, scanID string, want storage.Object) (report.Report, storage.Object, error) {
+	key := path.Join("scans", scanID, "report.json")
+	raw, obj, err := r.Evidence.Get(ctx, key)
+	if err != nil {
+		return report.Report{}, storage.Object{}, fmt.Errorf("read report of scan %s: %w", scanID, err)
+	}
+	if want.SHA256 != "" && obj.SHA256 != want.SHA256 {
+		err := fmt.Errorf("report of scan %s has digest %s, not %s", scanID, obj.SHA256, want.SHA256)
+		return report.Report{}, storage.Object{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadRematch, err)
+	}
+	var rep report.Report
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		err = fmt.Errorf("decode report of scan %s: %w", scanID, err)
+		return report.Report{}, storage.Object{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeBadRematch, err)
+	}
+	return rep, obj, nil
+}
+
+// lastRematch reads a release's newest re-match record, and its key ("" when
+// there is none).
+func (r *Rematch) lastRematch(ctx context.Context, tenant, app, release string) (workflows.RematchRecord, string, error) {
+	keys, err := r.Lister.List(ctx, releases.RematchPrefix(tenant, app, release))
+	if err != nil {
+		return workflows.RematchRecord{}, "", fmt.Errorf("list rematches of release %s of %s: %w", release, app, err)
+	}
+	if len(keys) == 0 {
+		return workflows.RematchRecord{}, "", nil
+	}
+	key := keys[len(keys)-1]
+	rec, err := r.readRematch(ctx, key)
+	return rec, key, err
+}
+
+func (r *Rematch) readRematch(ctx context.Context, key string) (workflows.RematchRecord, error) {
+	raw, _, err := r.Evidence.Get(ctx, key)
+	if err != nil {
+		return workflows.RematchRecord{}, fmt.Errorf("read %s: %w", key, err)
+	}
+	var rec workflows.RematchRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return workflows.RematchRecord{}, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return rec, nil
+}
+
+// Decide decides a release's verdict again and records it when there is
+// something new (a new match, or a changed verdict). It loads what the
+// decision needs by reference: the scan's packages and IaC findings from its
+// report, the last match's findings when the worker skipped the SBOM, and
+// the exceptions in force at req.At. Only the outcome goes back to the
+// workflow.
+func (r *Rematch) Decide(ctx context.Context, req workflows.RematchDecideRequest) (workflows.RematchOutcome, error) {
+	t := req.Target
+	rep, _, err := r.readReport(ctx, t.ScanID, t.Report)
+	if err != nil {
+		return workflows.RematchOutcome{}, err
+	}
+	vulns, db := rep.Vulnerabilities, t.VulnDB
+	switch {
+	case req.Matched:
+		vulns = req.Vulnerabilities
+		if req.VulnDB != nil {
+			db = *req.VulnDB
+		}
+	case t.LastRematch != "":
+		last, err := r.readRematch(ctx, t.LastRematch)
+		if err != nil {
+			return workflows.RematchOutcome{}, err
+		}
+		vulns = last.Vulnerabilities
+	}
+	var excs []exceptions.Exception
+	if r.Exceptions != nil {
+		if excs, err = r.Exceptions.InForce(ctx, t.Tenant, t.App, req.At); err != nil {
+			return workflows.RematchOutcome{}, fmt.Errorf("load exceptions of %s/%s: %w", t.Tenant, t.App, err)
+		}
+	}
+	dec, err := r.Policy.EvaluatePolicy(ctx, workflows.PolicyRequest{
+		Stage: report.StageDeep, Scan: workflows.ScanRequest{ScanID: t.ScanID, App: t.App, Tenant: t.Tenant},
+		Results: []tasks.Result{{Kind: tasks.KindDeep, Packages: rep.Packages, Vulnerabilities: vulns,
+			Misconfigurations: rep.Misconfigurations, VulnDB: &db}},
+		Exceptions: excs, Now: req.At,
+	})
+	if err != nil {
+		return workflows.RematchOutcome{}, err
+	}
+	rec := workflows.RematchRecord{
+		Schema: workflows.RematchSchema, Tenant: t.Tenant, App: t.App, ReleaseID: t.ReleaseID, ScanID: t.ScanID,
+		Matched: req.Matched, VulnDB: db, Previous: t.Verdict, Verdict: dec.Verdict,
+		Worse: report.Worse(dec.Verdict, t.Verdict) != t.Verdict, Reasons: dec.Reasons, Exceptions: dec.Exceptions,
+		Vulnerabilities: vulns, At: req.At,
+	}
+	if rec.Vulnerabilities == nil {
+		rec.Vulnerabilities = []report.Vulnerability{}
+	}
+	out := workflows.RematchOutcome{Matched: rec.Matched, Previous: rec.Previous, Verdict: rec.Verdict, Worse: rec.Worse}
+	if !rec.Matched && rec.Verdict == rec.Previous {
+		return out, nil // nothing new to record
+	}
+	if err := r.Record(ctx, rec); err != nil {
+		return out, err
+	}
+	out.Recorded = true
+	return out, nil
 }
 
 // Plan lists the live release of every app (its newest), with its stored
@@ -136,7 +365,7 @@ func (r *Rematch) item(ctx context.Context, tenant, app string) (workflows.Remat
 		Verdict: live.Verdict,
 	}
 	// The last re-match, if any, is what the release stands on now.
-	keys, err := r.Lister.List(ctx, rematchPrefix(tenant, app, live.ID))
+	keys, err := r.Lister.List(ctx, releases.RematchPrefix(tenant, app, live.ID))
 	if err != nil {
 		return workflows.RematchItem{}, false, fmt.Errorf("list rematches of release %s of %s: %w", live.ID, app, err)
 	}
@@ -163,7 +392,7 @@ func (r *Rematch) Record(ctx context.Context, rec workflows.RematchRecord) error
 	}
 	// Keys sort by time; the digest keeps a retried activity idempotent.
 	sum := sha256.Sum256(doc)
-	key := rematchPrefix(rec.Tenant, rec.App, rec.ReleaseID) + rec.At.UTC().Format("20060102T150405.000000000Z") + "-" + hex.EncodeToString(sum[:4]) + ".json"
+	key := releases.RematchPrefix(rec.Tenant, rec.App, rec.ReleaseID) + rec.At.UTC().Format("20060102T150405.000000000Z") + "-" + hex.EncodeToString(sum[:4]) + ".json"
 	obj, err := r.Evidence.Put(ctx, key, "application/json", doc)
 	if err != nil && !errors.Is(err, storage.ErrImmutable) {
 		return fmt.Errorf("store rematch of release %s: %w", rec.ReleaseID, err)
@@ -199,26 +428,79 @@ func (r *Rematch) Record(ctx context.Context, rec workflows.RematchRecord) error
 
 func sha256Of(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
 
+// ValidateEventsWebhook checks the events webhook's configuration: an
+// absolute http(s) URL and a signing secret of at least
+// deployers.MinSecretLen bytes (a short secret is guessable offline from one
+// signed event). An empty URL (no webhook) is valid.
+func ValidateEventsWebhook(raw string, secret []byte) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("events webhook url %s: want an absolute http(s) url", redactURL(raw))
+	}
+	if len(secret) < deployers.MinSecretLen {
+		return fmt.Errorf("events webhook %s: secret is %d bytes, want at least %d", redactURL(raw), len(secret), deployers.MinSecretLen)
+	}
+	return nil
+}
+
+// redactURL drops user info, query and fragment, which may carry
+// credentials, so that a URL can go into errors and logs.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparsable url)"
+	}
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
+}
+
+// webhookClient is r.HTTP (or a default client) that never follows a
+// redirect: the signed event goes to the configured URL or nowhere, and a
+// 3xx answer is a failed delivery.
+func (r *Rematch) webhookClient() *http.Client {
+	c := &http.Client{Timeout: 30 * time.Second}
+	if r.HTTP != nil {
+		c2 := *r.HTTP
+		c = &c2
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c
+}
+
 // postWebhook sends an event to the events webhook, signed; a non-2xx
-// answer fails the activity, which Temporal retries.
+// answer (a redirect too) fails the activity, which Temporal retries. The
+// URL appears in errors and logs only redacted.
 func (r *Rematch) postWebhook(ctx context.Context, body []byte) error {
+	where := redactURL(r.WebhookURL)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.WebhookURL, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("events webhook %s: %w", r.WebhookURL, err)
+		return fmt.Errorf("events webhook %s: build request: %w", where, unwrapURLError(err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	deployers.SignRequest(req.Header, r.WebhookSecret, body, time.Now())
-	client := r.HTTP
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
-	}
-	resp, err := client.Do(req)
+	resp, err := r.webhookClient().Do(req)
 	if err != nil {
-		return fmt.Errorf("events webhook %s: %w", r.WebhookURL, err)
+		err = fmt.Errorf("events webhook %s: %w", where, unwrapURLError(err))
+		orDiscard(r.Logger).WarnContext(ctx, "events webhook delivery failed", "url", where, "error", err)
+		return err
 	}
 	resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("events webhook %s: %s", r.WebhookURL, resp.Status)
+		err := fmt.Errorf("events webhook %s: %s", where, resp.Status)
+		orDiscard(r.Logger).WarnContext(ctx, "events webhook refused the event", "url", where, "status", resp.StatusCode)
+		return err
 	}
 	return nil
+}
+
+// unwrapURLError drops the *url.Error wrapper the HTTP client adds, which
+// prints the full URL (query included); the caller names the redacted one.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/tollgate/tollgate/tenant"
 	"github.com/tollgate/tollgate/workflows"
 )
 
@@ -102,31 +103,42 @@ func (s *Server) scanSubmitter(r *http.Request, id string) (string, error) {
 	return submitter, nil
 }
 
-// RematchTriggered is the answer of POST /v1/rematch.
+// RematchTriggered is the answer of POST /v1/rematch: the caller's
+// tenant's re-match run, started now or already running (then joined).
 type RematchTriggered struct {
-	Schedule    string    `json:"schedule"`
+	Tenant      string    `json:"tenant"`
+	WorkflowID  string    `json:"workflow_id"`
+	RunID       string    `json:"run_id"`
 	TriggeredAt time.Time `json:"triggered_at"`
 }
 
-// triggerRematch runs the re-matching schedule now (roles sre, security),
-// e.g. right after the workers' vulnerability DB was updated.
+// triggerRematch re-matches the caller's tenant's live releases now (roles
+// sre, security), e.g. right after the workers' vulnerability DB was
+// updated. It starts the tenant's own run (workflows.RematchNowWorkflowID),
+// or joins it when one is running, so one tenant's trigger never spends the
+// fleet's capacity on every tenant's apps; the schedule still covers all
+// tenants.
 func (s *Server) triggerRematch(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := principalFrom(ctx)
+	if err := tenant.Validate(p.Tenant); err != nil {
+		writeProblem(w, r, http.StatusForbidden, "forbidden", err.Error())
+		return
+	}
 	if ok, reason := s.authorize(ctx, p, "rematch.run", p.Tenant); !ok {
 		writeProblem(w, r, http.StatusForbidden, "forbidden", reason)
 		return
 	}
-	h := s.deps.Temporal.ScheduleClient().GetHandle(ctx, workflows.RematchScheduleID)
-	err := h.Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_BUFFER_ONE})
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		writeProblem(w, r, http.StatusConflict, "no-schedule", "re-matching is off on this fleet (rematch.interval is \"off\")")
-		return
-	} else if err != nil {
-		s.internal(w, r, "trigger rematch schedule", err)
+	id := workflows.RematchNowWorkflowID(p.Tenant)
+	run, err := s.deps.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: id, TaskQueue: workflows.TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+	}, workflows.RematchWorkflow, workflows.RematchRequest{Tenant: p.Tenant})
+	if err != nil {
+		s.internal(w, r, "start rematch of tenant "+p.Tenant, err)
 		return
 	}
-	s.deps.Logger.InfoContext(ctx, "rematch triggered", "by", p.Name)
-	writeJSON(w, http.StatusAccepted, RematchTriggered{Schedule: workflows.RematchScheduleID, TriggeredAt: time.Now().UTC()})
+	s.deps.Logger.InfoContext(ctx, "rematch triggered", "by", p.Name, "tenant", p.Tenant, "workflow_id", id, "run_id", run.GetRunID())
+	writeJSON(w, http.StatusAccepted, RematchTriggered{Tenant: p.Tenant, WorkflowID: id, RunID: run.GetRunID(), TriggeredAt: time.Now().UTC()})
 }

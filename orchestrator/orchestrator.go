@@ -63,9 +63,18 @@ type Config struct {
 	// against the workers' DB again (default 1h; negative: never).
 	RematchInterval time.Duration
 	// EventsWebhookURL, when set, receives each verdict event, signed
-	// with EventsWebhookSecret.
+	// with EventsWebhookSecret (at least 32 bytes). Redirects are not
+	// followed, and the URL is redacted in errors and logs.
 	EventsWebhookURL    string
 	EventsWebhookSecret string
+}
+
+// Validate checks the configuration Start cannot default.
+func (c Config) Validate() error {
+	if err := activities.ValidateEventsWebhook(c.EventsWebhookURL, []byte(c.EventsWebhookSecret)); err != nil {
+		return fmt.Errorf("orchestrator config: %w", err)
+	}
+	return nil
 }
 
 // Deps are the orchestrator's clients.
@@ -84,6 +93,9 @@ func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 	if deps.Temporal == nil || deps.Publisher == nil || deps.Evidence == nil {
 		return nil, errors.New("orchestrator needs a Temporal client, a NATS publisher and an evidence store")
 	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	logger := cmp.Or(deps.Logger, slog.New(slog.DiscardHandler))
 	bundle, err := policies.Load(cfg.PolicyDir, cfg.LicenseDeny)
 	if err != nil {
@@ -100,6 +112,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 	w.RegisterWorkflow(workflows.GuardWorkflow)
 	w.RegisterWorkflow(workflows.RollbackWorkflow)
 	w.RegisterWorkflow(workflows.RematchWorkflow)
+	w.RegisterWorkflow(workflows.RematchAppWorkflow)
 	acts := &activities.Activities{Publisher: deps.Publisher, Stream: cfg.Stream, Policies: engine, Evidence: deps.Evidence, Logger: logger, Version: cfg.Version, Meter: deps.Meter}
 	lister, ok := deps.Evidence.(storage.Lister)
 	if !ok {
@@ -130,6 +143,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 	guard.Register(w)
 	(&activities.Rematch{
 		Releases: rels, Evidence: deps.Evidence, Lister: lister, Publisher: deps.Publisher,
+		Policy: acts, Exceptions: acts.Exceptions,
 		WebhookURL: cfg.EventsWebhookURL, WebhookSecret: []byte(cfg.EventsWebhookSecret), Logger: logger,
 	}).Register(w)
 	if err := w.Start(); err != nil {
@@ -156,6 +170,9 @@ func EnsureRematchSchedule(ctx context.Context, c client.Client, every time.Dura
 		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}},
 		Action: &client.ScheduleWorkflowAction{
 			ID: workflows.RematchWorkflowID, Workflow: workflows.RematchWorkflow, TaskQueue: workflows.TaskQueue,
+			// Every tenant. A schedule created before the request existed
+			// starts runs with no input, which decodes as this same value.
+			Args: []any{workflows.RematchRequest{}},
 		},
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_BUFFER_ONE,
 	})

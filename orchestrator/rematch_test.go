@@ -155,9 +155,12 @@ func TestRematchEndToEnd(t *testing.T) {
 
 	got, runID := rematchRun(ctx, t, tc)
 	if *updateHistory {
-		golden.WriteHistory(ctx, t, tc, runID[0], filepath.Join("..", "workflows", "testdata", "rematch_history.json"))
+		// The run and its one child (version 1 of RematchWorkflow);
+		// rematch_history.json keeps the version 0 run, which still replays.
+		golden.WriteHistory(ctx, t, tc, runID[0], filepath.Join("..", "workflows", "testdata", "rematch_history_v1.json"))
+		golden.WriteHistory(ctx, t, tc, workflows.RematchAppWorkflowID("acme", "shop", runID[1]), filepath.Join("..", "workflows", "testdata", "rematch_app_history.json"))
 	}
-	if got.Matched != 1 || got.Worsened != 1 {
+	if got.Apps != 1 || got.Failed != 0 || got.Matched != 1 || got.Worsened != 1 {
 		t.Fatalf("rematch under DB v2: %+v, want one match and one worse verdict", got)
 	}
 	e := nextEvent(ctx, t, events)
@@ -198,6 +201,23 @@ func TestRematchEndToEnd(t *testing.T) {
 	}
 	if e := nextEvent(ctx, t, events); e.Verdict != report.VerdictWarn || e.Previous != report.VerdictPass {
 		t.Fatalf("event after expiry %+v", e)
+	}
+
+	// A run triggered for one tenant (POST /v1/rematch) plans only that
+	// tenant's apps: another tenant's run does not touch acme's release.
+	for tenant, apps := range map[string]int{"globex": 0, "acme": 1} {
+		run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflows.RematchNowWorkflowID(tenant), TaskQueue: workflows.TaskQueue},
+			workflows.RematchWorkflow, workflows.RematchRequest{Tenant: tenant})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got workflows.RematchResult
+		if err := run.Get(ctx, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Apps != apps || got.Failed != 0 {
+			t.Errorf("rematch of tenant %s: %+v, want %d apps", tenant, got, apps)
+		}
 	}
 }
 

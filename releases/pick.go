@@ -3,6 +3,7 @@ package releases
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"path"
 	"slices"
@@ -86,8 +87,9 @@ func (s *Store) PickTarget(ctx context.Context, tenant, app, from, to string) (P
 	return Pick{Skipped: skipped}, fmt.Errorf("roll %s back from %s: %w (%s)", app, from, ErrNoTarget, strings.Join(why, "; "))
 }
 
-// eligible checks a release's scan still passes and its evidence verifies,
-// and says how the evidence was checked.
+// eligible checks a release's scan still passes, and so does its newest
+// re-match, and that its evidence verifies, and says how the evidence was
+// checked.
 func (s *Store) eligible(ctx context.Context, st Status) (string, error) {
 	verdict, err := s.ScanVerdict(ctx, st.ScanID, st.App)
 	if err != nil {
@@ -95,6 +97,16 @@ func (s *Store) eligible(ctx context.Context, st Status) (string, error) {
 	}
 	if verdict == report.VerdictBlock {
 		return "", fmt.Errorf("scan %s: %w", st.ScanID, ErrBlocked)
+	}
+	// A release that passed its scan may have become block since, when its
+	// SBOM was matched against a newer vulnerability DB: the newest
+	// re-match is what the release stands on now.
+	key, rematched, err := s.RematchVerdict(ctx, st.Tenant, st.App, st.ID)
+	if err != nil {
+		return "", err
+	}
+	if rematched == report.VerdictBlock {
+		return "", fmt.Errorf("re-match %s: %w", key, ErrBlocked)
 	}
 	if s.Verifier != nil {
 		check, err := attest.VerifyScan(ctx, s.Evidence, s.Verifier, st.ScanID)
@@ -109,4 +121,36 @@ func (s *Store) eligible(ctx context.Context, st Status) (string, error) {
 		return "", fmt.Errorf("%w: report of scan %s: %w", attest.ErrUnverified, st.ScanID, err)
 	}
 	return fmt.Sprintf("scan %s unsigned; verdict and report match their stored digests", st.ScanID), nil
+}
+
+// RematchPrefix is where a release's re-match records are stored; their
+// keys sort by time.
+func RematchPrefix(tenant, app, id string) string {
+	return path.Join("apps", tenant, app, "releases", id, "rematch") + "/"
+}
+
+// RematchVerdict returns the key and verdict of a release's newest re-match
+// record, or "" and "" when it was never re-matched. An unreadable newest
+// record is an error: eligibility fails closed.
+func (s *Store) RematchVerdict(ctx context.Context, tenant, app, id string) (string, report.Verdict, error) {
+	keys, err := s.Lister.List(ctx, RematchPrefix(tenant, app, id))
+	if err != nil {
+		return "", "", fmt.Errorf("list re-matches of release %s of %s: %w", id, app, err)
+	}
+	keys = slices.DeleteFunc(keys, func(k string) bool { return path.Ext(k) != ".json" })
+	if len(keys) == 0 {
+		return "", "", nil
+	}
+	key := keys[len(keys)-1]
+	raw, _, err := s.Evidence.Get(ctx, key)
+	if err != nil {
+		return key, "", fmt.Errorf("read re-match %s: %w", key, err)
+	}
+	var rec struct {
+		Verdict report.Verdict `json:"verdict"`
+	}
+	if err := json.Unmarshal(raw, &rec); err != nil || rec.Verdict == "" {
+		return key, "", fmt.Errorf("decode re-match %s: no verdict: %v", key, err)
+	}
+	return key, rec.Verdict, nil
 }

@@ -247,3 +247,48 @@ func TestRollbackKeyIsBuiltFromCheckedSegments(t *testing.T) {
 		}
 	}
 }
+
+// rematch stores a re-match record of a release with a verdict, at a time.
+func (f *fixture) rematch(t *testing.T, r Release, at time.Time, v report.Verdict) {
+	t.Helper()
+	doc, _ := json.Marshal(map[string]any{"schema": "tollgate/rematch/v1", "release_id": r.ID, "verdict": v})
+	key := RematchPrefix(r.Tenant, r.App, r.ID) + at.UTC().Format("20060102T150405.000000000Z") + "-0000.json"
+	if _, err := f.ev.Put(context.Background(), key, "application/json", doc); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A release that passed its scan but whose newest re-match is block is
+// never rolled back to, by name or as the last known-good; an older block
+// re-match that a newer one lifted does not count.
+func TestPickTargetSkipsAReleaseWhoseNewestRematchBlocks(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, false)
+	for _, id := range []string{"s1", "s2", "s3"} {
+		f.scan(t, id, "todo", report.VerdictPass)
+	}
+	r1, r2, r3 := f.record(t, "s1"), f.record(t, "s2"), f.record(t, "s3")
+	f.markGood(t, r1)
+	f.markGood(t, r2)
+	// r1 was block once, then pass again; r2 was pass, then block.
+	f.rematch(t, r1, f.clock.Add(time.Hour), report.VerdictBlock)
+	f.rematch(t, r1, f.clock.Add(2*time.Hour), report.VerdictPass)
+	f.rematch(t, r2, f.clock.Add(time.Hour), report.VerdictWarn)
+	f.rematch(t, r2, f.clock.Add(2*time.Hour), report.VerdictBlock)
+
+	pick, err := f.store.PickTarget(ctx, "acme", "todo", r3.ID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pick.Release.ID != r1.ID || len(pick.Skipped) != 1 || pick.Skipped[0].ReleaseID != r2.ID || !strings.Contains(pick.Skipped[0].Reason, "block") {
+		t.Fatalf("picked %s, skipped %+v; want r1, with r2 skipped as block", pick.Release.ID, pick.Skipped)
+	}
+	if _, err := f.store.PickTarget(ctx, "acme", "todo", r3.ID, r2.ID); !errors.Is(err, ErrNoTarget) || !errors.Is(err, ErrBlocked) {
+		t.Fatalf("pick r2 by name: %v, want it refused as blocked", err)
+	}
+	// With r1 blocked too, nothing is left.
+	f.rematch(t, r1, f.clock.Add(3*time.Hour), report.VerdictBlock)
+	if _, err := f.store.PickTarget(ctx, "acme", "todo", r3.ID, ""); !errors.Is(err, ErrNoTarget) {
+		t.Fatalf("pick with every candidate blocked: %v", err)
+	}
+}

@@ -1,8 +1,10 @@
 package workflows
 
 import (
+	"cmp"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -19,14 +21,125 @@ const (
 	RematchScheduleID = "tollgate-rematch"
 	RematchWorkflowID = "rematch"
 
+	// ActivityRematchPlan and ActivityRecordRematch are the activities of
+	// version 0 (DefaultVersion) runs, which matched every release in one
+	// workflow; they stay registered for runs started before version 1.
 	ActivityRematchPlan   = "RematchPlan"
 	ActivityRecordRematch = "RecordRematch"
+
+	// ActivityRematchPage lists a page of apps to match again
+	// (RematchPageRequest → RematchPage): references only.
+	ActivityRematchPage = "RematchPage"
+	// ActivityRematchTarget resolves an app's live release to references
+	// (RematchRef → RematchTarget): its scan, report and SBOM, and the DB and
+	// verdict of its last match.
+	ActivityRematchTarget = "RematchTarget"
+	// ActivityDecideRematch decides a release's verdict again from its
+	// stored report, the new match and today's exceptions, and records it
+	// (RematchDecideRequest → RematchOutcome).
+	ActivityDecideRematch = "DecideRematch"
 )
+
+// RematchNowWorkflowID is the id of a re-match run triggered for one tenant
+// (POST /v1/rematch): one per tenant, so a second trigger joins it.
+func RematchNowWorkflowID(tenant string) string { return "rematch-now-" + tenant }
+
+// RematchAppWorkflowID is the id of the child that matches one app again
+// in a run. Slashes separate the parts, as in guard and rollback ids: a
+// tenant or app name cannot hold one, so two apps never share an id.
+func RematchAppWorkflowID(tenant, app, run string) string {
+	return "rematch/" + tenant + "/" + app + "/" + run
+}
+
+// Pages of a re-match run. A run lists rematchPageSize apps at a time,
+// matches them in as many children at once, and continues as new after
+// rematchAppsPerRun apps (or sooner when Temporal suggests it), so neither
+// a payload nor a history grows with the number of apps.
+const (
+	rematchPageSize   = 50
+	rematchAppsPerRun = 500
+)
+
+// RematchRequest is the input of RematchWorkflow. The schedule starts it
+// empty: every tenant's apps from the first.
+type RematchRequest struct {
+	// Tenant, when set, limits the run to that tenant's apps.
+	Tenant string `json:"tenant,omitempty"`
+	// After is where a continued run resumes: the apps after this one.
+	After RematchRef `json:"after,omitzero"`
+	// Run names the children of every run of the chain (the first run's
+	// id), so that their ids stay unique and deterministic.
+	Run string `json:"run,omitempty"`
+	// Totals are the counts of the runs before this one.
+	Totals RematchResult `json:"totals,omitzero"`
+	// PageSize and AppsPerRun override the defaults (tests).
+	PageSize   int `json:"page_size,omitempty"`
+	AppsPerRun int `json:"apps_per_run,omitempty"`
+}
+
+// RematchRef names an app.
+type RematchRef struct {
+	Tenant string `json:"tenant"`
+	App    string `json:"app"`
+}
+
+// RematchPageRequest asks for up to Limit apps after After, of Tenant
+// (every tenant when empty), in (tenant, app) order.
+type RematchPageRequest struct {
+	Tenant string     `json:"tenant,omitempty"`
+	After  RematchRef `json:"after,omitzero"`
+	Limit  int        `json:"limit"`
+}
+
+// RematchPage is a page of apps, and whether more follow.
+type RematchPage struct {
+	Apps []RematchRef `json:"apps"`
+	More bool         `json:"more"`
+}
+
+// RematchTarget is an app's live release, by reference: what a re-match
+// dispatches and decides on. An empty SBOM key means nothing to match (the
+// app has no release, or its scan never ran the deep stage).
+type RematchTarget struct {
+	Tenant    string         `json:"tenant"`
+	App       string         `json:"app"`
+	ReleaseID string         `json:"release_id,omitempty"`
+	ScanID    string         `json:"scan_id,omitempty"`
+	Report    storage.Object `json:"report,omitzero"`
+	SBOM      storage.Object `json:"sbom,omitzero"`
+	// LastRematch is the key of the release's newest re-match record.
+	LastRematch string `json:"last_rematch,omitempty"`
+	// VulnDB and Verdict are those of the last match (the scan's, or the
+	// newest re-match's).
+	VulnDB  report.VulnDB  `json:"vulndb"`
+	Verdict report.Verdict `json:"verdict,omitempty"`
+}
+
+// RematchDecideRequest is a release to decide again after the worker
+// matched its SBOM (Matched, with the new findings) or skipped it.
+type RematchDecideRequest struct {
+	Target          RematchTarget          `json:"target"`
+	Matched         bool                   `json:"matched"`
+	Vulnerabilities []report.Vulnerability `json:"vulnerabilities,omitempty"`
+	VulnDB          *report.VulnDB         `json:"vulndb,omitempty"`
+	At              time.Time              `json:"at"`
+}
+
+// RematchOutcome is how a release was decided again.
+type RematchOutcome struct {
+	Matched  bool           `json:"matched"`
+	Previous report.Verdict `json:"previous"`
+	Verdict  report.Verdict `json:"verdict"`
+	Worse    bool           `json:"worse"`
+	// Recorded is true when a record was stored (a new match, or a
+	// changed verdict).
+	Recorded bool `json:"recorded"`
+}
 
 // RecordSchema is the schema of a re-match record.
 const RematchSchema = "tollgate/rematch/v1"
 
-// RematchItem is one live release to match again: where its SBOM is, what
+// RematchItem (version 0 runs) is one live release to match again: where its SBOM is, what
 // it was last matched against and found, and its last verdict.
 type RematchItem struct {
 	Tenant    string         `json:"tenant"`
@@ -68,6 +181,10 @@ type RematchRecord struct {
 
 // RematchResult counts what a run did.
 type RematchResult struct {
+	// Apps were listed; Failed of them could not be matched (the next run
+	// tries them again).
+	Apps      int `json:"apps,omitempty"`
+	Failed    int `json:"failed,omitempty"`
 	Releases  int `json:"releases"`
 	Matched   int `json:"matched"`
 	Skipped   int `json:"skipped"`
@@ -75,6 +192,35 @@ type RematchResult struct {
 	Worsened  int `json:"worsened"`
 	Improved  int `json:"improved"`
 	Unchanged int `json:"unchanged"`
+}
+
+// add counts one decided release.
+func (r *RematchResult) add(o RematchOutcome) {
+	r.Releases++
+	if o.Matched {
+		r.Matched++
+	} else {
+		r.Skipped++
+	}
+	switch {
+	case o.Verdict == o.Previous:
+		r.Unchanged++
+	case o.Worse:
+		r.Changed++
+		r.Worsened++
+	default:
+		r.Changed++
+		r.Improved++
+	}
+}
+
+// plus is r with o's counts added.
+func (r RematchResult) plus(o RematchResult) RematchResult {
+	return RematchResult{
+		Apps: r.Apps + o.Apps, Failed: r.Failed + o.Failed, Releases: r.Releases + o.Releases,
+		Matched: r.Matched + o.Matched, Skipped: r.Skipped + o.Skipped, Changed: r.Changed + o.Changed,
+		Worsened: r.Worsened + o.Worsened, Improved: r.Improved + o.Improved, Unchanged: r.Unchanged + o.Unchanged,
+	}
 }
 
 var rematchDispatchOptions = workflow.ActivityOptions{
@@ -93,9 +239,110 @@ var rematchDispatchOptions = workflow.ActivityOptions{
 // becomes an event (NATS tollgate.events.verdict.<tenant>.<app>, and the
 // events webhook when configured) for the guard's and on-call's tooling.
 //
-// A Temporal Schedule (RematchScheduleID) starts it; `tollgate rematch`
-// triggers the schedule at once, e.g. after a DB update.
-func RematchWorkflow(ctx workflow.Context) (RematchResult, error) {
+// It lists apps a page at a time (references only) and matches each app in
+// a child workflow (RematchAppWorkflow), which loads what it needs by
+// reference inside its activities; one app's failure is counted and does
+// not stop the others. After rematchAppsPerRun apps it continues as new.
+// req.Tenant limits a run to one tenant (a triggered run); the schedule
+// starts it with no tenant.
+//
+// A Temporal Schedule (RematchScheduleID) starts it for every tenant; POST
+// /v1/rematch starts one for the caller's tenant (RematchNowWorkflowID).
+func RematchWorkflow(ctx workflow.Context, req RematchRequest) (RematchResult, error) {
+	// Version 0 runs planned every release into one payload and matched
+	// them all in this workflow; their histories replay on that code.
+	if workflow.GetVersion(ctx, "rematch-children", workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return rematchAllV0(ctx)
+	}
+	logger := workflow.GetLogger(ctx)
+	info := workflow.GetInfo(ctx)
+	req.Run = cmp.Or(req.Run, info.WorkflowExecution.RunID)
+	pageSize, perRun := cmp.Or(req.PageSize, rematchPageSize), cmp.Or(req.AppsPerRun, rematchAppsPerRun)
+	out := req.Totals
+	actx := workflow.WithActivityOptions(ctx, finalizeOptions)
+	for done := 0; ; {
+		var page RematchPage
+		preq := RematchPageRequest{Tenant: req.Tenant, After: req.After, Limit: min(pageSize, perRun-done)}
+		if err := workflow.ExecuteActivity(actx, ActivityRematchPage, preq).Get(ctx, &page); err != nil {
+			return out, err
+		}
+		// One child per app, all of the page at once. A cancelled or
+		// terminated run asks its children to stop (REQUEST_CANCEL): stopping
+		// a re-match should stop its work, and a child cancelled between
+		// activities leaves its app for the next run, which decides it again.
+		// A run never continues as new with children open.
+		futures := make([]workflow.ChildWorkflowFuture, len(page.Apps))
+		for i, app := range page.Apps {
+			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+				WorkflowID:        RematchAppWorkflowID(app.Tenant, app.App, req.Run),
+				ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
+			})
+			futures[i] = workflow.ExecuteChildWorkflow(cctx, RematchAppWorkflow, app)
+		}
+		for i, f := range futures {
+			var res RematchResult
+			if err := f.Get(ctx, &res); err != nil {
+				// The next run tries this app again.
+				logger.Warn("rematch of an app failed", "tenant", page.Apps[i].Tenant, "app", page.Apps[i].App, "error", err)
+				res = RematchResult{Failed: 1}
+			}
+			res.Apps = 1
+			out = out.plus(res)
+		}
+		done += len(page.Apps)
+		if len(page.Apps) > 0 {
+			req.After = page.Apps[len(page.Apps)-1]
+		}
+		if !page.More || len(page.Apps) == 0 {
+			logger.Info("rematch done", "tenant", req.Tenant, "apps", out.Apps, "failed", out.Failed, "matched", out.Matched, "worsened", out.Worsened)
+			return out, nil
+		}
+		if done >= perRun || info.GetContinueAsNewSuggested() {
+			req.Totals = out
+			return out, workflow.NewContinueAsNewError(ctx, RematchWorkflow, req)
+		}
+	}
+}
+
+// RematchAppWorkflow matches one app's live release again: it resolves the
+// release to references, has a deep worker match the stored SBOM (or skip
+// it), and decides and records the verdict in an activity that reads the
+// stored report itself. Its result counts at most one release.
+func RematchAppWorkflow(ctx workflow.Context, ref RematchRef) (RematchResult, error) {
+	actx := workflow.WithActivityOptions(ctx, finalizeOptions)
+	var target RematchTarget
+	if err := workflow.ExecuteActivity(actx, ActivityRematchTarget, ref).Get(ctx, &target); err != nil {
+		return RematchResult{}, err
+	}
+	if target.SBOM.Key == "" {
+		return RematchResult{}, nil // nothing to match
+	}
+	sbom := target.SBOM
+	task := tasks.Task{
+		ScanID: target.ScanID, App: target.App, Pool: tasks.PoolDeep, Kind: tasks.KindRematch, Tenant: target.Tenant,
+		Priority: tasks.PriorityBulk, Input: tasks.Input{SBOM: &sbom}, MatchedDB: target.VulnDB.UpdatedAt,
+		SubmittedAt: workflow.Now(ctx),
+	}
+	res, err := dispatch(workflow.WithActivityOptions(ctx, rematchDispatchOptions), task, func(time.Duration) {})
+	if err != nil {
+		return RematchResult{}, err
+	}
+	dreq := RematchDecideRequest{Target: target, Matched: !res.Skipped, At: workflow.Now(ctx)}
+	if dreq.Matched {
+		dreq.Vulnerabilities, dreq.VulnDB = res.Vulnerabilities, res.VulnDB
+	}
+	var o RematchOutcome
+	if err := workflow.ExecuteActivity(actx, ActivityDecideRematch, dreq).Get(ctx, &o); err != nil {
+		return RematchResult{}, err
+	}
+	var out RematchResult
+	out.add(o)
+	return out, nil
+}
+
+// rematchAllV0 is RematchWorkflow before version 1: one plan of every
+// release, matched in this workflow. Kept so that its histories replay.
+func rematchAllV0(ctx workflow.Context) (RematchResult, error) {
 	logger := workflow.GetLogger(ctx)
 	var items []RematchItem
 	actx := workflow.WithActivityOptions(ctx, finalizeOptions)

@@ -230,9 +230,14 @@ var (
 		StartToCloseTimeout: time.Minute,
 		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute, MaximumAttempts: 15},
 	}
+	// Recording retries for about ten minutes, then gives up: a rollback
+	// that cannot record must end (failed), or it holds the app's rollback
+	// id and no other rollback of the app can start. A refusal retrying
+	// cannot fix (ErrTypeRecordRefused) ends it at once.
 	recordOptions = workflow.ActivityOptions{
 		StartToCloseTimeout: time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute, MaximumAttempts: 15,
+			NonRetryableErrorTypes: []string{ErrTypeRecordRefused}},
 	}
 )
 
@@ -287,7 +292,12 @@ func RollbackWorkflow(ctx workflow.Context, req RollbackRequest) (RollbackResult
 		rec.FinishedAt = workflow.Now(ctx)
 		var ev report.Evidence
 		if err := workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, recordOptions), ActivityRecordRollback, rec).Get(ctx, &ev); err != nil {
-			return res, fmt.Errorf("record rollback of %s: %w", req.App, err)
+			// Without its evidence the rollback failed, whatever the deploy
+			// did; ending here frees the app's rollback id for the next one.
+			res.Phase, res.Outcome = PhaseDone, OutcomeFailed
+			rollbackMetrics(ctx, req, OutcomeFailed)
+			logger.Error("rollback not recorded", "app", req.App, "outcome", outcome, "error", err)
+			return res, fmt.Errorf("record rollback of %s (outcome %s): %w", req.App, outcome, err)
 		}
 		res.Phase, res.Evidence, res.Requests = PhaseDone, ev, len(rec.Requests)
 		rollbackMetrics(ctx, req, outcome)
@@ -397,6 +407,10 @@ func rollbackMetrics(ctx workflow.Context, req RollbackRequest, outcome string) 
 // ErrTypeNoTarget is the non-retryable error type PickRelease fails with
 // when there is nothing to roll back to.
 const ErrTypeNoTarget = "NoRollbackTarget"
+
+// ErrTypeRecordRefused is the non-retryable error type RecordRollback fails
+// with when the store refuses the record for good.
+const ErrTypeRecordRefused = "RollbackRecordRefused"
 
 // IsNoTarget reports whether err is PickRelease's "nothing to roll back to".
 func IsNoTarget(err error) bool {

@@ -32,6 +32,9 @@ type rollbackFakes struct {
 	// after the release signal.
 	recovery *RecoveryReport
 	after    time.Duration
+	// recordErr, when set, is RecordRollback's error on its nth call.
+	recordErr   func(n int) error
+	recordCalls int
 }
 
 func (f *rollbackFakes) PickRelease(_ context.Context, req PickRequest) (RollbackTarget, error) {
@@ -58,6 +61,12 @@ func (f *rollbackFakes) Deploy(_ context.Context, req DeployRequest) (DeployRece
 func (f *rollbackFakes) RecordRollback(_ context.Context, rec RollbackRecord) (report.Evidence, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.recordCalls++
+	if f.recordErr != nil {
+		if err := f.recordErr(f.recordCalls); err != nil {
+			return report.Evidence{}, err
+		}
+	}
 	f.records = append(f.records, rec)
 	return report.Evidence{Name: "decision.json", Key: "apps/acme/todo/rollbacks/x/decision.json"}, nil
 }
@@ -239,5 +248,57 @@ func TestRollbackUnconfirmedWithoutData(t *testing.T) {
 	}
 	if res.Outcome != OutcomeUnconfirmed || f.records[0].FinishedAt.Sub(guardStart) != 6*time.Minute {
 		t.Fatalf("result %+v, finished at %s", res, f.records[0].FinishedAt)
+	}
+}
+
+// A store that refuses the rollback's record for good ends the rollback
+// failed at once: the workflow closes, so the app's next rollback can start.
+func TestRollbackEndsFailedWhenTheRecordIsRefused(t *testing.T) {
+	f := &rollbackFakes{recovery: &RecoveryReport{Healthy: true}, after: time.Minute}
+	f.recordErr = func(int) error {
+		return temporal.NewNonRetryableApplicationError("put evidence: AccessDenied", ErrTypeRecordRefused, nil)
+	}
+	env := newRollbackEnv(t, f)
+	_, err := runRollback(t, env, guardRequest())
+	if err == nil || !strings.Contains(err.Error(), "AccessDenied") {
+		t.Fatalf("error %v, want the refusal", err)
+	}
+	if f.recordCalls != 1 {
+		t.Fatalf("%d record attempts, want 1", f.recordCalls)
+	}
+	// The rollback's status says it failed, not how the deploy went.
+	v, err := env.QueryWorkflow(QueryRollbackStatus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st RollbackResult
+	if err := v.Get(&st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Outcome != OutcomeFailed || st.Phase != PhaseDone {
+		t.Fatalf("status %+v, want done and failed", st)
+	}
+}
+
+// A record that keeps failing with a retryable error is retried a bounded
+// number of times, then the rollback ends failed instead of holding the
+// app's rollback id forever. (The test environment caps retries of an
+// unbounded policy by itself; the policy's bound is for the real server.)
+func TestRollbackRecordRetriesAreBounded(t *testing.T) {
+	f := &rollbackFakes{}
+	f.recordErr = func(n int) error {
+		if n > 100 {
+			// An unbounded policy on a real server: stop it here.
+			return temporal.NewNonRetryableApplicationError("still retrying", "TestGaveUp", nil)
+		}
+		return errors.New("503 from the store")
+	}
+	env := newRollbackEnv(t, f)
+	_, err := runRollback(t, env, guardRequest())
+	if err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("error %v, want the store's 503", err)
+	}
+	if f.recordCalls > 20 {
+		t.Fatalf("%d record attempts, want a bounded retry", f.recordCalls)
 	}
 }

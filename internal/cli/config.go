@@ -110,7 +110,8 @@ type Config struct {
 		// Interval is how often (a Go duration, default 1h; "off" never).
 		Interval string `json:"interval"`
 		// WebhookURL receives each verdict event, signed with the secret
-		// in $TOLLGATE_EVENTS_WEBHOOK_SECRET.
+		// in $TOLLGATE_EVENTS_WEBHOOK_SECRET (at least 32 bytes; required
+		// when the URL is set).
 		WebhookURL string `json:"webhook_url"`
 	} `json:"rematch"`
 }
@@ -218,6 +219,9 @@ func loadConfig(path string) (Config, error) {
 	}
 	if c.NATS.TenantMaxPending < 0 {
 		return Config{}, usageErrf("nats.tenant_max_pending %d must not be negative", c.NATS.TenantMaxPending)
+	}
+	if err := activities.ValidateEventsWebhook(c.Rematch.WebhookURL, []byte(os.Getenv("TOLLGATE_EVENTS_WEBHOOK_SECRET"))); err != nil {
+		return Config{}, usageErrf("rematch.webhook_url with $TOLLGATE_EVENTS_WEBHOOK_SECRET: %w", err)
 	}
 	c.NATS.URL = cmp.Or(c.NATS.URL, nats.DefaultURL)
 	c.Temporal.Address = cmp.Or(c.Temporal.Address, "127.0.0.1:7233")

@@ -67,9 +67,10 @@ func newRematchCmd(g *globals) *cobra.Command {
 	var server, token string
 	cmd := &cobra.Command{
 		Use:   "rematch",
-		Short: "Match every live release's stored SBOM against the current DB now (roles sre, security)",
-		Long: `rematch triggers the re-matching schedule at once, e.g. right after the workers'
-vulnerability DB was updated. Each live release's stored SBOM is matched again (deep
+		Short: "Match your tenant's live releases' stored SBOMs against the current DB now (roles sre, security)",
+		Long: `rematch re-matches your tenant's live releases at once, e.g. right after the workers'
+vulnerability DB was updated (the schedule covers every tenant; a trigger covers only
+yours, and joins your tenant's run when one is going). Each live release's stored SBOM is matched again (deep
 workers skip SBOMs already matched against the same or a newer DB), its verdict decided
 again under today's exceptions, a changed verdict recorded as evidence, and a worse one
 published on tollgate.events.verdict.<tenant>.<app> (and the events webhook).`,
@@ -83,7 +84,7 @@ published on tollgate.events.verdict.<tenant>.<app> (and the events webhook).`,
 			if err := c.post(cmd.Context(), "/v1/rematch", struct{}{}, &out); err != nil {
 				return err
 			}
-			fmt.Fprintf(g.stdout, "rematch triggered (schedule %s) at %s\n", out.Schedule, out.TriggeredAt.Format(time.RFC3339))
+			fmt.Fprintf(g.stdout, "rematch of tenant %s triggered (workflow %s, run %s) at %s\n", out.Tenant, out.WorkflowID, out.RunID, out.TriggeredAt.Format(time.RFC3339))
 			return nil
 		},
 	}
