@@ -110,6 +110,7 @@ func StartFleet(ctx context.Context, o FleetOptions) (_ *Fleet, err error) {
 		"TOLLGATE_MINIO_ENDPOINT="+f.minio.Endpoint, "TOLLGATE_MINIO_ACCESS_KEY="+f.minio.AccessKey, "TOLLGATE_MINIO_SECRET_KEY="+f.minio.SecretKey,
 		"TOLLGATE_RETENTION_DAYS=1", "TOLLGATE_DB_DIR="+o.DBDir, "TOLLGATE_LISTEN="+strings.TrimPrefix(f.URL, "http://"),
 		"TOLLGATE_TOKENS_FILE="+tokens, "TOLLGATE_CONFIG="+config, "TOLLGATE_LOG_LEVEL=warn",
+		"TOLLGATE_SECRET_FINGERPRINT_KEY=tollgate-loadtest-fingerprint-key-32b",
 		"TOLLGATE_WORKER_CONCURRENCY="+strconv.Itoa(cmp.Or(o.Concurrency, 0)),
 	)
 	if o.Concurrency == 0 {

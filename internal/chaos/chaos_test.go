@@ -80,6 +80,7 @@ func TestFleetSurvivesChaos(t *testing.T) {
 		"TOLLGATE_MINIO_ENDPOINT="+mio.Endpoint, "TOLLGATE_MINIO_ACCESS_KEY="+mio.AccessKey, "TOLLGATE_MINIO_SECRET_KEY="+mio.SecretKey,
 		"TOLLGATE_RETENTION_DAYS=1", "TOLLGATE_DB_DIR="+db, "TOLLGATE_LISTEN="+listen, "TOLLGATE_TOKENS_FILE="+tokens,
 		"TOLLGATE_WORKER_CONCURRENCY=2", "TOLLGATE_SCAN_FULL=true", "TOLLGATE_LOG_LEVEL=info", "TOLLGATE_CONFIG="+config,
+		"TOLLGATE_SECRET_FINGERPRINT_KEY=tollgate-chaos-test-fingerprint-key-32b",
 	)
 	start := func(name string, args ...string) *proc {
 		p := &proc{name: name, cmd: exec.Command(bin, args...), out: &syncbuf.Buffer{}, done: make(chan struct{})}

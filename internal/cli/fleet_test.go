@@ -70,6 +70,7 @@ func TestFleetCommands(t *testing.T) {
 		"TOLLGATE_MINIO_ENDPOINT": mio.Endpoint, "TOLLGATE_MINIO_ACCESS_KEY": mio.AccessKey, "TOLLGATE_MINIO_SECRET_KEY": mio.SecretKey,
 		"TOLLGATE_EVIDENCE_BUCKET": "fleet-evidence", "TOLLGATE_INPUTS_BUCKET": "fleet-inputs", "TOLLGATE_RETENTION_DAYS": "1",
 		"TOLLGATE_DB_DIR": db, "TOLLGATE_LISTEN": listen, "TOLLGATE_TOKENS_FILE": tokens, "TOLLGATE_WORKER_CONCURRENCY": "2", "TOLLGATE_SCAN_FULL": "true", "TOLLGATE_SIGNING_KEY": key,
+		"TOLLGATE_SECRET_FINGERPRINT_KEY": "tollgate-fleet-test-fingerprint-key-32b",
 	} {
 		t.Setenv(k, v)
 	}
