@@ -169,6 +169,7 @@ func BuildReport(req workflows.FinalizeRequest) report.Report {
 	}
 	for _, res := range orderedResults(req.Results) {
 		r.Secrets = append(r.Secrets, res.Secrets...)
+		r.Skipped = report.MergeSkipped(r.Skipped, res.Unscanned)
 		if res.Manifest != nil {
 			r.Manifest = res.Manifest
 		}

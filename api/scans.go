@@ -240,6 +240,10 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 		Priority: meta.Priority, Submitter: p.Name}
 	if meta.Provenance != nil {
 		ev, err := s.storeProvenance(ctx, id, *meta.Provenance)
+		if errors.Is(err, errProvenanceRefused) {
+			writeProblem(w, r, http.StatusBadRequest, "bad-request", errProvenanceRefused.Error())
+			return
+		}
 		if err != nil {
 			s.internal(w, r, "store provenance", err)
 			return
@@ -568,17 +572,33 @@ func (s *Server) render(ctx context.Context, res workflows.ScanResult, format st
 	}
 }
 
+// errProvenanceRefused is a submission whose prompts hold a secret the
+// redactor could not take out (an encoded one it could not place, say): the
+// record would be kept under an object lock nobody can lift, so it is
+// refused (400) rather than stored.
+var errProvenanceRefused = errors.New("provenance refused: a secret in the prompts cannot be redacted; remove it and submit again")
+
 // storeProvenance redacts the prompts and stores the record as evidence.
 func (s *Server) storeProvenance(ctx context.Context, scanID string, p Provenance) (report.Evidence, error) {
 	if s.deps.Redactor == nil {
 		return report.Evidence{}, errors.New("no redactor configured: refusing to store prompts unredacted")
 	}
+	redact := func(field, text string) (string, int, error) {
+		out, n, err := s.deps.Redactor.Redact(ctx, text)
+		if err != nil {
+			if ctx.Err() != nil {
+				return "", 0, fmt.Errorf("redact provenance %s: %w", field, err)
+			}
+			return "", 0, fmt.Errorf("%w (%s: %w)", errProvenanceRefused, field, err)
+		}
+		return out, n, nil
+	}
 	var n, m int
 	var err error
-	if p.Prompt, n, err = s.deps.Redactor.Redact(ctx, p.Prompt); err != nil {
+	if p.Prompt, n, err = redact("prompt", p.Prompt); err != nil {
 		return report.Evidence{}, err
 	}
-	if p.PromptTemplate, m, err = s.deps.Redactor.Redact(ctx, p.PromptTemplate); err != nil {
+	if p.PromptTemplate, m, err = redact("prompt_template", p.PromptTemplate); err != nil {
 		return report.Evidence{}, err
 	}
 	p.Redactions = n + m

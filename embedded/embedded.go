@@ -67,6 +67,9 @@ type Config struct {
 	SigningKey string
 	// Version is written into SBOMs and SARIF.
 	Version string
+	// SecretFingerprintKey keys secret fingerprints (see
+	// scanners.Options; empty: a random key for this stack, logged).
+	SecretFingerprintKey []byte
 	// RematchInterval is how often live releases are matched again (see
 	// orchestrator.Config; negative: never, as for a one-off scan).
 	RematchInterval time.Duration
@@ -173,7 +176,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	})
 	g.Go(func() error {
 		var err error
-		s.engine, err = scanners.New(gctx, scanners.Options{DBDir: cfg.DBDir, Version: cfg.Version}, s.logger)
+		s.engine, err = scanners.New(gctx, scanners.Options{DBDir: cfg.DBDir, Version: cfg.Version, SecretFingerprintKey: cfg.SecretFingerprintKey}, s.logger)
 		return err
 	})
 	if err := g.Wait(); err != nil {

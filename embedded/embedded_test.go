@@ -67,7 +67,8 @@ func startShared(t *testing.T) *Stack {
 		}
 		shared.stack, shared.err = Start(ctx, Config{
 			DBDir: dbDir, EvidenceDir: filepath.Join(dir, "evidence"), Version: "test",
-			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			SecretFingerprintKey: []byte("tollgate-e2e-test-fingerprint-key-32bytes"),
+			Logger:               slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		})
 	})
 	if shared.err != nil {

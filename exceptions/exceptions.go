@@ -56,9 +56,13 @@ var (
 	nameRe = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,62}$`)
 	idRe   = regexp.MustCompile(`^exc-[0-9a-f]{16}$`)
 	// A finding's parts: advisory ids (CVE-2021-44906, GHSA-xvch-5gv4-984h),
-	// package names (lodash, @scope/pkg, github.com/x/y), fingerprints
-	// (file:rule:line) and policy or check names (licenses.denied, DS-0002).
+	// package names (lodash, @scope/pkg, github.com/x/y) and policy or
+	// check names (licenses.denied, DS-0002).
 	tokenRe = regexp.MustCompile(`^[A-Za-z0-9@][A-Za-z0-9@._:/+-]{0,255}$`)
+	// A secret's fingerprint: the keyed hash of its value the secrets
+	// scanner reports (version 1). A file:rule:line place is refused: it
+	// would cover any secret later put on that line.
+	fingerprintRe = regexp.MustCompile(`^tgfp1:[0-9a-f]{32}$`)
 )
 
 // Finding says what an exception covers: exactly one of a vulnerability in a
@@ -67,7 +71,9 @@ type Finding struct {
 	// Vulnerability is an advisory id or alias; Package the package it is in.
 	Vulnerability string `json:"vulnerability,omitempty"`
 	Package       string `json:"package,omitempty"`
-	// SecretFingerprint is gitleaks' fingerprint of one secret.
+	// SecretFingerprint is the report's fingerprint of one secret value
+	// ("tgfp1:" and 32 hex digits, a keyed hash of the value), wherever
+	// it is in the tree.
 	SecretFingerprint string `json:"secret_fingerprint,omitempty"`
 	// Rule is a policy rule ("licenses.denied") or a check id ("DS-0002"):
 	// every finding of that rule.
@@ -99,10 +105,13 @@ func (f Finding) validate() error {
 	if (f.Vulnerability == "") != (f.Package == "") {
 		return fmt.Errorf("%w: a vulnerability exception names both the vulnerability and its package", ErrInvalid)
 	}
-	for _, v := range []string{f.Vulnerability, f.Package, f.SecretFingerprint, f.Rule} {
+	for _, v := range []string{f.Vulnerability, f.Package, f.Rule} {
 		if v != "" && !tokenRe.MatchString(v) {
-			return fmt.Errorf("%w: %q is not an advisory id, package, fingerprint or rule name", ErrInvalid, v)
+			return fmt.Errorf("%w: %q is not an advisory id, package or rule name", ErrInvalid, v)
 		}
+	}
+	if f.SecretFingerprint != "" && !fingerprintRe.MatchString(f.SecretFingerprint) {
+		return fmt.Errorf("%w: secret fingerprint %q is not a report's fingerprint (tgfp1: and 32 hex digits)", ErrInvalid, f.SecretFingerprint)
 	}
 	return nil
 }

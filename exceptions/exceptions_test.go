@@ -39,7 +39,7 @@ func TestAddListRevoke(t *testing.T) {
 	}
 	wide, err := s.Add(ctx, exceptions.Exception{
 		Tenant: "acme", Scope: exceptions.ScopeTenant, Reason: "test fixtures", Approver: "sec@acme",
-		ExpiresAt: now.Add(time.Hour), Finding: exceptions.Finding{SecretFingerprint: "test/key.pem:private-key:1"},
+		ExpiresAt: now.Add(time.Hour), Finding: exceptions.Finding{SecretFingerprint: "tgfp1:0123456789abcdef0123456789abcdef"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -96,10 +96,13 @@ func TestAddRefuses(t *testing.T) {
 		"bad scope":           func(e *exceptions.Exception) { e.Scope = "world" },
 		"tenant scope w/ app": func(e *exceptions.Exception) { e.Scope = exceptions.ScopeTenant },
 		"bad app":             func(e *exceptions.Exception) { e.App = "../x" },
-		"two findings":        func(e *exceptions.Exception) { e.Finding.SecretFingerprint = "a:b:1" },
-		"no finding":          func(e *exceptions.Exception) { e.Finding = exceptions.Finding{} },
-		"vuln w/o package":    func(e *exceptions.Exception) { e.Finding = exceptions.Finding{Vulnerability: "CVE-1"} },
-		"hostile rule":        func(e *exceptions.Exception) { e.Finding.Rule = "a b\n" },
+		"two findings":        func(e *exceptions.Exception) { e.Finding.SecretFingerprint = "tgfp1:0123456789abcdef0123456789abcdef" },
+		"fingerprint by place": func(e *exceptions.Exception) {
+			e.Finding = exceptions.Finding{SecretFingerprint: "test/key.pem:private-key:1"}
+		},
+		"no finding":       func(e *exceptions.Exception) { e.Finding = exceptions.Finding{} },
+		"vuln w/o package": func(e *exceptions.Exception) { e.Finding = exceptions.Finding{Vulnerability: "CVE-1"} },
+		"hostile rule":     func(e *exceptions.Exception) { e.Finding.Rule = "a b\n" },
 	} {
 		e := good
 		mutate(&e)

@@ -111,6 +111,7 @@ func StartFleet(ctx context.Context, o FleetOptions) (_ *Fleet, err error) {
 		"TOLLGATE_RETENTION_DAYS=1", "TOLLGATE_DB_DIR="+o.DBDir, "TOLLGATE_LISTEN="+strings.TrimPrefix(f.URL, "http://"),
 		"TOLLGATE_TOKENS_FILE="+tokens, "TOLLGATE_CONFIG="+config, "TOLLGATE_LOG_LEVEL=warn",
 		"TOLLGATE_METRICS_LISTEN=127.0.0.1:0", // not the API's default 9464, which another run may hold
+		"TOLLGATE_SECRET_FINGERPRINT_KEY=tollgate-loadtest-fingerprint-key-32b",
 		"TOLLGATE_WORKER_CONCURRENCY="+strconv.Itoa(cmp.Or(o.Concurrency, 0)),
 	)
 	if o.Concurrency == 0 {

@@ -2,7 +2,11 @@
 // and renders it as a table, JSON or SARIF.
 package report
 
-import "time"
+import (
+	"slices"
+	"strings"
+	"time"
+)
 
 // Schema is the value of Report.Schema; bump it only with a note in DESIGN.md.
 const Schema = "tollgate/report/v1"
@@ -52,8 +56,12 @@ type Report struct {
 	Touches map[string][]string `json:"touches,omitempty"`
 	// Manifest is the app's permission manifest as the fast stage read it
 	// (absent in reports of scans from before manifests were checked).
-	Manifest        *Manifest       `json:"manifest,omitempty"`
-	Secrets         []Secret        `json:"secrets"`
+	Manifest *Manifest `json:"manifest,omitempty"`
+	Secrets  []Secret  `json:"secrets"`
+	// Skipped lists the nested archives (a .tgz Helm chart, a .jar) that
+	// were not scanned because they break the archive limits, sorted by
+	// file; absent when none was.
+	Skipped         []Skipped       `json:"skipped,omitempty"`
 	Vulnerabilities []Vulnerability `json:"vulnerabilities"`
 	// Misconfigurations are failed IaC checks, sorted by file, line and id.
 	Misconfigurations []Misconfiguration `json:"misconfigurations"`
@@ -81,6 +89,23 @@ type Secret struct {
 	File        string `json:"file"`
 	Line        int    `json:"line"`
 	Fingerprint string `json:"fingerprint"`
+}
+
+// Skipped is one file of the tree left out of the scan, and why.
+type Skipped struct {
+	File   string `json:"file"`
+	Reason string `json:"reason"`
+}
+
+// MergeSkipped adds more to have, once per file (each stage's task lists
+// the same files), sorted by file.
+func MergeSkipped(have, more []Skipped) []Skipped {
+	if len(more) == 0 {
+		return have
+	}
+	out := append(slices.Clone(have), more...)
+	slices.SortStableFunc(out, func(a, b Skipped) int { return strings.Compare(a.File, b.File) })
+	return slices.CompactFunc(out, func(a, b Skipped) bool { return a.File == b.File })
 }
 
 // Vulnerability is one advisory matched against one package.

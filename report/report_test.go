@@ -21,7 +21,7 @@ func fixture() Report {
 			{Policy: "misconfig.critical", Message: "AWS-0104 in main.tf:27 is CRITICAL: A security group rule should not allow unrestricted egress to any IP address.", Verdict: VerdictBlock},
 			{Policy: "vulnerabilities.high", Message: "GHSA-35jh-r3h4-6jhm in lodash@4.17.15 is HIGH", Verdict: VerdictWarn},
 		},
-		Secrets: []Secret{{Rule: "github-pat", File: "src/config.js", Line: 15, Fingerprint: "src/config.js:github-pat:15"}},
+		Secrets: []Secret{{Rule: "github-pat", File: "src/config.js", Line: 15, Fingerprint: "tgfp1:5d1c0b3a9e7f44e2a6b8c0d2e4f61728"}},
 		Vulnerabilities: []Vulnerability{
 			{ID: "GHSA-35jh-r3h4-6jhm", Aliases: []string{"CVE-2021-23337"}, Package: "lodash", Version: "4.17.15", Ecosystem: "npm",
 				PURL: "pkg:npm/lodash@4.17.15", Severity: "HIGH", FixedVersions: []string{"4.17.21"}, Title: "Command Injection in lodash", File: "package-lock.json"},

@@ -27,7 +27,7 @@ func SARIF(r Report, toolVersion string) ([]byte, error) {
 		res := run.CreateResultForRule(id).
 			WithLevel("error").
 			WithMessage(sarif.NewTextMessage(fmt.Sprintf("Secret (%s) found in %s:%d. The value is redacted; rotate it and remove it from the code.", s.Rule, s.File, s.Line))).
-			WithPartialFingerPrints(map[string]interface{}{"gitleaks": s.Fingerprint})
+			WithPartialFingerPrints(map[string]interface{}{"tollgateSecret/v1": s.Fingerprint})
 		res.AddLocation(location(s.File, s.Line))
 	}
 	for _, v := range r.Vulnerabilities {

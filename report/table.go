@@ -55,6 +55,15 @@ func WriteTable(w io.Writer, r Report) error {
 		}
 		tw.Flush()
 	}
+	if len(r.Skipped) > 0 {
+		ew.printf("\nNot scanned (%d)\n", len(r.Skipped))
+		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
+		fmt.Fprintf(tw, "  FILE\tREASON\n")
+		for _, s := range r.Skipped {
+			fmt.Fprintf(tw, "  %s\t%s\n", s.File, s.Reason)
+		}
+		tw.Flush()
+	}
 	ew.printf("\nVulnerabilities (%d)\n", len(r.Vulnerabilities))
 	if len(r.Vulnerabilities) > 0 {
 		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)

@@ -87,6 +87,9 @@ type Task struct {
 type Result struct {
 	Kind    string          `json:"kind"`
 	Secrets []report.Secret `json:"secrets,omitempty"`
+	// Unscanned are nested archives removed from the tree before the
+	// scanners ran, since they break the archive limits.
+	Unscanned []report.Skipped `json:"unscanned,omitempty"`
 	// Manifest is the app's permission manifest (fast pool).
 	Manifest *report.Manifest `json:"manifest,omitempty"`
 	// Touches lists, per sensitive area (auth, secrets, egress), the files

@@ -89,6 +89,10 @@ func prepare(ctx context.Context, in tasks.Input, src ArchiveSource, ev storage.
 			return "", nil, err
 		}
 		os.Remove(path)
+		if err := skipNestedArchives(ctx, dest, limits); err != nil {
+			cleanup()
+			return "", nil, err
+		}
 		return dest, cleanup, nil
 	default:
 		return "", nil, badInput(fmt.Errorf("task has no input"))

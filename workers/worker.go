@@ -402,6 +402,9 @@ func (w *Worker) run(ctx context.Context, t tasks.Task) (Output, error) {
 	}
 	out.Result.Kind = t.Kind
 	out.Result.Worker = w.cfg.Name
+	if t.Input.Archive != nil {
+		out.Result.Unscanned = skippedIn(dir)
+	}
 	return out, nil
 }
 

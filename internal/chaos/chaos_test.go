@@ -81,6 +81,7 @@ func TestFleetSurvivesChaos(t *testing.T) {
 		"TOLLGATE_RETENTION_DAYS=1", "TOLLGATE_DB_DIR="+db, "TOLLGATE_LISTEN="+listen, "TOLLGATE_TOKENS_FILE="+tokens,
 		"TOLLGATE_WORKER_CONCURRENCY=2", "TOLLGATE_SCAN_FULL=true", "TOLLGATE_LOG_LEVEL=info", "TOLLGATE_CONFIG="+config,
 		"TOLLGATE_METRICS_LISTEN=127.0.0.1:0", // not the API's default 9464, which another run may hold
+		"TOLLGATE_SECRET_FINGERPRINT_KEY=tollgate-chaos-test-fingerprint-key-32b",
 	)
 	start := func(name string, args ...string) *proc {
 		p := &proc{name: name, cmd: exec.Command(bin, args...), out: &syncbuf.Buffer{}, done: make(chan struct{})}

@@ -3,7 +3,10 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -400,8 +403,19 @@ func TestAPIRedactsProvenance(t *testing.T) {
 	e := newAPIEnv(t)
 	hs := e.server(t, api.Config{})
 	secret := "ghp_" + strings.Repeat("aB3dE5gH7j", 3) + "K9mN0p"
+	// gitleaks reports the encoded ones by their decoded value, which is
+	// not in the prompt: only their span takes them out.
+	assign := `GITHUB_TOKEN="` + secret + `"`
+	b64 := base64.StdEncoding.EncodeToString([]byte(assign))
+	hexed := hex.EncodeToString([]byte(assign))
+	pct := ""
+	for _, c := range []byte(assign) {
+		pct += fmt.Sprintf("%%%02X", c)
+	}
+	nested := base64.StdEncoding.EncodeToString([]byte(hexed))
 	meta := `{"app":"clean-static","provenance":{"model":"gpt-x","temperature":0.2,"user":"dev@example.com",` +
-		`"prompt":"build me a static site; deploy with token ` + secret + ` please","prompt_template":"build {{thing}}"}}`
+		`"prompt":"build me a static site; deploy with token ` + secret + ` please\nconfig: ` + b64 + `\nenv: ` + hexed +
+		`\nurl: ` + pct + `\nnested: ` + nested + `","prompt_template":"build {{thing}}"}}`
 	resp, body := post(t, hs.URL, "token-a", meta, packed(t, "clean-static"), nil)
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("%d %s", resp.StatusCode, body)
@@ -433,6 +447,11 @@ func TestAPIRedactsProvenance(t *testing.T) {
 	}
 	if strings.Contains(string(data), secret) || !strings.Contains(string(data), "[REDACTED:github-pat]") {
 		t.Fatalf("provenance not redacted:\n%s", data)
+	}
+	for name, enc := range map[string]string{"base64": b64, "hex": hexed, "percent": pct, "hex in base64": nested} {
+		if strings.Contains(string(data), enc) {
+			t.Errorf("provenance keeps the %s-encoded secret:\n%s", name, data)
+		}
 	}
 	// Nothing else the stack stored holds the secret either.
 	filepath.WalkDir(filepath.Join(e.dir, "evidence"), func(path string, d os.DirEntry, err error) error {

@@ -74,6 +74,9 @@ type Config struct {
 	Worker struct {
 		Concurrency int    `json:"concurrency"`
 		DBDir       string `json:"db_dir"`
+		// SecretFingerprintKey keys the fingerprints of secrets in reports
+		// (at least 32 bytes, the same in every worker; required by workers).
+		SecretFingerprintKey string `json:"secret_fingerprint_key"`
 	} `json:"worker"`
 	PolicyDir string `json:"policy_dir"`
 	// SigningKey signs the in-toto attestation of every scan (orchestrator).
@@ -120,36 +123,37 @@ type Config struct {
 // configuration table is made from the same names.
 func (c *Config) env() map[string]*string {
 	return map[string]*string{
-		"TOLLGATE_NATS_URL":           &c.NATS.URL,
-		"TOLLGATE_NATS_CREDS":         &c.NATS.Creds,
-		"TOLLGATE_NATS_CA_FILE":       &c.NATS.CAFile,
-		"TOLLGATE_TEMPORAL_ADDRESS":   &c.Temporal.Address,
-		"TOLLGATE_TEMPORAL_NAMESPACE": &c.Temporal.Namespace,
-		"TOLLGATE_TEMPORAL_CA_FILE":   &c.Temporal.CAFile,
-		"TOLLGATE_TEMPORAL_CERT_FILE": &c.Temporal.CertFile,
-		"TOLLGATE_TEMPORAL_KEY_FILE":  &c.Temporal.KeyFile,
-		"TOLLGATE_MINIO_ENDPOINT":     &c.MinIO.Endpoint,
-		"TOLLGATE_MINIO_ACCESS_KEY":   &c.MinIO.AccessKey,
-		"TOLLGATE_MINIO_SECRET_KEY":   &c.MinIO.SecretKey,
-		"TOLLGATE_MINIO_REGION":       &c.MinIO.Region,
-		"TOLLGATE_EVIDENCE_BUCKET":    &c.MinIO.EvidenceBucket,
-		"TOLLGATE_INPUTS_BUCKET":      &c.MinIO.InputsBucket,
-		"TOLLGATE_RETENTION_MODE":     &c.MinIO.RetentionMode,
-		"TOLLGATE_EVIDENCE_DIR":       &c.EvidenceDir,
-		"TOLLGATE_INPUTS_DIR":         &c.InputsDir,
-		"TOLLGATE_LISTEN":             &c.API.Listen,
-		"TOLLGATE_OIDC_ISSUER":        &c.API.OIDC.Issuer,
-		"TOLLGATE_OIDC_AUDIENCE":      &c.API.OIDC.Audience,
-		"TOLLGATE_OIDC_JWKS_URL":      &c.API.OIDC.JWKSURL,
-		"TOLLGATE_DB_DIR":             &c.Worker.DBDir,
-		"TOLLGATE_POLICY_DIR":         &c.PolicyDir,
-		"TOLLGATE_SIGNING_KEY":        &c.SigningKey,
-		"TOLLGATE_PROMETHEUS_URL":     &c.Guard.PrometheusURL,
-		"TOLLGATE_PROMETHEUS_LAG":     &c.Guard.PrometheusLag,
-		"TOLLGATE_METRICS_LISTEN":     &c.MetricsListen,
-		"TOLLGATE_OTLP_ENDPOINT":      &c.OTLPEndpoint,
-		"TOLLGATE_REMATCH_INTERVAL":   &c.Rematch.Interval,
-		"TOLLGATE_EVENTS_WEBHOOK_URL": &c.Rematch.WebhookURL,
+		"TOLLGATE_NATS_URL":               &c.NATS.URL,
+		"TOLLGATE_NATS_CREDS":             &c.NATS.Creds,
+		"TOLLGATE_NATS_CA_FILE":           &c.NATS.CAFile,
+		"TOLLGATE_TEMPORAL_ADDRESS":       &c.Temporal.Address,
+		"TOLLGATE_TEMPORAL_NAMESPACE":     &c.Temporal.Namespace,
+		"TOLLGATE_TEMPORAL_CA_FILE":       &c.Temporal.CAFile,
+		"TOLLGATE_TEMPORAL_CERT_FILE":     &c.Temporal.CertFile,
+		"TOLLGATE_TEMPORAL_KEY_FILE":      &c.Temporal.KeyFile,
+		"TOLLGATE_MINIO_ENDPOINT":         &c.MinIO.Endpoint,
+		"TOLLGATE_MINIO_ACCESS_KEY":       &c.MinIO.AccessKey,
+		"TOLLGATE_MINIO_SECRET_KEY":       &c.MinIO.SecretKey,
+		"TOLLGATE_MINIO_REGION":           &c.MinIO.Region,
+		"TOLLGATE_EVIDENCE_BUCKET":        &c.MinIO.EvidenceBucket,
+		"TOLLGATE_INPUTS_BUCKET":          &c.MinIO.InputsBucket,
+		"TOLLGATE_RETENTION_MODE":         &c.MinIO.RetentionMode,
+		"TOLLGATE_EVIDENCE_DIR":           &c.EvidenceDir,
+		"TOLLGATE_INPUTS_DIR":             &c.InputsDir,
+		"TOLLGATE_LISTEN":                 &c.API.Listen,
+		"TOLLGATE_OIDC_ISSUER":            &c.API.OIDC.Issuer,
+		"TOLLGATE_OIDC_AUDIENCE":          &c.API.OIDC.Audience,
+		"TOLLGATE_OIDC_JWKS_URL":          &c.API.OIDC.JWKSURL,
+		"TOLLGATE_DB_DIR":                 &c.Worker.DBDir,
+		"TOLLGATE_SECRET_FINGERPRINT_KEY": &c.Worker.SecretFingerprintKey,
+		"TOLLGATE_POLICY_DIR":             &c.PolicyDir,
+		"TOLLGATE_SIGNING_KEY":            &c.SigningKey,
+		"TOLLGATE_PROMETHEUS_URL":         &c.Guard.PrometheusURL,
+		"TOLLGATE_PROMETHEUS_LAG":         &c.Guard.PrometheusLag,
+		"TOLLGATE_METRICS_LISTEN":         &c.MetricsListen,
+		"TOLLGATE_OTLP_ENDPOINT":          &c.OTLPEndpoint,
+		"TOLLGATE_REMATCH_INTERVAL":       &c.Rematch.Interval,
+		"TOLLGATE_EVENTS_WEBHOOK_URL":     &c.Rematch.WebhookURL,
 	}
 }
 

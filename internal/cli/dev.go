@@ -85,7 +85,8 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 	defer tracing.Shutdown(context.Background())
 	ecfg := embedded.Config{DBDir: o.db, PolicyDir: o.policy, EvidenceDir: o.evidence,
 		TemporalCLI: o.temporalCLI, SigningKey: cfg.SigningKey, Version: Version, Logger: g.logger,
-		Targets: cfg.Guard.Targets, DefaultTarget: cfg.Guard.DefaultTarget, Health: pull, HealthLag: lag, Metrics: metrics, Tracing: tracing, RematchInterval: every}
+		SecretFingerprintKey: []byte(cfg.Worker.SecretFingerprintKey),
+		Targets:              cfg.Guard.Targets, DefaultTarget: cfg.Guard.DefaultTarget, Health: pull, HealthLag: lag, Metrics: metrics, Tracing: tracing, RematchInterval: every}
 	where := o.evidence
 	if cfg.MinIO.Endpoint != "" {
 		m, err := storage.OpenMinIO(ctx, cfg.MinIO, g.logger)

@@ -228,7 +228,11 @@ func newWorkerCmd(g *globals) *cobra.Command {
 			if err := isolateScannerEnv(); err != nil {
 				return err
 			}
-			engine, err := scanners.New(ctx, scanners.Options{DBDir: cfg.Worker.DBDir, Version: Version}, g.logger)
+			if len(cfg.Worker.SecretFingerprintKey) < scanners.MinFingerprintKeyBytes {
+				return usageErrf("worker: $TOLLGATE_SECRET_FINGERPRINT_KEY (worker.secret_fingerprint_key) must be at least %d bytes, the same in every worker", scanners.MinFingerprintKeyBytes)
+			}
+			engine, err := scanners.New(ctx, scanners.Options{DBDir: cfg.Worker.DBDir, Version: Version,
+				SecretFingerprintKey: []byte(cfg.Worker.SecretFingerprintKey)}, g.logger)
 			if err != nil {
 				return err
 			}

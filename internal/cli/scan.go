@@ -115,7 +115,8 @@ func runScan(ctx context.Context, g *globals, o *scanOptions, path string) error
 	st, err := embedded.Start(ctx, embedded.Config{
 		DBDir: o.db, PolicyDir: o.policy, LicenseDeny: o.denyLicense, EvidenceDir: o.evidence,
 		TemporalCLI: o.temporalCLI, SigningKey: o.signingKey, Version: Version, Logger: g.logger,
-		RematchInterval: -1, // a one-off scan has no live releases to watch
+		SecretFingerprintKey: []byte(os.Getenv("TOLLGATE_SECRET_FINGERPRINT_KEY")),
+		RematchInterval:      -1, // a one-off scan has no live releases to watch
 	})
 	if err != nil {
 		return fmt.Errorf("start embedded stack: %w", err)

@@ -9,7 +9,9 @@ db := {"available": true}
 
 critical := {"id": "GHSA-xvch-5gv4-984h", "aliases": ["CVE-2021-44906"], "package": "minimist", "version": "1.2.5", "severity": "CRITICAL", "fixed_versions": ["1.2.6"]}
 
-secret := {"rule": "github-pat", "file": "a.js", "line": 3, "fingerprint": "a.js:github-pat:3"}
+fp_fixture := "tgfp1:5d1c0b3a9e7f44e2a6b8c0d2e4f61728"
+
+secret := {"rule": "github-pat", "file": "a.js", "line": 3, "fingerprint": fp_fixture}
 
 exc(finding, extra) := object.union(
 	{
@@ -71,16 +73,40 @@ test_tenant_wide_exception_covers_every_app if {
 test_secret_exception_by_fingerprint if {
 	d := fast.decision with input as {
 		"scan": {"app": "todo", "commit": "", "labels": []}, "now": now,
-		"exceptions": [exc({"secret_fingerprint": "a.js:github-pat:3"}, {})], "secrets": [secret],
+		"exceptions": [exc({"secret_fingerprint": fp_fixture}, {})], "secrets": [secret],
 	}
 	d.verdict == "pass"
-	d.exceptions[0].finding.secret_fingerprint == "a.js:github-pat:3"
+	d.exceptions[0].finding.secret_fingerprint == fp_fixture
+}
+
+# The accepted fixture's file:rule:line now holds another value: another
+# fingerprint, which the fixture's exception does not cover.
+test_secret_exception_does_not_cover_another_value_on_its_line if {
+	d := fast.decision with input as {
+		"scan": {"app": "todo", "commit": "", "labels": []}, "now": now,
+		"exceptions": [exc({"secret_fingerprint": fp_fixture}, {})],
+		"secrets": [object.union(secret, {"fingerprint": "tgfp1:99aa0b3a9e7f44e2a6b8c0d2e4f61728"})],
+	}
+	d.verdict == "block"
+	count(d.exceptions) == 0
+}
+
+# An exception by place (the old file:rule:line form) covers nothing, even a
+# finding that still carries such a fingerprint.
+test_secret_exception_by_place_covers_nothing if {
+	d := fast.decision with input as {
+		"scan": {"app": "todo", "commit": "", "labels": []}, "now": now,
+		"exceptions": [exc({"secret_fingerprint": "a.js:github-pat:3"}, {})],
+		"secrets": [object.union(secret, {"fingerprint": "a.js:github-pat:3"})],
+	}
+	d.verdict == "block"
+	count(d.exceptions) == 0
 }
 
 test_secret_without_exception_blocks if {
 	d := fast.decision with input as {
 		"scan": {"app": "todo", "commit": "", "labels": []}, "now": now,
-		"exceptions": [exc({"secret_fingerprint": "b.js:github-pat:9"}, {})], "secrets": [secret],
+		"exceptions": [exc({"secret_fingerprint": "tgfp1:00000000000000000000000000000000"}, {})], "secrets": [secret],
 	}
 	d.verdict == "block"
 	count(d.exceptions) == 0

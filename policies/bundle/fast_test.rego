@@ -11,7 +11,7 @@ test_clean_scan_passes if {
 }
 
 test_any_secret_blocks if {
-	s := {"rule": "github-pat", "file": "src/config.js", "line": 3, "fingerprint": "src/config.js:github-pat:3"}
+	s := {"rule": "github-pat", "file": "src/config.js", "line": 3, "fingerprint": "tgfp1:5d1c0b3a9e7f44e2a6b8c0d2e4f61728"}
 	d := fast.decision with input as {"scan": scan, "secrets": [s]}
 	d.verdict == "block"
 	d.reasons[0].policy == "secrets.none"

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -22,6 +24,7 @@ import (
 	"github.com/anchore/syft/syft/source"
 	"github.com/anchore/syft/syft/source/directorysource"
 	"github.com/google/uuid"
+	"github.com/package-url/packageurl-go"
 	// syft reads newer RPM databases through database/sql; its CLI links this driver too.
 	_ "modernc.org/sqlite"
 
@@ -134,11 +137,142 @@ func reproducible(raw []byte, fmtID sbom.FormatID, id Identity) ([]byte, error) 
 			ci["created"] = created
 		}
 	}
-	out, err := json.MarshalIndent(doc, "", "  ")
+	out, err := json.MarshalIndent(stripCredentials(doc), "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("encode %s sbom: %w", fmtID, err)
 	}
 	return append(out, '\n'), nil
+}
+
+// stripCredentials removes registry credentials from every string of a
+// decoded JSON document: lockfiles carry URLs such as
+// https://user:token@registry/... or ...?_authToken=..., and syft copies them
+// into purls, external references and download locations. The same input
+// string always becomes the same output, so references between fields (a
+// CycloneDX bom-ref holding a purl) stay consistent.
+func stripCredentials(v any) any {
+	switch v := v.(type) {
+	case string:
+		return StripCredentials(v)
+	case map[string]any:
+		for k, e := range v {
+			v[k] = stripCredentials(e)
+		}
+		return v
+	case []any:
+		for i, e := range v {
+			v[i] = stripCredentials(e)
+		}
+		return v
+	default:
+		return v
+	}
+}
+
+var (
+	// urlRe finds URLs in a string: a scheme and what follows up to space
+	// or a quote.
+	urlRe = regexp.MustCompile(`(?i)[a-z][a-z0-9+.-]*://[^\s"'<>]+`)
+	// userinfoRe is a URL's user information, for a URL net/url refuses.
+	userinfoRe = regexp.MustCompile(`://[^/?#\s@]*@`)
+	// assignRe is an npm-style credential assignment (_authToken=..., as in
+	// //registry/:_authToken=...).
+	assignRe = regexp.MustCompile(`(?i)(_authtoken|_auth|_password|authtoken|auth_token|access_token|password|token)=[^\s&;"']*`)
+)
+
+// credentialParam says whether a URL query parameter may carry a credential.
+func credentialParam(name string) bool {
+	n := strings.ToLower(name)
+	for _, part := range []string{"token", "secret", "passw", "signature", "credential", "auth", "apikey", "api_key", "api-key"} {
+		if strings.Contains(n, part) {
+			return true
+		}
+	}
+	switch n {
+	case "key", "sig", "pass", "pwd", "jwt", "session", "sessionid", "code":
+		return true
+	}
+	return false
+}
+
+// StripCredentials returns s without the credentials of the URLs in it (user
+// information, credential query parameters) and without npm-style
+// credential assignments. A package URL has its qualifiers (repository_url,
+// download_url, ...) cleaned the same way. Anything else is left as is.
+func StripCredentials(s string) string {
+	if strings.HasPrefix(s, "pkg:") {
+		if p, err := packageurl.FromString(s); err == nil {
+			changed := false
+			for i, q := range p.Qualifiers {
+				if clean := StripCredentials(q.Value); clean != q.Value {
+					p.Qualifiers[i].Value = clean
+					changed = true
+				}
+			}
+			if changed {
+				s = p.ToString()
+			}
+		}
+	}
+	s = urlRe.ReplaceAllStringFunc(s, stripURL)
+	return assignRe.ReplaceAllString(s, "${1}=")
+}
+
+// stripURL drops a URL's user information and credential query parameters.
+func stripURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// Unparsable: at least no user information, and no query at all.
+		raw = userinfoRe.ReplaceAllString(raw, "://")
+		if i := strings.IndexAny(raw, "?#"); i >= 0 {
+			raw = raw[:i]
+		}
+		return raw
+	}
+	changed := false
+	if u.User != nil {
+		u.User = nil
+		changed = true
+	}
+	if u.RawQuery != "" {
+		q, err := url.ParseQuery(u.RawQuery)
+		if err != nil {
+			u.RawQuery = ""
+			changed = true
+		}
+		for name := range q {
+			if credentialParam(name) {
+				q.Del(name)
+				changed = true
+			}
+		}
+		if changed && err == nil {
+			u.RawQuery = q.Encode()
+		}
+	}
+	if u.Fragment != "" && credentialFragment(u.Fragment) {
+		u.Fragment, u.RawFragment = "", ""
+		changed = true
+	}
+	if !changed {
+		return raw
+	}
+	return u.String()
+}
+
+// credentialFragment says whether a URL fragment looks like parameters
+// holding a credential (#access_token=..., as OAuth implicit flows send).
+func credentialFragment(f string) bool {
+	q, err := url.ParseQuery(f)
+	if err != nil {
+		return false
+	}
+	for name := range q {
+		if credentialParam(name) {
+			return true
+		}
+	}
+	return false
 }
 
 func sourceAlias(id Identity) source.Alias {
@@ -151,7 +285,7 @@ func packagesOf(doc *sbom.SBOM) []report.Package {
 		rp := report.Package{
 			Name:      p.Name,
 			Version:   p.Version,
-			PURL:      p.PURL,
+			PURL:      StripCredentials(p.PURL),
 			Ecosystem: ecosystemFromPURL(p.PURL),
 			Licenses:  []string{},
 		}

@@ -6,6 +6,7 @@ package scanners
 
 import (
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"path/filepath"
 	"time"
@@ -25,6 +26,12 @@ type Options struct {
 	DBDir string
 	// Version is tollgate's version, written into SBOMs.
 	Version string
+	// SecretFingerprintKey keys the fingerprints of secrets (see
+	// Fingerprint): at least 32 bytes, the same in every worker of a fleet
+	// so that exceptions keep matching. Empty generates a random key for
+	// this process (the embedded mode; New logs that it did): fingerprints
+	// then hold only within the process's own scans.
+	SecretFingerprintKey []byte
 }
 
 // Engine holds the warm scanners of one worker process.
@@ -43,6 +50,16 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Engine, error
 	routeGitleaksLogs(logger)
 	secrets, err := NewSecrets()
 	if err != nil {
+		return nil, err
+	}
+	key := opts.SecretFingerprintKey
+	if len(key) == 0 {
+		key = make([]byte, MinFingerprintKeyBytes)
+		rand.Read(key)
+		logger.WarnContext(ctx, "no secret fingerprint key configured: generated one for this process; "+
+			"secret fingerprints, and exceptions made from them, hold only for its own scans (set $TOLLGATE_SECRET_FINGERPRINT_KEY)")
+	}
+	if secrets, err = secrets.WithFingerprintKey(key); err != nil {
 		return nil, err
 	}
 	sb, err := NewSBOM(opts.Version)
@@ -104,7 +121,7 @@ func span(ctx context.Context, name string) (context.Context, trace.Span) {
 func (e *Engine) runSecrets(ctx context.Context, t tasks.Task, dir string) (workers.Output, error) {
 	begin := time.Now()
 	sctx, sp := span(ctx, "gitleaks")
-	found, err := e.secrets.Scan(sctx, dir)
+	found, err := e.secrets.Scan(sctx, dir, t.Tenant)
 	sp.End()
 	if err != nil {
 		return workers.Output{}, err

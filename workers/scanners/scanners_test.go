@@ -33,7 +33,7 @@ func TestMain(m *testing.M) {
 	if _, err := vulndb.ImportOSV(ctx, slog.New(slog.DiscardHandler), db, filepath.Join("..", "..", "testdata", "osv")); err != nil {
 		panic(err)
 	}
-	if engine, err = New(ctx, Options{DBDir: db, Version: "test"}, slog.New(slog.DiscardHandler)); err != nil {
+	if engine, err = New(ctx, Options{DBDir: db, Version: "test", SecretFingerprintKey: testFingerprintKey}, slog.New(slog.DiscardHandler)); err != nil {
 		panic(err)
 	}
 	code := m.Run()
@@ -41,6 +41,9 @@ func TestMain(m *testing.M) {
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// testFingerprintKey keys the secret fingerprints of the goldens.
+var testFingerprintKey = []byte("tollgate-test-fingerprint-key-32bytes!")
 
 func example(name string) string { return filepath.Join("..", "..", "examples", name) }
 
@@ -52,7 +55,7 @@ func needEngine(t testing.TB) {
 
 func TestSecrets(t *testing.T) {
 	needEngine(t)
-	got, err := engine.secrets.Scan(context.Background(), example("node-todo"))
+	got, err := engine.secrets.Scan(context.Background(), example("node-todo"), "acme")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +64,7 @@ func TestSecrets(t *testing.T) {
 		t.Fatal("secret value in the findings")
 	}
 	for _, app := range []string{"py-notes", "go-api", "clean-static"} {
-		got, err := engine.secrets.Scan(context.Background(), example(app))
+		got, err := engine.secrets.Scan(context.Background(), example(app), "acme")
 		if err != nil || len(got) != 0 {
 			t.Fatalf("%s: %v %v, want no secrets", app, got, err)
 		}
@@ -187,7 +190,7 @@ func BenchmarkDeepStage(b *testing.B) {
 func BenchmarkSecrets(b *testing.B) {
 	needEngine(b)
 	for b.Loop() {
-		if _, err := engine.secrets.Scan(context.Background(), example("node-todo")); err != nil {
+		if _, err := engine.secrets.Scan(context.Background(), example("node-todo"), "acme"); err != nil {
 			b.Fatal(err)
 		}
 	}
