@@ -5,9 +5,9 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
