@@ -76,7 +76,7 @@ func (o *oidcVerifier) principal(ctx context.Context, raw string) (Principal, er
 	if tenant == "" {
 		return Principal{}, fmt.Errorf("token has no %q claim", o.tenantClaim)
 	}
-	p := Principal{Name: "oidc:" + tok.Subject, Tenant: tenant}
+	p := Principal{Name: "oidc:" + tok.Subject, Tenant: tenant, Person: oidcPerson(tok.Subject, claims), Auth: AuthOIDC}
 	switch roles := claims[o.rolesClaim].(type) {
 	case []any:
 		for _, r := range roles {

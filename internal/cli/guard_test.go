@@ -167,8 +167,12 @@ func newGuardEnv(t *testing.T, rules map[string]any, health func(*embedded.Confi
 	srv, err := api.New(api.Config{RatePerSecond: 1000, Burst: 1000, Tokens: []api.Token{
 		{Name: "ci-a", SHA256: api.HashToken("token-ci"), Tenant: "a", Roles: []string{api.RoleCI}},
 		{Name: "alice", SHA256: api.HashToken("token-oncall"), Tenant: "a", Roles: []string{api.RoleOncall}},
-		{Name: "dana", SHA256: api.HashToken("token-dana"), Tenant: "a", Roles: []string{api.RoleCI, api.RoleReviewer}},
-		{Name: "rita", SHA256: api.HashToken("token-reviewer"), Tenant: "a", Roles: []string{api.RoleReviewer}},
+		{Name: "dana", SHA256: api.HashToken("token-dana"), Tenant: "a", Roles: []string{api.RoleCI, api.RoleReviewer}, Person: "dana@example.com"},
+		{Name: "dana-reviewer", SHA256: api.HashToken("token-dana-reviewer"), Tenant: "a", Roles: []string{api.RoleReviewer}, Person: "Dana@Example.com"},
+		{Name: "rita", SHA256: api.HashToken("token-reviewer"), Tenant: "a", Roles: []string{api.RoleReviewer}, Person: "rita@example.com"},
+		{Name: "ada", SHA256: api.HashToken("token-ada"), Tenant: "a", Roles: []string{api.RoleReviewer}, Person: "ada@example.com"},
+		{Name: "review-bot", SHA256: api.HashToken("token-review-bot"), Tenant: "a", Roles: []string{api.RoleReviewer}},
+		{Name: "exporter-a", SHA256: api.HashToken("token-health"), Tenant: "a", Roles: []string{api.RoleHealth}},
 		{Name: "sam", SHA256: api.HashToken("token-security"), Tenant: "a", Roles: []string{api.RoleSecurity}},
 	}}, api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Redactor: redactor,
 		Releases: newReleaseStore(st.Evidence()), Exceptions: newExceptionStore(st.Evidence()), Guards: &guards.Client{Temporal: st.Client()}, Metrics: metrics.Gatherer()})
@@ -374,7 +378,7 @@ func TestGuardRollsBackEndToEnd(t *testing.T) {
 		cfg.Health, cfg.HealthLag = puller, time.Second
 	})
 
-	push := startPusher(t, e.api.URL, "token-ci", "todo")
+	push := startPusher(t, e.api.URL, "token-health", "todo")
 	r1 := e.rollbackFlow(t, "todo", push)
 	t.Run("pulled", func(t *testing.T) { e.rollbackFlow(t, "notes", prom) })
 	t.Run("refusals", func(t *testing.T) { e.refusals(t, r1) })
