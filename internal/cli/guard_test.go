@@ -509,6 +509,8 @@ func (e *guardEnv) refusals(t *testing.T, r1 releases.Release) {
 		return r.ScanID
 	}()
 	digest := "sha256:" + strings.Repeat("3", 64)
+	at := time.Now().UTC().Format(time.RFC3339)
+	ahead := time.Now().UTC().Add(time.Hour).Format(time.RFC3339)
 	for _, tc := range []struct {
 		name, method, path, token, body string
 		status                          int
@@ -524,18 +526,20 @@ func (e *guardEnv) refusals(t *testing.T, r1 releases.Release) {
 		{"scan of another app", "POST", "/v1/apps/notes/releases", "token-ci", `{"artifact":"` + digest + `","scan_id":"` + r1.ScanID + `"}`, 400, "bad-request"},
 		{"blocked scan", "POST", "/v1/apps/todo/releases", "token-ci", `{"artifact":"` + digest + `","scan_id":"` + blocked + `"}`, 409, "scan-blocked"},
 		{"on-call records", "POST", "/v1/apps/todo/releases", "token-oncall", `{"artifact":"` + digest + `","scan_id":"` + r1.ScanID + `"}`, 403, "forbidden"},
-		{"no samples", "POST", "/v1/apps/todo/health", "token-ci", `{"samples":[]}`, 400, "bad-request"},
-		{"more errors than requests", "POST", "/v1/apps/todo/health", "token-ci", `{"samples":[{"at":"2026-11-22T09:00:00Z","requests":1,"errors":2}]}`, 400, "bad-request"},
-		{"negative latency", "POST", "/v1/apps/todo/health", "token-ci", `{"samples":[{"at":"2026-11-22T09:00:00Z","requests":1,"p95_seconds":-1}]}`, 400, "bad-request"},
-		{"no time", "POST", "/v1/apps/todo/health", "token-ci", `{"samples":[{"requests":1}]}`, 400, "bad-request"},
-		{"no guard", "POST", "/v1/apps/ghost/health", "token-ci", `{"samples":[{"at":"2026-11-22T09:00:00Z","requests":1}]}`, 404, "no-guard"},
+		{"no samples", "POST", "/v1/apps/todo/health", "token-health", `{"samples":[]}`, 400, "bad-request"},
+		{"more errors than requests", "POST", "/v1/apps/todo/health", "token-health", `{"samples":[{"at":"` + at + `","requests":1,"errors":2}]}`, 400, "bad-request"},
+		{"negative latency", "POST", "/v1/apps/todo/health", "token-health", `{"samples":[{"at":"` + at + `","requests":1,"p95_seconds":-1}]}`, 400, "bad-request"},
+		{"no time", "POST", "/v1/apps/todo/health", "token-health", `{"samples":[{"requests":1}]}`, 400, "bad-request"},
+		{"no guard", "POST", "/v1/apps/ghost/health", "token-health", `{"samples":[{"at":"` + at + `","requests":1}]}`, 404, "no-guard"},
+		{"ci pushes health", "POST", "/v1/apps/todo/health", "token-ci", `{"samples":[{"at":"` + at + `","requests":1}]}`, 403, "forbidden"},
+		{"health dated ahead", "POST", "/v1/apps/todo/health", "token-health", `{"samples":[{"at":"` + ahead + `","requests":1}]}`, 400, "bad-request"},
 		{"ci rolls back", "POST", "/v1/apps/todo/rollback", "token-ci", `{"reason":"x"}`, 403, "forbidden"},
 		{"rollback without reason", "POST", "/v1/apps/todo/rollback", "token-oncall", `{"reason":"  "}`, 400, "bad-request"},
 		{"freeze without reason", "POST", "/v1/apps/todo/freeze", "token-oncall", `{}`, 400, "bad-request"},
 		{"ci freezes", "POST", "/v1/apps/todo/freeze", "token-ci", `{"reason":"x"}`, 403, "forbidden"},
 		{"unfreeze unguarded", "POST", "/v1/apps/ghost/unfreeze", "token-oncall", `{}`, 404, "no-guard"},
 		{"status unguarded", "GET", "/v1/apps/ghost/guard", "token-oncall", ``, 404, "no-guard"},
-		{"huge body", "POST", "/v1/apps/todo/health", "token-ci", `{"samples":[` + strings.Repeat(`{"at":"2026-11-22T09:00:00Z","requests":1},`, 10000) + `{}]}`, 413, "too-large"},
+		{"huge body", "POST", "/v1/apps/todo/health", "token-health", `{"samples":[` + strings.Repeat(`{"at":"`+at+`","requests":1},`, 10000) + `{}]}`, 413, "too-large"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, e.api.URL+tc.path, strings.NewReader(tc.body))
