@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -124,24 +125,42 @@ func decodeStrict(body []byte, v any) error {
 	return nil
 }
 
-// decodeHealth decodes and checks a health push: the samples the guard
-// gets, or why none are accepted.
-func decodeHealth(body []byte) ([]workflows.HealthSample, error) {
+// HealthClock is the window a pushed sample's time must fall in, around the
+// server's now: at most Ahead after it (clock skew between the app and the
+// server; default 2 minutes, the guard's own limit) and at most Behind
+// before it (default 15 minutes; the guard drops samples older than its
+// longest window anyway). A sample outside it is refused: one dated ahead
+// would keep a guard's windows "healthy" and fresh.
+type HealthClock struct {
+	Ahead  time.Duration
+	Behind time.Duration
+}
+
+func (c HealthClock) withDefaults() HealthClock {
+	c.Ahead = cmp.Or(c.Ahead, workflows.PushClockSkew)
+	c.Behind = cmp.Or(c.Behind, 15*time.Minute)
+	return c
+}
+
+// decodeHealth decodes and checks a health push received at now: the
+// samples the guard gets, or why none are accepted.
+func decodeHealth(body []byte, now time.Time, clock HealthClock) ([]workflows.HealthSample, error) {
 	var in HealthPush
 	if err := decodeStrict(body, &in); err != nil {
 		return nil, err
 	}
-	return in.check()
+	return in.check(now, clock)
 }
 
-// check validates a decoded push and converts its samples.
-func (in HealthPush) check() ([]workflows.HealthSample, error) {
+// check validates a decoded push received at now and converts its samples.
+func (in HealthPush) check(now time.Time, clock HealthClock) ([]workflows.HealthSample, error) {
 	if len(in.Samples) == 0 || len(in.Samples) > maxSamplesPerPush {
 		return nil, fmt.Errorf("send 1 to %d samples", maxSamplesPerPush)
 	}
+	clock = clock.withDefaults()
 	samples := make([]workflows.HealthSample, 0, len(in.Samples))
 	for i, x := range in.Samples {
-		hs, err := x.sample()
+		hs, err := x.sample(now, clock)
 		if err != nil {
 			return nil, fmt.Errorf("sample %d: %w", i, err)
 		}
@@ -218,7 +237,7 @@ func (s *Server) pushHealth(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	samples, err := in.check()
+	samples, err := in.check(time.Now().UTC(), s.cfg.HealthClock)
 	if err != nil {
 		writeProblem(w, r, http.StatusBadRequest, "bad-request", err.Error())
 		return
@@ -233,8 +252,8 @@ func (s *Server) pushHealth(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, map[string]any{"app": app, "accepted": len(samples)})
 }
 
-// sample checks a pushed sample and converts it.
-func (x HealthSampleIn) sample() (workflows.HealthSample, error) {
+// sample checks a pushed sample received at now and converts it.
+func (x HealthSampleIn) sample(now time.Time, clock HealthClock) (workflows.HealthSample, error) {
 	var d [3]time.Duration
 	for i, v := range []float64{x.P50Seconds, x.P95Seconds, x.P99Seconds} {
 		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 || v > 3600 {
@@ -246,8 +265,9 @@ func (x HealthSampleIn) sample() (workflows.HealthSample, error) {
 	if err := hs.Validate(); err != nil {
 		return workflows.HealthSample{}, err
 	}
-	if hs.At.Year() < 2000 || hs.At.After(time.Now().Add(time.Hour)) {
-		return workflows.HealthSample{}, fmt.Errorf("time %s is not a plausible sample time", hs.At.Format(time.RFC3339))
+	if hs.At.After(now.Add(clock.Ahead)) || hs.At.Before(now.Add(-clock.Behind)) {
+		return workflows.HealthSample{}, fmt.Errorf("time %s is outside the accepted window (%s before to %s after the server's %s)",
+			hs.At.Format(time.RFC3339), clock.Behind, clock.Ahead, now.Format(time.RFC3339))
 	}
 	return hs, nil
 }

@@ -26,24 +26,39 @@ const (
 	RoleSecurity = "security"
 	// RoleReviewer approves or rejects scans waiting for a human review.
 	RoleReviewer = "reviewer"
+	// RoleHealth pushes health samples to the app guards, and nothing else.
+	RoleHealth = "health"
 )
 
 // Roles lists every role a token may have.
-var Roles = []string{RoleCI, RoleSRE, RoleOncall, RoleAdmin, RoleDeployer, RoleSecurity, RoleReviewer}
+var Roles = []string{RoleCI, RoleSRE, RoleOncall, RoleAdmin, RoleDeployer, RoleSecurity, RoleReviewer, RoleHealth}
 
-// Principal is who a request comes from.
+// How a principal authenticated (Principal.Auth).
+const (
+	AuthStatic = "static"
+	AuthOIDC   = "oidc"
+)
+
+// Principal is who a request comes from. Person is the human behind it,
+// when it names one: an OIDC login's verified email or subject, or a static
+// token's person. Reviews are bound to persons, never to token names.
 type Principal struct {
 	Name   string   `json:"name"`
 	Tenant string   `json:"tenant"`
 	Roles  []string `json:"roles"`
+	Person string   `json:"person,omitempty"`
+	Auth   string   `json:"auth,omitempty"`
 }
 
 // Token is a static API token as configured: only its sha256 is kept.
+// Person names the human who holds it (an email, e.g. alice@example.com);
+// a token without one (a CI bot's) cannot decide reviews.
 type Token struct {
 	Name   string   `json:"name" yaml:"name"`
 	SHA256 string   `json:"sha256" yaml:"sha256"`
 	Tenant string   `json:"tenant" yaml:"tenant"`
 	Roles  []string `json:"roles" yaml:"roles"`
+	Person string   `json:"person,omitempty" yaml:"person,omitempty"`
 }
 
 // HashToken returns the hex sha256 a Token stores for a secret token.
@@ -67,6 +82,9 @@ func (t Token) Validate() error {
 		if !slices.Contains(Roles, r) {
 			return fmt.Errorf("token %q: unknown role %q", t.Name, r)
 		}
+	}
+	if t.Person != "" && !validEmail(t.Person) {
+		return fmt.Errorf("token %q: person %q is not an email address", t.Name, t.Person)
 	}
 	return nil
 }
@@ -160,5 +178,5 @@ func (s *Server) staticPrincipal(raw string) (Principal, bool) {
 	if found == nil || !tenant.Valid(found.Tenant) {
 		return Principal{}, false
 	}
-	return Principal{Name: found.Name, Tenant: found.Tenant, Roles: found.Roles}, true
+	return Principal{Name: found.Name, Tenant: found.Tenant, Roles: found.Roles, Person: found.Person, Auth: AuthStatic}, true
 }

@@ -136,7 +136,7 @@ func (m claimMapper) principal(subject string, claims map[string]any) (p Princip
 	case string:
 		values = strings.Fields(v)
 	}
-	p = Principal{Name: "oidc:" + subject, Tenant: name}
+	p = Principal{Name: "oidc:" + subject, Tenant: name, Person: oidcPerson(subject, claims), Auth: AuthOIDC}
 	for _, v := range values {
 		roles, ok := m.roleMap[v]
 		if !ok {

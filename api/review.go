@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/mail"
 	"strings"
 	"time"
 
@@ -25,8 +26,10 @@ type ReviewRequest struct {
 }
 
 // reviewScan hands a reviewer's decision to a scan waiting for review. The
-// reviewer needs the reviewer role in the scan's tenant and must not be the
-// scan's submitter; the workflow checks the latter again.
+// reviewer needs the reviewer role in the scan's tenant and must be a person
+// (an OIDC login, or a static token that names one) other than the person
+// who submitted the scan and the commit's author: holding a second token
+// does not make the author someone else. The workflow checks again.
 func (s *Server) reviewScan(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	p := principalFrom(ctx)
@@ -62,11 +65,18 @@ func (s *Server) reviewScan(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusForbidden, "forbidden", reason)
 		return
 	}
-	if submitter, err := s.scanSubmitter(r, id); err != nil {
+	if p.Person == "" {
+		writeProblem(w, r, http.StatusForbidden, "forbidden",
+			fmt.Sprintf("principal %q names no person: a review is decided by a human (log in with OIDC, or use a static token with a person)", p.Name))
+		return
+	}
+	sub, err := s.scanSubmitter(r, id)
+	if err != nil {
 		s.internal(w, r, "read scan submitter", err)
 		return
-	} else if submitter != "" && submitter == p.Name {
-		writeProblem(w, r, http.StatusForbidden, "forbidden", "the submitter may not review their own scan")
+	}
+	if why := sub.refuses(p); why != "" {
+		writeProblem(w, r, http.StatusForbidden, "forbidden", why)
 		return
 	}
 	status := s.status(ctx, id, "", st)
@@ -74,7 +84,8 @@ func (s *Server) reviewScan(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusConflict, "not-waiting-for-review", fmt.Sprintf("scan %s is %s and not waiting for a review", id, status.Status))
 		return
 	}
-	sig := workflows.ReviewSignal{Decision: in.Decision, Reviewer: p.Name, Reason: in.Reason, At: time.Now().UTC()}
+	sig := workflows.ReviewSignal{Decision: in.Decision, Reviewer: p.Name, Person: p.Person, Auth: p.Auth, Tenant: p.Tenant,
+		Reason: in.Reason, At: time.Now().UTC()}
 	err = s.deps.Temporal.SignalWorkflow(ctx, workflowID(id), "", workflows.SignalReview, sig)
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
@@ -84,23 +95,64 @@ func (s *Server) reviewScan(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "signal review", err)
 		return
 	}
-	s.deps.Logger.InfoContext(ctx, "review decided", "scan_id", id, "tenant", tenant, "reviewer", p.Name, "decision", in.Decision)
+	s.deps.Logger.InfoContext(ctx, "review decided", "scan_id", id, "tenant", tenant, "reviewer", p.Name, "person", p.Person, "decision", in.Decision)
 	writeJSON(w, http.StatusAccepted, status)
 }
 
+// submission is who stands behind a scan: the submitting principal, its
+// person and the commit's author, as the API recorded them at submission.
+type submission struct {
+	Submitter, Person, Author string
+}
+
+// refuses says why p may not decide a review of the submission, or "".
+// Persons and emails compare case-insensitively.
+func (sub submission) refuses(p Principal) string {
+	switch {
+	case sub.Submitter != "" && sub.Submitter == p.Name:
+		return "the submitter may not review their own scan"
+	case sub.Person != "" && strings.EqualFold(sub.Person, p.Person):
+		return "the submitter may not review their own scan (same person, another token)"
+	case sub.Author != "" && strings.EqualFold(sub.Author, p.Person):
+		return "the commit's author may not review their own change"
+	}
+	return ""
+}
+
 // scanSubmitter reads who submitted a scan from its workflow's memo.
-func (s *Server) scanSubmitter(r *http.Request, id string) (string, error) {
+func (s *Server) scanSubmitter(r *http.Request, id string) (submission, error) {
 	desc, err := s.deps.Temporal.DescribeWorkflowExecution(r.Context(), workflowID(id), "")
 	if err != nil {
-		return "", err
+		return submission{}, err
 	}
-	var submitter string
-	if f := desc.GetWorkflowExecutionInfo().GetMemo().GetFields(); f != nil && f[workflows.MemoSubmitter] != nil {
-		if err := converter.GetDefaultDataConverter().FromPayload(f[workflows.MemoSubmitter], &submitter); err != nil {
-			return "", fmt.Errorf("decode submitter of scan %s: %w", id, err)
+	var sub submission
+	f := desc.GetWorkflowExecutionInfo().GetMemo().GetFields()
+	for key, dst := range map[string]*string{workflows.MemoSubmitter: &sub.Submitter, workflows.MemoSubmitterPerson: &sub.Person, workflows.MemoAuthor: &sub.Author} {
+		if f[key] == nil {
+			continue
+		}
+		if err := converter.GetDefaultDataConverter().FromPayload(f[key], dst); err != nil {
+			return submission{}, fmt.Errorf("decode %s of scan %s: %w", key, id, err)
 		}
 	}
-	return submitter, nil
+	return sub, nil
+}
+
+// validEmail reports whether s is a bare email address (no display name).
+func validEmail(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && len(s) <= 254
+}
+
+// oidcPerson is the person behind an OIDC login: its email when the IdP
+// says it is verified (so it compares with commit authors), else its
+// subject.
+func oidcPerson(subject string, claims map[string]any) string {
+	email, _ := claims["email"].(string)
+	if verified, _ := claims["email_verified"].(bool); verified && validEmail(email) {
+		return email
+	}
+	return subject
 }
 
 // RematchTriggered is the answer of POST /v1/rematch: the caller's

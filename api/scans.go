@@ -39,6 +39,9 @@ type Metadata struct {
 	// Priority is "ci" (the default: someone waits on the verdict) or
 	// "bulk" (rescans and backfills, served after CI work).
 	Priority string `json:"priority,omitempty"`
+	// Author is the commit author's email: that person may not approve the
+	// change in a review, whatever token they hold.
+	Author string `json:"author,omitempty"`
 }
 
 // Provenance records how an LLM-made app came to be. Secrets in the prompts
@@ -69,6 +72,9 @@ var (
 func (m Metadata) Validate() error {
 	if !appRe.MatchString(m.App) {
 		return fmt.Errorf("app %q must be 1-63 characters of a-z, 0-9, '.', '_' or '-'", m.App)
+	}
+	if m.Author != "" && !validEmail(m.Author) {
+		return fmt.Errorf("author %q is not an email address", m.Author)
 	}
 	if m.Commit != "" && !commitRe.MatchString(m.Commit) {
 		return fmt.Errorf("commit %q is not a git object id", m.Commit)
@@ -237,7 +243,7 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 	}
 	req := workflows.ScanRequest{ScanID: id, App: meta.App, Commit: meta.Commit, Labels: meta.Labels, Full: s.cfg.Full,
 		Input: tasks.Input{Archive: &obj}, SubmittedAt: now.Truncate(time.Second), Tenant: p.Tenant,
-		Priority: meta.Priority, Submitter: p.Name}
+		Priority: meta.Priority, Submitter: p.Name, SubmitterPerson: p.Person, Author: meta.Author}
 	if meta.Provenance != nil {
 		ev, err := s.storeProvenance(ctx, id, *meta.Provenance)
 		if errors.Is(err, errProvenanceRefused) {
@@ -262,7 +268,7 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 		// on top of the scan itself.
 		WorkflowExecutionTimeout: workflows.MaxReviewTimeout + 24*time.Hour,
 		Memo: map[string]any{workflows.MemoTenant: p.Tenant, workflows.MemoApp: meta.App, workflows.MemoSubmitter: p.Name,
-			memoContent: content},
+			workflows.MemoSubmitterPerson: p.Person, workflows.MemoAuthor: meta.Author, memoContent: content},
 		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.SearchTenant.ValueSet(p.Tenant), workflows.SearchApp.ValueSet(meta.App)),
 	}, workflows.ScanWorkflow, req)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
@@ -302,7 +308,7 @@ func contentDigest(tenant, archiveSHA256 string, m Metadata) string {
 	labels := slices.Clone(m.Labels)
 	slices.Sort(labels)
 	labels = slices.Compact(labels)
-	b, _ := json.Marshal([]any{"tollgate-scan-content/1", tenant, archiveSHA256, m.App, m.Commit, labels, cmp.Or(m.Priority, tasks.PriorityCI)})
+	b, _ := json.Marshal([]any{"tollgate-scan-content/1", tenant, archiveSHA256, m.App, m.Commit, labels, cmp.Or(m.Priority, tasks.PriorityCI), m.Author})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }

@@ -80,6 +80,9 @@ type Config struct {
 	Version string
 	// OIDC accepts JWTs from an OpenID Connect issuer besides static tokens.
 	OIDC OIDC
+	// HealthClock bounds the times of pushed health samples (defaults: 2
+	// minutes ahead, 15 minutes behind the server's clock).
+	HealthClock HealthClock
 }
 
 func (c Config) withDefaults() Config {

@@ -69,12 +69,12 @@ func (c *Client) guardOptions(tenant, app string) client.StartWorkflowOptions {
 	}
 }
 
-// Push hands health samples to the app's guard, in order.
+// Push hands health samples to the app's guard, in order, as one signal:
+// a push of many samples adds one event to the guard's history, not one per
+// sample.
 func (c *Client) Push(ctx context.Context, tenant, app string, samples []workflows.HealthSample) error {
-	for _, s := range samples {
-		if err := c.signal(ctx, tenant, app, workflows.SignalHealthSample, s); err != nil {
-			return fmt.Errorf("push health of %s/%s: %w", tenant, app, err)
-		}
+	if err := c.signal(ctx, tenant, app, workflows.SignalHealthSamples, workflows.HealthBatch{Samples: samples}); err != nil {
+		return fmt.Errorf("push %d health samples of %s/%s: %w", len(samples), tenant, app, err)
 	}
 	return nil
 }

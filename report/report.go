@@ -196,20 +196,37 @@ const (
 // scan). It is stored as evidence (review.json) under the scan's signed
 // attestation.
 type Review struct {
-	Reasons   []Reason        `json:"reasons"`
-	Submitter string          `json:"submitter,omitempty"`
-	Requested time.Time       `json:"requested_at"`
-	Deadline  time.Time       `json:"deadline"`
-	Outcome   string          `json:"outcome"`
-	Reviewer  string          `json:"reviewer,omitempty"`
-	Reason    string          `json:"reason,omitempty"`
-	At        time.Time       `json:"at"`
-	Refused   []ReviewRefusal `json:"refused,omitempty"`
+	Reasons   []Reason `json:"reasons"`
+	Submitter string   `json:"submitter,omitempty"`
+	// SubmitterPerson and Author are the people who may not approve: the
+	// human behind the submitting principal and the commit's author.
+	SubmitterPerson string    `json:"submitter_person,omitempty"`
+	Author          string    `json:"author,omitempty"`
+	Requested       time.Time `json:"requested_at"`
+	Deadline        time.Time `json:"deadline"`
+	Outcome         string    `json:"outcome"`
+	Reviewer        string    `json:"reviewer,omitempty"`
+	// Approver is who decided: the person, the principal, how it
+	// authenticated and its tenant.
+	Approver *Approver       `json:"approver,omitempty"`
+	Reason   string          `json:"reason,omitempty"`
+	At       time.Time       `json:"at"`
+	Refused  []ReviewRefusal `json:"refused,omitempty"`
+}
+
+// Approver is the identity behind a review decision.
+type Approver struct {
+	Person    string `json:"person"`
+	Principal string `json:"principal"`
+	// Auth is how the principal authenticated: "oidc" or "static".
+	Auth   string `json:"auth,omitempty"`
+	Tenant string `json:"tenant,omitempty"`
 }
 
 // ReviewRefusal is a review decision the workflow did not take, and why.
 type ReviewRefusal struct {
 	Reviewer string    `json:"reviewer"`
+	Person   string    `json:"person,omitempty"`
 	Decision string    `json:"decision"`
 	At       time.Time `json:"at"`
 	Why      string    `json:"why"`

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,12 +18,13 @@ const ActivityStartRollback = "StartRollback"
 
 // Signals and the query of GuardWorkflow.
 const (
-	SignalHealthSample = "health-sample" // HealthSample
-	SignalFreeze       = "freeze"        // FreezeRequest
-	SignalUnfreeze     = "unfreeze"      // no payload
-	SignalRelease      = "release"       // ReleaseRef: watch this release from now on
-	SignalStop         = "stop"          // no payload: the guard returns
-	QueryGuardStatus   = "guard-status"  // GuardStatus
+	SignalHealthSample  = "health-sample"  // HealthSample (one; earlier APIs)
+	SignalHealthSamples = "health-samples" // HealthBatch: one push, one signal
+	SignalFreeze        = "freeze"         // FreezeRequest
+	SignalUnfreeze      = "unfreeze"       // no payload
+	SignalRelease       = "release"        // ReleaseRef: watch this release from now on
+	SignalStop          = "stop"           // no payload: the guard returns
+	QueryGuardStatus    = "guard-status"   // GuardStatus
 )
 
 // TriggerGuard is RollbackRequest.Trigger for rollbacks the guard starts.
@@ -44,6 +46,28 @@ const guardTicksPerRun = 500
 
 // guardDecisionsKept is how many decisions the status keeps.
 const guardDecisionsKept = 20
+
+// Limits on pushed health samples (workflow version "health-push" on). A
+// pushed sample dated more than PushClockSkew after the guard's now, or
+// older than the rules' longest window, is refused; so is any pushed sample
+// beyond MaxPushedSamples in the store, which holds one longest window (plus
+// an interval) of samples: whatever is pushed, the guard's state and the
+// continue-as-new payload stay bounded (1000 samples are about 150 KB).
+const (
+	PushClockSkew    = 2 * time.Minute
+	MaxPushedSamples = 1000
+)
+
+// Where a sample came from (HealthSample.Source).
+const (
+	SourcePush = ""     // pushed through the API
+	SourcePull = "pull" // pulled by the guard from Prometheus
+)
+
+// HealthBatch is the payload of the "health-samples" signal: one push.
+type HealthBatch struct {
+	Samples []HealthSample `json:"samples"`
+}
 
 // ReleaseRef names a deployed release and what it is measured against.
 type ReleaseRef struct {
@@ -84,7 +108,10 @@ type GuardState struct {
 	// AwaitingRelease is set once a rollback started: the guard evaluates
 	// nothing until the release rolled back to is signalled.
 	AwaitingRelease bool `json:"awaiting_release,omitempty"`
-	Breaches        int  `json:"breaches,omitempty"`
+	// PushRefused counts the pushed samples refused: outside the clock
+	// window, or over MaxPushedSamples.
+	PushRefused int `json:"push_refused,omitempty"`
+	Breaches    int `json:"breaches,omitempty"`
 	// BreachAt is when the current run of breaches began: the start of the
 	// breached window when it was first found.
 	BreachAt time.Time `json:"breach_at,omitzero"`
@@ -187,6 +214,10 @@ func GuardWorkflow(ctx workflow.Context, req GuardRequest) error {
 		return fmt.Errorf("guard app %q: %w", req.App, err)
 	}
 	g := &guard{tenant: req.Tenant, app: req.App, release: req.Release, rules: rules}
+	// Versioned: pushed samples are held to a clock window and a cap, and a
+	// pulled sample outvotes the pushed ones of its period. Runs started
+	// before replay without it.
+	g.pushLimits = workflow.GetVersion(ctx, "health-push", workflow.DefaultVersion, 1) >= 1
 	if req.State != nil {
 		g.GuardState = *req.State
 	} else {
@@ -198,6 +229,7 @@ func GuardWorkflow(ctx workflow.Context, req GuardRequest) error {
 	}
 
 	samples := workflow.GetSignalChannel(ctx, SignalHealthSample)
+	batches := workflow.GetSignalChannel(ctx, SignalHealthSamples)
 	started := workflow.GetSignalChannel(ctx, SignalRollbackStarted)
 	finished := workflow.GetSignalChannel(ctx, SignalRollbackFinished)
 	freeze := workflow.GetSignalChannel(ctx, SignalFreeze)
@@ -211,7 +243,14 @@ func GuardWorkflow(ctx workflow.Context, req GuardRequest) error {
 			AddReceive(samples, func(c workflow.ReceiveChannel, _ bool) {
 				var hs HealthSample
 				c.Receive(ctx, &hs)
-				g.addSample(ctx, hs)
+				g.push(ctx, hs)
+			}).
+			AddReceive(batches, func(c workflow.ReceiveChannel, _ bool) {
+				var b HealthBatch
+				c.Receive(ctx, &b)
+				for _, hs := range b.Samples {
+					g.push(ctx, hs)
+				}
 			}).
 			AddReceive(freeze, func(c workflow.ReceiveChannel, _ bool) {
 				var f FreezeRequest
@@ -293,6 +332,8 @@ type guard struct {
 	release ReleaseRef
 	rules   Rules
 	stopped bool
+	// pushLimits: see PushClockSkew and (*guard).judged.
+	pushLimits bool
 	GuardState
 }
 
@@ -310,6 +351,75 @@ func (g *guard) addSample(ctx workflow.Context, s HealthSample) {
 		return // the previous release's, or one being rolled back
 	}
 	g.Samples = append(g.Samples, s)
+}
+
+// push adds a pushed sample. With pushLimits it refuses one dated outside
+// [now - longest window, now + PushClockSkew] (one dated ahead would keep a
+// window "healthy" and fresh), and any beyond MaxPushedSamples in the store.
+func (g *guard) push(ctx workflow.Context, s HealthSample) {
+	s.Source = SourcePush
+	if !g.pushLimits {
+		g.addSample(ctx, s)
+		return
+	}
+	now := workflow.Now(ctx)
+	why := ""
+	switch {
+	case s.At.After(now.Add(PushClockSkew)):
+		why = "dated ahead of the guard's clock"
+	case !s.At.After(now.Add(-g.rules.longestWindow())):
+		why = "older than the longest window"
+	case g.pushed() >= MaxPushedSamples:
+		why = "over the cap of pushed samples per window"
+	}
+	if why != "" {
+		g.PushRefused++
+		workflow.GetLogger(ctx).Warn("guard refused a pushed health sample", "app", g.app, "at", s.At, "why", why)
+		return
+	}
+	g.addSample(ctx, s)
+}
+
+// pushed counts the pushed samples in the store.
+func (g *guard) pushed() int {
+	n := 0
+	for _, s := range g.Samples {
+		if s.Source != SourcePull {
+			n++
+		}
+	}
+	return n
+}
+
+// judged returns the samples the rules judge. With pushLimits, a pushed
+// sample within one SampleInterval of a pulled one describes the same
+// period, and the pulled one stands alone: pushed samples fill the periods
+// the pull has no sample for, and never outvote it (a healthy push cannot
+// turn a pulled breach into healthy, nor a pulled gap into a stale window).
+func (g *guard) judged() []HealthSample {
+	if !g.pushLimits {
+		return g.Samples
+	}
+	var pulled []time.Time
+	for _, s := range g.Samples {
+		if s.Source == SourcePull {
+			pulled = append(pulled, s.At)
+		}
+	}
+	if len(pulled) == 0 {
+		return g.Samples
+	}
+	out := make([]HealthSample, 0, len(g.Samples))
+	for _, s := range g.Samples {
+		if s.Source != SourcePull && slices.ContainsFunc(pulled, func(p time.Time) bool {
+			d := s.At.Sub(p)
+			return d > -g.rules.SampleInterval && d < g.rules.SampleInterval
+		}) {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
 // watch switches to a new release: its windows start empty.
@@ -364,6 +474,7 @@ func (g *guard) pull(ctx workflow.Context) {
 		workflow.GetLogger(ctx).Warn("guard could not pull health", "app", g.app, "error", err)
 		return
 	}
+	res.Sample.Source = SourcePull
 	g.addSample(ctx, res.Sample)
 }
 
@@ -384,7 +495,7 @@ func (g *guard) evaluate(ctx workflow.Context) {
 	logger := workflow.GetLogger(ctx)
 	now := workflow.Now(ctx)
 	g.prune(now)
-	evs := Evaluate(g.Samples, now, g.rules, g.release.BaselineP95)
+	evs := Evaluate(g.judged(), now, g.rules, g.release.BaselineP95)
 	g.Current, g.EvaluatedAt = evs, now
 
 	var breaches, inconclusive []string

@@ -604,3 +604,71 @@ func TestGuardAndRollbackReplay(t *testing.T) {
 		})
 	}
 }
+
+// One healthy sample pushed an hour ahead kept every window "healthy" and
+// fresh on 9ae75cb, whatever the real traffic: now it is refused (and
+// counted), and the window without real samples is inconclusive.
+func TestGuardRefusesAPushDatedAhead(t *testing.T) {
+	env, rb := newGuardEnv(t)
+	env.RegisterDelayedCallback(func() {
+		ahead := good
+		ahead.At = env.Now().Add(time.Hour)
+		env.SignalWorkflow(SignalHealthSample, ahead)
+	}, 10*time.Second)
+	st := runGuard(t, env, GuardRequest{App: "todo", Release: guardRelease}, 10*time.Minute)
+	if calls, _ := rb.get(); len(calls) != 0 {
+		t.Fatalf("rollbacks %+v", calls)
+	}
+	if st.PushRefused != 1 || len(st.Samples) != 0 || has(st.Decisions, ActionNone) || !has(st.Decisions, ActionInconclusive) {
+		t.Fatalf("refused %d, samples %d, decisions %v: want the push refused and the guard inconclusive",
+			st.PushRefused, len(st.Samples), actions(st.Decisions))
+	}
+}
+
+// Pulled samples breach; a pusher sends healthy samples for the same
+// periods. The pushed ones cannot turn the breach into healthy: the guard
+// rolls back when the pulled samples alone say so. On 9ae75cb the healthy
+// pushes broke every window's run of breaches and no rollback came.
+func TestGuardPulledSamplesOutvotePushedOnes(t *testing.T) {
+	env, rb := newGuardEnv(t)
+	q := HealthQueries{Requests: `sum(increase(http_requests_total[30s]))`, Errors: `sum(increase(http_requests_total{code=~"5.."}[30s]))`}
+	env.RegisterActivityWithOptions(func(_ context.Context, req PullRequest) (PullResult, error) {
+		return PullResult{Sample: HealthSample{At: req.At, Requests: 1000, Errors: 90}}, nil
+	}, activity.RegisterOptions{Name: ActivityPullHealth})
+	feed(env, 10*time.Second, 12*time.Minute, good)
+	st := runGuard(t, env, GuardRequest{App: "todo", Release: guardRelease, Rules: Rules{Queries: q}}, 12*time.Minute)
+	calls, at := rb.get()
+	if len(calls) != 1 {
+		t.Fatalf("%d rollbacks (decisions %v), want 1: pushed samples outvoted pulled ones", len(calls), actions(st.Decisions))
+	}
+	// The first pull, at 30s, covers 0-30s: five minutes of pulled breach
+	// are complete at 5m.
+	if at[0] != 5*time.Minute {
+		t.Errorf("rollback at %s, want 5m", at[0])
+	}
+}
+
+// Pushing many full batches keeps the guard's sample store (its state, and
+// the continue-as-new payload) bounded by MaxPushedSamples; the rest are
+// refused and counted.
+func TestGuardPushedSamplesAreBounded(t *testing.T) {
+	env, _ := newGuardEnv(t)
+	const batches, perBatch = 6, 500
+	for i := range batches {
+		env.RegisterDelayedCallback(func() {
+			b := HealthBatch{}
+			for range perBatch {
+				s := good
+				s.At = env.Now()
+				b.Samples = append(b.Samples, s)
+			}
+			env.SignalWorkflow(SignalHealthSamples, b)
+		}, time.Duration(i+1)*time.Second)
+	}
+	var mid GuardStatus
+	statusAt(t, env, 10*time.Second, &mid)
+	runGuard(t, env, GuardRequest{App: "todo", Release: guardRelease}, 2*time.Minute)
+	if len(mid.Samples) != MaxPushedSamples || mid.PushRefused != batches*perBatch-MaxPushedSamples {
+		t.Fatalf("%d samples kept, %d refused; want %d kept and the rest refused", len(mid.Samples), mid.PushRefused, MaxPushedSamples)
+	}
+}

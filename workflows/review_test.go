@@ -37,6 +37,7 @@ func reviewEnv(t *testing.T) (*testsuite.TestWorkflowEnvironment, *FinalizeReque
 var reviewed = func() ScanRequest {
 	r := request
 	r.Tenant, r.Submitter, r.Labels = "acme", "ci-bot", []string{"ai-generated"}
+	r.SubmitterPerson, r.Author = "carol@example.com", "Dave@Example.com"
 	return r
 }()
 
@@ -66,7 +67,7 @@ func TestReviewApproved(t *testing.T) {
 			t.Errorf("progress while waiting for review: %+v %v", p, err)
 		}
 	}, 30*time.Minute)
-	signalAfter(env, time.Hour, ReviewSignal{Decision: ReviewApprove, Reviewer: "alice", Reason: "auth change checked"})
+	signalAfter(env, time.Hour, ReviewSignal{Decision: ReviewApprove, Reviewer: "alice", Person: "alice@example.com", Auth: "oidc", Tenant: "acme", Reason: "auth change checked"})
 	env.ExecuteWorkflow(ScanWorkflow, reviewed)
 	res := result(t, env)
 	if res.Verdict != report.VerdictWarn {
@@ -76,11 +77,16 @@ func TestReviewApproved(t *testing.T) {
 	if rv == nil || rv.Outcome != report.ReviewApproved || rv.Reviewer != "alice" || rv.Submitter != "ci-bot" || rv.At.Sub(rv.Requested) != time.Hour {
 		t.Fatalf("review record %+v", rv)
 	}
+	// The evidence names who approved, and how they logged in.
+	want := report.Approver{Person: "alice@example.com", Principal: "alice", Auth: "oidc", Tenant: "acme"}
+	if rv.Approver == nil || *rv.Approver != want || rv.Author != "Dave@Example.com" || rv.SubmitterPerson != "carol@example.com" {
+		t.Fatalf("approver %+v, author %q, submitter person %q", rv.Approver, rv.Author, rv.SubmitterPerson)
+	}
 }
 
 func TestReviewRejected(t *testing.T) {
 	env, fin := reviewEnv(t)
-	signalAfter(env, 10*time.Minute, ReviewSignal{Decision: ReviewReject, Reviewer: "alice", Reason: "sends tokens to a third party"})
+	signalAfter(env, 10*time.Minute, ReviewSignal{Decision: ReviewReject, Reviewer: "alice", Person: "alice@example.com", Auth: "oidc", Tenant: "acme", Reason: "sends tokens to a third party"})
 	env.ExecuteWorkflow(ScanWorkflow, reviewed)
 	res := result(t, env)
 	if res.Verdict != report.VerdictBlock || fin.Review.Outcome != report.ReviewRejected {
@@ -107,9 +113,9 @@ func TestReviewTimesOutToBlock(t *testing.T) {
 // until someone else decides.
 func TestReviewBySubmitterIsRefused(t *testing.T) {
 	env, fin := reviewEnv(t)
-	signalAfter(env, 5*time.Minute, ReviewSignal{Decision: ReviewApprove, Reviewer: "ci-bot", Reason: "looks fine to me"})
-	signalAfter(env, 6*time.Minute, ReviewSignal{Decision: "maybe", Reviewer: "bob", Reason: "?"})
-	signalAfter(env, 90*time.Minute, ReviewSignal{Decision: ReviewReject, Reviewer: "alice", Reason: "no"})
+	signalAfter(env, 5*time.Minute, ReviewSignal{Decision: ReviewApprove, Reviewer: "ci-bot", Person: "alice@example.com", Reason: "looks fine to me"})
+	signalAfter(env, 6*time.Minute, ReviewSignal{Decision: "maybe", Reviewer: "bob", Person: "bob@example.com", Reason: "?"})
+	signalAfter(env, 90*time.Minute, ReviewSignal{Decision: ReviewReject, Reviewer: "alice", Person: "alice@example.com", Auth: "oidc", Tenant: "acme", Reason: "no"})
 	env.ExecuteWorkflow(ScanWorkflow, reviewed)
 	res := result(t, env)
 	rv := fin.Review
@@ -148,5 +154,38 @@ func TestBlockedScanIsNotReviewed(t *testing.T) {
 	env.ExecuteWorkflow(ScanWorkflow, reviewed)
 	if res := result(t, env); res.Verdict != report.VerdictBlock {
 		t.Fatalf("%+v", res)
+	}
+}
+
+// A review is bound to a person: the author of the change with a second
+// token, the submitter's person with another token, and a token that names
+// no person are all refused by the workflow itself (whatever the API let
+// through), and recorded; the wait goes on until someone else decides.
+func TestReviewBySamePersonWithAnotherTokenIsRefused(t *testing.T) {
+	env, fin := reviewEnv(t)
+	signalAfter(env, 5*time.Minute, ReviewSignal{Decision: ReviewApprove, Reviewer: "dave-reviewer", Person: "dave@example.COM", Reason: "mine, fine"})
+	signalAfter(env, 6*time.Minute, ReviewSignal{Decision: ReviewApprove, Reviewer: "carol-reviewer", Person: "Carol@example.com", Reason: "fine"})
+	signalAfter(env, 7*time.Minute, ReviewSignal{Decision: ReviewApprove, Reviewer: "shared-reviewer-token", Reason: "fine"})
+	signalAfter(env, 8*time.Minute, ReviewSignal{Decision: ReviewApprove, Reviewer: "mallory", Person: "mallory@other.example", Tenant: "other", Reason: "fine"})
+	signalAfter(env, 90*time.Minute, ReviewSignal{Decision: ReviewApprove, Reviewer: "alice", Person: "alice@example.com", Auth: "static", Tenant: "acme", Reason: "checked"})
+	env.ExecuteWorkflow(ScanWorkflow, reviewed)
+	res := result(t, env)
+	rv := fin.Review
+	if res.Verdict != report.VerdictWarn || rv.Outcome != report.ReviewApproved || rv.Approver == nil || rv.Approver.Person != "alice@example.com" {
+		t.Fatalf("scan %+v, review %+v", res, rv)
+	}
+	want := []string{
+		"the commit's author may not review their own change",
+		"the submitter may not review their own scan (same person, another token)",
+		"the reviewer names no person: a review is decided by a human (an OIDC login or a static token with a person)",
+		`the reviewer is of tenant "other", not the scan's`,
+	}
+	if len(rv.Refused) != len(want) {
+		t.Fatalf("refused %+v", rv.Refused)
+	}
+	for i, w := range want {
+		if rv.Refused[i].Why != w {
+			t.Errorf("refusal %d: %q, want %q", i, rv.Refused[i].Why, w)
+		}
 	}
 }

@@ -17,6 +17,9 @@ type HealthSample struct {
 	P50      time.Duration `json:"p50"`
 	P95      time.Duration `json:"p95"`
 	P99      time.Duration `json:"p99"`
+	// Source is SourcePull for a sample the guard pulled, empty for a
+	// pushed one; the guard sets it, whatever a pusher sends.
+	Source string `json:"source,omitempty"`
 }
 
 // Validate rejects samples that cannot describe real traffic.

@@ -207,10 +207,15 @@ func awaitReview(ctx workflow.Context, req ScanRequest, rdec report.Decision, pr
 	if req.ReviewTimeout != 0 {
 		timeout = max(req.ReviewTimeout, 0)
 	}
+	// Versioned: a review bound to a person (neither the submitter's nor the
+	// commit author's) refuses decisions earlier scans took, so scans that
+	// reached their review before it replay with the old checks.
+	byPerson := workflow.GetVersion(ctx, "review-person", workflow.DefaultVersion, 1) >= 1
 	now := workflow.Now(ctx)
-	rv := &report.Review{Reasons: rdec.Reasons, Submitter: req.Submitter, Requested: now, Deadline: now.Add(timeout)}
+	rv := &report.Review{Reasons: rdec.Reasons, Submitter: req.Submitter, SubmitterPerson: req.SubmitterPerson, Author: req.Author,
+		Requested: now, Deadline: now.Add(timeout)}
 	progress.Verdict, progress.Review = report.VerdictReview, rv
-	progress.Waiting = fmt.Sprintf("review: a reviewer (role reviewer, not the submitter) must approve or reject it by %s: tollgate review approve|reject %s --reason TEXT",
+	progress.Waiting = fmt.Sprintf("review: a reviewer (role reviewer, a person who is neither the submitter nor the commit author) must approve or reject it by %s: tollgate review approve|reject %s --reason TEXT",
 		rv.Deadline.Format(time.RFC3339), req.ScanID)
 	workflow.GetLogger(ctx).Info("scan waits for review", "scan_id", req.ScanID, "deadline", rv.Deadline)
 
@@ -230,22 +235,15 @@ func awaitReview(ctx workflow.Context, req ScanRequest, rdec report.Decision, pr
 			rv.Outcome, rv.At = report.ReviewTimedOut, at
 			break
 		}
-		why := ""
-		switch {
-		case sig.Reviewer == "":
-			why = "no reviewer named"
-		case req.Submitter != "" && sig.Reviewer == req.Submitter:
-			why = "the submitter may not review their own scan"
-		case sig.Decision != ReviewApprove && sig.Decision != ReviewReject:
-			why = fmt.Sprintf("decision %q is neither %s nor %s", sig.Decision, ReviewApprove, ReviewReject)
-		case strings.TrimSpace(sig.Reason) == "":
-			why = "no reason given"
-		}
+		why := reviewRefusal(req, sig, byPerson)
 		if why != "" {
-			rv.Refused = append(rv.Refused, report.ReviewRefusal{Reviewer: sig.Reviewer, Decision: sig.Decision, At: at, Why: why})
+			rv.Refused = append(rv.Refused, report.ReviewRefusal{Reviewer: sig.Reviewer, Person: sig.Person, Decision: sig.Decision, At: at, Why: why})
 			continue
 		}
 		rv.Reviewer, rv.Reason, rv.At = sig.Reviewer, sig.Reason, at
+		if byPerson {
+			rv.Approver = &report.Approver{Person: sig.Person, Principal: sig.Reviewer, Auth: sig.Auth, Tenant: sig.Tenant}
+		}
 		rv.Outcome = report.ReviewApproved
 		if sig.Decision == ReviewReject {
 			rv.Outcome = report.ReviewRejected
@@ -267,6 +265,34 @@ func awaitReview(ctx workflow.Context, req ScanRequest, rdec report.Decision, pr
 		}
 		return rv, report.Decision{Verdict: report.VerdictBlock, Reasons: []report.Reason{{Policy: "review.timeout", Verdict: report.VerdictBlock, Message: msg}}}
 	}
+}
+
+// reviewRefusal says why the workflow does not take a review decision, or
+// "" when it does. It checks on its own what the API checked before
+// signalling: the workflow does not trust the API alone. With byPerson the
+// decision must come from a named person who is neither the submitter's
+// person nor the commit's author (emails compare case-insensitively).
+func reviewRefusal(req ScanRequest, sig ReviewSignal, byPerson bool) string {
+	person := strings.TrimSpace(sig.Person)
+	switch {
+	case sig.Reviewer == "":
+		return "no reviewer named"
+	case req.Submitter != "" && sig.Reviewer == req.Submitter:
+		return "the submitter may not review their own scan"
+	case byPerson && person == "":
+		return "the reviewer names no person: a review is decided by a human (an OIDC login or a static token with a person)"
+	case byPerson && req.SubmitterPerson != "" && strings.EqualFold(person, req.SubmitterPerson):
+		return "the submitter may not review their own scan (same person, another token)"
+	case byPerson && req.Author != "" && strings.EqualFold(person, req.Author):
+		return "the commit's author may not review their own change"
+	case byPerson && req.Tenant != "" && sig.Tenant != "" && sig.Tenant != req.Tenant:
+		return fmt.Sprintf("the reviewer is of tenant %q, not the scan's", sig.Tenant)
+	case sig.Decision != ReviewApprove && sig.Decision != ReviewReject:
+		return fmt.Sprintf("decision %q is neither %s nor %s", sig.Decision, ReviewApprove, ReviewReject)
+	case strings.TrimSpace(sig.Reason) == "":
+		return "no reason given"
+	}
+	return ""
 }
 
 // Combine merges stage decisions into one: the worst verdict, every reason.

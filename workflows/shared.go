@@ -40,6 +40,11 @@ type ScanRequest struct {
 	// Submitter is the principal that submitted the scan; it may not review
 	// it.
 	Submitter string `json:"submitter,omitempty"`
+	// SubmitterPerson is the human behind the submitting principal, when it
+	// names one, and Author the commit's author email as submitted: neither
+	// may approve the change, whatever token they hold.
+	SubmitterPerson string `json:"submitter_person,omitempty"`
+	Author          string `json:"author,omitempty"`
 	// ReviewTimeout, when set, overrides the policy's review timeout; a
 	// negative one means no reviewer can come (the embedded mode), so a
 	// scan that needs review is blocked at once.
@@ -111,9 +116,15 @@ const (
 )
 
 // ReviewSignal is a reviewer's decision on a scan waiting for review.
+// Reviewer is the principal's name; Person the human it belongs to (an OIDC
+// subject or verified email, or a static token's person), which a review is
+// bound to; Auth how the principal authenticated ("oidc" or "static").
 type ReviewSignal struct {
 	Decision string    `json:"decision"`
 	Reviewer string    `json:"reviewer"`
+	Person   string    `json:"person,omitempty"`
+	Auth     string    `json:"auth,omitempty"`
+	Tenant   string    `json:"tenant,omitempty"`
 	Reason   string    `json:"reason"`
 	At       time.Time `json:"at"`
 }
@@ -141,4 +152,8 @@ const (
 	MemoStage   = "stage"
 	// MemoSubmitter is the principal that submitted the scan.
 	MemoSubmitter = "submitter"
+	// MemoSubmitterPerson and MemoAuthor are ScanRequest.SubmitterPerson and
+	// Author, for the API's check before it signals a review.
+	MemoSubmitterPerson = "submitter_person"
+	MemoAuthor          = "author"
 )

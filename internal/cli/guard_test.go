@@ -169,8 +169,12 @@ func newGuardEnv(t *testing.T, rules map[string]any, health func(*embedded.Confi
 	srv, err := api.New(api.Config{RatePerSecond: 1000, Burst: 1000, Tokens: []api.Token{
 		{Name: "ci-a", SHA256: api.HashToken("token-ci"), Tenant: "a", Roles: []string{api.RoleCI}},
 		{Name: "alice", SHA256: api.HashToken("token-oncall"), Tenant: "a", Roles: []string{api.RoleOncall}},
-		{Name: "dana", SHA256: api.HashToken("token-dana"), Tenant: "a", Roles: []string{api.RoleCI, api.RoleReviewer}},
-		{Name: "rita", SHA256: api.HashToken("token-reviewer"), Tenant: "a", Roles: []string{api.RoleReviewer}},
+		{Name: "dana", SHA256: api.HashToken("token-dana"), Tenant: "a", Roles: []string{api.RoleCI, api.RoleReviewer}, Person: "dana@example.com"},
+		{Name: "dana-reviewer", SHA256: api.HashToken("token-dana-reviewer"), Tenant: "a", Roles: []string{api.RoleReviewer}, Person: "Dana@Example.com"},
+		{Name: "rita", SHA256: api.HashToken("token-reviewer"), Tenant: "a", Roles: []string{api.RoleReviewer}, Person: "rita@example.com"},
+		{Name: "ada", SHA256: api.HashToken("token-ada"), Tenant: "a", Roles: []string{api.RoleReviewer}, Person: "ada@example.com"},
+		{Name: "review-bot", SHA256: api.HashToken("token-review-bot"), Tenant: "a", Roles: []string{api.RoleReviewer}},
+		{Name: "exporter-a", SHA256: api.HashToken("token-health"), Tenant: "a", Roles: []string{api.RoleHealth}},
 		{Name: "sam", SHA256: api.HashToken("token-security"), Tenant: "a", Roles: []string{api.RoleSecurity}},
 	}}, api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Redactor: redactor,
 		Releases: newReleaseStore(st.Evidence()), Exceptions: newExceptionStore(st.Evidence()), Guards: &guards.Client{Temporal: st.Client()}, Metrics: metrics.Gatherer()})
@@ -378,7 +382,7 @@ func TestGuardRollsBackEndToEnd(t *testing.T) {
 		cfg.Health, cfg.HealthLag = puller, time.Second
 	})
 
-	push := startPusher(t, e.api.URL, "token-ci", "todo")
+	push := startPusher(t, e.api.URL, "token-health", "todo")
 	r1 := e.rollbackFlow(t, "todo", push)
 	t.Run("pulled", func(t *testing.T) { e.rollbackFlow(t, "notes", prom) })
 	t.Run("refusals", func(t *testing.T) { e.refusals(t, r1) })
@@ -509,6 +513,8 @@ func (e *guardEnv) refusals(t *testing.T, r1 releases.Release) {
 		return r.ScanID
 	}()
 	digest := "sha256:" + strings.Repeat("3", 64)
+	at := time.Now().UTC().Format(time.RFC3339)
+	ahead := time.Now().UTC().Add(time.Hour).Format(time.RFC3339)
 	for _, tc := range []struct {
 		name, method, path, token, body string
 		status                          int
@@ -524,18 +530,20 @@ func (e *guardEnv) refusals(t *testing.T, r1 releases.Release) {
 		{"scan of another app", "POST", "/v1/apps/notes/releases", "token-ci", `{"artifact":"` + digest + `","scan_id":"` + r1.ScanID + `"}`, 400, "bad-request"},
 		{"blocked scan", "POST", "/v1/apps/todo/releases", "token-ci", `{"artifact":"` + digest + `","scan_id":"` + blocked + `"}`, 409, "scan-blocked"},
 		{"on-call records", "POST", "/v1/apps/todo/releases", "token-oncall", `{"artifact":"` + digest + `","scan_id":"` + r1.ScanID + `"}`, 403, "forbidden"},
-		{"no samples", "POST", "/v1/apps/todo/health", "token-ci", `{"samples":[]}`, 400, "bad-request"},
-		{"more errors than requests", "POST", "/v1/apps/todo/health", "token-ci", `{"samples":[{"at":"2026-11-22T09:00:00Z","requests":1,"errors":2}]}`, 400, "bad-request"},
-		{"negative latency", "POST", "/v1/apps/todo/health", "token-ci", `{"samples":[{"at":"2026-11-22T09:00:00Z","requests":1,"p95_seconds":-1}]}`, 400, "bad-request"},
-		{"no time", "POST", "/v1/apps/todo/health", "token-ci", `{"samples":[{"requests":1}]}`, 400, "bad-request"},
-		{"no guard", "POST", "/v1/apps/ghost/health", "token-ci", `{"samples":[{"at":"2026-11-22T09:00:00Z","requests":1}]}`, 404, "no-guard"},
+		{"no samples", "POST", "/v1/apps/todo/health", "token-health", `{"samples":[]}`, 400, "bad-request"},
+		{"more errors than requests", "POST", "/v1/apps/todo/health", "token-health", `{"samples":[{"at":"` + at + `","requests":1,"errors":2}]}`, 400, "bad-request"},
+		{"negative latency", "POST", "/v1/apps/todo/health", "token-health", `{"samples":[{"at":"` + at + `","requests":1,"p95_seconds":-1}]}`, 400, "bad-request"},
+		{"no time", "POST", "/v1/apps/todo/health", "token-health", `{"samples":[{"requests":1}]}`, 400, "bad-request"},
+		{"no guard", "POST", "/v1/apps/ghost/health", "token-health", `{"samples":[{"at":"` + at + `","requests":1}]}`, 404, "no-guard"},
+		{"ci pushes health", "POST", "/v1/apps/todo/health", "token-ci", `{"samples":[{"at":"` + at + `","requests":1}]}`, 403, "forbidden"},
+		{"health dated ahead", "POST", "/v1/apps/todo/health", "token-health", `{"samples":[{"at":"` + ahead + `","requests":1}]}`, 400, "bad-request"},
 		{"ci rolls back", "POST", "/v1/apps/todo/rollback", "token-ci", `{"reason":"x"}`, 403, "forbidden"},
 		{"rollback without reason", "POST", "/v1/apps/todo/rollback", "token-oncall", `{"reason":"  "}`, 400, "bad-request"},
 		{"freeze without reason", "POST", "/v1/apps/todo/freeze", "token-oncall", `{}`, 400, "bad-request"},
 		{"ci freezes", "POST", "/v1/apps/todo/freeze", "token-ci", `{"reason":"x"}`, 403, "forbidden"},
 		{"unfreeze unguarded", "POST", "/v1/apps/ghost/unfreeze", "token-oncall", `{}`, 404, "no-guard"},
 		{"status unguarded", "GET", "/v1/apps/ghost/guard", "token-oncall", ``, 404, "no-guard"},
-		{"huge body", "POST", "/v1/apps/todo/health", "token-ci", `{"samples":[` + strings.Repeat(`{"at":"2026-11-22T09:00:00Z","requests":1},`, 10000) + `{}]}`, 413, "too-large"},
+		{"huge body", "POST", "/v1/apps/todo/health", "token-health", `{"samples":[` + strings.Repeat(`{"at":"`+at+`","requests":1},`, 10000) + `{}]}`, 413, "too-large"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req, _ := http.NewRequest(tc.method, e.api.URL+tc.path, strings.NewReader(tc.body))

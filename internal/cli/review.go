@@ -20,7 +20,7 @@ func newReviewCmd(g *globals) *cobra.Command {
 		Long: `When the policy asks for a human review (for example: an AI-generated change that
 touches authentication, secrets handling or network egress), the scan waits, with
 verdict "review", until a reviewer approves or rejects it, or its timeout blocks it.
-The reviewer needs the reviewer role and may not be the scan's submitter. The decision
+The reviewer needs the reviewer role and a token that names a person (OIDC, or a static token with a person) who is neither the scan's submitter nor the commit author. The decision
 is stored as evidence under the scan's signed attestation.`,
 	}
 	for _, decision := range []string{workflows.ReviewApprove, workflows.ReviewReject} {

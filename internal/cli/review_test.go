@@ -25,7 +25,7 @@ func TestReviewEndToEnd(t *testing.T) {
 	e := newGuardEnv(t, nil, nil)
 	ctx := context.Background()
 	code, stdout, stderr := run(t, "submit", "--server", e.api.URL, "--token", "token-dana", "--app", "login",
-		"--label", "ai-generated", filepath.Join("..", "..", "testdata", "review-app"))
+		"--label", "ai-generated", "--author", "Ada@example.com", filepath.Join("..", "..", "testdata", "review-app"))
 	if code != 0 {
 		t.Fatalf("submit: exit %d: %s", code, stderr)
 	}
@@ -61,6 +61,19 @@ func TestReviewEndToEnd(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr, "the submitter may not review their own scan") {
 		t.Fatalf("self-approval: exit %d: %s", code, stderr)
 	}
+	// A review is bound to a person, not a token: the submitter with a
+	// second token, the commit's author, and a reviewer token that names no
+	// person are all refused.
+	for token, want := range map[string]string{
+		"token-dana-reviewer": "same person, another token",
+		"token-ada":           "the commit's author may not review their own change",
+		"token-review-bot":    "names no person",
+	} {
+		code, _, stderr = run(t, "review", "approve", st.ScanID, "--server", e.api.URL, "--token", token, "--reason", "looks fine")
+		if code == 0 || !strings.Contains(stderr, "403") || !strings.Contains(stderr, want) {
+			t.Fatalf("approval with %s: exit %d: %s", token, code, stderr)
+		}
+	}
 	code, _, stderr = run(t, "review", "approve", st.ScanID, "--server", e.api.URL, "--token", "token-ci", "--reason", "x")
 	if code == 0 || !strings.Contains(stderr, "403") {
 		t.Fatalf("approval by ci: exit %d: %s", code, stderr)
@@ -87,6 +100,10 @@ func TestReviewEndToEnd(t *testing.T) {
 	}
 	if r.Review == nil || r.Review.Outcome != report.ReviewApproved || r.Review.Reviewer != "rita" || r.Review.Submitter != "dana" || len(r.Touches["auth"]) == 0 {
 		t.Fatalf("report review %+v, touches %v", r.Review, r.Touches)
+	}
+	if want := (report.Approver{Person: "rita@example.com", Principal: "rita", Auth: "static", Tenant: "a"}); r.Review.Approver == nil || *r.Review.Approver != want ||
+		r.Review.Author != "Ada@example.com" || r.Review.SubmitterPerson != "dana@example.com" {
+		t.Fatalf("review identities %+v", r.Review)
 	}
 	if !slices.ContainsFunc(r.Evidence, func(ev report.Evidence) bool { return ev.Name == "review.json" }) {
 		t.Fatalf("no review.json in the evidence: %+v", r.Evidence)

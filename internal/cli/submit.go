@@ -8,8 +8,11 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"net/mail"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -23,10 +26,10 @@ import (
 )
 
 type submitOptions struct {
-	server, token, app, commit, format, output, idemKey, priority string
-	labels                                                        []string
-	wait                                                          bool
-	timeout                                                       time.Duration
+	server, token, app, commit, author, format, output, idemKey, priority string
+	labels                                                                []string
+	wait                                                                  bool
+	timeout                                                               time.Duration
 }
 
 func newSubmitCmd(g *globals) *cobra.Command {
@@ -45,6 +48,7 @@ like tollgate scan: 0 pass or warn, 1 block, 2 bad input or usage, 3 internal er
 	f.StringVar(&o.token, "token", os.Getenv("TOLLGATE_TOKEN"), "bearer token ($TOLLGATE_TOKEN)")
 	f.StringVar(&o.app, "app", "", "app name (default: the directory or archive name)")
 	f.StringVar(&o.commit, "commit", "", "commit the source was taken from")
+	f.StringVar(&o.author, "author", "", "the commit author's email, who may not approve the change in a review (default: git log -1 --format=%ae in PATH's repository, if any)")
 	f.StringArrayVar(&o.labels, "label", nil, "label (repeatable)")
 	f.StringVar(&o.priority, "priority", "ci", "ci (someone waits on the verdict) or bulk (rescans, backfills: served after CI work)")
 	f.StringVar(&o.idemKey, "idempotency-key", "", "resubmitting with the same key returns the same scan")
@@ -53,6 +57,25 @@ like tollgate scan: 0 pass or warn, 1 block, 2 bad input or usage, 3 internal er
 	f.StringVarP(&o.output, "output", "o", "", "write the report to this file instead of stdout")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up waiting after this long")
 	return cmd
+}
+
+// gitAuthor is the email of the last commit's author in the repository
+// holding path, or "" outside a repository (or when git is missing, or the
+// email is not an address the API accepts).
+func gitAuthor(ctx context.Context, path string) string {
+	dir := path
+	if fi, err := os.Stat(path); err != nil || !fi.IsDir() {
+		dir = filepath.Dir(path)
+	}
+	out, err := exec.CommandContext(ctx, "git", "-C", dir, "log", "-1", "--format=%ae").Output()
+	if err != nil {
+		return ""
+	}
+	email := strings.TrimSpace(string(out))
+	if a, err := mail.ParseAddress(email); err != nil || a.Address != email {
+		return ""
+	}
+	return email
 }
 
 type apiClient struct {
@@ -97,7 +120,11 @@ func runSubmit(ctx context.Context, g *globals, o *submitOptions, path string) e
 	if err != nil {
 		return err
 	}
-	meta, _ := json.Marshal(api.Metadata{App: app, Commit: o.commit, Labels: o.labels, Priority: o.priority})
+	author := o.author
+	if author == "" {
+		author = gitAuthor(ctx, path)
+	}
+	meta, _ := json.Marshal(api.Metadata{App: app, Commit: o.commit, Labels: o.labels, Priority: o.priority, Author: author})
 	var st api.ScanStatus
 	if err := c.submit(ctx, meta, body, o.idemKey, &st); err != nil {
 		return err

@@ -6,6 +6,7 @@
 #              "exception.revoke" | "review.decide" | "rematch.run",
 #    "resource": {"tenant": "..."}}
 # A decision is {"allow": bool, "reason": "..."}.
+# Role health (pushing health samples) grants health.push and nothing else.
 package tollgate.authz
 
 default allow := false
@@ -39,11 +40,12 @@ allow if {
 	input.resource.tenant == input.principal.tenant
 }
 
-# Health samples come from deployers, CI smoke tests and on-call.
+# Health samples steer the guard's rollbacks, so pushing them is a role of
+# its own (health), given to the exporter that pushes and nothing else: a CI
+# or deployer token cannot keep a failing release "healthy".
 allow if {
 	input.action == "health.push"
-	some role in {"ci", "deployer", "oncall"}
-	role in input.principal.roles
+	"health" in input.principal.roles
 	input.resource.tenant == input.principal.tenant
 }
 

@@ -42,3 +42,20 @@ test_rule_exception_waives_review if {
 	}
 	d.verdict == "pass"
 }
+
+test_ai_generated_change_not_read_in_full_needs_review if {
+	d := review.decision with input as {"scan": {"app": "todo", "labels": ["ai-generated"]}, "touches": {"truncated": ["more than 20000 files: the rest of the tree was not read"]}}
+	d.verdict == "review"
+	d.reasons[0].policy == "review.ai_unread"
+	contains(d.reasons[0].message, "20000 files")
+}
+
+test_truncation_without_the_label_no_review if {
+	d := review.decision with input as {"scan": {"app": "todo", "labels": []}, "touches": {"truncated": ["big.js: only the first 1048576 bytes read"]}}
+	d.verdict == "pass"
+}
+
+test_skipped_dependency_trees_alone_no_review if {
+	d := review.decision with input as {"scan": {"app": "todo", "labels": ["ai-generated"]}, "touches": {"skipped": ["node_modules/"]}}
+	d.verdict == "pass"
+}

@@ -9,12 +9,13 @@
 package touches
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -29,15 +30,32 @@ const (
 	Egress  = "egress"
 )
 
+// Keys of Scan's result besides the areas. Neither is an area: the review
+// policy reads Truncated as "this tree was not read in full", which for an
+// AI-generated change means a reviewer must look (never "touches nothing").
+const (
+	// Truncated lists what was not read in full and why: the file cap, a
+	// file over the byte cap, an unreadable file.
+	Truncated = "truncated"
+	// Skipped lists the dependency trees at the root that were not read.
+	Skipped = "skipped"
+)
+
 // Limits bound the work on one tree.
 const (
-	maxFiles     = 20_000
+	maxFiles = 20_000
+	// maxFileBytes is how much of one source file is read: lines of any
+	// length up to it are read in full (minified code is one long line).
 	maxFileBytes = 1 << 20
-	// maxPerArea caps the files listed per area: enough to explain.
+	// maxPerArea caps the files listed per area (and per truncation list):
+	// enough to explain.
 	maxPerArea = 20
 )
 
-var skipDirs = map[string]bool{".git": true, "node_modules": true, "vendor": true, ".venv": true, "venv": true, "__pycache__": true, "dist": true, "build": true}
+// rootSkips are dependency trees skipped at the root of the tree only: a
+// directory of that name deeper down (src/build/auth.js) is read, so a
+// source file cannot hide behind a name. Each skip is listed in the result.
+var rootSkips = map[string]bool{".git": true, "node_modules": true}
 
 var sourceExt = map[string]bool{
 	".js": true, ".mjs": true, ".cjs": true, ".jsx": true, ".ts": true, ".tsx": true, ".py": true, ".go": true,
@@ -62,7 +80,9 @@ var rules = []rule{
 }
 
 // Scan walks dir and returns, per area touched, the files (relative, slash
-// separated, sorted, at most 20 per area) that touch it.
+// separated, sorted, at most 20 per area) that touch it. Under Truncated it
+// lists what it could not read in full, under Skipped the dependency trees
+// at the root it did not read; a tree read in full has no Truncated key.
 func Scan(ctx context.Context, dir string) (map[string][]string, error) {
 	found := map[string]map[string]bool{}
 	add := func(area, file string) {
@@ -73,14 +93,27 @@ func Scan(ctx context.Context, dir string) (map[string][]string, error) {
 	}
 	files := 0
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
+		rel := "."
+		if r, rerr := filepath.Rel(dir, path); rerr == nil {
+			rel = filepath.ToSlash(r)
+		}
+		if err != nil {
+			if path == dir {
+				return err
+			}
+			// An unreadable directory or file is not "touches nothing".
+			add(Truncated, fmt.Sprintf("%s: unreadable: %v", rel, err))
+			if d != nil && d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
 		if d.IsDir() {
-			if path != dir && skipDirs[d.Name()] {
+			if path != dir && filepath.Dir(path) == filepath.Clean(dir) && rootSkips[d.Name()] {
+				add(Skipped, rel+"/")
 				return filepath.SkipDir
 			}
 			return nil
@@ -89,13 +122,9 @@ func Scan(ctx context.Context, dir string) (map[string][]string, error) {
 			return nil // symlinks and devices are not followed
 		}
 		if files++; files > maxFiles {
+			add(Truncated, fmt.Sprintf("more than %d files: the rest of the tree was not read", maxFiles))
 			return errTooMany
 		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
 		for _, r := range rules {
 			if r.path != nil && r.path.MatchString(rel) {
 				add(r.area, rel)
@@ -104,9 +133,13 @@ func Scan(ctx context.Context, dir string) (map[string][]string, error) {
 		if !sourceExt[strings.ToLower(filepath.Ext(rel))] {
 			return nil
 		}
-		areas, err := scanFile(path)
+		areas, whole, err := scanFile(path)
 		if err != nil {
-			return fmt.Errorf("read %s: %w", rel, err)
+			add(Truncated, fmt.Sprintf("%s: unreadable: %v", rel, err))
+			return nil
+		}
+		if !whole {
+			add(Truncated, fmt.Sprintf("%s: only the first %d bytes read", rel, maxFileBytes))
 		}
 		for _, a := range areas {
 			add(a, rel)
@@ -118,13 +151,11 @@ func Scan(ctx context.Context, dir string) (map[string][]string, error) {
 	}
 	out := map[string][]string{}
 	for area, set := range found {
-		list := slices.Sorted(func(yield func(string) bool) {
-			for f := range set {
-				if !yield(f) {
-					return
-				}
-			}
-		})
+		list := slices.Sorted(maps.Keys(set))
+		if len(list) > maxPerArea && area == Truncated {
+			out[area] = append(list[:maxPerArea-1], fmt.Sprintf("and %d more", len(list)-maxPerArea+1))
+			continue
+		}
 		out[area] = list[:min(len(list), maxPerArea)]
 	}
 	return out, nil
@@ -132,32 +163,34 @@ func Scan(ctx context.Context, dir string) (map[string][]string, error) {
 
 var errTooMany = errors.New("too many files")
 
-// scanFile returns the areas a source file's contents touch.
-func scanFile(path string) ([]string, error) {
+// scanFile returns the areas a source file's contents touch, and whether
+// it was read in full (false: it is longer than maxFileBytes).
+func scanFile(path string) ([]string, bool, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(io.LimitReader(f, maxFileBytes))
-	sc.Buffer(make([]byte, 64<<10), 64<<10)
+	return classify(f)
+}
+
+// classify reads up to maxFileBytes of r and returns the areas its lines
+// touch, and whether r ended within the cap. A line is matched whole,
+// however long; only the byte cap ends the read early.
+func classify(r io.Reader) ([]string, bool, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxFileBytes+1))
+	if err != nil {
+		return nil, false, err
+	}
+	whole := len(data) <= maxFileBytes
+	data = data[:min(len(data), maxFileBytes)]
 	seen := map[string]bool{}
-	for sc.Scan() {
-		line := sc.Text()
+	for line := range bytes.Lines(data) {
 		for _, r := range rules {
-			if r.content != nil && !seen[r.area] && r.content.MatchString(line) {
+			if r.content != nil && !seen[r.area] && r.content.Match(line) {
 				seen[r.area] = true
 			}
 		}
 	}
-	// A line over 64 KiB (minified code) ends the file's scan: what was
-	// read still counts.
-	if err := sc.Err(); err != nil && !errors.Is(err, bufio.ErrTooLong) {
-		return nil, err
-	}
-	var areas []string
-	for a := range seen {
-		areas = append(areas, a)
-	}
-	return areas, nil
+	return slices.Sorted(maps.Keys(seen)), whole, nil
 }
