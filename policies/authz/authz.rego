@@ -6,6 +6,8 @@
 #              "exception.revoke" | "review.decide" | "rematch.run",
 #    "resource": {"tenant": "..."}}
 # A decision is {"allow": bool, "reason": "..."}.
+# Every rule, admin's included, requires resource.tenant ==
+# principal.tenant: no role that spans tenants comes from a token.
 package tollgate.authz
 
 default allow := false
