@@ -7,6 +7,8 @@
 #    "resource": {"tenant": "..."}}
 # A decision is {"allow": bool, "reason": "..."}.
 # Role health (pushing health samples) grants health.push and nothing else.
+# Every rule, admin's included, requires resource.tenant ==
+# principal.tenant: no role that spans tenants comes from a token.
 package tollgate.authz
 
 default allow := false
