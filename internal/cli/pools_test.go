@@ -33,3 +33,16 @@ func TestPoolArithmetic(t *testing.T) {
 		t.Errorf("idle pool: %+v", r)
 	}
 }
+
+// TestPoolsPrintsTheCallersTenant: the table shows the caller's own tenant's
+// backlog (all the API returns) and how many tenants have work.
+func TestPoolsPrintsTheCallersTenant(t *testing.T) {
+	t0 := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	st := api.PoolsStatus{At: t0, Pools: []tasks.PoolStatus{{Pool: "fast", QueueStatus: tasks.QueueStatus{Pending: 9}, TenantCap: 256, TenantsWithWork: 3,
+		Tenants: []tasks.TenantTasks{{Tenant: "acme", Priority: tasks.PriorityCI, Tasks: 2}}}}}
+	var out strings.Builder
+	printPools(&out, t0, poolReports(st, st, 30*time.Second, 2), 30*time.Second)
+	if !strings.Contains(out.String(), "fast your tenant: acme ci 2/256 (of 3 tenants with work)") {
+		t.Fatalf("output:\n%s", out.String())
+	}
+}
