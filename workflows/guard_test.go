@@ -593,7 +593,9 @@ func TestGuardPullsFromPrometheus(t *testing.T) {
 // `go test ./internal/cli -run TestGuardRollsBackEndToEnd -update-history`)
 // against the current code: a change that breaks running guards fails here.
 func TestGuardAndRollbackReplay(t *testing.T) {
-	for _, name := range []string{"guard_history.json", "rollback_history.json"} {
+	// guard_history_push.json is a guard with the health-push version
+	// (pushes held to a clock window and a cap, pulled samples winning).
+	for _, name := range []string{"guard_history.json", "rollback_history.json", "guard_history_push.json"} {
 		t.Run(name, func(t *testing.T) {
 			replayer := worker.NewWorkflowReplayer()
 			replayer.RegisterWorkflow(GuardWorkflow)

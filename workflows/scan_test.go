@@ -228,7 +228,8 @@ func TestCombine(t *testing.T) {
 // TestScanWorkflowReplay replays histories recorded from real runs against
 // the current code, so a change that breaks running workflows fails here. Each
 // workflow version keeps its history: scan_history.json predates the verdict
-// memo, scan_history_memo.json has it. Record the newest anew with
+// memo, scan_history_memo.json has it; scan_history_review_person.json has a
+// review bound to a person (version review-person). Record the newest anew with
 // `go test ./embedded -run TestScanExamples -update-history`.
 func TestScanWorkflowReplay(t *testing.T) {
 	paths, _ := filepath.Glob(filepath.Join("testdata", "scan_history*.json"))
