@@ -152,7 +152,7 @@ func (g *Guard) RecordRollback(ctx context.Context, rec workflows.RollbackRecord
 	// One record per run: the workflow ID is per app, the run ID is not.
 	key, err := releases.RollbackKey(rec.Tenant, rec.App, strings.ReplaceAll(rec.RunID, "/", "-"))
 	if err != nil {
-		return report.Evidence{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadRollbackRecord", err)
+		return report.Evidence{}, recordRefused(fmt.Errorf("record rollback %s: %w", rec.RollbackID, err))
 	}
 	obj, err := g.Evidence.Put(ctx, key, "application/json", doc)
 	if err != nil {

@@ -44,7 +44,11 @@ func TestRecordRollbackPermanentStoreErrorIsNotRetried(t *testing.T) {
 	rec := testRollbackRecord()
 	// Something else already holds the record's key (object lock: the key
 	// cannot be written again).
-	if _, err := ev.Put(ctx, releases.RollbackKey("acme", "todo", "run-1"), "application/json", []byte(`{"other":true}`)); err != nil {
+	key, err := releases.RollbackKey("acme", "todo", "run-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ev.Put(ctx, key, "application/json", []byte(`{"other":true}`)); err != nil {
 		t.Fatal(err)
 	}
 	badTenant := testRollbackRecord()
