@@ -73,6 +73,12 @@ type Config struct {
 	Worker struct {
 		Concurrency int    `json:"concurrency"`
 		DBDir       string `json:"db_dir"`
+		// TaskMemoryMiB is the memory one task's sandboxed scanners may
+		// use above their warm state (default 1024); TaskTimeout one
+		// task's deadline (a Go duration, default 10m). A task over either
+		// blocks its scan (see workers/sandbox).
+		TaskMemoryMiB int    `json:"task_memory_mib"`
+		TaskTimeout   string `json:"task_timeout"`
 	} `json:"worker"`
 	PolicyDir string `json:"policy_dir"`
 	// SigningKey signs the in-toto attestation of every scan (orchestrator).
@@ -111,36 +117,37 @@ type Config struct {
 // configuration table is made from the same names.
 func (c *Config) env() map[string]*string {
 	return map[string]*string{
-		"TOLLGATE_NATS_URL":           &c.NATS.URL,
-		"TOLLGATE_NATS_CREDS":         &c.NATS.Creds,
-		"TOLLGATE_NATS_CA_FILE":       &c.NATS.CAFile,
-		"TOLLGATE_TEMPORAL_ADDRESS":   &c.Temporal.Address,
-		"TOLLGATE_TEMPORAL_NAMESPACE": &c.Temporal.Namespace,
-		"TOLLGATE_TEMPORAL_CA_FILE":   &c.Temporal.CAFile,
-		"TOLLGATE_TEMPORAL_CERT_FILE": &c.Temporal.CertFile,
-		"TOLLGATE_TEMPORAL_KEY_FILE":  &c.Temporal.KeyFile,
-		"TOLLGATE_MINIO_ENDPOINT":     &c.MinIO.Endpoint,
-		"TOLLGATE_MINIO_ACCESS_KEY":   &c.MinIO.AccessKey,
-		"TOLLGATE_MINIO_SECRET_KEY":   &c.MinIO.SecretKey,
-		"TOLLGATE_MINIO_REGION":       &c.MinIO.Region,
-		"TOLLGATE_EVIDENCE_BUCKET":    &c.MinIO.EvidenceBucket,
-		"TOLLGATE_INPUTS_BUCKET":      &c.MinIO.InputsBucket,
-		"TOLLGATE_RETENTION_MODE":     &c.MinIO.RetentionMode,
-		"TOLLGATE_EVIDENCE_DIR":       &c.EvidenceDir,
-		"TOLLGATE_INPUTS_DIR":         &c.InputsDir,
-		"TOLLGATE_LISTEN":             &c.API.Listen,
-		"TOLLGATE_OIDC_ISSUER":        &c.API.OIDC.Issuer,
-		"TOLLGATE_OIDC_AUDIENCE":      &c.API.OIDC.Audience,
-		"TOLLGATE_OIDC_JWKS_URL":      &c.API.OIDC.JWKSURL,
-		"TOLLGATE_DB_DIR":             &c.Worker.DBDir,
-		"TOLLGATE_POLICY_DIR":         &c.PolicyDir,
-		"TOLLGATE_SIGNING_KEY":        &c.SigningKey,
-		"TOLLGATE_PROMETHEUS_URL":     &c.Guard.PrometheusURL,
-		"TOLLGATE_PROMETHEUS_LAG":     &c.Guard.PrometheusLag,
-		"TOLLGATE_METRICS_LISTEN":     &c.MetricsListen,
-		"TOLLGATE_OTLP_ENDPOINT":      &c.OTLPEndpoint,
-		"TOLLGATE_REMATCH_INTERVAL":   &c.Rematch.Interval,
-		"TOLLGATE_EVENTS_WEBHOOK_URL": &c.Rematch.WebhookURL,
+		"TOLLGATE_NATS_URL":            &c.NATS.URL,
+		"TOLLGATE_NATS_CREDS":          &c.NATS.Creds,
+		"TOLLGATE_NATS_CA_FILE":        &c.NATS.CAFile,
+		"TOLLGATE_TEMPORAL_ADDRESS":    &c.Temporal.Address,
+		"TOLLGATE_TEMPORAL_NAMESPACE":  &c.Temporal.Namespace,
+		"TOLLGATE_TEMPORAL_CA_FILE":    &c.Temporal.CAFile,
+		"TOLLGATE_TEMPORAL_CERT_FILE":  &c.Temporal.CertFile,
+		"TOLLGATE_TEMPORAL_KEY_FILE":   &c.Temporal.KeyFile,
+		"TOLLGATE_MINIO_ENDPOINT":      &c.MinIO.Endpoint,
+		"TOLLGATE_MINIO_ACCESS_KEY":    &c.MinIO.AccessKey,
+		"TOLLGATE_MINIO_SECRET_KEY":    &c.MinIO.SecretKey,
+		"TOLLGATE_MINIO_REGION":        &c.MinIO.Region,
+		"TOLLGATE_EVIDENCE_BUCKET":     &c.MinIO.EvidenceBucket,
+		"TOLLGATE_INPUTS_BUCKET":       &c.MinIO.InputsBucket,
+		"TOLLGATE_RETENTION_MODE":      &c.MinIO.RetentionMode,
+		"TOLLGATE_EVIDENCE_DIR":        &c.EvidenceDir,
+		"TOLLGATE_INPUTS_DIR":          &c.InputsDir,
+		"TOLLGATE_LISTEN":              &c.API.Listen,
+		"TOLLGATE_OIDC_ISSUER":         &c.API.OIDC.Issuer,
+		"TOLLGATE_OIDC_AUDIENCE":       &c.API.OIDC.Audience,
+		"TOLLGATE_OIDC_JWKS_URL":       &c.API.OIDC.JWKSURL,
+		"TOLLGATE_DB_DIR":              &c.Worker.DBDir,
+		"TOLLGATE_WORKER_TASK_TIMEOUT": &c.Worker.TaskTimeout,
+		"TOLLGATE_POLICY_DIR":          &c.PolicyDir,
+		"TOLLGATE_SIGNING_KEY":         &c.SigningKey,
+		"TOLLGATE_PROMETHEUS_URL":      &c.Guard.PrometheusURL,
+		"TOLLGATE_PROMETHEUS_LAG":      &c.Guard.PrometheusLag,
+		"TOLLGATE_METRICS_LISTEN":      &c.MetricsListen,
+		"TOLLGATE_OTLP_ENDPOINT":       &c.OTLPEndpoint,
+		"TOLLGATE_REMATCH_INTERVAL":    &c.Rematch.Interval,
+		"TOLLGATE_EVENTS_WEBHOOK_URL":  &c.Rematch.WebhookURL,
 	}
 }
 
@@ -163,7 +170,8 @@ func loadConfig(path string) (Config, error) {
 		}
 	}
 	ints := map[string]*int{"TOLLGATE_RETENTION_DAYS": &c.MinIO.RetentionDays, "TOLLGATE_WORKER_CONCURRENCY": &c.Worker.Concurrency,
-		"TOLLGATE_TENANT_MAX_PENDING": &c.NATS.TenantMaxPending}
+		"TOLLGATE_WORKER_TASK_MEMORY_MIB": &c.Worker.TaskMemoryMiB,
+		"TOLLGATE_TENANT_MAX_PENDING":     &c.NATS.TenantMaxPending}
 	for name, field := range ints {
 		if v, ok := os.LookupEnv(name); ok {
 			n, err := strconv.Atoi(v)
@@ -377,7 +385,7 @@ func envNames() string {
 	for n := range c.env() {
 		names = append(names, n)
 	}
-	names = append(names, "TOLLGATE_RETENTION_DAYS", "TOLLGATE_WORKER_CONCURRENCY", "TOLLGATE_MINIO_TLS", "TOLLGATE_SCAN_FULL", "TOLLGATE_DEPLOY_WEBHOOK_URL", "TOLLGATE_DEPLOY_WEBHOOK_SECRET", "TOLLGATE_TOKENS_FILE", "TOLLGATE_CONFIG")
+	names = append(names, "TOLLGATE_RETENTION_DAYS", "TOLLGATE_WORKER_CONCURRENCY", "TOLLGATE_WORKER_TASK_MEMORY_MIB", "TOLLGATE_MINIO_TLS", "TOLLGATE_SCAN_FULL", "TOLLGATE_DEPLOY_WEBHOOK_URL", "TOLLGATE_DEPLOY_WEBHOOK_SECRET", "TOLLGATE_TOKENS_FILE", "TOLLGATE_CONFIG")
 	return strings.Join(slices.Sorted(slices.Values(names)), ", ")
 }
 
