@@ -13,7 +13,16 @@ import (
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/workers"
 	"github.com/tollgate/tollgate/workers/sandbox"
+	"github.com/tollgate/tollgate/workers/sandbox/sandboxtest"
 )
+
+// TestMain serves sandbox children when the pool re-executes this binary.
+func TestMain(m *testing.M) {
+	if sandbox.IsChild(os.Args) {
+		os.Exit(sandbox.ServeChild(context.Background(), sandboxtest.Load))
+	}
+	os.Exit(m.Run())
+}
 
 func startPool(t *testing.T, cfg sandbox.Config) *sandbox.Pool {
 	t.Helper()
@@ -27,8 +36,9 @@ func startPool(t *testing.T, cfg sandbox.Config) *sandbox.Pool {
 	return p
 }
 
-// scan runs one task in a slot, with a one-file tree in the slot's dir.
-func scan(t *testing.T, p *sandbox.Pool, kind, arg string) (workers.Output, error) {
+// scan runs one task in a slot, over a tree in the slot's dir whose
+// scanner does what behave says (see sandboxtest).
+func scan(t *testing.T, p *sandbox.Pool, behave string) (workers.Output, error) {
 	t.Helper()
 	s, err := p.Acquire(context.Background())
 	if err != nil {
@@ -40,10 +50,10 @@ func scan(t *testing.T, p *sandbox.Pool, kind, arg string) (workers.Output, erro
 		t.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	if err := os.WriteFile(filepath.Join(dir, "app.js"), []byte("x"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, sandboxtest.BehaveFile), []byte(behave), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return s.Scan(context.Background(), tasks.Task{ScanID: "s", Kind: kind, App: arg, TaskToken: []byte("secret-token")}, dir)
+	return s.Scan(context.Background(), tasks.Task{ScanID: "s", Kind: tasks.KindSecrets, TaskToken: []byte("secret-token")}, dir)
 }
 
 // limited asserts err is the sandbox stopping the scanner for limit, and
@@ -57,7 +67,7 @@ func limited(t *testing.T, p *sandbox.Pool, err error, limit, reason string) {
 	if le.Limit != limit || !strings.Contains(le.Reason, reason) {
 		t.Fatalf("limit %q, reason %q; want %q with %q", le.Limit, le.Reason, limit, reason)
 	}
-	out, err := scan(t, p, kindOK, "")
+	out, err := scan(t, p, "ok")
 	if err != nil || len(out.Result.Secrets) != 1 {
 		t.Fatalf("next task after the limit: %+v, %v", out.Result, err)
 	}
@@ -66,7 +76,7 @@ func limited(t *testing.T, p *sandbox.Pool, err error, limit, reason string) {
 func TestSandboxServesTasksWarm(t *testing.T) {
 	p := startPool(t, sandbox.Config{Slots: 2})
 	for range 3 {
-		out, err := scan(t, p, kindOK, "")
+		out, err := scan(t, p, "ok")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -78,19 +88,19 @@ func TestSandboxServesTasksWarm(t *testing.T) {
 
 func TestSandboxMemoryBombKillsOnlyTheChild(t *testing.T) {
 	p := startPool(t, sandbox.Config{TaskMemory: 256 << 20})
-	_, err := scan(t, p, kindMemBomb, "")
+	_, err := scan(t, p, "membomb")
 	limited(t, p, err, "memory", "memory limit (256 MiB")
 }
 
 func TestSandboxCPUSpinIsStopped(t *testing.T) {
 	p := startPool(t, sandbox.Config{TaskCPU: time.Second})
-	_, err := scan(t, p, kindSpin, "")
+	_, err := scan(t, p, "spin")
 	limited(t, p, err, "cpu", "CPU time limit (1s)")
 }
 
 func TestSandboxDeadlineKillsTheChild(t *testing.T) {
 	p := startPool(t, sandbox.Config{TaskTimeout: time.Second})
-	_, err := scan(t, p, kindHang, "")
+	_, err := scan(t, p, "hang")
 	limited(t, p, err, "time", "time limit (1s)")
 }
 
@@ -111,7 +121,7 @@ func TestSandboxRefusesOutboundConnections(t *testing.T) {
 			c.Close()
 		}
 	}()
-	_, err = scan(t, p, kindDial, ln.Addr().String())
+	_, err = scan(t, p, "dial "+ln.Addr().String())
 	limited(t, p, err, "refused", "dial")
 	select {
 	case <-accepted:
@@ -129,10 +139,10 @@ func TestSandboxRefusesReadsOutsideTheTree(t *testing.T) {
 	if err := os.WriteFile(outside, []byte("aws_secret_access_key=..."), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err := scan(t, p, kindRead, outside)
+	_, err := scan(t, p, "read "+outside)
 	limited(t, p, err, "refused", "permission denied")
 	for _, f := range []string{"/etc/hostname", "/proc/1/environ", "/proc/self/environ"} {
-		_, err = scan(t, p, kindRead, f)
+		_, err = scan(t, p, "read "+f)
 		if _, ok := errors.AsType[*workers.LimitError](err); !ok {
 			t.Errorf("read %s: %v, want refused", f, err)
 		}
@@ -144,7 +154,7 @@ func TestSandboxChildHasNoCredentials(t *testing.T) {
 	p := startPool(t, sandbox.Config{ReadRoots: []string{"/proc"}})
 	// The child's own environ is readable to it here: it must be empty of
 	// the worker's variables.
-	out, err := scan(t, p, kindRead, "/proc/self/environ")
+	out, err := scan(t, p, "read /proc/self/environ")
 	if err != nil {
 		t.Fatal(err)
 	}
