@@ -83,9 +83,6 @@ func ServeChild(ctx context.Context, load Loader) int {
 			fmt.Fprintln(os.Stderr, "sandbox child: write result:", err)
 			return 1
 		}
-		// Return what the task's garbage held, so that the next task
-		// starts from the warm scanners alone.
-		debug.FreeOSMemory()
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -141,6 +142,40 @@ func Start(ctx context.Context, cfg Config, logger *slog.Logger) (*Pool, error) 
 	iso := p.all[0].iso
 	p.logger.InfoContext(ctx, "sandbox ready", "slots", cfg.Slots, "landlock_abi", iso.Landlock, "own_network", iso.Network, "own_user_ns", iso.UserNS)
 	return p, nil
+}
+
+// CPUSeconds is the CPU time the pool's live children have used so far
+// (from /proc; 0 where it cannot be read).
+func (p *Pool) CPUSeconds() float64 {
+	total := 0.0
+	for _, s := range p.all {
+		s.mu.Lock()
+		if s.proc != nil {
+			total += procCPU(s.proc.cmd.Process.Pid)
+		}
+		s.mu.Unlock()
+	}
+	return total
+}
+
+// procCPU is a process's user and system time, from /proc/PID/stat.
+func procCPU(pid int) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses.
+	i := strings.LastIndexByte(string(raw), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(raw[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100 // USER_HZ is 100 on Linux
 }
 
 // Isolation is what the children run under.
