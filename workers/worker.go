@@ -159,6 +159,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	w.deps.Logger.InfoContext(ctx, "worker started", "concurrency", w.cfg.Concurrency)
+	deadDone := make(chan struct{})
+	go func() { defer close(deadDone); w.runDeadLetters(ctx) }()
+	defer func() { <-deadDone }()
 
 	taskCtx, cancelTasks := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelTasks()

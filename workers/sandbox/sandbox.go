@@ -355,7 +355,10 @@ type child struct {
 
 func startChild(ctx context.Context, command []string, opts ChildOptions, mode isolationMode, logger *slog.Logger) (*child, error) {
 	cmd := exec.Command(command[0], command[1:]...)
-	// Nothing of the worker's environment: no credentials.
+	// Nothing of the worker's environment: no credentials. GOPATH is an
+	// empty dir: trivy's go.mod analyzer would otherwise read the host's
+	// module cache, making findings depend on the machine (and costing
+	// about half a second per Go app); licences come from syft.
 	cmd.Env = []string{
 		"TMPDIR=" + filepath.Join(opts.Scratch, "tmp"),
 		"HOME=" + opts.Scratch,
