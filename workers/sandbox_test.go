@@ -74,7 +74,7 @@ func TestSandboxLimitBlocksTheScan(t *testing.T) {
 	e := newEnv(t)
 	var calls sync.Map
 	e.startWorker(tasks.PoolDeep, "deep", e.jetstream(), e.client, map[string]workers.Scanner{tasks.KindDeep: deepScanner(&calls, "deep")})
-	p := e.startSandboxWorker(sandbox.Config{TaskMemory: 256 << 20, TaskCPU: time.Second, TaskTimeout: 5 * time.Second})
+	p := e.startSandboxWorker(sandbox.Config{TaskMemory: 256 << 20, TaskCPU: time.Second, TaskTimeout: 20 * time.Second})
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -102,7 +102,7 @@ func TestSandboxLimitBlocksTheScan(t *testing.T) {
 	}{
 		{name: "memory-bomb", behave: "membomb", reason: "memory limit (256 MiB"},
 		{name: "cpu-spin", behave: "spin", reason: "CPU time limit (1s)"},
-		{name: "deadline", behave: "hang", reason: "time limit (5s)"},
+		{name: "deadline", behave: "hang", reason: "time limit (20s)"},
 		{name: "outbound-connection", behave: "dial " + ln.Addr().String(), reason: "refused the scanner",
 			skip: map[bool]string{true: "", false: "no network namespace and no Landlock TCP rules here"}[p.Isolation().Network || p.Isolation().Landlock >= 4]},
 		{name: "read-outside-tree", behave: "read " + outside, reason: "permission denied",

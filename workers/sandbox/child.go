@@ -12,9 +12,11 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/landlock-lsm/go-landlock/landlock"
 	llsys "github.com/landlock-lsm/go-landlock/landlock/syscall"
@@ -94,6 +96,7 @@ func serve(ctx context.Context, scanners map[string]workers.Scanner, req request
 	}
 	limitCPU(opts)
 	defer unlimitCPU()
+	defer watchMemory()()
 	out, err := sc.Scan(ctx, req.Task, req.Dir)
 	if err != nil {
 		return response{Error: err.Error(), Class: classify(err)}
@@ -138,12 +141,19 @@ func restrict(opts ChildOptions) (Isolation, error) {
 	// RLIMIT_DATA counts the Go heap's mappings (not the DB's file-backed
 	// mmap); the soft Go limit makes the collector work hard before the
 	// hard limit ends the process.
-	warm := vmData()
-	limit := warm + opts.TaskMemory
-	if err := unix.Setrlimit(unix.RLIMIT_DATA, &unix.Rlimit{Cur: uint64(limit), Max: uint64(limit)}); err != nil {
+	//
+	// The watchdog (watchMemory) ends a task over warm+TaskMemory with a
+	// known exit code; the rlimit, a quarter higher, is the backstop for
+	// what the watchdog does not see in time. The Go runtime does not die
+	// cleanly when the kernel refuses it memory (it may fault in the
+	// collector), so the rlimit alone would not say which limit it was.
+	warm, heap := vmData(), goMemory()
+	backstop := warm + opts.TaskMemory + max(opts.TaskMemory/4, 256<<20)
+	if err := unix.Setrlimit(unix.RLIMIT_DATA, &unix.Rlimit{Cur: uint64(backstop), Max: uint64(backstop)}); err != nil {
 		return iso, fmt.Errorf("set RLIMIT_DATA: %w", err)
 	}
-	debug.SetMemoryLimit(warm + opts.TaskMemory*9/10)
+	debug.SetMemoryLimit(heap + opts.TaskMemory*9/10)
+	memoryCeiling = heap + opts.TaskMemory
 	// A core dump of a scanner would hold the input's data outside the tree.
 	_ = unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{})
 
@@ -166,6 +176,40 @@ func restrict(opts ChildOptions) (Isolation, error) {
 	}
 	iso.Landlock = abi
 	return iso, nil
+}
+
+// memoryCeiling is the Go memory (goMemory) a task may reach.
+var memoryCeiling int64
+
+// goMemory is the memory the Go runtime holds from the OS and has not
+// released.
+func goMemory() int64 {
+	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+	metrics.Read(s)
+	return int64(s[0].Value.Uint64() - s[1].Value.Uint64())
+}
+
+// watchMemory ends the process with exitMemory when the task's memory goes
+// over memoryCeiling, until stop is called. It looks every 5ms: a bomb
+// that outruns it meets the rlimit backstop.
+func watchMemory() (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+			if memoryCeiling > 0 && goMemory() > memoryCeiling {
+				fmt.Fprintln(os.Stderr, "sandbox child: memory limit exceeded")
+				os.Exit(exitMemory)
+			}
+		}
+	}()
+	return func() { close(done) }
 }
 
 // vmData is this process's data segment (VmData), in bytes.

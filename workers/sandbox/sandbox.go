@@ -388,10 +388,21 @@ func startChild(ctx context.Context, command []string, opts ChildOptions, mode i
 		defer close(logged)
 		sc := bufio.NewScanner(stderr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
+		// A dying Go process prints every goroutine's stack: the log gets
+		// the first lines of it, the tail keeps the last.
+		dying := -1
+		for n := 0; sc.Scan(); n++ {
 			line := sc.Text()
 			c.tail.add(line)
-			logger.Warn("scanner child: " + line)
+			if dying < 0 && (strings.HasPrefix(line, "fatal error: ") || strings.HasPrefix(line, "panic: ") || strings.HasPrefix(line, "SIG")) {
+				dying = n
+			}
+			switch {
+			case dying < 0 || n-dying < maxLoggedLines:
+				logger.Warn("scanner child: " + line)
+			case n-dying == maxLoggedLines:
+				logger.Warn("scanner child: the rest of its stack dump is not logged")
+			}
 		}
 		_, _ = io.Copy(io.Discard, stderr)
 	}()
@@ -478,6 +489,9 @@ func (c *child) limit(timedOut bool, cfg Config) *workers.LimitError {
 	if ee != nil {
 		why = ee.ProcessState.String()
 	}
+	if fatal := c.tail.fatalLine(); fatal != "" {
+		why += ": " + fatal
+	}
 	return &workers.LimitError{Limit: "crash", Reason: fmt.Sprintf("scanner process died on this input (%s)", why)}
 }
 
@@ -491,6 +505,10 @@ func bytesIEC(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
+// maxLoggedLines bounds how much of a dying child's stack dump goes into
+// the worker's log.
+const maxLoggedLines = 40
+
 // tailBuffer keeps the last max bytes of a child's stderr, to tell why it
 // died.
 type tailBuffer struct {
@@ -498,6 +516,8 @@ type tailBuffer struct {
 	max int
 	buf []byte
 	oom bool
+	// fatal is the Go runtime's first "fatal error:" line, if any.
+	fatal string
 }
 
 func (t *tailBuffer) add(line string) {
@@ -509,10 +529,19 @@ func (t *tailBuffer) add(line string) {
 		strings.HasPrefix(line, "runtime: out of memory") {
 		t.oom = true
 	}
+	if t.fatal == "" && (strings.HasPrefix(line, "fatal error: ") || strings.HasPrefix(line, "panic: ") || strings.HasPrefix(line, "SIG")) {
+		t.fatal = line
+	}
 	t.buf = append(append(t.buf, line...), '\n')
 	if len(t.buf) > t.max {
 		t.buf = t.buf[len(t.buf)-t.max:]
 	}
+}
+
+func (t *tailBuffer) fatalLine() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.fatal
 }
 
 func (t *tailBuffer) outOfMemory() bool {
