@@ -14,10 +14,13 @@ const unshareAll = syscall.CLONE_NEWUSER | syscall.CLONE_NEWNET
 
 // isolationMode is one way to start a child, strongest first.
 type isolationMode struct {
-	name   string
-	flags  uintptr
-	warned bool
+	name  string
+	flags uintptr
 }
+
+func (m isolationMode) weaker() bool  { return m.flags != unshareAll }
+func (m isolationMode) network() bool { return m.flags&syscall.CLONE_NEWNET != 0 }
+func (m isolationMode) userNS() bool  { return m.flags&syscall.CLONE_NEWUSER != 0 }
 
 // isolationModes are tried in order until one starts: where user
 // namespaces are not permitted (some container runtimes), a root worker

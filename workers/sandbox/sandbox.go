@@ -327,12 +327,11 @@ func (s *slot) start(ctx context.Context) error {
 			c.kill()
 			return fmt.Errorf("sandbox: start child %d: %w", s.n, err)
 		}
-		if !mode.warned && mode.flags != unshareAll {
+		if mode.weaker() {
 			s.pool.logger.WarnContext(ctx, "sandbox: running the scanners in a weaker mode", "mode", mode.name, "why", lastErr)
 		}
 		s.proc, s.iso = c, r.Isolation
-		s.iso.Network = mode.flags&syscall.CLONE_NEWNET != 0
-		s.iso.UserNS = mode.flags&syscall.CLONE_NEWUSER != 0
+		s.iso.Network, s.iso.UserNS = mode.network(), mode.userNS()
 		if s.iso.Landlock == 0 {
 			s.pool.logger.WarnContext(ctx, "sandbox: Landlock unavailable; the scanners are not kept from reading outside their tree", "slot", s.n)
 		}
