@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/workers"
 )
@@ -239,6 +241,7 @@ func (s *slot) Scan(ctx context.Context, t tasks.Task, dir string) (workers.Outp
 	t.TaskToken = nil
 	tctx, cancel := context.WithTimeout(ctx, s.pool.cfg.TaskTimeout)
 	defer cancel()
+	began := time.Now()
 	resp, err := s.proc.call(tctx, request{Task: t, Dir: dir})
 	if err == nil {
 		switch resp.Class {
@@ -246,6 +249,7 @@ func (s *slot) Scan(ctx context.Context, t tasks.Task, dir string) (workers.Outp
 			if resp.Error != "" {
 				return workers.Output{}, errors.New(resp.Error)
 			}
+			scannerSpans(ctx, began, resp.Output.Result.Timings)
 			return resp.Output, nil
 		case classBadInput:
 			return workers.Output{}, workers.BadInput(errors.New(resp.Error))
@@ -266,6 +270,24 @@ func (s *slot) Scan(ctx context.Context, t tasks.Task, dir string) (workers.Outp
 		return workers.Output{}, ctx.Err()
 	}
 	return workers.Output{}, limitErr
+}
+
+// scannerSpans records the child's scanners in the task's trace, from the
+// timings it reports: the child has no tracer (nor any connection to send
+// spans on). The scanners ran one after another from began.
+func scannerSpans(ctx context.Context, began time.Time, timings map[string]float64) {
+	tracer := trace.SpanFromContext(ctx).TracerProvider().Tracer("tollgate/scanners")
+	at := began
+	for _, s := range []struct{ timing, span string }{{"secrets", "gitleaks"}, {"sbom", "syft"}, {"vulnerabilities", "trivy"}, {"misconfig", "trivy-misconfig"}, {"rematch", "trivy-sbom"}} {
+		secs, ok := timings[s.timing]
+		if !ok {
+			continue
+		}
+		end := at.Add(time.Duration(secs * float64(time.Second)))
+		_, sp := tracer.Start(ctx, s.span, trace.WithTimestamp(at))
+		sp.End(trace.WithTimestamp(end))
+		at = end
+	}
 }
 
 // restart starts the slot's child again in the background, so that it is
