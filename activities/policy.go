@@ -23,7 +23,22 @@ func (a *Activities) EvaluatePolicy(ctx context.Context, req workflows.PolicyReq
 	if err != nil {
 		return report.Decision{}, fmt.Errorf("policy for scan %s: %w", req.Scan.ScanID, err)
 	}
-	return d, nil
+	return blockLimits(d, req.Results), nil
+}
+
+// blockLimits blocks a decision whose results include a task the sandbox
+// stopped (tasks.Result.Limit): its scanner found nothing on an input that
+// exceeded a limit, so no policy may pass it. It is done here, not in Rego,
+// so that a tenant's policy bundle cannot drop it.
+func blockLimits(d report.Decision, results []tasks.Result) report.Decision {
+	for _, r := range results {
+		if r.Limit == "" {
+			continue
+		}
+		d.Verdict = report.VerdictBlock
+		d.Reasons = append(d.Reasons, report.Reason{Policy: "sandbox.limit", Verdict: report.VerdictBlock, Message: fmt.Sprintf("%s task: %s", r.Kind, r.Limit)})
+	}
+	return d
 }
 
 // PolicyInput builds a policy's input document from a scan and its results.

@@ -1,19 +1,22 @@
 // Package embedded runs the whole pipeline in one process, on real servers:
 // an in-process nats-server, a Temporal dev server child process, the
 // orchestrator (workflows and activities), one worker per pool with the
-// scanners warm, and a local write-once evidence store. It is what
+// scanners warm in sandboxed child processes (package workers/sandbox), and
+// a local write-once evidence store. It is what
 // `tollgate scan` runs, and what the end-to-end tests drive.
 package embedded
 
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -34,7 +37,7 @@ import (
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/telemetry"
 	"github.com/tollgate/tollgate/workers"
-	"github.com/tollgate/tollgate/workers/scanners"
+	"github.com/tollgate/tollgate/workers/sandbox"
 )
 
 // Config of the embedded stack. Zero fields take the documented defaults.
@@ -61,8 +64,21 @@ type Config struct {
 	TemporalCLI string
 	// TemporalDBFile keeps workflow history in a file (default: in memory).
 	TemporalDBFile string
-	// Concurrency of each pool's worker (default: the number of CPUs).
+	// Concurrency of each pool's worker (default: the number of CPUs): one
+	// sandboxed scanner process per slot.
 	Concurrency int
+	// ScanRoots are the directories whose scans (tasks.Input.Dir) the
+	// sandboxed scanners may read (default: the working directory). An
+	// archive's tree is always readable to them.
+	ScanRoots []string
+	// SandboxCommand starts a sandboxed scanner process (default: this
+	// executable's `sandbox-child`; a test binary serves it from TestMain,
+	// see sandbox.IsChild).
+	SandboxCommand []string
+	// TaskMemory, TaskTimeout bound each task's sandboxed scanners
+	// (default: sandbox.Config's).
+	TaskMemory  int64
+	TaskTimeout time.Duration
 	// SigningKey signs each scan's in-toto attestation (see orchestrator.Config).
 	SigningKey string
 	// Version is written into SBOMs and SARIF.
@@ -108,21 +124,21 @@ func (c Config) Validate() error {
 
 // Stack is a running embedded pipeline.
 type Stack struct {
-	cfg      Config
-	logger   *slog.Logger
-	nats     *server.Server
-	nc       *nats.Conn
-	js       jetstream.JetStream
-	temporal *stack.TemporalDev
-	client   client.Client
-	orch     worker.Worker
-	engine   *scanners.Engine
-	evidence storage.Evidence
-	inputs   Store
-	workers  []*workers.Worker
-	stateDir string
-	ownState bool
-	closers  []func()
+	cfg       Config
+	logger    *slog.Logger
+	nats      *server.Server
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	temporal  *stack.TemporalDev
+	client    client.Client
+	orch      worker.Worker
+	sandboxes []*sandbox.Pool
+	evidence  storage.Evidence
+	inputs    Store
+	workers   []*workers.Worker
+	stateDir  string
+	ownState  bool
+	closers   []func()
 
 	cancelWorkers context.CancelFunc
 	workersDone   sync.WaitGroup
@@ -174,11 +190,34 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		})
 		return err
 	})
-	g.Go(func() error {
-		var err error
-		s.engine, err = scanners.New(gctx, scanners.Options{DBDir: cfg.DBDir, Version: cfg.Version, SecretFingerprintKey: cfg.SecretFingerprintKey}, s.logger)
-		return err
-	})
+	roots := cfg.ScanRoots
+	if roots == nil {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, fmt.Errorf("embedded stack: working directory: %w", err)
+		}
+		roots = []string{wd}
+	}
+	// Every sandboxed child must fingerprint secrets with the same key, or
+	// one scan's fingerprints would differ between its children: without a
+	// configured key the stack makes one for its own lifetime.
+	if len(cfg.SecretFingerprintKey) == 0 {
+		cfg.SecretFingerprintKey = make([]byte, 32) // scanners.MinFingerprintKeyBytes
+		rand.Read(cfg.SecretFingerprintKey)
+		s.logger.WarnContext(ctx, "no secret fingerprint key configured: generated one for this stack; "+
+			"secret fingerprints, and exceptions made from them, hold only for its own scans (set $TOLLGATE_SECRET_FINGERPRINT_KEY)")
+	}
+	pools := []string{tasks.PoolFast, tasks.PoolDeep}
+	s.sandboxes = make([]*sandbox.Pool, len(pools))
+	for i, pool := range pools {
+		g.Go(func() error {
+			var err error
+			s.sandboxes[i], err = sandbox.Start(gctx, sandbox.Config{Command: cfg.SandboxCommand, Slots: cmp.Or(cfg.Concurrency, runtime.NumCPU()), Name: pool,
+				DBDir: cfg.DBDir, Version: cfg.Version, ReadRoots: roots, TaskMemory: cfg.TaskMemory, TaskTimeout: cfg.TaskTimeout,
+				SecretFingerprintKey: cfg.SecretFingerprintKey}, s.logger)
+			return err
+		})
+	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
@@ -219,9 +258,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancelWorkers = cancel
-	for _, pool := range []string{tasks.PoolFast, tasks.PoolDeep} {
+	for i, pool := range pools {
 		w, err := workers.New(workers.Config{Pool: pool, Concurrency: cfg.Concurrency, Name: "embedded-" + pool, Stream: streamCfg, ShutdownGrace: 5 * time.Second},
-			workers.Deps{JetStream: s.js, Temporal: s.client, Evidence: s.evidence, Inputs: s.inputs, Scanners: s.engine.Scanners(), Tracer: cfg.Tracing.Tracer("tollgate/worker"), Logger: s.logger})
+			workers.Deps{JetStream: s.js, Temporal: s.client, Evidence: s.evidence, Inputs: s.inputs, Sandbox: s.sandboxes[i], Tracer: cfg.Tracing.Tracer("tollgate/worker"), Logger: s.logger})
 		if err != nil {
 			return nil, err
 		}
@@ -273,8 +312,10 @@ func (s *Stack) Close() {
 	if s.client != nil {
 		s.client.Close()
 	}
-	if s.engine != nil {
-		_ = s.engine.Close()
+	for _, p := range s.sandboxes {
+		if p != nil {
+			p.Close()
+		}
 	}
 	if s.nc != nil {
 		s.nc.Close()

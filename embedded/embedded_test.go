@@ -20,6 +20,8 @@ import (
 	"github.com/tollgate/tollgate/stack"
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/vulndb"
+	"github.com/tollgate/tollgate/workers/sandbox"
+	"github.com/tollgate/tollgate/workers/scanners"
 	"github.com/tollgate/tollgate/workflows"
 )
 
@@ -36,6 +38,11 @@ var shared struct {
 }
 
 func TestMain(m *testing.M) {
+	// The stack's sandboxes re-execute this binary as their scanner
+	// processes, with the real scanners.
+	if sandbox.IsChild(os.Args) {
+		os.Exit(sandbox.ServeChild(context.Background(), scanners.LoadForSandbox))
+	}
 	flag.Parse()
 	code := m.Run()
 	if shared.stack != nil {
@@ -65,8 +72,14 @@ func startShared(t *testing.T) *Stack {
 			shared.err = err
 			return
 		}
+		root, err := filepath.Abs("..") // the examples are scanned in place
+		if err != nil {
+			shared.err = err
+			return
+		}
 		shared.stack, shared.err = Start(ctx, Config{
-			DBDir: dbDir, EvidenceDir: filepath.Join(dir, "evidence"), Version: "test",
+			ScanRoots: []string{root},
+			DBDir:     dbDir, EvidenceDir: filepath.Join(dir, "evidence"), Version: "test",
 			SecretFingerprintKey: []byte("tollgate-e2e-test-fingerprint-key-32bytes"),
 			Logger:               slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		})

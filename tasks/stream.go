@@ -33,6 +33,11 @@ type StreamConfig struct {
 	// task's subject names its tenant), and the scan waits for room instead
 	// of flooding the queue ahead of other tenants.
 	MaxPendingPerTenant int64
+	// DeadStream keeps the tasks that reached MaxDeliver, on
+	// <DeadSubjectPrefix>.<pool>.<priority>.<tenant>.<kind>, for 30 days
+	// (defaults "TOLLGATE_DEAD" and "tollgate.dead").
+	DeadStream        string
+	DeadSubjectPrefix string
 }
 
 func (c StreamConfig) withDefaults() StreamConfig {
@@ -43,8 +48,37 @@ func (c StreamConfig) withDefaults() StreamConfig {
 	c.Replicas = cmp.Or(c.Replicas, 1)
 	c.MaxAge = cmp.Or(c.MaxAge, 24*time.Hour)
 	c.MaxPendingPerTenant = cmp.Or(c.MaxPendingPerTenant, 256)
+	c.DeadStream = cmp.Or(c.DeadStream, "TOLLGATE_DEAD")
+	c.DeadSubjectPrefix = cmp.Or(c.DeadSubjectPrefix, "tollgate.dead")
 	return c
 }
+
+// DeadSubject is where a task that reached MaxDeliver is kept: its task
+// subject under the dead-letter prefix.
+func (c StreamConfig) DeadSubject(taskSubject string) string {
+	c = c.withDefaults()
+	return c.DeadSubjectPrefix + strings.TrimPrefix(taskSubject, c.SubjectPrefix)
+}
+
+// DeadStreamName is the dead-letter stream in use.
+func (c StreamConfig) DeadStreamName() string { return c.withDefaults().DeadStream }
+
+// DeadLetterConsumer is the durable consumer, on the dead-letter stream, of
+// JetStream's max-deliveries advisories for the task stream: the workers
+// share it, and one of them moves each such task to its dead-letter
+// subject and fails its scan.
+const DeadLetterConsumer = "dead-letters"
+
+// maxDeliveriesAdvisory is the subject of JetStream's advisories about the
+// task stream's messages that reached MaxDeliver.
+func (c StreamConfig) maxDeliveriesAdvisory() string {
+	return "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + c.withDefaults().Stream + ".*"
+}
+
+// ErrTypeDeadLetter is the Temporal application error type of a task that
+// reached MaxDeliver: it is kept on a dead-letter subject and its scan
+// fails (not retried).
+const ErrTypeDeadLetter = "DeadLetter"
 
 // Subject is the subject a task is published on:
 // <prefix>.<pool>.<priority>.<tenant>.<kind>.
@@ -150,6 +184,22 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, c StreamConfig) e
 		Storage: jetstream.FileStorage, Replicas: c.Replicas, MaxAge: 30 * 24 * time.Hour, Duplicates: 2 * time.Minute,
 	}); err != nil {
 		return fmt.Errorf("create stream %q: %w", EventsStream, err)
+	}
+	// Dead letters: the tasks that reached MaxDeliver, and the advisories
+	// that say which they are, kept a month. A task over MaxDeliver would
+	// otherwise stay in the work queue, never delivered again, counting
+	// against its tenant's cap until MaxAge.
+	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name: c.DeadStream, Subjects: []string{c.DeadSubjectPrefix + ".>", c.maxDeliveriesAdvisory()}, Retention: jetstream.LimitsPolicy,
+		Storage: jetstream.FileStorage, Replicas: c.Replicas, MaxAge: 30 * 24 * time.Hour, Duplicates: 2 * time.Minute,
+	}); err != nil {
+		return fmt.Errorf("create stream %q: %w", c.DeadStream, err)
+	}
+	if _, err := js.CreateOrUpdateConsumer(ctx, c.DeadStream, jetstream.ConsumerConfig{
+		Durable: DeadLetterConsumer, FilterSubject: c.maxDeliveriesAdvisory(), AckPolicy: jetstream.AckExplicitPolicy,
+		AckWait: c.AckWait, MaxAckPending: 1000,
+	}); err != nil {
+		return fmt.Errorf("create consumer %q on stream %q: %w", DeadLetterConsumer, c.DeadStream, err)
 	}
 	for _, pool := range []string{PoolFast, PoolDeep} {
 		for _, prio := range []string{PriorityCI, PriorityBulk} {

@@ -107,6 +107,11 @@ type Result struct {
 	// Skipped says a rematch task was not matched: the worker's DB is no
 	// newer than the one the SBOM was last matched against (or it has none).
 	Skipped bool `json:"skipped,omitempty"`
+	// Limit, when set, says why the sandbox stopped this task's scanner
+	// on its input (a memory, CPU or time limit, a crash, a refused
+	// operation): the task found nothing, and the policy step blocks the
+	// scan with this reason.
+	Limit string `json:"limit,omitempty"`
 }
 
 // ErrTypeBadInput is the Temporal application error type of a task that

@@ -16,6 +16,7 @@ const (
 	outcomeBadInput   = "bad_input"
 	outcomeHandedBack = "handed_back" // the worker stopped, or Temporal was unreachable
 	outcomeStale      = "stale"       // the activity no longer waited for it
+	outcomeLimit      = "limit"       // the sandbox stopped the scanner on this input again: the scan is blocked
 )
 
 // instruments are the worker's OpenTelemetry metrics.

@@ -38,3 +38,36 @@ type File struct {
 	ContentType string
 	Data        []byte
 }
+
+// Sandbox runs scanners out of the worker's process: one slot per running
+// task, each a warm child process without the worker's credentials or
+// network (package workers/sandbox).
+type Sandbox interface {
+	// Acquire waits for a free slot.
+	Acquire(ctx context.Context) (Slot, error)
+}
+
+// Slot is one sandboxed scanner process, held by one task at a time.
+type Slot interface {
+	// Dir is where the task's input is prepared: the tree the slot's
+	// scanners may read.
+	Dir() string
+	// Scan runs the task's scanner over dir. An input that made the
+	// sandbox stop the scanner (a limit, a refused operation, a crash)
+	// is a *LimitError.
+	Scanner
+	// Release hands the slot back.
+	Release()
+}
+
+// LimitError is a task whose scanner the sandbox stopped: its process
+// exceeded a limit (memory, CPU time, the deadline), crashed, or was refused
+// an operation (a read outside its tree, a connection). It is the input's
+// fault: after at most one more try, the scan is blocked with Reason.
+type LimitError struct {
+	// Limit names it: memory, cpu, time, refused or crash.
+	Limit  string
+	Reason string
+}
+
+func (e *LimitError) Error() string { return e.Reason }

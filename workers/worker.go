@@ -85,7 +85,11 @@ type Deps struct {
 	Temporal  Completer
 	Evidence  storage.Evidence
 	// Inputs fetches archives; nil when every input is a local directory.
-	Inputs   ArchiveSource
+	Inputs ArchiveSource
+	// Sandbox runs the scanners in child processes without credentials or
+	// network; when nil, Scanners run in this process (tests, and the
+	// embedded mode with the sandbox off).
+	Sandbox  Sandbox
 	Scanners map[string]Scanner
 	// Meter receives the worker's metrics (none when nil); Tracer its spans
 	// (none when nil).
@@ -108,8 +112,8 @@ func New(cfg Config, deps Deps) (*Worker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if deps.JetStream == nil || deps.Temporal == nil || deps.Evidence == nil || len(deps.Scanners) == 0 {
-		return nil, errors.New("worker needs JetStream, Temporal, an evidence store and scanners")
+	if deps.JetStream == nil || deps.Temporal == nil || deps.Evidence == nil || (len(deps.Scanners) == 0 && deps.Sandbox == nil) {
+		return nil, errors.New("worker needs JetStream, Temporal, an evidence store and scanners (or a sandbox)")
 	}
 	if deps.Logger == nil {
 		deps.Logger = slog.New(slog.DiscardHandler)
@@ -155,6 +159,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	w.deps.Logger.InfoContext(ctx, "worker started", "concurrency", w.cfg.Concurrency)
+	deadDone := make(chan struct{})
+	go func() { defer close(deadDone); w.runDeadLetters(ctx) }()
+	defer func() { <-deadDone }()
 
 	taskCtx, cancelTasks := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelTasks()
@@ -349,6 +356,19 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 
 	var failure error
 	outcome := outcomeOK
+	if limit, ok := errors.AsType[*LimitError](err); ok {
+		// The sandbox stopped the scanner on this input. Once, it may be
+		// this worker's fault: hand the task back for another try. The
+		// second time, the input is to blame: the scan is blocked.
+		if delivered < 2 {
+			logger.WarnContext(ctx, "sandbox stopped the scanner; handing the task back for one more try", "limit", limit.Limit, "reason", limit.Reason)
+			w.met.task(ctx, t.Kind, outcomeHandedBack)
+			_ = msg.NakWithDelay(time.Second)
+			return
+		}
+		logger.WarnContext(ctx, "sandbox stopped the scanner again; blocking the scan", "limit", limit.Limit, "reason", limit.Reason)
+		out, err, outcome = Output{Result: tasks.Result{Kind: t.Kind, Worker: w.cfg.Name, Limit: limit.Reason}}, nil, outcomeLimit
+	}
 	if err != nil {
 		if isBadInput(err) {
 			failure, outcome = temporal.NewNonRetryableApplicationError(err.Error(), tasks.ErrTypeBadInput, nil), outcomeBadInput
@@ -378,11 +398,23 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 
 // run prepares the input, runs the scanner and stores its files as evidence.
 func (w *Worker) run(ctx context.Context, t tasks.Task) (Output, error) {
-	sc, ok := w.deps.Scanners[t.Kind]
-	if !ok {
-		return Output{}, badInput(fmt.Errorf("no scanner for task kind %q in pool %q", t.Kind, w.cfg.Pool))
+	var sc Scanner
+	workDir := w.cfg.WorkDir
+	if w.deps.Sandbox != nil {
+		slot, err := w.deps.Sandbox.Acquire(ctx)
+		if err != nil {
+			return Output{}, fmt.Errorf("wait for a sandbox slot: %w", err)
+		}
+		defer slot.Release()
+		// The input goes where the slot's child may read it.
+		sc, workDir = slot, slot.Dir()
+	} else {
+		var ok bool
+		if sc, ok = w.deps.Scanners[t.Kind]; !ok {
+			return Output{}, badInput(fmt.Errorf("no scanner for task kind %q in pool %q", t.Kind, w.cfg.Pool))
+		}
 	}
-	dir, cleanup, err := prepare(ctx, t.Input, w.deps.Inputs, w.deps.Evidence, w.cfg.WorkDir, w.cfg.Limits)
+	dir, cleanup, err := prepare(ctx, t.Input, w.deps.Inputs, w.deps.Evidence, workDir, w.cfg.Limits)
 	if err != nil {
 		return Output{}, err
 	}

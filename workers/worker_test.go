@@ -48,7 +48,12 @@ type env struct {
 	meter metric.Meter
 }
 
-func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+func quiet() *slog.Logger {
+	if os.Getenv("TEST_DEBUG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.DiscardHandler)
+}
 
 func newEnv(t *testing.T) *env {
 	t.Helper()

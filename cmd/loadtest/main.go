@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"github.com/tollgate/tollgate/loadtest"
 	"github.com/tollgate/tollgate/loadtest/baseline"
 	"github.com/tollgate/tollgate/loadtest/corpus"
+	"github.com/tollgate/tollgate/vulndb"
 )
 
 func main() {
@@ -68,6 +70,8 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 	chaos := fs.Bool("chaos", true, "add a run that kills a worker, restarts NATS and pauses MinIO")
 	chaosScans := fs.Int("chaos-scans", 200, "scans in the chaos run")
 	baselineApps := fs.Int("baseline-apps", 60, "apps the CLI baseline scans (it is slow)")
+	sandboxed := fs.Bool("baseline-sandbox", true, "run the scanners-alone baseline through the workers' sandbox (warm children of -bin sandbox-child); false runs them in this process")
+	baselineOnly := fs.Bool("baseline-only", false, "run only the scanners-alone baseline, in this process and sandboxed, back to back, and print both (no fleet, no report)")
 	render := fs.String("render", "", "only write the Markdown and SVGs again from this report.json (into -out)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -104,9 +108,16 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 	if err != nil {
 		return fmt.Errorf("-scaling: %w", err)
 	}
+	var sandboxCmd []string
+	if *sandboxed {
+		sandboxCmd = []string{absBin, "sandbox-child"}
+	}
+	if *baselineOnly {
+		return scannersAloneOnly(ctx, logger, root, filepath.Join(dir, "db"), *osv, []string{absBin, "sandbox-child"})
+	}
 	baselines := func(ctx context.Context, apps []loadtest.CorpusApp, db string) ([]loadtest.Baseline, []string, error) {
-		logger.Info("baseline: scanners alone", "apps", len(apps))
-		alone, err := baseline.ScannersAlone(ctx, baseline.Options{Root: root, Apps: apps, DBDir: db, Logger: logger})
+		logger.Info("baseline: scanners alone", "apps", len(apps), "sandboxed", *sandboxed)
+		alone, err := baseline.ScannersAlone(ctx, baseline.Options{Root: root, Apps: apps, DBDir: db, Sandbox: sandboxCmd, Logger: logger})
 		if err != nil {
 			return nil, nil, err
 		}
@@ -131,6 +142,24 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 		return err
 	}
 	logger.Info("load test done", "took_s", rep.TookS, "report", filepath.Join(*out, "report.md"))
+	return nil
+}
+
+// scannersAloneOnly measures the scanners alone over the corpus, first in
+// this process and then through the sandbox, back to back on the same
+// corpus and DB, and prints both as JSON lines: the sandbox's cost.
+func scannersAloneOnly(ctx context.Context, logger *slog.Logger, root, db, osv string, sandboxCmd []string) error {
+	if _, err := vulndb.ImportOSV(ctx, logger, db, osv); err != nil {
+		return err
+	}
+	for _, cmd := range [][]string{nil, sandboxCmd} {
+		b, err := baseline.ScannersAlone(ctx, baseline.Options{Root: root, DBDir: db, Sandbox: cmd, Logger: logger})
+		if err != nil {
+			return err
+		}
+		out, _ := json.Marshal(b)
+		fmt.Println(string(out))
+	}
 	return nil
 }
 

@@ -77,6 +77,12 @@ type Config struct {
 		// SecretFingerprintKey keys the fingerprints of secrets in reports
 		// (at least 32 bytes, the same in every worker; required by workers).
 		SecretFingerprintKey string `json:"secret_fingerprint_key"`
+		// TaskMemoryMiB is the memory one task's sandboxed scanners may
+		// use above their warm state (default 1024); TaskTimeout one
+		// task's deadline (a Go duration, default 10m). A task over either
+		// blocks its scan (see workers/sandbox).
+		TaskMemoryMiB int    `json:"task_memory_mib"`
+		TaskTimeout   string `json:"task_timeout"`
 	} `json:"worker"`
 	PolicyDir string `json:"policy_dir"`
 	// SigningKey signs the in-toto attestation of every scan (orchestrator).
@@ -154,6 +160,7 @@ func (c *Config) env() map[string]*string {
 		"TOLLGATE_OTLP_ENDPOINT":          &c.OTLPEndpoint,
 		"TOLLGATE_REMATCH_INTERVAL":       &c.Rematch.Interval,
 		"TOLLGATE_EVENTS_WEBHOOK_URL":     &c.Rematch.WebhookURL,
+		"TOLLGATE_WORKER_TASK_TIMEOUT":    &c.Worker.TaskTimeout,
 	}
 }
 
@@ -176,7 +183,8 @@ func loadConfig(path string) (Config, error) {
 		}
 	}
 	ints := map[string]*int{"TOLLGATE_RETENTION_DAYS": &c.MinIO.RetentionDays, "TOLLGATE_WORKER_CONCURRENCY": &c.Worker.Concurrency,
-		"TOLLGATE_TENANT_MAX_PENDING": &c.NATS.TenantMaxPending}
+		"TOLLGATE_WORKER_TASK_MEMORY_MIB": &c.Worker.TaskMemoryMiB,
+		"TOLLGATE_TENANT_MAX_PENDING":     &c.NATS.TenantMaxPending}
 	for name, field := range ints {
 		if v, ok := os.LookupEnv(name); ok {
 			n, err := strconv.Atoi(v)
@@ -402,7 +410,7 @@ func envNames() string {
 	for n := range c.env() {
 		names = append(names, n)
 	}
-	names = append(names, "TOLLGATE_RETENTION_DAYS", "TOLLGATE_WORKER_CONCURRENCY", "TOLLGATE_MINIO_TLS", "TOLLGATE_SCAN_FULL", "TOLLGATE_DEPLOY_WEBHOOK_URL", "TOLLGATE_DEPLOY_WEBHOOK_SECRET", "TOLLGATE_TOKENS_FILE", "TOLLGATE_OIDC_ROLE_MAP", "TOLLGATE_CONFIG")
+	names = append(names, "TOLLGATE_RETENTION_DAYS", "TOLLGATE_WORKER_CONCURRENCY", "TOLLGATE_WORKER_TASK_MEMORY_MIB", "TOLLGATE_MINIO_TLS", "TOLLGATE_SCAN_FULL", "TOLLGATE_DEPLOY_WEBHOOK_URL", "TOLLGATE_DEPLOY_WEBHOOK_SECRET", "TOLLGATE_TOKENS_FILE", "TOLLGATE_OIDC_ROLE_MAP", "TOLLGATE_CONFIG")
 	return strings.Join(slices.Sorted(slices.Values(names)), ", ")
 }
 

@@ -58,9 +58,6 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 		}
 		token = "tg_dev_" + hex.EncodeToString(b)
 	}
-	if err := isolateScannerEnv(); err != nil {
-		return err
-	}
 	// MinIO when TOLLGATE_MINIO_* (or a config file) says so; else local stores.
 	cfg, err := loadConfig("")
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -26,6 +27,7 @@ import (
 	"github.com/tollgate/tollgate/telemetry"
 	"github.com/tollgate/tollgate/vulndb"
 	"github.com/tollgate/tollgate/workers"
+	"github.com/tollgate/tollgate/workers/sandbox"
 	"github.com/tollgate/tollgate/workers/scanners"
 )
 
@@ -205,8 +207,8 @@ func newWorkerCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "worker --pool fast|deep [--concurrency N]",
 		Short: "Run scanner tasks from a pool's JetStream consumer",
-		Long: "worker pulls its pool's tasks, runs the scanners in-process (loaded once) and completes the\n" +
-			"activities. SIGTERM drains running tasks.\n\n" + fleetLong + envNames() + ".",
+		Long: "worker pulls its pool's tasks, runs the scanners in one sandboxed child process per slot (loaded\n" +
+			"once, without credentials or network) and completes the activities. SIGTERM drains running tasks.\n\n" + fleetLong + envNames() + ".",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
@@ -225,21 +227,17 @@ func newWorkerCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			if err := isolateScannerEnv(); err != nil {
-				return err
-			}
 			if len(cfg.Worker.SecretFingerprintKey) < scanners.MinFingerprintKeyBytes {
 				return usageErrf("worker: $TOLLGATE_SECRET_FINGERPRINT_KEY (worker.secret_fingerprint_key) must be at least %d bytes, the same in every worker", scanners.MinFingerprintKeyBytes)
 			}
-			engine, err := scanners.New(ctx, scanners.Options{DBDir: cfg.Worker.DBDir, Version: Version,
-				SecretFingerprintKey: []byte(cfg.Worker.SecretFingerprintKey)}, g.logger)
+			sb, err := startSandbox(ctx, g, cfg, pool)
 			if err != nil {
 				return err
 			}
-			defer engine.Close()
+			defer sb.Close()
 			meter := c.metrics.Meter("tollgate/worker")
 			w, err := workers.New(workers.Config{Pool: pool, Concurrency: cfg.Worker.Concurrency, Stream: c.stream},
-				workers.Deps{JetStream: c.js, Temporal: c.temporal, Evidence: c.evidence, Inputs: c.inputs, Scanners: engine.Scanners(), Meter: meter, Tracer: c.tracing.Tracer("tollgate/worker"), Logger: g.logger})
+				workers.Deps{JetStream: c.js, Temporal: c.temporal, Evidence: c.evidence, Inputs: c.inputs, Sandbox: sb, Meter: meter, Tracer: c.tracing.Tracer("tollgate/worker"), Logger: g.logger})
 			if err != nil {
 				return usageErr(err)
 			}
@@ -255,6 +253,24 @@ func newWorkerCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&pool, "pool", "", "pool: fast or deep")
 	cmd.Flags().IntVar(&concurrency, "concurrency", 0, "tasks at once (default: the number of CPUs; $TOLLGATE_WORKER_CONCURRENCY)")
 	return cmd
+}
+
+// startSandbox starts a worker's sandboxed scanner processes, one per slot.
+func startSandbox(ctx context.Context, g *globals, cfg Config, pool string) (*sandbox.Pool, error) {
+	var timeout time.Duration
+	if cfg.Worker.TaskTimeout != "" {
+		d, err := time.ParseDuration(cfg.Worker.TaskTimeout)
+		if err != nil || d <= 0 {
+			return nil, usageErrf("worker.task_timeout %q: want a positive Go duration", cfg.Worker.TaskTimeout)
+		}
+		timeout = d
+	}
+	if cfg.Worker.TaskMemoryMiB < 0 {
+		return nil, usageErrf("worker.task_memory_mib %d must not be negative", cfg.Worker.TaskMemoryMiB)
+	}
+	return sandbox.Start(ctx, sandbox.Config{Slots: cmp.Or(cfg.Worker.Concurrency, runtime.NumCPU()), Name: pool, DBDir: cfg.Worker.DBDir, Version: Version,
+		TaskMemory: int64(cfg.Worker.TaskMemoryMiB) << 20, TaskTimeout: timeout, LogLevel: g.logLevel,
+		SecretFingerprintKey: []byte(cfg.Worker.SecretFingerprintKey)}, g.logger)
 }
 
 // newReleaseStore is the API's release record over the evidence store.

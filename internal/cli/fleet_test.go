@@ -71,7 +71,7 @@ func TestFleetCommands(t *testing.T) {
 		"TOLLGATE_EVIDENCE_BUCKET": "fleet-evidence", "TOLLGATE_INPUTS_BUCKET": "fleet-inputs", "TOLLGATE_RETENTION_DAYS": "1",
 		"TOLLGATE_DB_DIR": db, "TOLLGATE_LISTEN": listen, "TOLLGATE_TOKENS_FILE": tokens, "TOLLGATE_WORKER_CONCURRENCY": "2", "TOLLGATE_SCAN_FULL": "true", "TOLLGATE_SIGNING_KEY": key,
 		// Each process serves its metrics on a port of its own choosing.
-		"TOLLGATE_METRICS_LISTEN": "127.0.0.1:0",
+		"TOLLGATE_METRICS_LISTEN":         "127.0.0.1:0",
 		"TOLLGATE_SECRET_FINGERPRINT_KEY": "tollgate-fleet-test-fingerprint-key-32b",
 	} {
 		t.Setenv(k, v)

@@ -109,11 +109,9 @@ func runScan(ctx context.Context, g *globals, o *scanOptions, path string) error
 	}
 	progress("scanning %s as app %q (scan %s)", path, app, req.ScanID)
 
-	if err := isolateScannerEnv(); err != nil {
-		return err
-	}
 	st, err := embedded.Start(ctx, embedded.Config{
-		DBDir: o.db, PolicyDir: o.policy, LicenseDeny: o.denyLicense, EvidenceDir: o.evidence,
+		ScanRoots: []string{dir}, // the sandboxed scanners read the scanned tree and nothing else
+		DBDir:     o.db, PolicyDir: o.policy, LicenseDeny: o.denyLicense, EvidenceDir: o.evidence,
 		TemporalCLI: o.temporalCLI, SigningKey: o.signingKey, Version: Version, Logger: g.logger,
 		SecretFingerprintKey: []byte(os.Getenv("TOLLGATE_SECRET_FINGERPRINT_KEY")),
 		RematchInterval:      -1, // a one-off scan has no live releases to watch

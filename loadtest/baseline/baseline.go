@@ -24,6 +24,8 @@ import (
 
 	"github.com/tollgate/tollgate/loadtest"
 	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/workers"
+	"github.com/tollgate/tollgate/workers/sandbox"
 	"github.com/tollgate/tollgate/workers/scanners"
 )
 
@@ -39,7 +41,11 @@ type Options struct {
 	CLIDir string
 	// Concurrency is apps at once (default: the CPUs).
 	Concurrency int
-	Logger      *slog.Logger
+	// Sandbox, when set, is the command of a sandbox child (`tollgate
+	// sandbox-child`): the scanners-alone baseline then runs them in warm
+	// sandboxed children, one per slot, as the workers do.
+	Sandbox []string
+	Logger  *slog.Logger
 }
 
 // findings are what decide a baseline's verdict, as the default policy
@@ -129,6 +135,9 @@ func run(ctx context.Context, name string, o Options, scan func(ctx context.Cont
 // stages' work per app, with no orchestration, queues or evidence: the
 // ceiling of the design on this machine.
 func ScannersAlone(ctx context.Context, o Options) (loadtest.Baseline, error) {
+	if len(o.Sandbox) > 0 {
+		return scannersSandboxed(ctx, o)
+	}
 	logger := cmp.Or(o.Logger, slog.New(slog.DiscardHandler))
 	engine, err := scanners.New(ctx, scanners.Options{DBDir: o.DBDir, Version: "baseline"}, logger)
 	if err != nil {
@@ -138,24 +147,62 @@ func ScannersAlone(ctx context.Context, o Options) (loadtest.Baseline, error) {
 	sc := engine.Scanners()
 	before := selfCPU()
 	b, err := run(ctx, "scanners-alone", o, func(ctx context.Context, app loadtest.CorpusApp) (findings, error) {
-		dir := filepath.Join(o.Root, app.Dir)
-		var f findings
-		fast, err := sc[tasks.KindSecrets].Scan(ctx, tasks.Task{ScanID: app.Name, App: app.Name, Kind: tasks.KindSecrets}, dir)
-		if err != nil {
-			return f, err
-		}
-		f.secrets = len(fast.Result.Secrets)
-		deep, err := sc[tasks.KindDeep].Scan(ctx, tasks.Task{ScanID: app.Name, App: app.Name, Kind: tasks.KindDeep}, dir)
-		if err != nil {
-			return f, err
-		}
-		for _, v := range deep.Result.Vulnerabilities {
-			f.add(v.Severity)
-		}
-		return f, nil
+		return scanApp(ctx, sc[tasks.KindSecrets], sc[tasks.KindDeep], filepath.Join(o.Root, app.Dir), app)
 	})
 	b.CPUSeconds = selfCPU() - before
 	return b, err
+}
+
+// scannersSandboxed is ScannersAlone through the workers' sandbox: one warm
+// child per slot, each app's both stages in one slot, as a worker would run
+// them. CPU seconds are the children's (from their start of work, not their
+// loading) and this process's.
+func scannersSandboxed(ctx context.Context, o Options) (loadtest.Baseline, error) {
+	logger := cmp.Or(o.Logger, slog.New(slog.DiscardHandler))
+	root, err := filepath.Abs(o.Root)
+	if err != nil {
+		return loadtest.Baseline{}, err
+	}
+	db, err := filepath.Abs(o.DBDir)
+	if err != nil {
+		return loadtest.Baseline{}, err
+	}
+	o.Root = root
+	pool, err := sandbox.Start(ctx, sandbox.Config{Command: o.Sandbox, Slots: cmp.Or(o.Concurrency, runtime.NumCPU()), Name: "baseline",
+		DBDir: db, Version: "baseline", ReadRoots: []string{root}}, logger)
+	if err != nil {
+		return loadtest.Baseline{}, err
+	}
+	defer pool.Close()
+	before, beforeChildren := selfCPU(), pool.CPUSeconds()
+	b, err := run(ctx, "scanners-alone-sandboxed", o, func(ctx context.Context, app loadtest.CorpusApp) (findings, error) {
+		slot, err := pool.Acquire(ctx)
+		if err != nil {
+			return findings{}, err
+		}
+		defer slot.Release()
+		return scanApp(ctx, slot, slot, filepath.Join(root, app.Dir), app)
+	})
+	b.CPUSeconds = selfCPU() - before + pool.CPUSeconds() - beforeChildren
+	return b, err
+}
+
+// scanApp runs both stages' scanners over one app.
+func scanApp(ctx context.Context, fast, deep workers.Scanner, dir string, app loadtest.CorpusApp) (findings, error) {
+	var f findings
+	fo, err := fast.Scan(ctx, tasks.Task{ScanID: app.Name, App: app.Name, Kind: tasks.KindSecrets}, dir)
+	if err != nil {
+		return f, err
+	}
+	f.secrets = len(fo.Result.Secrets)
+	do, err := deep.Scan(ctx, tasks.Task{ScanID: app.Name, App: app.Name, Kind: tasks.KindDeep}, dir)
+	if err != nil {
+		return f, err
+	}
+	for _, v := range do.Result.Vulnerabilities {
+		f.add(v.Severity)
+	}
+	return f, nil
 }
 
 func (f *findings) add(severity string) {

@@ -16,6 +16,7 @@ import (
 	"github.com/tollgate/tollgate/manifest"
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/workers"
+	"github.com/tollgate/tollgate/workers/sandbox"
 	"github.com/tollgate/tollgate/workers/touches"
 )
 
@@ -191,4 +192,14 @@ func (e *Engine) runDeep(ctx context.Context, t tasks.Task, dir string) (workers
 			{Name: "sbom.spdx.json", ContentType: "application/spdx+json", Data: cat.SPDX},
 		},
 	}, nil
+}
+
+// LoadForSandbox is a sandbox child's loader: the warm scanners of one
+// slot, with the DB and version the parent chose.
+func LoadForSandbox(ctx context.Context, opts sandbox.ChildOptions, logger *slog.Logger) (map[string]workers.Scanner, func() error, error) {
+	e, err := New(ctx, Options{DBDir: opts.DBDir, Version: opts.Version, SecretFingerprintKey: opts.SecretFingerprintKey}, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	return e.Scanners(), e.Close, nil
 }

@@ -14,12 +14,21 @@ import (
 	"github.com/tollgate/tollgate/internal/golden"
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/vulndb"
+	"github.com/tollgate/tollgate/workers/sandbox"
 )
 
-// engine is loaded once, as a worker loads it: the trivy DB handle is per process.
-var engine *Engine
+// engine is loaded once, as a worker loads it: the trivy DB handle is per
+// process. engineDB is its DB.
+var (
+	engine   *Engine
+	engineDB string
+)
 
 func TestMain(m *testing.M) {
+	// Sandbox tests re-execute this binary as their scanner processes.
+	if sandbox.IsChild(os.Args) {
+		os.Exit(sandbox.ServeChild(context.Background(), LoadForSandbox))
+	}
 	flag.Parse()
 	if testing.Short() {
 		os.Exit(m.Run())
@@ -30,6 +39,7 @@ func TestMain(m *testing.M) {
 	}
 	ctx := context.Background()
 	db := filepath.Join(dir, "db")
+	engineDB = db
 	if _, err := vulndb.ImportOSV(ctx, slog.New(slog.DiscardHandler), db, filepath.Join("..", "..", "testdata", "osv")); err != nil {
 		panic(err)
 	}
