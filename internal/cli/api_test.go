@@ -82,8 +82,10 @@ func (e *apiEnv) server(t *testing.T, cfg api.Config) *httptest.Server {
 
 func findingsSets(r report.Report) []string {
 	var out []string
+	// A secret by its place: its fingerprint is keyed per fleet and per
+	// tenant, so a local scan and the API's tenant name one secret apart.
 	for _, s := range r.Secrets {
-		out = append(out, "secret "+s.Fingerprint)
+		out = append(out, fmt.Sprintf("secret %s %s:%d", s.Rule, s.File, s.Line))
 	}
 	for _, v := range r.Vulnerabilities {
 		out = append(out, "vuln "+v.ID+" "+v.Package+"@"+v.Version+" "+v.Severity)
