@@ -232,6 +232,12 @@ func newWorkerCmd(g *globals) *cobra.Command {
 			}
 			sb, err := startSandbox(ctx, g, cfg, pool)
 			if err != nil {
+				if ctx.Err() != nil {
+					// Stopped (SIGTERM) while the scanners were loading:
+					// no task was taken, so there is nothing to drain.
+					fmt.Fprintf(g.stderr, "tollgate: %s worker stopped before it started\n", pool)
+					return nil
+				}
 				return err
 			}
 			defer sb.Close()
