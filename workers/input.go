@@ -21,12 +21,12 @@ type ArchiveSource interface {
 	FetchTo(ctx context.Context, key, path string) error
 }
 
-// prepare returns the directory to scan for a task's input and a cleanup
-// function. An archive is fetched and extracted, with the archive package's
-// limits, into a private temporary directory.
 // SBOMFile is the name a rematch task's SBOM has in its directory.
 const SBOMFile = "sbom.cdx.json"
 
+// prepare returns the directory to scan for a task's input and a cleanup
+// function. An archive is fetched and extracted, with the archive package's
+// limits, into a private temporary directory.
 func prepare(ctx context.Context, in tasks.Input, src ArchiveSource, ev storage.Evidence, workDir string, limits archive.Limits) (string, func(), error) {
 	switch {
 	case in.SBOM != nil:
@@ -89,10 +89,6 @@ func prepare(ctx context.Context, in tasks.Input, src ArchiveSource, ev storage.
 			return "", nil, err
 		}
 		os.Remove(path)
-		if err := skipNestedArchives(ctx, dest, limits); err != nil {
-			cleanup()
-			return "", nil, err
-		}
 		return dest, cleanup, nil
 	default:
 		return "", nil, badInput(fmt.Errorf("task has no input"))

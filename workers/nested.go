@@ -2,7 +2,6 @@ package workers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -28,10 +27,6 @@ import (
 // archives (a .jar in a .war in a .zip is 3).
 const maxNestedDepth = 3
 
-// skippedFile holds the list of skipped archives of one extraction, beside
-// (never inside) the scanned tree.
-const skippedFile = "skipped-nested.json"
-
 // nestedSuffixes are the names of the archives scanners open by themselves.
 var nestedSuffixes = []string{".tgz", ".tar.gz", ".tar", ".zip", ".jar", ".war", ".ear", ".par", ".sar", ".nar",
 	".jpi", ".hpi", ".lpkg", ".whl", ".egg", ".nupkg"}
@@ -49,10 +44,9 @@ type budget struct {
 }
 
 // skipNestedArchives checks every nested archive under dir (an extracted
-// input) and removes those that break the limits, writing the list of them
-// beside dir for skippedIn. Only an operational failure (I/O, a cancelled
-// ctx) is an error.
-func skipNestedArchives(ctx context.Context, dir string, limits archive.Limits) error {
+// input), removes those that break the limits and returns them. Only an
+// operational failure (I/O, a cancelled ctx) is an error.
+func skipNestedArchives(ctx context.Context, dir string, limits archive.Limits) ([]report.Skipped, error) {
 	l := withArchiveDefaults(limits)
 	b := &budget{limits: l, bytes: l.MaxTotalBytes, files: l.MaxFiles}
 	var skipped []report.Skipped
@@ -75,19 +69,9 @@ func skipNestedArchives(ctx context.Context, dir string, limits archive.Limits) 
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("check nested archives in %q: %w", dir, err)
+		return nil, fmt.Errorf("check nested archives in %q: %w", dir, err)
 	}
-	if len(skipped) == 0 {
-		return nil
-	}
-	data, err := json.Marshal(skipped)
-	if err != nil {
-		return fmt.Errorf("encode skipped archives: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(filepath.Dir(dir), skippedFile), data, 0o600); err != nil {
-		return fmt.Errorf("record skipped archives: %w", err)
-	}
-	return nil
+	return skipped, nil
 }
 
 // checkNested expands the archive at path into a scratch directory under
@@ -148,17 +132,4 @@ func withArchiveDefaults(l archive.Limits) archive.Limits {
 		l.MaxFiles = archive.DefaultMaxFiles
 	}
 	return l
-}
-
-// skippedIn returns the nested archives skipNestedArchives removed from dir.
-func skippedIn(dir string) []report.Skipped {
-	data, err := os.ReadFile(filepath.Join(filepath.Dir(dir), skippedFile))
-	if err != nil {
-		return nil
-	}
-	var out []report.Skipped
-	if json.Unmarshal(data, &out) != nil {
-		return nil
-	}
-	return out
 }

@@ -418,6 +418,17 @@ func (w *Worker) run(ctx context.Context, t tasks.Task) (Output, error) {
 	if err != nil {
 		return Output{}, err
 	}
+	// Only the deep pool's scanners open archives inside the tree (trivy a
+	// packaged chart, syft a jar): there, each nested archive is checked
+	// through the archive limits first. gitleaks in the fast pool does not
+	// open them, so it pays nothing for this.
+	var skipped []report.Skipped
+	if t.Input.Archive != nil && w.cfg.Pool == tasks.PoolDeep {
+		if skipped, err = skipNestedArchives(ctx, dir, w.cfg.Limits); err != nil {
+			cleanup()
+			return Output{}, err
+		}
+	}
 	defer cleanup()
 	sctx, span := w.tracer().Start(ctx, "scan "+t.Kind)
 	out, err := sc.Scan(sctx, t, dir)
@@ -434,9 +445,7 @@ func (w *Worker) run(ctx context.Context, t tasks.Task) (Output, error) {
 	}
 	out.Result.Kind = t.Kind
 	out.Result.Worker = w.cfg.Name
-	if t.Input.Archive != nil {
-		out.Result.Unscanned = skippedIn(dir)
-	}
+	out.Result.Unscanned = skipped
 	return out, nil
 }
 
