@@ -200,6 +200,13 @@ func credentialParam(name string) bool {
 // credential assignments. A package URL has its qualifiers (repository_url,
 // download_url, ...) cleaned the same way. Anything else is left as is.
 func StripCredentials(s string) string {
+	// Every credential this removes sits in a URL ("://") or an assignment
+	// or purl qualifier ("="): most of an SBOM's strings (names, versions,
+	// licence ids, hashes) have neither and skip the regular expressions,
+	// which run over every string of every SBOM a scan stores.
+	if !strings.Contains(s, "://") && !strings.Contains(s, "=") {
+		return s
+	}
 	if strings.HasPrefix(s, "pkg:") {
 		if p, err := packageurl.FromString(s); err == nil {
 			changed := false
