@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -73,8 +74,20 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 	sandboxed := fs.Bool("baseline-sandbox", true, "run the scanners-alone baseline through the workers' sandbox (warm children of -bin sandbox-child); false runs them in this process")
 	baselineOnly := fs.Bool("baseline-only", false, "run only the scanners-alone baseline, in this process and sandboxed, back to back, and print both (no fleet, no report)")
 	render := fs.String("render", "", "only write the Markdown and SVGs again from this report.json (into -out)")
+	cpuProfile := fs.String("cpuprofile", "", "write this process's CPU profile here (the in-process baseline and the load generator; children and servers are not in it)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fmt.Errorf("create CPU profile %q: %w", *cpuProfile, err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("start CPU profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if *render != "" {
 		return loadtest.Rerender(*render, *out)
@@ -113,7 +126,7 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 		sandboxCmd = []string{absBin, "sandbox-child"}
 	}
 	if *baselineOnly {
-		return scannersAloneOnly(ctx, logger, root, filepath.Join(dir, "db"), *osv, []string{absBin, "sandbox-child"})
+		return scannersAloneOnly(ctx, logger, root, filepath.Join(dir, "db"), *osv, []string{absBin, "sandbox-child"}, *cpuProfile)
 	}
 	baselines := func(ctx context.Context, apps []loadtest.CorpusApp, db string) ([]loadtest.Baseline, []string, error) {
 		logger.Info("baseline: scanners alone", "apps", len(apps), "sandboxed", *sandboxed)
@@ -148,12 +161,12 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 // scannersAloneOnly measures the scanners alone over the corpus, first in
 // this process and then through the sandbox, back to back on the same
 // corpus and DB, and prints both as JSON lines: the sandbox's cost.
-func scannersAloneOnly(ctx context.Context, logger *slog.Logger, root, db, osv string, sandboxCmd []string) error {
+func scannersAloneOnly(ctx context.Context, logger *slog.Logger, root, db, osv string, sandboxCmd []string, cpuProfile string) error {
 	if _, err := vulndb.ImportOSV(ctx, logger, db, osv); err != nil {
 		return err
 	}
 	for _, cmd := range [][]string{nil, sandboxCmd} {
-		b, err := baseline.ScannersAlone(ctx, baseline.Options{Root: root, DBDir: db, Sandbox: cmd, Logger: logger})
+		b, err := baseline.ScannersAlone(ctx, baseline.Options{Root: root, DBDir: db, Sandbox: cmd, Logger: logger, ChildCPUProfile: cpuProfile})
 		if err != nil {
 			return err
 		}

@@ -45,6 +45,9 @@ type Options struct {
 	// sandbox-child`): the scanners-alone baseline then runs them in warm
 	// sandboxed children, one per slot, as the workers do.
 	Sandbox []string
+	// ChildCPUProfile, when set with Sandbox, is where each child writes
+	// a CPU profile (.slotN appended).
+	ChildCPUProfile string
 	Logger  *slog.Logger
 }
 
@@ -169,7 +172,7 @@ func scannersSandboxed(ctx context.Context, o Options) (loadtest.Baseline, error
 	}
 	o.Root = root
 	pool, err := sandbox.Start(ctx, sandbox.Config{Command: o.Sandbox, Slots: cmp.Or(o.Concurrency, runtime.NumCPU()), Name: "baseline",
-		DBDir: db, Version: "baseline", ReadRoots: []string{root}}, logger)
+		DBDir: db, Version: "baseline", ReadRoots: []string{root}, CPUProfile: o.ChildCPUProfile}, logger)
 	if err != nil {
 		return loadtest.Baseline{}, err
 	}

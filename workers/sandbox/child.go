@@ -11,8 +11,10 @@ import (
 	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"runtime/metrics"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -63,12 +65,25 @@ func ServeChild(ctx context.Context, load Loader) int {
 		return 1
 	}
 	defer func() { _ = closeFn() }()
+	var profile *os.File
+	if opts.CPUProfile != "" {
+		if profile, err = os.Create(opts.CPUProfile); err != nil {
+			_ = out.Encode(ready{Error: fmt.Sprintf("create CPU profile: %v", err)})
+			return 1
+		}
+		defer profile.Close()
+	}
 	iso, err := restrict(opts)
 	if err != nil {
 		_ = out.Encode(ready{Error: err.Error()})
 		return 1
 	}
 	watchCPU()
+	if profile != nil {
+		if err := pprof.StartCPUProfile(profile); err == nil {
+			defer pprof.StopCPUProfile()
+		}
+	}
 	if err := out.Encode(ready{Isolation: iso}); err != nil {
 		return 1
 	}
@@ -101,7 +116,19 @@ func serve(ctx context.Context, scanners map[string]workers.Scanner, req request
 	if err != nil {
 		return response{Error: err.Error(), Class: classify(err)}
 	}
-	return response{Output: out}
+	if opts.OutDir == "" || len(out.Files) == 0 {
+		return response{Output: out}
+	}
+	refs := make([]fileRef, 0, len(out.Files))
+	for i, f := range out.Files {
+		name := strconv.Itoa(i)
+		if err := os.WriteFile(filepath.Join(opts.OutDir, name), f.Data, 0o600); err != nil {
+			return response{Error: fmt.Sprintf("write output %s: %v", f.Name, err)}
+		}
+		refs = append(refs, fileRef{Name: f.Name, ContentType: f.ContentType, File: name})
+	}
+	out.Files = nil
+	return response{Output: out, Files: refs}
 }
 
 // classify says whose fault a scanner's error is. An operation the sandbox

@@ -2,7 +2,10 @@
 
 package sandbox
 
-import "syscall"
+import (
+	"errors"
+	"syscall"
+)
 
 // isolationMode: without Linux namespaces, a child is only a separate
 // process with an empty environment (and whatever Landlock's stubs do:
@@ -16,3 +19,11 @@ func (isolationMode) network() bool                  { return false }
 func (isolationMode) userNS() bool                   { return false }
 func (isolationMode) procAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
 func (isolationMode) fallbackOn(error) bool          { return false }
+
+// canReadBeneath: without openat2 the children send output documents
+// inline.
+func canReadBeneath() bool { return false }
+
+func readBeneath(dir, name string, limit int64) ([]byte, error) {
+	return nil, errors.New("reading a child's output files needs Linux")
+}

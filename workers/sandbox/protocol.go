@@ -51,6 +51,17 @@ type ChildOptions struct {
 	// SecretFingerprintKey keys the secrets scanner's fingerprints. It
 	// travels on the pipe, never in the environment or on a command line.
 	SecretFingerprintKey []byte `json:"secret_fingerprint_key,omitempty"`
+	// CPUProfile is where the child writes a CPU profile of the tasks it
+	// serves (Config.CPUProfile); it is opened before the child restricts
+	// itself.
+	CPUProfile string `json:"cpu_profile,omitempty"`
+	// OutDir, when set, is a directory (under Scratch) where the child
+	// writes a task's output documents (SBOMs), naming them in the
+	// response instead of sending their bytes on the pipe: JSON's base64
+	// of every SBOM cost the child and the parent more than the rest of
+	// the protocol together. Empty sends them inline (a kernel without
+	// openat2, which the parent needs to read them safely).
+	OutDir string `json:"out_dir,omitempty"`
 }
 
 // ready is the child's answer to its options: loaded and restricted, or why
@@ -89,8 +100,11 @@ const (
 // response is the child's answer to a request.
 type response struct {
 	Output workers.Output `json:"output"`
-	Error  string         `json:"error,omitempty"`
-	Class  string         `json:"class,omitempty"`
+	// Files are output documents the child wrote to OutDir; the parent
+	// reads them into Output.Files.
+	Files []fileRef `json:"files,omitempty"`
+	Error string    `json:"error,omitempty"`
+	Class string    `json:"class,omitempty"`
 }
 
 // Exit codes a child ends with when a limit stops it.
@@ -98,3 +112,12 @@ const (
 	exitCPU    = 66
 	exitMemory = 67
 )
+
+// fileRef names one output document in the child's OutDir.
+type fileRef struct {
+	Name        string `json:"name"`
+	ContentType string `json:"content_type"`
+	// File is the document's base name in OutDir (the parent accepts
+	// nothing else).
+	File string `json:"file"`
+}

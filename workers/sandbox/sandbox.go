@@ -59,6 +59,10 @@ type Config struct {
 	// SecretFingerprintKey keys the fingerprints of secrets (see
 	// scanners.Options); the children get it over their pipe.
 	SecretFingerprintKey []byte
+	// CPUProfile, when set, makes each child write a CPU profile of the
+	// tasks it serves to CPUProfile.slotN (a measuring aid: the load test's
+	// -cpuprofile).
+	CPUProfile string
 }
 
 // Validate checks the configuration.
@@ -252,6 +256,9 @@ func (s *slot) Scan(ctx context.Context, t tasks.Task, dir string) (workers.Outp
 			if resp.Error != "" {
 				return workers.Output{}, errors.New(resp.Error)
 			}
+			if resp.Output.Files, err = s.outputFiles(resp.Files); err != nil {
+				return workers.Output{}, err
+			}
 			scannerSpans(ctx, began, resp.Output.Result.Timings)
 			return resp.Output, nil
 		case classBadInput:
@@ -273,6 +280,37 @@ func (s *slot) Scan(ctx context.Context, t tasks.Task, dir string) (workers.Outp
 		return workers.Output{}, ctx.Err()
 	}
 	return workers.Output{}, limitErr
+}
+
+// outDir is the folder of a child's scratch directory where it writes a
+// task's output documents.
+const outDir = "out"
+
+// maxOutputFile bounds one output document a child hands over.
+const maxOutputFile = 512 << 20
+
+// outputFiles reads the output documents a child wrote to its OutDir and
+// removes them. The child controls that folder, so a name must be a plain
+// base name, and the file is opened beneath the scratch directory without
+// following any symlink (the child could point one at the worker's own
+// credentials): it must be a regular file with one link, within
+// maxOutputFile.
+func (s *slot) outputFiles(refs []fileRef) ([]workers.File, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	files := make([]workers.File, 0, len(refs))
+	for _, r := range refs {
+		if r.File == "" || r.File != filepath.Base(r.File) || r.File == "." || r.File == ".." {
+			return nil, fmt.Errorf("sandbox: child named output %q outside its folder", r.File)
+		}
+		data, err := readBeneath(s.scratch, filepath.Join(outDir, r.File), maxOutputFile)
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: read child's output %s: %w", r.Name, err)
+		}
+		files = append(files, workers.File{Name: r.Name, ContentType: r.ContentType, Data: data})
+	}
+	return files, nil
 }
 
 // scannerSpans records the child's scanners in the task's trace, from the
@@ -317,7 +355,7 @@ func (s *slot) readable(dir string) bool {
 
 func (s *slot) stop() {
 	if s.proc != nil {
-		s.proc.kill()
+		s.proc.stop()
 		s.proc = nil
 	}
 }
@@ -328,13 +366,19 @@ func (s *slot) start(ctx context.Context) error {
 	cfg := s.pool.cfg
 	// A fresh scratch dir: nothing a previous child left is kept.
 	_ = os.RemoveAll(s.scratch)
-	for _, d := range []string{s.scratch, filepath.Join(s.scratch, "tmp"), filepath.Join(s.scratch, "gopath")} {
+	for _, d := range []string{s.scratch, filepath.Join(s.scratch, "tmp"), filepath.Join(s.scratch, "gopath"), filepath.Join(s.scratch, outDir)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("sandbox: create scratch dir: %w", err)
 		}
 	}
 	opts := ChildOptions{DBDir: cfg.DBDir, Version: cfg.Version, Tree: s.tree, ReadRoots: cfg.ReadRoots, Scratch: s.scratch,
 		TaskMemory: cfg.TaskMemory, TaskCPU: cfg.TaskCPU, LogLevel: cfg.LogLevel, SecretFingerprintKey: cfg.SecretFingerprintKey}
+	if canReadBeneath() {
+		opts.OutDir = filepath.Join(s.scratch, outDir)
+	}
+	if cfg.CPUProfile != "" {
+		opts.CPUProfile = fmt.Sprintf("%s.slot%d", cfg.CPUProfile, s.n)
+	}
 	var lastErr error
 	for _, mode := range isolationModes() {
 		c, err := startChild(ctx, cfg.Command, opts, mode, s.pool.logger.With("slot", s.n))
@@ -375,7 +419,13 @@ type child struct {
 	err  error         // its exit, once done is closed
 	mu   sync.Mutex
 	kill func()
+	// stop ends the child gracefully: its stdin closes, it finishes and
+	// exits; kill if it does not within stopGrace.
+	stop func()
 }
+
+// stopGrace is how long a child closed by its pool may take to exit.
+const stopGrace = 5 * time.Second
 
 func startChild(ctx context.Context, command []string, opts ChildOptions, mode isolationMode, logger *slog.Logger) (*child, error) {
 	cmd := exec.Command(command[0], command[1:]...)
@@ -422,10 +472,17 @@ func startChild(ctx context.Context, command []string, opts ChildOptions, mode i
 				dying = n
 			}
 			switch {
-			case dying < 0 || n-dying < maxLoggedLines:
+			case dying >= 0 && n-dying < maxLoggedLines:
+				logger.Error("scanner child: " + line)
+			case dying >= 0 && n-dying == maxLoggedLines:
+				logger.Error("scanner child: the rest of its stack dump is not logged")
+			case dying < 0 && strings.Contains(line, "level=ERROR"):
 				logger.Warn("scanner child: " + line)
-			case n-dying == maxLoggedLines:
-				logger.Warn("scanner child: the rest of its stack dump is not logged")
+			case dying < 0:
+				// The scanners' warnings are about the input (trivy's
+				// "no site-packages" on every Python app), not about the
+				// worker: one per task at WARN buried the worker's log.
+				logger.Debug("scanner child: " + line)
 			}
 		}
 		_, _ = io.Copy(io.Discard, stderr)
@@ -445,6 +502,14 @@ func startChild(ctx context.Context, command []string, opts ChildOptions, mode i
 			}
 		})
 		<-c.done
+	}
+	c.stop = func() {
+		_ = stdin.Close()
+		select {
+		case <-c.done:
+		case <-time.After(stopGrace):
+			c.kill()
+		}
 	}
 	if err := c.in.Encode(opts); err != nil {
 		c.kill()

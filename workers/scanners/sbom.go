@@ -1,9 +1,11 @@
 package scanners
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
+	"encoding/json/jsontext"
 	"fmt"
+	"io"
 	"net/url"
 	"regexp"
 	"slices"
@@ -117,56 +119,81 @@ func (s *SBOM) encode(doc *sbom.SBOM, enc sbom.FormatEncoder, id Identity) ([]by
 }
 
 // reproducible replaces the random and clock-based fields syft writes (serial
-// number, document namespace, creation time) with values derived from the scan.
+// number, document namespace, creation time) with values derived from the
+// scan, and strips registry credentials from every string (StripCredentials).
+//
+// It rewrites the document as a stream of JSON tokens, in syft's own field
+// order: decoding it into maps and encoding them again cost more CPU than
+// cataloguing the packages (a quarter of a deep task). The fields it
+// replaces are top-level (serialNumber, documentNamespace) or one level
+// down (metadata.timestamp, creationInfo.created).
 func reproducible(raw []byte, fmtID sbom.FormatID, id Identity) ([]byte, error) {
-	var doc map[string]any
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return nil, fmt.Errorf("decode %s sbom: %w", fmtID, err)
-	}
 	created := id.Created.UTC().Format(time.RFC3339)
 	docUUID := uuid.NewSHA1(uuid.NameSpaceURL, []byte("tollgate:scan:"+id.ScanID+":"+string(fmtID)))
+	replace := map[[2]string]string{}
 	switch fmtID {
 	case cyclonedxjson.ID:
-		doc["serialNumber"] = "urn:uuid:" + docUUID.String()
-		if md, ok := doc["metadata"].(map[string]any); ok {
-			md["timestamp"] = created
-		}
+		replace[[2]string{"serialNumber"}] = "urn:uuid:" + docUUID.String()
+		replace[[2]string{"metadata", "timestamp"}] = created
 	case spdxjson.ID:
-		doc["documentNamespace"] = fmt.Sprintf("https://tollgate.dev/spdx/%s-%s", id.ScanID, docUUID)
-		if ci, ok := doc["creationInfo"].(map[string]any); ok {
-			ci["created"] = created
+		replace[[2]string{"documentNamespace"}] = fmt.Sprintf("https://tollgate.dev/spdx/%s-%s", id.ScanID, docUUID)
+		replace[[2]string{"creationInfo", "created"}] = created
+	}
+	dec := jsontext.NewDecoder(bytes.NewReader(raw))
+	var out bytes.Buffer
+	out.Grow(len(raw) + len(raw)/4)
+	enc := jsontext.NewEncoder(&out, jsontext.WithIndent("  "))
+	// One frame per open object or array: whether it is an object, whether
+	// its next string is a key, and the key of the value being read.
+	type frame struct {
+		object, key bool
+		name        string
+	}
+	var stack []frame
+	for {
+		tok, err := dec.ReadToken()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("decode %s sbom: %w", fmtID, err)
+		}
+		top := len(stack) - 1
+		isKey := top >= 0 && stack[top].object && stack[top].key
+		if top >= 0 && stack[top].object {
+			stack[top].key = !stack[top].key
+		}
+		switch tok.Kind() {
+		case '{', '[':
+			stack = append(stack, frame{object: tok.Kind() == '{', key: true})
+		case '}', ']':
+			// A container that was a value flipped its parent's
+			// key flag when it opened.
+			stack = stack[:top]
+		case '"':
+			s := tok.String()
+			if isKey {
+				stack[top].name = s
+				break
+			}
+			var path [2]string
+			switch len(stack) {
+			case 1:
+				path = [2]string{stack[0].name}
+			case 2:
+				path = [2]string{stack[0].name, stack[1].name}
+			}
+			if v, ok := replace[path]; ok && len(stack) <= 2 {
+				tok = jsontext.String(v)
+			} else if t := StripCredentials(s); t != s {
+				tok = jsontext.String(t)
+			}
+		}
+		if err := enc.WriteToken(tok); err != nil {
+			return nil, fmt.Errorf("encode %s sbom: %w", fmtID, err)
 		}
 	}
-	out, err := json.MarshalIndent(stripCredentials(doc), "", "  ")
-	if err != nil {
-		return nil, fmt.Errorf("encode %s sbom: %w", fmtID, err)
-	}
-	return append(out, '\n'), nil
-}
-
-// stripCredentials removes registry credentials from every string of a
-// decoded JSON document: lockfiles carry URLs such as
-// https://user:token@registry/... or ...?_authToken=..., and syft copies them
-// into purls, external references and download locations. The same input
-// string always becomes the same output, so references between fields (a
-// CycloneDX bom-ref holding a purl) stay consistent.
-func stripCredentials(v any) any {
-	switch v := v.(type) {
-	case string:
-		return StripCredentials(v)
-	case map[string]any:
-		for k, e := range v {
-			v[k] = stripCredentials(e)
-		}
-		return v
-	case []any:
-		for i, e := range v {
-			v[i] = stripCredentials(e)
-		}
-		return v
-	default:
-		return v
-	}
+	return out.Bytes(), nil
 }
 
 var (
