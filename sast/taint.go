@@ -53,18 +53,10 @@ type taintRun struct {
 // matchTaint finds the rule's sources, sinks and sanitizers, then walks
 // every function in document order, following assignments, and reports a
 // sink whose value is tainted.
-func (s *source) matchTaint(r *rule, c *compiledRule) error {
-	sinks, err := s.runAll(c.sinks)
-	if err != nil || len(sinks) == 0 {
-		return err
-	}
-	sources, err := s.runAll(c.sources)
-	if err != nil || len(sources) == 0 {
-		return err
-	}
-	sanitizers, err := s.runAll(c.sanitizers)
-	if err != nil {
-		return err
+func (s *source) matchTaint(r *rule, rc *ruleCaptures) error {
+	sinks, sources, sanitizers := rc[roleSink], rc[roleSource], rc[roleSanitizer]
+	if len(sinks) == 0 || len(sources) == 0 {
+		return nil
 	}
 	t := &taintRun{
 		s: s, r: r, syn: syntaxes[s.lang],
