@@ -83,6 +83,9 @@ func New(opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if !useLibcAllocator() {
+		log.Warn("sast: tree-sitter allocates through Go callbacks (ts_set_allocator not found); parsing is slower")
+	}
 	e := &Engine{opts: opts, log: log, langs: newLanguages()}
 	presets, err := loadPresets(embedded)
 	if err != nil {

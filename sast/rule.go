@@ -87,7 +87,6 @@ var (
 	callModes     = []string{"", "lower", "keep", "stop"}
 )
 
-
 // rule is a loaded, validated rule.
 type rule struct {
 	spec ruleSpec

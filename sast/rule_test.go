@@ -24,15 +24,7 @@ pattern:
 // writeRules makes a rules folder holding one file.
 func writeRules(t *testing.T, rel, body string) string {
 	t.Helper()
-	dir := t.TempDir()
-	p := filepath.Join(dir, rel)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return writeTree(t, map[string]string{rel: body})
 }
 
 func TestRulesDirReplacesEmbeddedRules(t *testing.T) {

@@ -31,6 +31,7 @@ type source struct {
 	cursor   *sitter.QueryCursor
 	deadline time.Time
 	ctx      context.Context
+	fields   map[string]uint16 // the grammar's field ids by name
 	found    map[findingKey]*report.Weakness
 }
 
@@ -63,7 +64,7 @@ func (e *Engine) scanSource(ctx context.Context, path, lang string, src []byte) 
 	cursor.SetMatchLimit(matchLimit)
 	s := &source{
 		path: path, lang: lang, src: src, root: root, cursor: cursor,
-		deadline: deadline, ctx: ctx, found: map[findingKey]*report.Weakness{},
+		deadline: deadline, ctx: ctx, fields: e.langs[lang].fields, found: map[findingKey]*report.Weakness{},
 	}
 	if lq := e.queries[lang]; lq != nil {
 		byRule, err := s.capture(lq)

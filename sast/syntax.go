@@ -24,6 +24,19 @@ type syntax struct {
 	conditionals map[string][2]string
 	// identifiers name variables.
 	identifiers map[string]bool
+	// cleanCalls are callees (as written) whose result is never tainted:
+	// numeric conversions and lengths, safe in every injection family.
+	cleanCalls map[string]bool
+	// cleanMembers are properties whose value is never tainted (length).
+	cleanMembers map[string]bool
+}
+
+// mutators are methods that store their arguments in their object:
+// parts.push(x), params.append(x), b.WriteString(x) taint parts, params, b.
+var mutators = map[string]bool{
+	"push": true, "unshift": true, "append": true, "appendleft": true, "add": true, "extend": true,
+	"insert": true, "update": true, "set": true, "setdefault": true, "splice": true,
+	"WriteString": true, "Write": true, "WriteByte": true, "WriteRune": true, "Add": true, "Set": true,
 }
 
 type assignment struct {
@@ -40,7 +53,7 @@ type call struct {
 var formatFuncs = map[string]bool{
 	"format": true, "Sprintf": true, "Sprint": true, "Sprintln": true, "Errorf": true,
 	"join": true, "Join": true, "concat": true, "Concat": true, "str": true, "String": true,
-	"format_map": true, "raw": false,
+	"format_map": true, "append": true,
 }
 
 var jsSyntax = &syntax{
@@ -65,6 +78,9 @@ var jsSyntax = &syntax{
 	clean:        set("unary_expression", "update_expression", "number", "true", "false", "null", "undefined", "regex", "comment"),
 	conditionals: map[string][2]string{"ternary_expression": {"consequence", "alternative"}},
 	identifiers:  set("identifier", "shorthand_property_identifier", "shorthand_property_identifier_pattern"),
+	cleanCalls: set("parseInt", "parseFloat", "Number", "Boolean", "isNaN", "Number.parseInt", "Number.parseFloat",
+		"Math.floor", "Math.ceil", "Math.round", "Math.abs", "Math.min", "Math.max", "Math.trunc"),
+	cleanMembers: set("length"),
 }
 
 var pySyntax = &syntax{
@@ -84,6 +100,8 @@ var pySyntax = &syntax{
 	clean:        set("comparison_operator", "not_operator", "unary_operator", "integer", "float", "true", "false", "none", "comment"),
 	conditionals: map[string][2]string{},
 	identifiers:  set("identifier"),
+	cleanCalls:   set("int", "float", "bool", "len", "abs", "round", "hash"),
+	cleanMembers: set(),
 }
 
 var goSyntax = &syntax{
@@ -104,6 +122,9 @@ var goSyntax = &syntax{
 		"comment", "func_literal"),
 	conditionals: map[string][2]string{},
 	identifiers:  set("identifier"),
+	cleanCalls: set("len", "cap", "strconv.Atoi", "strconv.ParseInt", "strconv.ParseUint", "strconv.ParseFloat",
+		"strconv.ParseBool", "strconv.Itoa", "strconv.FormatInt", "strconv.FormatUint", "strconv.FormatFloat", "strconv.FormatBool"),
+	cleanMembers: set(),
 }
 
 var syntaxes = map[string]*syntax{
