@@ -77,3 +77,65 @@ func TestTaintCallsModeDecidesUnknownCalls(t *testing.T) {
 		t.Fatalf("findings = %s\nwant       %s", got, want)
 	}
 }
+
+func TestLLMOutputPresetTaintsModelResults(t *testing.T) {
+	rules := map[string]string{
+		"js/js-llm-eval.yaml": `id: js-llm-eval
+languages: [javascript]
+cwe: [CWE-95]
+severity: high
+confidence: high
+message: m
+fix: f
+taint:
+  sources: [{preset: llm-output}]
+  sinks: ['(call_expression function: (identifier) @f (#eq? @f "eval") arguments: (arguments . (_) @sink)) @match']
+`,
+		"py/py-llm-exec.yaml": "id: py-llm-exec\n" + ruleHead + `taint:
+  sources: [{preset: llm-output}]
+  sinks: ['(call function: (identifier) @f (#eq? @f "exec") arguments: (argument_list . (_) @sink)) @match']
+`,
+		"go/go-llm-shell.yaml": `id: go-llm-shell
+languages: [go]
+cwe: [CWE-78]
+severity: high
+confidence: high
+message: m
+fix: f
+taint:
+  sources: [{preset: llm-output}]
+  sinks: ['(call_expression function: (selector_expression field: (field_identifier) @f (#eq? @f "Command")) arguments: (argument_list . (_) . (_) . (_) @sink)) @match']
+`,
+	}
+	for _, tc := range []struct{ path, src, want string }{
+		{"a.js", `async function run(prompt) {
+  const completion = await openai.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: prompt }] });
+  const code = completion.choices[0].message.content;
+  eval(code);
+  const { text } = await generateText({ model, prompt });
+  eval(text);
+  eval(prompt);
+}
+`, "js-llm-eval:04:high js-llm-eval:06:high"},
+		{"a.py", `def run(prompt):
+    msg = client.messages.create(model="claude", max_tokens=100, messages=[{"role": "user", "content": prompt}])
+    exec(msg.content[0].text)
+    answer = chain.invoke({"q": prompt})
+    exec(answer)
+    exec(prompt)
+`, "py-llm-exec:03:high py-llm-exec:05:high"},
+		{"a.go", `package main
+
+func run(ctx context.Context, prompt string) {
+	resp, err := client.CreateChatCompletion(ctx, req)
+	exec.Command("sh", "-c", resp.Choices[0].Message.Content).Run()
+	exec.Command("sh", "-c", prompt).Run()
+	_ = err
+}
+`, "go-llm-shell:05:high"},
+	} {
+		if got := strings.Join(scanWith(t, rules, tc.path, tc.src), " "); got != tc.want {
+			t.Errorf("%s: findings = %s, want %s", tc.path, got, tc.want)
+		}
+	}
+}
