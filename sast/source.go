@@ -269,19 +269,19 @@ func (s *source) add(r *rule, n sitter.Node, trace []report.TraceStep, confidenc
 	}
 	start, end := n.StartPosition(), n.EndPosition()
 	s.found[key] = &finding{node: n, w: report.Weakness{
-		Rule:        r.spec.ID,
-		CWE:         r.spec.CWE,
-		OWASP:       r.spec.OWASP,
-		Severity:    r.spec.Severity,
-		Confidence:  confidence,
-		File:        s.path,
-		Line:        int(start.Row) + 1,
-		EndLine:     int(end.Row) + 1,
-		Column:      int(start.Column) + 1,
-		Message:     strings.TrimSpace(r.spec.Message),
-		Fix:         strings.TrimSpace(r.spec.Fix),
-		References:  r.spec.References,
-		Trace:       trace,
+		Rule:       r.spec.ID,
+		CWE:        r.spec.CWE,
+		OWASP:      r.spec.OWASP,
+		Severity:   r.spec.Severity,
+		Confidence: confidence,
+		File:       s.path,
+		Line:       int(start.Row) + 1,
+		EndLine:    int(end.Row) + 1,
+		Column:     int(start.Column) + 1,
+		Message:    strings.TrimSpace(r.spec.Message),
+		Fix:        strings.TrimSpace(r.spec.Fix),
+		References: r.spec.References,
+		Trace:      trace,
 	}}
 }
 
