@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -32,6 +33,7 @@ type source struct {
 	deadline time.Time
 	ctx      context.Context
 	fields   map[string]uint16 // the grammar's field ids by name
+	log      *slog.Logger
 	found    map[findingKey]*report.Weakness
 }
 
@@ -64,7 +66,7 @@ func (e *Engine) scanSource(ctx context.Context, path, lang string, src []byte) 
 	cursor.SetMatchLimit(matchLimit)
 	s := &source{
 		path: path, lang: lang, src: src, root: root, cursor: cursor,
-		deadline: deadline, ctx: ctx, fields: e.langs[lang].fields, found: map[findingKey]*report.Weakness{},
+		deadline: deadline, ctx: ctx, fields: e.langs[lang].fields, log: e.log, found: map[findingKey]*report.Weakness{},
 	}
 	if lq := e.queries[lang]; lq != nil {
 		byRule, err := s.capture(lq)
@@ -174,6 +176,9 @@ func (s *source) capture(lq *langQuery) (map[int]*ruleCaptures, error) {
 	}
 	if err := s.ctx.Err(); err != nil {
 		return nil, err
+	}
+	if s.cursor.DidExceedMatchLimit() {
+		s.log.WarnContext(s.ctx, "sast: query match limit reached, some matches may be missing", "file", s.path, "limit", matchLimit)
 	}
 	return out, nil
 }

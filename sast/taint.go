@@ -49,6 +49,7 @@ type taintRun struct {
 	sanitizers map[uintptr]bool
 	calls      string
 	fields     map[string]uint16
+	depth      int // branches entered: a clean assignment there cleans nothing
 	visited    int
 	err        error
 }
@@ -158,11 +159,18 @@ func (t *taintRun) walk(n sitter.Node, vars env) {
 		return
 	}
 	kind := n.Kind()
+	if t.syn.branches[kind] {
+		t.depth++
+		defer func() { t.depth-- }()
+	}
 	if t.syn.functions[kind] {
 		// A function without a sink cannot report, nor change the
 		// variables around it: skip it.
 		if t.holdsSink(n) {
+			depth := t.depth
+			t.depth = 0
 			t.function(n, maps.Clone(vars))
+			t.depth = depth
 		}
 		return
 	}
@@ -212,10 +220,19 @@ func (t *taintRun) assign(n sitter.Node, a assignment, vars env) {
 }
 
 // mutate taints the object of parts.push(x) (and the other mutators) when
-// an argument is tainted.
+// an argument is tainted, and the &x arguments of a decoder whose input is
+// tainted (json.NewDecoder(r.Body).Decode(&x), c.ShouldBindJSON(&x)).
 func (t *taintRun) mutate(n sitter.Node, c call, vars env) {
 	callee := t.child(n, c.callee)
-	if callee == nil || !mutators[calleeName(*callee, t.s.src)] {
+	if callee == nil {
+		return
+	}
+	name := calleeName(*callee, t.s.src)
+	if decoders[name] {
+		t.decode(n, *callee, c, vars)
+		return
+	}
+	if !mutators[name] {
 		return
 	}
 	field, ok := t.syn.members[callee.Kind()]
@@ -229,6 +246,39 @@ func (t *taintRun) mutate(n sitter.Node, c call, vars env) {
 	}
 	if v := t.any(*args, vars); v != nil {
 		name := obj.Utf8Text(t.s.src)
+		vars[name] = v.with(line(n), "assign: "+short(name))
+	}
+}
+
+// decode taints each &x argument of a decoding call when its receiver or
+// another argument is tainted.
+func (t *taintRun) decode(n, callee sitter.Node, c call, vars env) {
+	args := t.child(n, c.args)
+	if args == nil {
+		return
+	}
+	var v *taint
+	if field, ok := t.syn.members[callee.Kind()]; ok {
+		if obj := t.child(callee, field); obj != nil {
+			v = t.eval(*obj, vars)
+		}
+	}
+	var outs []string
+	for _, a := range namedChildren(*args) {
+		if a.Kind() == "unary_expression" && strings.HasPrefix(a.Utf8Text(t.s.src), "&") {
+			if op := t.child(a, "operand"); op != nil {
+				outs = append(outs, op.Utf8Text(t.s.src))
+			}
+			continue
+		}
+		if v == nil {
+			v = t.eval(a, vars)
+		}
+	}
+	if v == nil {
+		return
+	}
+	for _, name := range outs {
 		vars[name] = v.with(line(n), "assign: "+short(name))
 	}
 }
@@ -275,7 +325,7 @@ func (t *taintRun) bindOne(at, left sitter.Node, value *taint, augmented bool, v
 		switch {
 		case value != nil:
 			vars[name] = value.with(line(at), "assign: "+short(name))
-		case !augmented: // x += clean keeps x's taint; x = clean clears it
+		case !augmented && t.depth == 0: // x += clean keeps x's taint; x = clean clears it, unless in a branch
 			delete(vars, name)
 		}
 	default:
@@ -437,6 +487,9 @@ func (t *taintRun) evalCall(n sitter.Node, c call, vars env) *taint {
 		return v.with(line(n), "format")
 	}
 	label := "call: " + short(textOf(callee, t.s.src))
+	if callee != nil && t.syn.passCalls[callee.Utf8Text(t.s.src)] {
+		return v.with(line(n), label)
+	}
 	switch t.calls {
 	case "stop":
 		return nil
