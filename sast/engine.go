@@ -165,7 +165,7 @@ func (e *Engine) Scan(ctx context.Context, dir string) ([]report.Weakness, repor
 				return filepath.SkipDir
 			}
 			if vendoredDirs[d.Name()] {
-				summary.Skipped["vendored"] += countSources(p)
+				summary.Skipped["vendored"] += countSources(ctx, p)
 				return filepath.SkipDir
 			}
 			return nil
@@ -284,9 +284,12 @@ func skipReason(err error) string {
 }
 
 // countSources counts the files below dir the engine would have read.
-func countSources(dir string) int {
+func countSources(ctx context.Context, dir string) int {
 	n := 0
 	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if ctx.Err() != nil {
+			return filepath.SkipAll
+		}
 		if err == nil && d.Type().IsRegular() && languageForPath(p) != "" {
 			n++
 		}

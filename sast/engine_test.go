@@ -247,3 +247,11 @@ func h(w http.ResponseWriter, r *http.Request) {
 		t.Fatalf("finding = %+v", ws[0])
 	}
 }
+
+// The weak reference to ts_set_allocator resolves to go-tree-sitter's copy
+// of the library, so parsing does not call back into Go to allocate.
+func TestTreeSitterAllocatesWithLibc(t *testing.T) {
+	if !useLibcAllocator() {
+		t.Fatal("ts_set_allocator did not resolve")
+	}
+}

@@ -29,6 +29,16 @@ type syntax struct {
 	cleanCalls map[string]bool
 	// cleanMembers are properties whose value is never tainted (length).
 	cleanMembers map[string]bool
+	// passCalls are callees (as written) that hand their input on,
+	// decoded or trimmed: taint through them keeps its confidence.
+	passCalls map[string]bool
+}
+
+// decoders fill their &x arguments from their receiver or input (Go).
+var decoders = map[string]bool{
+	"Decode": true, "Unmarshal": true, "Bind": true, "BindJSON": true, "BindQuery": true, "BindUri": true,
+	"ShouldBind": true, "ShouldBindJSON": true, "ShouldBindQuery": true, "ShouldBindUri": true,
+	"ShouldBindWith": true, "BodyParser": true, "QueryParser": true, "ParamsParser": true,
 }
 
 // mutators are methods that store their arguments in their object:
@@ -81,6 +91,8 @@ var jsSyntax = &syntax{
 	cleanCalls: set("parseInt", "parseFloat", "Number", "Boolean", "isNaN", "Number.parseInt", "Number.parseFloat",
 		"Math.floor", "Math.ceil", "Math.round", "Math.abs", "Math.min", "Math.max", "Math.trunc"),
 	cleanMembers: set("length"),
+	passCalls: set("decodeURIComponent", "decodeURI", "unescape", "JSON.parse", "JSON.stringify", "String",
+		"Buffer.from", "atob", "querystring.parse", "qs.parse"),
 }
 
 var pySyntax = &syntax{
@@ -102,6 +114,8 @@ var pySyntax = &syntax{
 	identifiers:  set("identifier"),
 	cleanCalls:   set("int", "float", "bool", "len", "abs", "round", "hash"),
 	cleanMembers: set(),
+	passCalls: set("str", "json.loads", "unquote", "unquote_plus", "urllib.parse.unquote", "parse.unquote",
+		"urllib.parse.unquote_plus", "base64.b64decode", "base64.urlsafe_b64decode", "bytes.decode"),
 }
 
 var goSyntax = &syntax{
@@ -125,6 +139,10 @@ var goSyntax = &syntax{
 	cleanCalls: set("len", "cap", "strconv.Atoi", "strconv.ParseInt", "strconv.ParseUint", "strconv.ParseFloat",
 		"strconv.ParseBool", "strconv.Itoa", "strconv.FormatInt", "strconv.FormatUint", "strconv.FormatFloat", "strconv.FormatBool"),
 	cleanMembers: set(),
+	passCalls: set("io.ReadAll", "ioutil.ReadAll", "json.NewDecoder", "string", "[]byte", "url.QueryUnescape",
+		"url.PathUnescape", "strings.TrimSpace", "strings.ToLower", "strings.ToUpper", "strings.Trim",
+		"strings.TrimPrefix", "strings.TrimSuffix", "strings.ReplaceAll", "strings.Replace", "strings.Split",
+		"strings.Fields", "path.Clean", "filepath.Clean", "base64.StdEncoding.DecodeString", "base64.URLEncoding.DecodeString"),
 }
 
 var syntaxes = map[string]*syntax{
