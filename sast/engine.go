@@ -231,6 +231,9 @@ func (e *Engine) Scan(ctx context.Context, dir string) ([]report.Weakness, repor
 		return nil, summary, fmt.Errorf("scan %q: %w", dir, firstErr)
 	}
 	sortWeaknesses(found)
+	if found == nil {
+		found = []report.Weakness{} // "weaknesses" is present, possibly empty
+	}
 	if len(summary.Skipped) == 0 {
 		summary.Skipped = nil
 	}
