@@ -139,8 +139,8 @@ func runScan(ctx context.Context, g *globals, o *scanOptions, path string) error
 	if !r.VulnDB.Available {
 		progress("WARNING: vulnerabilities were not checked: %s", r.VulnDB.Note)
 	}
-	progress("verdict %s in the %s stage: %d secrets, %d vulnerabilities, %d packages (%.2fs)",
-		strings.ToUpper(string(r.Verdict)), r.Stage, len(r.Secrets), len(r.Vulnerabilities), len(r.Packages), time.Since(begin).Seconds())
+	progress("verdict %s in the %s stage: %d secrets, %d code weaknesses, %d vulnerabilities, %d packages (%.2fs)",
+		strings.ToUpper(string(r.Verdict)), r.Stage, len(r.Secrets), len(r.Weaknesses), len(r.Vulnerabilities), len(r.Packages), time.Since(begin).Seconds())
 
 	if err := writeReport(ctx, g, o, st, r); err != nil {
 		return err
