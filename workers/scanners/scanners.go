@@ -1,8 +1,7 @@
 // Package scanners adapts gitleaks, syft, trivy (vulnerabilities and IaC
 // misconfigurations) and the SAST engine (package sast), run in-process as
-// libraries, to the worker pools. It is
-// the only package that links them: the rest of tollgate, and its tests,
-// build without the scanners.
+// libraries, to the worker pools. It is the only package that links them:
+// the rest of tollgate, and its tests, build without the scanners.
 package scanners
 
 import (
