@@ -159,7 +159,7 @@ func BuildReport(req workflows.FinalizeRequest) report.Report {
 		Schema: report.Schema, ScanID: req.Scan.ScanID, App: req.Scan.App, Commit: req.Scan.Commit,
 		Labels: req.Scan.Labels, Verdict: dec.Verdict, Stage: req.Stage, Reasons: dec.Reasons, Exceptions: dec.Exceptions,
 		Secrets: []report.Secret{}, Vulnerabilities: []report.Vulnerability{}, Misconfigurations: []report.Misconfiguration{},
-		Packages: []report.Package{},
+		Weaknesses: []report.Weakness{}, Packages: []report.Package{},
 		Evidence: []report.Evidence{}, Timings: map[string]float64{},
 		VulnDB:    report.VulnDB{Available: false, Note: "the deep stage did not run: the fast stage blocked (use --full for every finding)"},
 		StartedAt: req.StartedAt, FinishedAt: req.FinishedAt,
@@ -182,6 +182,10 @@ func BuildReport(req workflows.FinalizeRequest) report.Report {
 		r.Packages = append(r.Packages, res.Packages...)
 		r.Vulnerabilities = append(r.Vulnerabilities, res.Vulnerabilities...)
 		r.Misconfigurations = append(r.Misconfigurations, res.Misconfigurations...)
+		r.Weaknesses = report.MergeWeaknesses(r.Weaknesses, res.Weaknesses)
+		if res.CodeScan != nil {
+			r.CodeScan = res.CodeScan
+		}
 		r.Evidence = append(r.Evidence, res.Evidence...)
 		if res.VulnDB != nil {
 			r.VulnDB = *res.VulnDB

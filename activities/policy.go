@@ -61,6 +61,7 @@ func PolicyInput(stage string, scan workflows.ScanRequest, results ...tasks.Resu
 		in.Packages = append(in.Packages, r.Packages...)
 		in.Vulnerabilities = append(in.Vulnerabilities, r.Vulnerabilities...)
 		in.Misconfigurations = append(in.Misconfigurations, r.Misconfigurations...)
+		in.Weaknesses = append(in.Weaknesses, r.Weaknesses...)
 		if r.VulnDB != nil {
 			in.VulnDB = *r.VulnDB
 		}

@@ -47,6 +47,8 @@ type Config struct {
 	DBDir string
 	// PolicyDir replaces the embedded policy bundle when set.
 	PolicyDir string
+	// RulesDir replaces the SAST engine's embedded rules when set.
+	RulesDir string
 	// LicenseDeny replaces the bundle's licence deny list when non-nil.
 	LicenseDeny []string
 	// EvidenceDir is the local write-once evidence store (required).
@@ -213,7 +215,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		g.Go(func() error {
 			var err error
 			s.sandboxes[i], err = sandbox.Start(gctx, sandbox.Config{Command: cfg.SandboxCommand, Slots: cmp.Or(cfg.Concurrency, runtime.NumCPU()), Name: pool,
-				DBDir: cfg.DBDir, Version: cfg.Version, ReadRoots: roots, TaskMemory: cfg.TaskMemory, TaskTimeout: cfg.TaskTimeout,
+				DBDir: cfg.DBDir, RulesDir: cfg.RulesDir, Version: cfg.Version, ReadRoots: roots, TaskMemory: cfg.TaskMemory, TaskTimeout: cfg.TaskTimeout,
 				SecretFingerprintKey: cfg.SecretFingerprintKey}, s.logger)
 			return err
 		})

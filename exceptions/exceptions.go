@@ -1,6 +1,6 @@
 // Package exceptions keeps accepted risks: a record that says one finding
-// (a vulnerability in a package, a secret by its fingerprint, or a policy
-// rule) is accepted for an app or a whole tenant, by whom, why, and until
+// (a vulnerability in a package, a secret or a code weakness by its
+// fingerprint, or a policy rule) is accepted for an app or a whole tenant, by whom, why, and until
 // when. Policies see the exceptions in force as data and drop the findings
 // they cover; an exception stops applying by itself when it expires.
 //
@@ -63,10 +63,14 @@ var (
 	// scanner reports (version 1). A file:rule:line place is refused: it
 	// would cover any secret later put on that line.
 	fingerprintRe = regexp.MustCompile(`^tgfp1:[0-9a-f]{32}$`)
+	// A code weakness's fingerprint: the SAST engine's hash of its rule and
+	// normalised code span (version 1), stable when lines shift.
+	weaknessFingerprintRe = regexp.MustCompile(`^tgw1:[0-9a-f]{16,64}$`)
 )
 
 // Finding says what an exception covers: exactly one of a vulnerability in a
-// package, a secret by fingerprint, or a rule.
+// package, a secret by fingerprint, a code weakness by fingerprint, or a
+// rule.
 type Finding struct {
 	// Vulnerability is an advisory id or alias; Package the package it is in.
 	Vulnerability string `json:"vulnerability,omitempty"`
@@ -75,8 +79,12 @@ type Finding struct {
 	// ("tgfp1:" and 32 hex digits, a keyed hash of the value), wherever
 	// it is in the tree.
 	SecretFingerprint string `json:"secret_fingerprint,omitempty"`
-	// Rule is a policy rule ("licenses.denied") or a check id ("DS-0002"):
-	// every finding of that rule.
+	// WeaknessFingerprint is the report's fingerprint of one code weakness
+	// ("tgw1:" and hex, a hash of its rule and normalised code span),
+	// wherever the span moves.
+	WeaknessFingerprint string `json:"weakness_fingerprint,omitempty"`
+	// Rule is a policy rule ("licenses.denied"), a check id ("DS-0002") or
+	// a SAST rule id ("js-sql-injection"): every finding of that rule.
 	Rule string `json:"rule,omitempty"`
 }
 
@@ -87,6 +95,8 @@ func (f Finding) String() string {
 		return f.Vulnerability + " in " + f.Package
 	case f.SecretFingerprint != "":
 		return "secret " + f.SecretFingerprint
+	case f.WeaknessFingerprint != "":
+		return "weakness " + f.WeaknessFingerprint
 	default:
 		return "rule " + f.Rule
 	}
@@ -94,13 +104,13 @@ func (f Finding) String() string {
 
 func (f Finding) validate() error {
 	set := 0
-	for _, v := range []string{f.Vulnerability + f.Package, f.SecretFingerprint, f.Rule} {
+	for _, v := range []string{f.Vulnerability + f.Package, f.SecretFingerprint, f.WeaknessFingerprint, f.Rule} {
 		if v != "" {
 			set++
 		}
 	}
 	if set != 1 {
-		return fmt.Errorf("%w: a finding is one of vulnerability and package, secret_fingerprint, or rule", ErrInvalid)
+		return fmt.Errorf("%w: a finding is one of vulnerability and package, secret_fingerprint, weakness_fingerprint, or rule", ErrInvalid)
 	}
 	if (f.Vulnerability == "") != (f.Package == "") {
 		return fmt.Errorf("%w: a vulnerability exception names both the vulnerability and its package", ErrInvalid)
@@ -112,6 +122,9 @@ func (f Finding) validate() error {
 	}
 	if f.SecretFingerprint != "" && !fingerprintRe.MatchString(f.SecretFingerprint) {
 		return fmt.Errorf("%w: secret fingerprint %q is not a report's fingerprint (tgfp1: and 32 hex digits)", ErrInvalid, f.SecretFingerprint)
+	}
+	if f.WeaknessFingerprint != "" && !weaknessFingerprintRe.MatchString(f.WeaknessFingerprint) {
+		return fmt.Errorf("%w: weakness fingerprint %q is not a report's fingerprint (tgw1: and 16 to 64 hex digits)", ErrInvalid, f.WeaknessFingerprint)
 	}
 	return nil
 }

@@ -100,6 +100,18 @@ func TestAddRefuses(t *testing.T) {
 		"fingerprint by place": func(e *exceptions.Exception) {
 			e.Finding = exceptions.Finding{SecretFingerprint: "test/key.pem:private-key:1"}
 		},
+		"weakness and rule": func(e *exceptions.Exception) {
+			e.Finding.WeaknessFingerprint = "tgw1:3f0c2a9d5e7b41c8a6d2e0f4b1c3d5e7"
+		},
+		"weakness fingerprint of a secret": func(e *exceptions.Exception) {
+			e.Finding = exceptions.Finding{WeaknessFingerprint: "tgfp1:0123456789abcdef0123456789abcdef"}
+		},
+		"weakness by place": func(e *exceptions.Exception) {
+			e.Finding = exceptions.Finding{WeaknessFingerprint: "src/db.js:js-sql-injection:14"}
+		},
+		"weakness fingerprint upper hex": func(e *exceptions.Exception) {
+			e.Finding = exceptions.Finding{WeaknessFingerprint: "tgw1:3F0C2A9D5E7B41C8"}
+		},
 		"no finding":       func(e *exceptions.Exception) { e.Finding = exceptions.Finding{} },
 		"vuln w/o package": func(e *exceptions.Exception) { e.Finding = exceptions.Finding{Vulnerability: "CVE-1"} },
 		"hostile rule":     func(e *exceptions.Exception) { e.Finding.Rule = "a b\n" },
@@ -112,6 +124,33 @@ func TestAddRefuses(t *testing.T) {
 	}
 	if _, err := s.Add(context.Background(), good); err != nil {
 		t.Fatalf("the good one: %v", err)
+	}
+}
+
+// A code weakness is accepted by its fingerprint (the engine's sha256, or a
+// shorter prefix of it) or, with every other weakness of its rule, by the
+// SAST rule id.
+func TestAddAcceptsWeaknesses(t *testing.T) {
+	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	s := newStore(t, &now)
+	for _, f := range []exceptions.Finding{
+		{WeaknessFingerprint: "tgw1:3f0c2a9d5e7b41c8a6d2e0f4b1c3d5e7f9a1b3c5d7e9f1a3b5c7d9e1f3a5b7c9"},
+		{WeaknessFingerprint: "tgw1:3f0c2a9d5e7b41c8"},
+		{Rule: "js-sql-injection"},
+	} {
+		e, err := s.Add(context.Background(), exceptions.Exception{
+			Tenant: "acme", Scope: exceptions.ScopeApp, App: "todo", Reason: "parameterised below", Approver: "sec@acme",
+			ExpiresAt: now.Add(time.Hour), Finding: f,
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if e.Finding != f {
+			t.Fatalf("stored finding %+v, want %+v", e.Finding, f)
+		}
+	}
+	if got := (exceptions.Finding{WeaknessFingerprint: "tgw1:3f0c2a9d5e7b41c8"}).String(); got != "weakness tgw1:3f0c2a9d5e7b41c8" {
+		t.Fatalf("String() = %q", got)
 	}
 }
 

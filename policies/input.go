@@ -23,7 +23,11 @@ type Input struct {
 	Vulnerabilities []report.Vulnerability `json:"vulnerabilities"`
 	// Misconfigurations are failed IaC checks (deep stage).
 	Misconfigurations []report.Misconfiguration `json:"misconfigurations"`
-	VulnDB            report.VulnDB             `json:"vulndb"`
+	// Weaknesses are code weaknesses found by the SAST engine (fast
+	// stage): rule ids, CWEs, severity and confidence for the policy to
+	// weigh.
+	Weaknesses []report.Weakness `json:"weaknesses"`
+	VulnDB     report.VulnDB     `json:"vulndb"`
 	// Manifest is the app's permission manifest; null when the fast stage
 	// did not run (the deep stage's input).
 	Manifest *report.Manifest `json:"manifest"`
@@ -42,6 +46,7 @@ func (in Input) normalized() Input {
 	in.Packages = orEmpty(in.Packages)
 	in.Vulnerabilities = orEmpty(in.Vulnerabilities)
 	in.Misconfigurations = orEmpty(in.Misconfigurations)
+	in.Weaknesses = report.MergeWeaknesses(nil, in.Weaknesses)
 	in.Exceptions = orEmpty(in.Exceptions)
 	if in.Touches == nil {
 		in.Touches = map[string][]string{}

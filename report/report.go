@@ -65,12 +65,19 @@ type Report struct {
 	Vulnerabilities []Vulnerability `json:"vulnerabilities"`
 	// Misconfigurations are failed IaC checks, sorted by file, line and id.
 	Misconfigurations []Misconfiguration `json:"misconfigurations"`
-	Packages          []Package          `json:"packages"`
-	VulnDB            VulnDB             `json:"vulndb"`
-	Evidence          []Evidence         `json:"evidence"`
-	Timings           map[string]float64 `json:"timings"`
-	StartedAt         time.Time          `json:"started_at"`
-	FinishedAt        time.Time          `json:"finished_at"`
+	// Weaknesses are the code weaknesses the SAST engine found, sorted by
+	// file, line and rule: [] when the fast stage ran and found none.
+	Weaknesses []Weakness `json:"weaknesses"`
+	// CodeScan says what the SAST engine read (files and lines per
+	// language, files skipped by reason); absent when the code was not
+	// scanned.
+	CodeScan   *CodeScan          `json:"code_scan,omitempty"`
+	Packages   []Package          `json:"packages"`
+	VulnDB     VulnDB             `json:"vulndb"`
+	Evidence   []Evidence         `json:"evidence"`
+	Timings    map[string]float64 `json:"timings"`
+	StartedAt  time.Time          `json:"started_at"`
+	FinishedAt time.Time          `json:"finished_at"`
 }
 
 // Reason explains one policy decision.
@@ -106,6 +113,24 @@ func MergeSkipped(have, more []Skipped) []Skipped {
 	out := append(slices.Clone(have), more...)
 	slices.SortStableFunc(out, func(a, b Skipped) int { return strings.Compare(a.File, b.File) })
 	return slices.CompactFunc(out, func(a, b Skipped) bool { return a.File == b.File })
+}
+
+// MergeWeaknesses adds more to have, with the lists the report contract
+// says are lists ([] rather than null: a pattern rule's trace, say).
+func MergeWeaknesses(have, more []Weakness) []Weakness {
+	if have == nil {
+		have = []Weakness{}
+	}
+	for _, w := range more {
+		if w.CWE == nil {
+			w.CWE = []string{}
+		}
+		if w.Trace == nil {
+			w.Trace = []TraceStep{}
+		}
+		have = append(have, w)
+	}
+	return have
 }
 
 // Vulnerability is one advisory matched against one package.

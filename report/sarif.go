@@ -10,8 +10,9 @@ import (
 
 // SARIF renders the report's findings as a SARIF 2.1.0 log: secrets (gitleaks
 // rules), vulnerabilities (advisories), misconfigurations (one rule per trivy
-// check id) and policy reasons (tollgate). Secrets carry their location,
-// never their value.
+// check id), code weaknesses (one rule per SAST rule id, with its CWE tags
+// and, for a taint finding, the trace as a code flow) and policy reasons
+// (tollgate). Secrets carry their location, never their value.
 func SARIF(r Report, toolVersion string) ([]byte, error) {
 	log, err := sarif.New(sarif.Version210, true)
 	if err != nil {
@@ -66,6 +67,9 @@ func SARIF(r Report, toolVersion string) ([]byte, error) {
 		res := run.CreateResultForRule(m.ID).WithLevel(level).WithMessage(sarif.NewTextMessage(msg))
 		res.AddLocation(regionLocation(m.File, m.StartLine, m.EndLine))
 	}
+	for _, w := range r.Weaknesses {
+		addWeakness(run, w)
+	}
 	for _, reason := range r.Reasons {
 		id := "policy/" + reason.Policy
 		level := "warning"
@@ -81,6 +85,54 @@ func SARIF(r Report, toolVersion string) ([]byte, error) {
 		return nil, fmt.Errorf("encode sarif: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// addWeakness adds a code weakness: its rule (once per rule id) with the
+// CWE tags code scanning files it under, and a result whose partial
+// fingerprint is the weakness fingerprint (stable when lines shift) and whose
+// code flow is the taint trace, source to sink.
+func addWeakness(run *sarif.Run, w Weakness) {
+	severity := strings.ToUpper(w.Severity)
+	level := sarifLevel(severity)
+	if _, err := run.GetRuleById(w.Rule); err != nil {
+		rule := addRule(run, w.Rule, w.Message, level)
+		help := w.Message
+		if w.Fix != "" {
+			help += "\n\nFix: " + w.Fix
+		}
+		rule.WithTextHelp(help)
+		if len(w.References) > 0 {
+			rule.WithHelpURI(w.References[0])
+		}
+		tags := []string{"security"}
+		for _, id := range w.CWE {
+			tags = append(tags, "external/cwe/"+strings.ToLower(id))
+		}
+		props := sarif.Properties{"security-severity": securitySeverity(severity), "tags": tags, "precision": w.Confidence}
+		if w.OWASP != "" {
+			props["owasp"] = w.OWASP
+		}
+		rule.WithProperties(props)
+	}
+	msg := w.Message
+	if len(w.CWE) > 0 {
+		msg += " (" + strings.Join(w.CWE, ", ") + ")"
+	}
+	res := run.CreateResultForRule(w.Rule).WithLevel(level).WithMessage(sarif.NewTextMessage(msg)).
+		WithPartialFingerPrints(map[string]interface{}{"tollgateWeakness/v1": w.Fingerprint})
+	loc := regionLocation(w.File, w.Line, w.EndLine)
+	if w.Column > 0 {
+		loc.PhysicalLocation.Region.WithStartColumn(w.Column)
+	}
+	res.AddLocation(loc)
+	if len(w.Trace) == 0 {
+		return
+	}
+	flow := sarif.NewThreadFlow()
+	for _, s := range w.Trace {
+		flow.AddLocation(sarif.NewThreadFlowLocation().WithLocation(location(s.File, s.Line).WithMessage(sarif.NewTextMessage(s.Step))))
+	}
+	res.AddCodeFlow(sarif.NewCodeFlow().WithThreadFlows([]*sarif.ThreadFlow{flow}))
 }
 
 func addRule(run *sarif.Run, id, text, level string) *sarif.ReportingDescriptor {

@@ -1,9 +1,12 @@
 package report
 
 import (
+	"bytes"
 	"cmp"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -87,6 +90,7 @@ func WriteTable(w io.Writer, r Report) error {
 		}
 		tw.Flush()
 	}
+	writeWeaknesses(ew, r)
 	ecos := map[string]int{}
 	var order []string
 	for _, p := range r.Packages {
@@ -114,7 +118,7 @@ func WriteTable(w io.Writer, r Report) error {
 	}
 	if len(r.Timings) > 0 {
 		ew.printf("\nTimings:")
-		for _, k := range []string{"fast", "deep", "secrets", "sbom", "vulnerabilities", "misconfig", "total"} {
+		for _, k := range []string{"fast", "deep", "secrets", "code", "sbom", "vulnerabilities", "misconfig", "total"} {
 			if v, ok := r.Timings[k]; ok {
 				ew.printf(" %s %.3fs", k, v)
 			}
@@ -122,6 +126,63 @@ func WriteTable(w io.Writer, r Report) error {
 		ew.printf("\n")
 	}
 	return ew.err
+}
+
+// writeWeaknesses writes the code weaknesses, each taint finding's trace
+// indented under it one step a line, and what the code scan read and
+// skipped on one line.
+func writeWeaknesses(ew *errWriter, r Report) {
+	if r.CodeScan == nil && r.Weaknesses == nil {
+		return // the code was not scanned (a report from before SAST)
+	}
+	ew.printf("\nCode weaknesses (%d)\n", len(r.Weaknesses))
+	if cs := r.CodeScan; cs != nil {
+		files, lines := 0, 0
+		for _, n := range cs.Files {
+			files += n
+		}
+		for _, n := range cs.Lines {
+			lines += n
+		}
+		skipped := 0
+		for _, n := range cs.Skipped {
+			skipped += n
+		}
+		ew.printf("  scanned %d files, %d lines%s with %d rules; skipped %d files%s\n",
+			files, lines, counts(cs.Files), cs.Rules, skipped, counts(cs.Skipped))
+	}
+	if len(r.Weaknesses) == 0 {
+		return
+	}
+	// The rows are aligned on their own, then each trace goes under its
+	// row: a trace line in the tabwriter would break the columns.
+	var rows bytes.Buffer
+	tw := tabwriter.NewWriter(&rows, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "  SEVERITY\tCONFIDENCE\tRULE\tCWE\tWHERE\tMESSAGE\n")
+	for _, w := range r.Weaknesses {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s:%d\t%s\n", w.Severity, w.Confidence, w.Rule, strings.Join(w.CWE, ","), w.File, w.Line, w.Message)
+	}
+	tw.Flush()
+	lines := strings.SplitAfter(rows.String(), "\n")
+	ew.printf("%s", lines[0])
+	for i, w := range r.Weaknesses {
+		ew.printf("%s", lines[i+1])
+		for _, s := range w.Trace {
+			ew.printf("      -> %s:%d  %s\n", s.File, s.Line, s.Step)
+		}
+	}
+}
+
+// counts is " (a 2, b 1)" for a map of counts, by name; "" for none.
+func counts(m map[string]int) string {
+	if len(m) == 0 {
+		return ""
+	}
+	parts := make([]string, 0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }
 
 type errWriter struct {

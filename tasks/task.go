@@ -43,7 +43,7 @@ var ErrUnknownPriority = errors.New("unknown priority")
 // Kinds of task. A stage dispatches one task: every Temporal action costs, so
 // one task runs all of a stage's scanners on one extraction of the input.
 const (
-	KindSecrets = "secrets" // fast pool: gitleaks
+	KindSecrets = "secrets" // fast pool: gitleaks, code weaknesses (SAST), touches, the manifest
 	KindDeep    = "deep"    // deep pool: syft SBOM, trivy vulnerabilities and IaC misconfigurations, licences
 	// KindRematch matches a stored SBOM against the worker's DB again,
 	// without cataloguing anything (deep pool, usually bulk priority).
@@ -94,7 +94,12 @@ type Result struct {
 	Manifest *report.Manifest `json:"manifest,omitempty"`
 	// Touches lists, per sensitive area (auth, secrets, egress), the files
 	// of the change that touch it (fast pool).
-	Touches         map[string][]string    `json:"touches,omitempty"`
+	Touches map[string][]string `json:"touches,omitempty"`
+	// Weaknesses are the code weaknesses the SAST engine found, and
+	// CodeScan what it read (fast pool; set, if empty, whenever the code
+	// scanner ran).
+	Weaknesses      []report.Weakness      `json:"weaknesses,omitempty"`
+	CodeScan        *report.CodeScan       `json:"code_scan,omitempty"`
 	Packages        []report.Package       `json:"packages,omitempty"`
 	Vulnerabilities []report.Vulnerability `json:"vulnerabilities,omitempty"`
 	// Misconfigurations are failed IaC checks (deep stage).

@@ -77,6 +77,9 @@ type Config struct {
 		// SecretFingerprintKey keys the fingerprints of secrets in reports
 		// (at least 32 bytes, the same in every worker; required by workers).
 		SecretFingerprintKey string `json:"secret_fingerprint_key"`
+		// RulesDir is a folder of SAST rule files replacing the embedded
+		// ones (fast workers; default: the embedded rules).
+		RulesDir string `json:"rules_dir"`
 		// TaskMemoryMiB is the memory one task's sandboxed scanners may
 		// use above their warm state (default 1024); TaskTimeout one
 		// task's deadline (a Go duration, default 10m). A task over either
@@ -153,6 +156,7 @@ func (c *Config) env() map[string]*string {
 		"TOLLGATE_DB_DIR":                 &c.Worker.DBDir,
 		"TOLLGATE_SECRET_FINGERPRINT_KEY": &c.Worker.SecretFingerprintKey,
 		"TOLLGATE_POLICY_DIR":             &c.PolicyDir,
+		"TOLLGATE_SAST_RULES_DIR":         &c.Worker.RulesDir,
 		"TOLLGATE_SIGNING_KEY":            &c.SigningKey,
 		"TOLLGATE_PROMETHEUS_URL":         &c.Guard.PrometheusURL,
 		"TOLLGATE_PROMETHEUS_LAG":         &c.Guard.PrometheusLag,

@@ -22,8 +22,8 @@ import (
 )
 
 type devOptions struct {
-	listen, metricsListen, db, policy, evidence, temporalCLI, token string
-	full                                                            bool
+	listen, metricsListen, db, policy, rules, evidence, temporalCLI, token string
+	full                                                                   bool
 }
 
 func newDevCmd(g *globals) *cobra.Command {
@@ -42,6 +42,7 @@ role); point tollgate submit at it.`,
 	f.StringVar(&o.metricsListen, "metrics-listen", envOr("TOLLGATE_METRICS_LISTEN", defaultAPIMetricsListen), "/metrics listen address, never the API's ($TOLLGATE_METRICS_LISTEN)")
 	f.StringVar(&o.db, "db", vulndb.DefaultDir(), "vulnerability DB directory ($TOLLGATE_DB_DIR)")
 	f.StringVar(&o.policy, "policy", os.Getenv("TOLLGATE_POLICY_DIR"), "policy bundle directory ($TOLLGATE_POLICY_DIR)")
+	f.StringVar(&o.rules, "rules", os.Getenv("TOLLGATE_SAST_RULES_DIR"), "SAST rules directory replacing the embedded rules ($TOLLGATE_SAST_RULES_DIR)")
 	f.StringVar(&o.evidence, "evidence", defaultEvidenceDir(), "local write-once evidence store ($TOLLGATE_EVIDENCE_DIR)")
 	f.StringVar(&o.temporalCLI, "temporal-cli", "", "temporal CLI binary ($TOLLGATE_TEMPORAL_CLI)")
 	f.StringVar(&o.token, "token", os.Getenv("TOLLGATE_DEV_TOKEN"), "bearer token to accept (default: a random one, printed) ($TOLLGATE_DEV_TOKEN)")
@@ -63,6 +64,10 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 	if err != nil {
 		return err
 	}
+	rules, err := rulesDir(o.rules)
+	if err != nil {
+		return err
+	}
 	pull, lag, err := guardHealth(cfg, g.logger)
 	if err != nil {
 		return err
@@ -80,7 +85,7 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 		return usageErr(err)
 	}
 	defer tracing.Shutdown(context.Background())
-	ecfg := embedded.Config{DBDir: o.db, PolicyDir: o.policy, EvidenceDir: o.evidence,
+	ecfg := embedded.Config{DBDir: o.db, PolicyDir: o.policy, RulesDir: rules, EvidenceDir: o.evidence,
 		TemporalCLI: o.temporalCLI, SigningKey: cfg.SigningKey, Version: Version, Logger: g.logger,
 		SecretFingerprintKey: []byte(cfg.Worker.SecretFingerprintKey),
 		Targets:              cfg.Guard.Targets, DefaultTarget: cfg.Guard.DefaultTarget, Health: pull, HealthLag: lag, Metrics: metrics, Tracing: tracing, RematchInterval: every}

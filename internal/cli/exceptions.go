@@ -32,11 +32,11 @@ func newExceptionCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "exception",
 		Short: "Accept a risk until a date: add, list and revoke exceptions",
-		Long: `An exception accepts one finding (a vulnerability in a package, a secret by its
-fingerprint, or every finding of a policy rule or check) for one app or the whole
-tenant, with a reason, until it expires. It is stored as evidence; the policy applies
-it while it is in force, and every verdict lists the exceptions it applied and when
-each expires. Adding and revoking need the security role; the caller is the approver.`,
+		Long: `An exception accepts one finding (a vulnerability in a package, a secret or a code
+weakness by its fingerprint, or every finding of a policy rule, check or SAST rule)
+for one app or the whole tenant, with a reason, until it expires. It is stored as
+evidence; the policy applies it while it is in force, and every verdict lists the
+exceptions it applied and when each expires. Adding and revoking need the security role; the caller is the approver.`,
 	}
 	cmd.AddCommand(newExceptionAddCmd(g), newExceptionListCmd(g), newExceptionRevokeCmd(g))
 	return cmd
@@ -48,7 +48,7 @@ func newExceptionAddCmd(g *globals) *cobra.Command {
 	var tenantWide bool
 	var expires string
 	cmd := &cobra.Command{
-		Use:   "add (--app A | --tenant-wide) (--vulnerability ID --package P | --secret FINGERPRINT | --rule NAME) --reason TEXT --expires 720h|2027-01-31",
+		Use:   "add (--app A | --tenant-wide) (--vulnerability ID --package P | --secret FINGERPRINT | --weakness FINGERPRINT | --rule NAME) --reason TEXT --expires 720h|2027-01-31",
 		Short: "Accept a finding until a date",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -92,7 +92,8 @@ func newExceptionAddCmd(g *globals) *cobra.Command {
 	fs.StringVar(&in.Finding.Vulnerability, "vulnerability", "", "advisory id or alias (with --package)")
 	fs.StringVar(&in.Finding.Package, "package", "", "the package the vulnerability is in")
 	fs.StringVar(&in.Finding.SecretFingerprint, "secret", "", "a secret's fingerprint, as the report shows it")
-	fs.StringVar(&in.Finding.Rule, "rule", "", "a policy rule (licenses.denied) or check id: every finding of it")
+	fs.StringVar(&in.Finding.WeaknessFingerprint, "weakness", "", "a code weakness's fingerprint (tgw1:...), as the report shows it")
+	fs.StringVar(&in.Finding.Rule, "rule", "", "a policy rule (licenses.denied), check id (DS-0002) or SAST rule id (js-sql-injection): every finding of it")
 	fs.StringVar(&in.Reason, "reason", "", "why the risk is accepted (required)")
 	fs.StringVar(&expires, "expires", "", "when it stops applying: a duration from now (720h) or a date (2027-01-31, or RFC 3339)")
 	return cmd

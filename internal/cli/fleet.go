@@ -274,7 +274,11 @@ func startSandbox(ctx context.Context, g *globals, cfg Config, pool string) (*sa
 	if cfg.Worker.TaskMemoryMiB < 0 {
 		return nil, usageErrf("worker.task_memory_mib %d must not be negative", cfg.Worker.TaskMemoryMiB)
 	}
-	return sandbox.Start(ctx, sandbox.Config{Slots: cmp.Or(cfg.Worker.Concurrency, runtime.NumCPU()), Name: pool, DBDir: cfg.Worker.DBDir, Version: Version,
+	rules, err := rulesDir(cfg.Worker.RulesDir)
+	if err != nil {
+		return nil, err
+	}
+	return sandbox.Start(ctx, sandbox.Config{Slots: cmp.Or(cfg.Worker.Concurrency, runtime.NumCPU()), Name: pool, DBDir: cfg.Worker.DBDir, RulesDir: rules, Version: Version,
 		TaskMemory: int64(cfg.Worker.TaskMemoryMiB) << 20, TaskTimeout: timeout, LogLevel: g.logLevel,
 		SecretFingerprintKey: []byte(cfg.Worker.SecretFingerprintKey)}, g.logger)
 }

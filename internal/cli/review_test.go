@@ -135,14 +135,22 @@ func TestExceptionsThroughTheCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &exc); err != nil || exc.Approver != "sam" || exc.Scope != exceptions.ScopeApp {
 		t.Fatalf("added %q: %v", stdout, err)
 	}
+	// A code weakness by its fingerprint.
+	code, stdout, stderr = add("token-security", "--app", "shop", "--weakness", "tgw1:3f0c2a9d5e7b41c8a6d2e0f4b1c3d5e7",
+		"--reason", "parameterised below", "--expires", "720h", "--json")
+	var weak exceptions.Exception
+	if code != 0 || json.Unmarshal([]byte(stdout), &weak) != nil || weak.Finding.WeaknessFingerprint != "tgw1:3f0c2a9d5e7b41c8a6d2e0f4b1c3d5e7" {
+		t.Fatalf("add weakness: exit %d: %s %s", code, stdout, stderr)
+	}
 	for name, args := range map[string][]string{
-		"ci may not":      {"token-ci", "--app", "shop", "--rule", "licenses.denied", "--reason", "r", "--expires", "1h"},
-		"no expiry":       {"token-security", "--app", "shop", "--rule", "licenses.denied", "--reason", "r"},
-		"past expiry":     {"token-security", "--app", "shop", "--rule", "licenses.denied", "--reason", "r", "--expires", "2020-01-01"},
-		"two findings":    {"token-security", "--app", "shop", "--rule", "a", "--secret", "f:r:1", "--reason", "r", "--expires", "1h"},
-		"no scope":        {"token-security", "--rule", "licenses.denied", "--reason", "r", "--expires", "1h"},
-		"over a year":     {"token-security", "--tenant-wide", "--rule", "x", "--reason", "r", "--expires", "9000h"},
-		"vuln no package": {"token-security", "--app", "shop", "--vulnerability", "CVE-2021-1", "--reason", "r", "--expires", "1h"},
+		"weakness by place": {"token-security", "--app", "shop", "--weakness", "src/db.js:js-sql-injection:14", "--reason", "r", "--expires", "1h"},
+		"ci may not":        {"token-ci", "--app", "shop", "--rule", "licenses.denied", "--reason", "r", "--expires", "1h"},
+		"no expiry":         {"token-security", "--app", "shop", "--rule", "licenses.denied", "--reason", "r"},
+		"past expiry":       {"token-security", "--app", "shop", "--rule", "licenses.denied", "--reason", "r", "--expires", "2020-01-01"},
+		"two findings":      {"token-security", "--app", "shop", "--rule", "a", "--secret", "f:r:1", "--reason", "r", "--expires", "1h"},
+		"no scope":          {"token-security", "--rule", "licenses.denied", "--reason", "r", "--expires", "1h"},
+		"over a year":       {"token-security", "--tenant-wide", "--rule", "x", "--reason", "r", "--expires", "9000h"},
+		"vuln no package":   {"token-security", "--app", "shop", "--vulnerability", "CVE-2021-1", "--reason", "r", "--expires", "1h"},
 	} {
 		if code, _, stderr := add(args[0], args[1:]...); code == 0 {
 			t.Errorf("%s: accepted (%s)", name, stderr)

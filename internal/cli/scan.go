@@ -31,6 +31,7 @@ var formats = []string{"table", "json", "sarif", "cyclonedx", "spdx"}
 type scanOptions struct {
 	db          string
 	policy      string
+	rules       string
 	full        bool
 	format      string
 	output      string
@@ -51,7 +52,7 @@ func newScanCmd(g *globals) *cobra.Command {
 		Short: "Scan a directory or a .tar.gz/.tgz/.zip archive on an embedded stack and exit with the verdict",
 		Long: `Scan runs the real pipeline in one process: an embedded nats-server, a Temporal
 dev server (child process), the scan workflow, warm scanner workers (gitleaks,
-syft, trivy) and the OPA policies. It prints the report and exits with the
+the SAST engine, syft, trivy) and the OPA policies. It prints the report and exits with the
 verdict: 0 pass or warn, 1 block, 2 bad input or usage, 3 internal error.
 Progress goes to stderr, the report to stdout or --output.`,
 		Args: cobra.ExactArgs(1),
@@ -62,6 +63,7 @@ Progress goes to stderr, the report to stdout or --output.`,
 	f := cmd.Flags()
 	f.StringVar(&o.db, "db", vulndb.DefaultDir(), "vulnerability DB directory ($TOLLGATE_DB_DIR)")
 	f.StringVar(&o.policy, "policy", os.Getenv("TOLLGATE_POLICY_DIR"), "policy bundle directory replacing the embedded one ($TOLLGATE_POLICY_DIR)")
+	f.StringVar(&o.rules, "rules", os.Getenv("TOLLGATE_SAST_RULES_DIR"), "SAST rules directory replacing the embedded rules ($TOLLGATE_SAST_RULES_DIR)")
 	f.BoolVar(&o.full, "full", false, "run the deep stage even when the fast stage blocks")
 	f.StringVarP(&o.format, "format", "f", "table", "report format: "+strings.Join(formats, ", "))
 	f.StringVarP(&o.output, "output", "o", "", "write the report to this file instead of stdout")
@@ -84,6 +86,10 @@ func runScan(ctx context.Context, g *globals, o *scanOptions, path string) error
 		if !o.quiet {
 			fmt.Fprintf(g.stderr, "tollgate: "+format+"\n", args...)
 		}
+	}
+	rules, err := rulesDir(o.rules)
+	if err != nil {
+		return err
 	}
 	begin := time.Now()
 	dir, cleanup, err := sourceDir(ctx, path)
@@ -111,7 +117,7 @@ func runScan(ctx context.Context, g *globals, o *scanOptions, path string) error
 
 	st, err := embedded.Start(ctx, embedded.Config{
 		ScanRoots: []string{dir}, // the sandboxed scanners read the scanned tree and nothing else
-		DBDir:     o.db, PolicyDir: o.policy, LicenseDeny: o.denyLicense, EvidenceDir: o.evidence,
+		DBDir:     o.db, PolicyDir: o.policy, RulesDir: rules, LicenseDeny: o.denyLicense, EvidenceDir: o.evidence,
 		TemporalCLI: o.temporalCLI, SigningKey: o.signingKey, Version: Version, Logger: g.logger,
 		SecretFingerprintKey: []byte(os.Getenv("TOLLGATE_SECRET_FINGERPRINT_KEY")),
 		RematchInterval:      -1, // a one-off scan has no live releases to watch
@@ -133,8 +139,8 @@ func runScan(ctx context.Context, g *globals, o *scanOptions, path string) error
 	if !r.VulnDB.Available {
 		progress("WARNING: vulnerabilities were not checked: %s", r.VulnDB.Note)
 	}
-	progress("verdict %s in the %s stage: %d secrets, %d vulnerabilities, %d packages (%.2fs)",
-		strings.ToUpper(string(r.Verdict)), r.Stage, len(r.Secrets), len(r.Vulnerabilities), len(r.Packages), time.Since(begin).Seconds())
+	progress("verdict %s in the %s stage: %d secrets, %d code weaknesses, %d vulnerabilities, %d packages (%.2fs)",
+		strings.ToUpper(string(r.Verdict)), r.Stage, len(r.Secrets), len(r.Weaknesses), len(r.Vulnerabilities), len(r.Packages), time.Since(begin).Seconds())
 
 	if err := writeReport(ctx, g, o, st, r); err != nil {
 		return err
@@ -177,6 +183,27 @@ func sourceDir(ctx context.Context, path string) (string, func(), error) {
 		return "", nil, err
 	}
 	return dest, cleanup, nil
+}
+
+// rulesDir checks a SAST rules directory given by --rules (or its
+// variable) and makes it absolute, as the sandboxed scanners load it; ""
+// (the embedded rules) stays "".
+func rulesDir(dir string) (string, error) {
+	if dir == "" {
+		return "", nil
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return "", usageErrf("SAST rules directory %q: %w", dir, err)
+	}
+	if !st.IsDir() {
+		return "", usageErrf("SAST rules directory %q: not a directory", dir)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", usageErrf("SAST rules directory %q: %w", dir, err)
+	}
+	return abs, nil
 }
 
 func scanError(scanID string, err error) error {

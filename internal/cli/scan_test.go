@@ -175,6 +175,8 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		"db import none": {"db", "import", "--db", dir},
 		"db info no db":  {"db", "info", "--db", dir},
 		"not a file":     {"scan", "/dev/null"},
+		"rules missing":  {"scan", "--rules", filepath.Join(dir, "nope"), dir},
+		"rules a file":   {"scan", "--rules", "/dev/null", dir},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -159,8 +159,8 @@ func runSubmit(ctx context.Context, g *globals, o *submitOptions, path string) e
 	if err := c.get(ctx, st.ReportURL+"?format=json", &r); err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stderr, "tollgate: verdict %s in the %s stage: %d secrets, %d vulnerabilities, %d packages\n",
-		strings.ToUpper(string(r.Verdict)), r.Stage, len(r.Secrets), len(r.Vulnerabilities), len(r.Packages))
+	fmt.Fprintf(g.stderr, "tollgate: verdict %s in the %s stage: %d secrets, %d code weaknesses, %d vulnerabilities, %d packages\n",
+		strings.ToUpper(string(r.Verdict)), r.Stage, len(r.Secrets), len(r.Weaknesses), len(r.Vulnerabilities), len(r.Packages))
 	out, err := openOutput(g, o.output)
 	if err != nil {
 		return err

@@ -130,3 +130,63 @@ test_rule_exception_by_check_id_drops_a_misconfiguration if {
 	d.verdict == "pass"
 	d.exceptions[0].finding.rule == "DS-0002"
 }
+
+# Code weaknesses: covered by their fingerprint, or every one of a rule by
+# the rule id.
+
+weakness := {
+	"rule": "js-sql-injection", "cwe": ["CWE-89"], "severity": "high", "confidence": "high",
+	"file": "src/db.js", "line": 14, "end_line": 14, "message": "SQL query built from request data",
+	"fingerprint": "tgw1:3f0c2a9d5e7b41c8a6d2e0f4b1c3d5e7f9a1b3c5d7e9f1a3b5c7d9e1f3a5b7c9", "trace": [],
+}
+
+fast_weaknesses(excs, weaknesses) := d if {
+	d := fast.decision with input as {
+		"scan": {"app": "todo", "commit": "", "labels": []}, "now": now,
+		"exceptions": excs, "secrets": [], "weaknesses": weaknesses,
+	}
+}
+
+test_weakness_exception_by_fingerprint if {
+	d := fast_weaknesses([exc({"weakness_fingerprint": weakness.fingerprint}, {})], [weakness])
+	d.verdict == "pass"
+	d.exceptions[0].finding.weakness_fingerprint == weakness.fingerprint
+}
+
+# The fingerprint follows the span, not the line: moved down, it is still
+# covered; another span of the same rule is not.
+test_weakness_exception_follows_the_span if {
+	excs := [exc({"weakness_fingerprint": weakness.fingerprint}, {})]
+	fast_weaknesses(excs, [object.union(weakness, {"line": 40, "end_line": 40})]).verdict == "pass"
+	other := object.union(weakness, {"fingerprint": "tgw1:0000000000000000000000000000000000000000000000000000000000000001"})
+	d := fast_weaknesses(excs, [other])
+	d.verdict == "block"
+	count(d.exceptions) == 0
+}
+
+test_weakness_exception_by_rule_id if {
+	d := fast_weaknesses([exc({"rule": "js-sql-injection"}, {})], [weakness, object.union(weakness, {"line": 30, "fingerprint": "tgw1:00000000000000000000000000000000000000000000000000000000000000aa"})])
+	d.verdict == "pass"
+	count(d.exceptions) == 1
+	d.exceptions[0].finding.rule == "js-sql-injection"
+}
+
+test_weakness_exception_by_other_rule_covers_nothing if {
+	d := fast_weaknesses([exc({"rule": "js-eval"}, {})], [weakness])
+	d.verdict == "block"
+	count(d.exceptions) == 0
+}
+
+# A fingerprint of another format (a secret's, or a bare hash) covers no
+# weakness, even one that carries it.
+test_weakness_exception_needs_a_weakness_fingerprint if {
+	odd := object.union(weakness, {"fingerprint": "3f0c2a9d5e7b41c8"})
+	d := fast_weaknesses([exc({"weakness_fingerprint": "3f0c2a9d5e7b41c8"}, {})], [odd])
+	d.verdict == "block"
+	count(d.exceptions) == 0
+}
+
+test_expired_weakness_exception_stops_applying if {
+	d := fast_weaknesses([exc({"weakness_fingerprint": weakness.fingerprint}, {"expires_at": "2026-11-22T12:00:00Z"})], [weakness])
+	d.verdict == "block"
+}

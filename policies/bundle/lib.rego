@@ -5,7 +5,7 @@ package tollgate.lib
 # carries its reasons, the blocking ones first, and the exceptions it applied.
 # A reason whose rule (its "policy", or its "check" id) an exception in force
 # covers is dropped; so are findings the stage's rules skip with
-# excepted_vulnerability and excepted_secret.
+# excepted_vulnerability, excepted_secret and excepted_weakness.
 decide(block, warn) := {
 	"verdict": verdict(b, w),
 	"reasons": reasons(b, w),
@@ -74,7 +74,19 @@ rule_exceptions(r) := {e |
 	e.finding.rule in {r.policy, object.get(r, "check", "")}
 }
 
+# A code weakness is accepted by its fingerprint (tgw1:..., a hash of its
+# rule and normalised code span), wherever the span moves in the file. Every
+# weakness of a rule is accepted by the rule id, through the reason's check
+# (rule_exceptions).
+weakness_exceptions(w) := {e |
+	some e in in_force
+	regex.match(`^tgw1:[0-9a-f]{16,64}$`, e.finding.weakness_fingerprint)
+	e.finding.weakness_fingerprint == w.fingerprint
+}
+
 excepted_vulnerability(v) if count(vulnerability_exceptions(v)) > 0
+
+excepted_weakness(w) if count(weakness_exceptions(w)) > 0
 
 excepted_secret(s) if count(secret_exceptions(s)) > 0
 
@@ -85,4 +97,5 @@ summary(e) := {"id": e.id, "scope": e.scope, "finding": e.finding, "expires_at":
 
 applied(block, warn) := (({summary(e) | some v in object.get(input, "vulnerabilities", []); some e in vulnerability_exceptions(v)} |
 	{summary(e) | some s in object.get(input, "secrets", []); some e in secret_exceptions(s)}) |
-	{summary(e) | some r in (block | warn); some e in rule_exceptions(r)})
+	{summary(e) | some w in object.get(input, "weaknesses", []); some e in weakness_exceptions(w)}) |
+	{summary(e) | some r in (block | warn); some e in rule_exceptions(r)}

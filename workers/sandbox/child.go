@@ -193,8 +193,10 @@ func restrict(opts ChildOptions) (Isolation, error) {
 		landlock.RWDirs(opts.Scratch),
 		landlock.RWFiles("/dev/null").IgnoreIfMissing(),
 	}
-	if opts.DBDir != "" {
-		rules = append(rules, landlock.RODirs(opts.DBDir).IgnoreIfMissing())
+	for _, dir := range []string{opts.DBDir, opts.RulesDir} {
+		if dir != "" {
+			rules = append(rules, landlock.RODirs(dir).IgnoreIfMissing())
+		}
 	}
 	// BestEffort: the strongest ABI the kernel has (network rules from
 	// ABI 4, signal and abstract-socket scoping from 6).

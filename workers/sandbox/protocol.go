@@ -10,7 +10,7 @@
 // It starts with an allow-listed environment, no inherited descriptors but
 // its pipes, in its own user and network namespaces; it loads the scanners
 // once, then restricts itself with Landlock (read-only access to its tree,
-// the vulnerability DB and any configured read roots; read-write to its own
+// the vulnerability DB, the SAST rules folder and any configured read roots; read-write to its own
 // scratch directory; no TCP) and with memory and CPU-time rlimits, and
 // serves tasks until it dies or its stdin closes.
 //
@@ -35,6 +35,9 @@ type ChildOptions struct {
 	// DBDir is the vulnerability DB; Version is tollgate's version.
 	DBDir   string `json:"db_dir,omitempty"`
 	Version string `json:"version,omitempty"`
+	// RulesDir is a folder of SAST rule files replacing the embedded ones
+	// (empty: the embedded rules); the child may read it.
+	RulesDir string `json:"rules_dir,omitempty"`
 	// Tree is the slot's tree directory: the parent extracts each task's
 	// input under it. ReadRoots are more directories the child may read
 	// (the embedded mode's scanned directory).

@@ -41,6 +41,9 @@ type Config struct {
 	// DBDir is the vulnerability DB the children load (read-only to them).
 	DBDir   string
 	Version string
+	// RulesDir is a folder of SAST rule files the children load instead of
+	// the embedded ones (read-only to them; empty: the embedded rules).
+	RulesDir string
 	// ReadRoots are directories a child may read besides its tree: the
 	// embedded mode's scanned directories. An input directory outside
 	// them and outside the slot's tree is refused.
@@ -380,7 +383,7 @@ func (s *slot) start(ctx context.Context) error {
 			return fmt.Errorf("sandbox: create scratch dir: %w", err)
 		}
 	}
-	opts := ChildOptions{DBDir: cfg.DBDir, Version: cfg.Version, Tree: s.tree, ReadRoots: cfg.ReadRoots, Scratch: s.scratch,
+	opts := ChildOptions{DBDir: cfg.DBDir, Version: cfg.Version, RulesDir: cfg.RulesDir, Tree: s.tree, ReadRoots: cfg.ReadRoots, Scratch: s.scratch,
 		TaskMemory: cfg.TaskMemory, TaskCPU: cfg.TaskCPU, LogLevel: cfg.LogLevel, SecretFingerprintKey: cfg.SecretFingerprintKey}
 	if canReadBeneath() {
 		opts.OutDir = filepath.Join(s.scratch, outDir)

@@ -163,3 +163,35 @@ func TestSandboxChildHasNoCredentials(t *testing.T) {
 		t.Fatalf("child environment %q", env)
 	}
 }
+
+// TestSandboxChildReadsTheRulesDir: a configured SAST rules folder is
+// readable to the child under Landlock (the engine loads its rules there),
+// while its neighbours stay refused.
+func TestSandboxChildReadsTheRulesDir(t *testing.T) {
+	base := t.TempDir()
+	rules := filepath.Join(base, "rules")
+	if err := os.Mkdir(rules, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	rule := filepath.Join(rules, "js-eval.yaml")
+	if err := os.WriteFile(rule, []byte("id: js-eval\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	beside := filepath.Join(base, "credentials")
+	if err := os.WriteFile(beside, []byte("secret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startPool(t, sandbox.Config{RulesDir: rules})
+	out, err := scan(t, p, "read "+rule)
+	if err != nil {
+		t.Fatalf("read the rules dir: %v", err)
+	}
+	if len(out.Files) != 1 || string(out.Files[0].Data) != "id: js-eval\n" {
+		t.Fatalf("output %+v", out.Files)
+	}
+	if p.Isolation().Landlock == 0 {
+		t.Skip("Landlock is not available on this kernel: reads outside are not refused")
+	}
+	_, err = scan(t, p, "read "+beside)
+	limited(t, p, err, "refused", "permission denied")
+}

@@ -1,12 +1,14 @@
-// Package scanners adapts gitleaks, syft and trivy (vulnerabilities and IaC
-// misconfigurations), run in-process as libraries, to the worker pools. It is
-// the only package that links them: the rest of tollgate, and its tests,
-// build without the scanners.
+// Package scanners adapts gitleaks, syft, trivy (vulnerabilities and IaC
+// misconfigurations) and the SAST engine (package sast), run in-process as
+// libraries, to the worker pools. It is the only package that links them:
+// the rest of tollgate, and its tests, build without the scanners.
 package scanners
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"time"
@@ -14,6 +16,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tollgate/tollgate/manifest"
+	"github.com/tollgate/tollgate/report"
+	"github.com/tollgate/tollgate/sast"
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/workers"
 	"github.com/tollgate/tollgate/workers/sandbox"
@@ -33,6 +37,9 @@ type Options struct {
 	// this process (the embedded mode; New logs that it did): fingerprints
 	// then hold only within the process's own scans.
 	SecretFingerprintKey []byte
+	// RulesDir is a folder of SAST rule files replacing the embedded ones
+	// (empty: the embedded rules).
+	RulesDir string
 }
 
 // Engine holds the warm scanners of one worker process.
@@ -41,11 +48,12 @@ type Engine struct {
 	sbom    *SBOM
 	vulns   *Vulns
 	iac     *Misconfig
+	code    *sast.Engine
 	logger  *slog.Logger
 }
 
 // New loads every scanner once: gitleaks rules, syft's licence scanner, the
-// vulnerability DB, trivy's compiled IaC checks.
+// vulnerability DB, trivy's compiled IaC checks, the SAST rules.
 func New(ctx context.Context, opts Options, logger *slog.Logger) (*Engine, error) {
 	begin := time.Now()
 	routeGitleaksLogs(logger)
@@ -71,11 +79,15 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Engine, error
 	if err != nil {
 		return nil, err
 	}
+	code, err := sast.New(sast.Options{RulesDir: opts.RulesDir, Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("load SAST rules (%s): %w", cmp.Or(opts.RulesDir, "embedded"), err)
+	}
 	vulns, err := OpenVulns(opts.DBDir)
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{secrets: secrets, sbom: sb, vulns: vulns, iac: iac, logger: logger}
+	e := &Engine{secrets: secrets, sbom: sb, vulns: vulns, iac: iac, code: code, logger: logger}
 	db := vulns.DB()
 	logger.InfoContext(ctx, "scanners ready", "seconds", time.Since(begin).Seconds(),
 		"vulndb", db.Path, "vulndb_available", db.Available, "vulndb_updated_at", db.UpdatedAt)
@@ -140,12 +152,25 @@ func (e *Engine) runSecrets(ctx context.Context, t tasks.Task, dir string) (work
 		return workers.Output{}, err
 	}
 	timings["manifest"] = time.Since(begin).Seconds()
+	begin = time.Now()
+	sctx, sp = span(ctx, "sast")
+	weaknesses, code, err := e.code.Scan(sctx, dir)
+	sp.End()
+	if err != nil {
+		return workers.Output{}, fmt.Errorf("scan code in %q: %w", dir, err)
+	}
+	timings["code"] = time.Since(begin).Seconds()
+	if weaknesses == nil {
+		weaknesses = []report.Weakness{} // the code scanner ran and found none
+	}
 	return workers.Output{Result: tasks.Result{
-		Kind:     t.Kind,
-		Secrets:  found,
-		Touches:  areas,
-		Manifest: &m,
-		Timings:  timings,
+		Kind:       t.Kind,
+		Secrets:    found,
+		Touches:    areas,
+		Manifest:   &m,
+		Weaknesses: weaknesses,
+		CodeScan:   &code,
+		Timings:    timings,
 	}}, nil
 }
 
@@ -197,7 +222,7 @@ func (e *Engine) runDeep(ctx context.Context, t tasks.Task, dir string) (workers
 // LoadForSandbox is a sandbox child's loader: the warm scanners of one
 // slot, with the DB and version the parent chose.
 func LoadForSandbox(ctx context.Context, opts sandbox.ChildOptions, logger *slog.Logger) (map[string]workers.Scanner, func() error, error) {
-	e, err := New(ctx, Options{DBDir: opts.DBDir, Version: opts.Version, SecretFingerprintKey: opts.SecretFingerprintKey}, logger)
+	e, err := New(ctx, Options{DBDir: opts.DBDir, Version: opts.Version, SecretFingerprintKey: opts.SecretFingerprintKey, RulesDir: opts.RulesDir}, logger)
 	if err != nil {
 		return nil, nil, err
 	}
