@@ -87,6 +87,11 @@ func TestMatchesNeedsFileWindowAndFamily(t *testing.T) {
 			t.Errorf("%s: Matches = %v, want %v", tc.name, got, tc.want)
 		}
 	}
+	// A documented line may also be seen at the sink it calls.
+	flaw.Also = []Place{{File: "lib/hash.js", Line: 4}}
+	if !Matches(flaw, Finding{File: "lib/hash.js", Line: 5, EndLine: 5, CWE: []string{"CWE-327"}}) {
+		t.Error("a finding at an also place does not match")
+	}
 }
 
 // fixtureTruth is a small truth list: one vulnerable app in and out of

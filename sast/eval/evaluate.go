@@ -121,8 +121,11 @@ func Evaluate(app App, ws []report.Weakness, cs report.CodeScan, took time.Durat
 		}
 		if !fr.Found {
 			for _, w := range fs {
-				if w.File == f.File && abs(w.Line-f.Line) <= nearLines {
-					fr.Near = append(fr.Near, w)
+				for _, p := range append([]Place{{f.File, f.Line}}, f.Also...) {
+					if w.File == p.File && abs(w.Line-p.Line) <= nearLines {
+						fr.Near = append(fr.Near, w)
+						break
+					}
 				}
 			}
 		}
@@ -150,14 +153,14 @@ func Evaluate(app App, ws []report.Weakness, cs report.CodeScan, took time.Durat
 }
 
 // Matches reports whether finding w covers documented flaw f: the same
-// file, the flaw's line within Window lines of the finding's span, and a
-// CWE in common or a family in common.
+// file, the flaw's line (or one of its Also places) within Window lines of
+// the finding's span, and a CWE in common or a family in common.
 func Matches(f Flaw, w Finding) bool {
-	if w.File != f.File {
-		return false
+	near := func(p Place) bool {
+		end := max(w.EndLine, w.Line)
+		return w.File == p.File && p.Line >= w.Line-Window && p.Line <= end+Window
 	}
-	end := max(w.EndLine, w.Line)
-	if f.Line < w.Line-Window || f.Line > end+Window {
+	if !near(Place{f.File, f.Line}) && !slices.ContainsFunc(f.Also, near) {
 		return false
 	}
 	for _, c := range w.CWE {

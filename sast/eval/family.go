@@ -38,10 +38,11 @@ var familyCWEs = map[string][]string{
 	"cleartext-transport": {"CWE-319"},
 	"log-injection":       {"CWE-117"},
 	"prototype-pollution": {"CWE-1321"},
+	"error-disclosure":    {"CWE-209"},
 }
 
 // outOfScope lists the families issue 13 does not ask the engine for.
-var outOfScope = []string{"xxe", "hardcoded-secret", "cleartext-transport", "log-injection", "prototype-pollution"}
+var outOfScope = []string{"xxe", "hardcoded-secret", "cleartext-transport", "log-injection", "prototype-pollution", "error-disclosure"}
 
 // Families returns every known family, sorted.
 func Families() []string {

@@ -57,6 +57,15 @@ type Flaw struct {
 	// Source is where the flaw is documented: a URL, or "comment in FILE:LINE".
 	Source string `json:"source"`
 	Note   string `json:"note,omitempty"`
+	// Also lists other places where a finding shows the same flaw: the
+	// sink inside a helper the documented line calls, say.
+	Also []Place `json:"also,omitempty"`
+}
+
+// Place is a line of a file.
+type Place struct {
+	File string `json:"file"`
+	Line int    `json:"line"`
 }
 
 // Exclusion is a documented flaw left out of the list.
@@ -129,13 +138,15 @@ func (t Truth) Validate() error {
 		lines := map[string]bool{}
 		for j, f := range a.Flaws {
 			at := fmt.Sprintf("flaw %d (%s:%d)", j, f.File, f.Line)
-			if f.File == "" || path.IsAbs(f.File) || path.Clean(f.File) != f.File || strings.HasPrefix(f.File, "../") || strings.Contains(f.File, `\`) {
-				bad("%s: file must be a clean relative path with forward slashes", at)
+			for _, pl := range append([]Place{{f.File, f.Line}}, f.Also...) {
+				if !cleanRelative(pl.File) {
+					bad("%s: file %q must be a clean relative path with forward slashes", at, pl.File)
+				}
+				if pl.Line < 1 {
+					bad("%s: line must be positive", at)
+				}
 			}
-			if f.Line < 1 {
-				bad("%s: line must be positive", at)
-			}
-			key := fmt.Sprintf("%s:%d", f.File, f.Line)
+			key := fmt.Sprintf("%s:%d:%s", f.File, f.Line, f.Family)
 			if lines[key] {
 				bad("%s: listed twice", at)
 			}
@@ -165,6 +176,10 @@ func (t Truth) Validate() error {
 		errs = append(errs, errors.New("no apps"))
 	}
 	return errors.Join(errs...)
+}
+
+func cleanRelative(p string) bool {
+	return p != "" && !path.IsAbs(p) && path.Clean(p) == p && p != ".." && !strings.HasPrefix(p, "../") && !strings.Contains(p, `\`)
 }
 
 // App returns the app with the given name.
