@@ -1,0 +1,119 @@
+package sast
+
+// syntax names, for one grammar, the node kinds the taint analysis treats
+// specially. Every other kind carries taint from any named child.
+type syntax struct {
+	// functions open a new scope: their body is analysed with a copy of
+	// the enclosing variables, their parameters may be sources.
+	functions map[string]bool
+	// assignments bind the value of the right field to the left one.
+	assignments map[string]assignment
+	// calls are call expressions: callee and arguments fields.
+	calls map[string]call
+	// members read a part of an object field: a tainted object taints it.
+	members map[string]string
+	// concats are binary operators; concatOps lists the operators that
+	// carry taint (others, comparisons say, give a clean value).
+	concats   map[string]bool
+	concatOps map[string]string // operator -> trace step ("concat", "format")
+	// templates interpolate expressions into a string.
+	templates map[string]bool
+	// clean kinds never carry taint (comparisons, negation, literals).
+	clean map[string]bool
+	// conditionals carry the taint of their branches, not their test.
+	conditionals map[string][2]string
+	// identifiers name variables.
+	identifiers map[string]bool
+}
+
+type assignment struct {
+	left, right string
+	augmented   bool // x += y keeps x's taint
+}
+
+type call struct {
+	callee, args string
+}
+
+// formatFuncs are functions and methods that build a string from their
+// arguments: taint through them is a "format" step, at full confidence.
+var formatFuncs = map[string]bool{
+	"format": true, "Sprintf": true, "Sprint": true, "Sprintln": true, "Errorf": true,
+	"join": true, "Join": true, "concat": true, "Concat": true, "str": true, "String": true,
+	"format_map": true, "raw": false,
+}
+
+var jsSyntax = &syntax{
+	functions: set("function_declaration", "function_expression", "arrow_function", "method_definition",
+		"generator_function", "generator_function_declaration", "function"),
+	assignments: map[string]assignment{
+		"variable_declarator":             {left: "name", right: "value"},
+		"assignment_expression":           {left: "left", right: "right"},
+		"augmented_assignment_expression": {left: "left", right: "right", augmented: true},
+		"for_in_statement":                {left: "left", right: "right"},
+	},
+	calls: map[string]call{
+		"call_expression": {callee: "function", args: "arguments"},
+		"new_expression":  {callee: "constructor", args: "arguments"},
+	},
+	members: map[string]string{
+		"member_expression": "object", "subscript_expression": "object",
+	},
+	concats:      set("binary_expression"),
+	concatOps:    map[string]string{"+": "concat", "||": "", "??": ""},
+	templates:    set("template_string"),
+	clean:        set("unary_expression", "update_expression", "number", "true", "false", "null", "undefined", "regex", "comment"),
+	conditionals: map[string][2]string{"ternary_expression": {"consequence", "alternative"}},
+	identifiers:  set("identifier", "shorthand_property_identifier", "shorthand_property_identifier_pattern"),
+}
+
+var pySyntax = &syntax{
+	functions: set("function_definition", "lambda"),
+	assignments: map[string]assignment{
+		"assignment":           {left: "left", right: "right"},
+		"augmented_assignment": {left: "left", right: "right", augmented: true},
+		"named_expression":     {left: "name", right: "value"},
+		"for_statement":        {left: "left", right: "right"},
+		"for_in_clause":        {left: "left", right: "right"},
+	},
+	calls:        map[string]call{"call": {callee: "function", args: "arguments"}},
+	members:      map[string]string{"attribute": "object", "subscript": "value"},
+	concats:      set("binary_operator"),
+	concatOps:    map[string]string{"+": "concat", "%": "format"},
+	templates:    set("string"),
+	clean:        set("comparison_operator", "not_operator", "unary_operator", "integer", "float", "true", "false", "none", "comment"),
+	conditionals: map[string][2]string{},
+	identifiers:  set("identifier"),
+}
+
+var goSyntax = &syntax{
+	functions: set("function_declaration", "method_declaration", "func_literal"),
+	assignments: map[string]assignment{
+		"short_var_declaration": {left: "left", right: "right"},
+		"assignment_statement":  {left: "left", right: "right"},
+		"var_spec":              {left: "name", right: "value"},
+		"const_spec":            {left: "name", right: "value"},
+		"range_clause":          {left: "left", right: "right"},
+	},
+	calls:     map[string]call{"call_expression": {callee: "function", args: "arguments"}},
+	members:   map[string]string{"selector_expression": "operand", "index_expression": "operand", "slice_expression": "operand"},
+	concats:   set("binary_expression"),
+	concatOps: map[string]string{"+": "concat"},
+	templates: set(),
+	clean: set("int_literal", "float_literal", "imaginary_literal", "rune_literal", "true", "false", "nil", "iota",
+		"comment", "func_literal"),
+	conditionals: map[string][2]string{},
+	identifiers:  set("identifier"),
+}
+
+var syntaxes = map[string]*syntax{
+	"javascript": jsSyntax, "typescript": jsSyntax, "tsx": jsSyntax, "python": pySyntax, "go": goSyntax,
+}
+
+func set(kinds ...string) map[string]bool {
+	m := make(map[string]bool, len(kinds))
+	for _, k := range kinds {
+		m[k] = true
+	}
+	return m
+}
