@@ -36,13 +36,6 @@ shift $((OPTIND - 1))
 cd "$(dirname "$0")/.."
 export GOEXPERIMENT=jsonv2
 
-# The engine's package is built in when it is there; without it the command
-# links a stub that finds nothing (a dry run of the export and the table).
-tags=()
-if compgen -G "sast/*.go" >/dev/null; then
-  tags=(-tags sastengine)
-fi
-
 work=$(mktemp -d "${TMPDIR:-/tmp}/sast-eval-XXXXXX")
 cleanup() { if [ "$keep" = 0 ]; then rm -rf "$work/apps"; fi; }
 trap cleanup EXIT
@@ -67,7 +60,7 @@ gitdir_for() { # name repo
   return 1
 }
 
-apps=$(go run "${tags[@]}" ./sast/eval/cmd -list)
+apps=$(go run ./sast/eval/cmd -list)
 while read -r name repo commit; do
   if ! gitdir=$(gitdir_for "$name" "$repo"); then
     echo "sast-eval: no git directory for $repo under $mirrors (fetch github:$repo, or set SAST_EVAL_CLONE=1)" >&2
@@ -82,6 +75,6 @@ while read -r name repo commit; do
   echo "sast-eval: exported $repo@${commit:0:12} to $work/apps/$name" >&2
 done <<<"$apps"
 
-go run "${tags[@]}" ./sast/eval/cmd -apps "$work/apps" -json "$out/eval.json" "$@" >"$out/eval.md"
+go run ./sast/eval/cmd -apps "$work/apps" -json "$out/eval.json" "$@" >"$out/eval.md"
 cat "$out/eval.md"
 echo "sast-eval: table in $out/eval.md, JSON in $out/eval.json" >&2

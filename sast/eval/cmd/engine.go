@@ -1,5 +1,3 @@
-//go:build sastengine
-
 package main
 
 import (
