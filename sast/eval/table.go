@@ -139,6 +139,15 @@ func (r Result) Markdown(w io.Writer) error {
 	for _, f := range r.Families {
 		p("| %s | %s | %d | %d | %s | %s |\n", f.Family, yesNo(f.InScope), f.Documented, f.Found, pct(f.Recall), strings.Join(f.Missed, "; "))
 	}
+	var untested []string
+	for _, f := range Families() {
+		if InScope(f) && !slices.ContainsFunc(r.Families, func(fr FamilyResult) bool { return fr.Family == f }) {
+			untested = append(untested, f)
+		}
+	}
+	if len(untested) > 0 {
+		p("\nIn scope but with no documented line in these apps (recall not measured): %s.\n", strings.Join(untested, ", "))
+	}
 	p("\n")
 
 	p("### Controls: every finding is a false positive (aim: under %.0f high-confidence finding per KLOC)\n\n", HighPerKLOCCeiling)
