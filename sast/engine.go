@@ -67,9 +67,9 @@ type Engine struct {
 	opts  Options
 	log   *slog.Logger
 	langs map[string]*language
-	rules []*rule
-	// byLang lists, per language, the rules that apply there.
-	byLang map[string][]*rule
+	rules []*rule // sorted by id
+	// queries holds, per language, every rule's queries as one query.
+	queries map[string]*langQuery
 }
 
 // New loads, validates and compiles every rule once.
@@ -83,7 +83,10 @@ func New(opts Options) (*Engine, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	e := &Engine{opts: opts, log: log, langs: newLanguages(), byLang: map[string][]*rule{}}
+	if !useLibcAllocator() {
+		log.Warn("sast: tree-sitter allocates through Go callbacks (ts_set_allocator not found); parsing is slower")
+	}
+	e := &Engine{opts: opts, log: log, langs: newLanguages()}
 	presets, err := loadPresets(embedded)
 	if err != nil {
 		return nil, err
@@ -97,17 +100,15 @@ func New(opts Options) (*Engine, error) {
 	} else {
 		rulesFS, _ = fs.Sub(embedded, "rules")
 	}
-	e.rules, err = loadRules(rulesFS, e.langs, presets)
+	e.rules, err = loadRules(rulesFS)
+	if err == nil {
+		e.queries, err = compileQueries(e.langs, e.rules, presets)
+	}
 	if err != nil {
 		if opts.RulesDir != "" {
 			return nil, fmt.Errorf("load rules from %q: %w", opts.RulesDir, err)
 		}
 		return nil, fmt.Errorf("load embedded rules: %w", err)
-	}
-	for _, r := range e.rules {
-		for lang := range r.langs {
-			e.byLang[lang] = append(e.byLang[lang], r)
-		}
 	}
 	return e, nil
 }
@@ -115,13 +116,13 @@ func New(opts Options) (*Engine, error) {
 // Close frees the compiled queries and pooled parsers. The Engine must not
 // be used afterwards.
 func (e *Engine) Close() {
-	for _, r := range e.rules {
-		r.close()
+	for _, lq := range e.queries {
+		lq.close()
 	}
 	for _, l := range e.langs {
 		l.close()
 	}
-	e.rules, e.byLang = nil, nil
+	e.rules, e.queries = nil, nil
 }
 
 // RuleIDs lists the ids of the loaded rules, sorted.

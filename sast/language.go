@@ -18,6 +18,7 @@ import (
 type language struct {
 	name    string // javascript, typescript, tsx, python, go
 	grammar *sitter.Language
+	fields  map[string]uint16 // field ids by name
 
 	mu      sync.Mutex
 	parsers []*sitter.Parser
@@ -35,13 +36,20 @@ var languageFamily = map[string]string{
 // newLanguages loads the grammars; the grammars themselves are static C
 // data and need no freeing.
 func newLanguages() map[string]*language {
-	return map[string]*language{
+	langs := map[string]*language{
 		"javascript": {name: "javascript", grammar: sitter.NewLanguage(tsjs.Language())},
 		"typescript": {name: "typescript", grammar: sitter.NewLanguage(tsts.LanguageTypescript())},
 		"tsx":        {name: "tsx", grammar: sitter.NewLanguage(tsts.LanguageTSX())},
 		"python":     {name: "python", grammar: sitter.NewLanguage(tspy.Language())},
 		"go":         {name: "go", grammar: sitter.NewLanguage(tsgo.Language())},
 	}
+	for _, l := range langs {
+		l.fields = map[string]uint16{}
+		for id := uint16(1); uint32(id) <= l.grammar.FieldCount(); id++ {
+			l.fields[l.grammar.FieldNameForId(id)] = id
+		}
+	}
+	return langs
 }
 
 // languageForPath picks the language of a file by its extension, "" when

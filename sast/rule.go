@@ -12,7 +12,6 @@ import (
 	"sort"
 	"strings"
 
-	sitter "github.com/tree-sitter/go-tree-sitter"
 	"sigs.k8s.io/yaml"
 )
 
@@ -88,53 +87,15 @@ var (
 	callModes     = []string{"", "lower", "keep", "stop"}
 )
 
-// Capture names the engine reads.
-const (
-	captureMatch     = "match"
-	captureScope     = "scope"
-	captureSource    = "source"
-	captureSink      = "sink"
-	captureSanitizer = "sanitizer"
-)
-
-// rule is a loaded rule with its queries compiled for each language.
+// rule is a loaded, validated rule.
 type rule struct {
 	spec ruleSpec
 	file string // the file it came from, for errors
-	// langs maps a language name to the rule's compiled queries there.
-	langs map[string]*compiledRule
 }
 
-// compiledRule holds one rule's queries for one language.
-type compiledRule struct {
-	match, inside, notInside   []*query
-	sources, sinks, sanitizers []*query
-}
-
-// query is a compiled tree-sitter query and the index of the capture the
-// engine reads from it.
-type query struct {
-	q       *sitter.Query
-	capture uint
-	// span is the @match capture of a sink query, when it has one: the
-	// span reported instead of the @sink node.
-	span    uint
-	hasSpan bool
-}
-
-func (r *rule) close() {
-	for _, c := range r.langs {
-		for _, list := range [][]*query{c.match, c.inside, c.notInside, c.sources, c.sinks, c.sanitizers} {
-			for _, q := range list {
-				q.q.Close()
-			}
-		}
-	}
-}
-
-// loadRules reads every <family>/<id>.yaml below root in fsys, validates it
-// and compiles its queries. On error nothing stays allocated.
-func loadRules(fsys fs.FS, langs map[string]*language, presets map[string][]querySpec) ([]*rule, error) {
+// loadRules reads and validates every <family>/<id>.yaml below the root of
+// fsys. Queries are compiled afterwards, per language (compileQueries).
+func loadRules(fsys fs.FS) ([]*rule, error) {
 	var files []string
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -150,25 +111,18 @@ func loadRules(fsys fs.FS, langs map[string]*language, presets map[string][]quer
 	}
 	sort.Strings(files)
 	var rules []*rule
-	fail := func(err error) ([]*rule, error) {
-		for _, r := range rules {
-			r.close()
-		}
-		return nil, err
-	}
 	seen := map[string]string{}
 	for _, f := range files {
 		data, err := fs.ReadFile(fsys, f)
 		if err != nil {
-			return fail(fmt.Errorf("read rule %q: %w", f, err))
+			return nil, fmt.Errorf("read rule %q: %w", f, err)
 		}
-		r, err := parseRule(f, data, langs, presets)
+		r, err := parseRule(f, data)
 		if err != nil {
-			return fail(err)
+			return nil, err
 		}
 		if prev, ok := seen[r.spec.ID]; ok {
-			r.close()
-			return fail(fmt.Errorf("rule %q: id %s already defined in %q", f, r.spec.ID, prev))
+			return nil, fmt.Errorf("rule %q: id %s already defined in %q", f, r.spec.ID, prev)
 		}
 		seen[r.spec.ID] = f
 		rules = append(rules, r)
@@ -176,11 +130,12 @@ func loadRules(fsys fs.FS, langs map[string]*language, presets map[string][]quer
 	if len(rules) == 0 {
 		return nil, errors.New("no rule files (<family>/<id>.yaml) found")
 	}
+	slices.SortFunc(rules, func(a, b *rule) int { return strings.Compare(a.spec.ID, b.spec.ID) })
 	return rules, nil
 }
 
-// parseRule decodes one rule file strictly, validates it and compiles it.
-func parseRule(file string, data []byte, langs map[string]*language, presets map[string][]querySpec) (*rule, error) {
+// parseRule decodes one rule file strictly and validates it.
+func parseRule(file string, data []byte) (*rule, error) {
 	var spec ruleSpec
 	if err := yaml.UnmarshalStrict(data, &spec); err != nil {
 		return nil, fmt.Errorf("rule %q: %w", file, err)
@@ -188,37 +143,7 @@ func parseRule(file string, data []byte, langs map[string]*language, presets map
 	if err := spec.validate(file); err != nil {
 		return nil, fmt.Errorf("rule %q: %w", file, err)
 	}
-	r := &rule{spec: spec, file: file, langs: map[string]*compiledRule{}}
-	for _, lang := range spec.Languages {
-		c := &compiledRule{}
-		r.langs[lang] = c
-		var err error
-		if p := spec.Pattern; p != nil {
-			if c.match, err = compileList(langs[lang], lang, "pattern.queries", p.Queries, captureMatch, nil); err == nil {
-				if c.inside, err = compileList(langs[lang], lang, "pattern.inside", p.Inside, captureScope, nil); err == nil {
-					c.notInside, err = compileList(langs[lang], lang, "pattern.not-inside", p.NotInside, captureScope, nil)
-				}
-			}
-		} else {
-			t := spec.Taint
-			if c.sources, err = compileList(langs[lang], lang, "taint.sources", t.Sources, captureSource, presets); err == nil {
-				if c.sinks, err = compileList(langs[lang], lang, "taint.sinks", t.Sinks, captureSink, nil); err == nil {
-					c.sanitizers, err = compileList(langs[lang], lang, "taint.sanitizers", t.Sanitizers, captureSanitizer, nil)
-				}
-			}
-			if err == nil && (len(c.sources) == 0 || len(c.sinks) == 0) {
-				err = fmt.Errorf("language %s: taint rule needs at least one source and one sink query for it", lang)
-			}
-		}
-		if err == nil && spec.Pattern != nil && len(c.match) == 0 {
-			err = fmt.Errorf("language %s: no pattern query applies to it", lang)
-		}
-		if err != nil {
-			r.close()
-			return nil, fmt.Errorf("rule %q: %w", file, err)
-		}
-	}
-	return r, nil
+	return &rule{spec: spec, file: file}, nil
 }
 
 func (s *ruleSpec) validate(file string) error {
@@ -267,67 +192,39 @@ func (s *ruleSpec) validate(file string) error {
 	if s.Taint != nil && !slices.Contains(callModes, s.Taint.Calls) {
 		return fmt.Errorf("taint.calls %q: want lower, keep or stop", s.Taint.Calls)
 	}
+	if s.Taint != nil && (len(s.Taint.Sources) == 0 || len(s.Taint.Sinks) == 0) {
+		return errors.New("taint: needs sources and sinks")
+	}
+	for field, list := range s.queryLists() {
+		for i, q := range list {
+			switch {
+			case q.Preset != "" && q.Query != "":
+				return fmt.Errorf("%s[%d]: preset and query exclude each other", field, i)
+			case q.Preset != "" && field != "taint.sources":
+				return fmt.Errorf("%s[%d]: presets are for taint.sources only", field, i)
+			case q.Preset == "" && strings.TrimSpace(q.Query) == "":
+				return fmt.Errorf("%s[%d]: empty query", field, i)
+			}
+			for _, l := range q.Languages {
+				if !slices.Contains(s.Languages, l) {
+					return fmt.Errorf("%s[%d]: language %q is not one of the rule's languages", field, i, l)
+				}
+			}
+		}
+	}
 	return nil
 }
 
-// compileList compiles the queries of one list that apply to lang; each
-// must have the capture named want. Presets expand to the engine's own
-// queries.
-func compileList(l *language, lang, field string, specs []querySpec, want string, presets map[string][]querySpec) ([]*query, error) {
-	var out []*query
-	fail := func(err error) ([]*query, error) {
-		for _, q := range out {
-			q.q.Close()
-		}
-		return nil, err
-	}
-	for i, s := range specs {
-		var expanded []querySpec
-		switch {
-		case s.Preset != "" && s.Query != "":
-			return fail(fmt.Errorf("%s[%d]: preset and query exclude each other", field, i))
-		case s.Preset != "":
-			p, ok := presets[s.Preset]
-			if !ok {
-				return fail(fmt.Errorf("%s[%d]: unknown preset %q (presets are for taint.sources: %s)", field, i, s.Preset, presetNames(presets)))
-			}
-			expanded = p
-		case strings.TrimSpace(s.Query) == "":
-			return fail(fmt.Errorf("%s[%d]: empty query", field, i))
-		default:
-			expanded = []querySpec{s}
-		}
-		if len(s.Languages) > 0 {
-			for _, sl := range s.Languages {
-				if !slices.Contains(languageNames, sl) {
-					return fail(fmt.Errorf("%s[%d]: unknown language %q", field, i, sl))
-				}
-			}
-			if !slices.Contains(s.Languages, lang) {
-				continue
-			}
-		}
-		for _, e := range expanded {
-			if len(e.Languages) > 0 && !slices.Contains(e.Languages, lang) {
-				continue
-			}
-			tq, qerr := sitter.NewQuery(l.grammar, e.Query)
-			if qerr != nil {
-				return fail(fmt.Errorf("%s[%d]: query does not compile for language %s: %s", field, i, lang, qerr.Error()))
-			}
-			idx, ok := tq.CaptureIndexForName(want)
-			if !ok {
-				tq.Close()
-				return fail(fmt.Errorf("%s[%d]: query for language %s has no @%s capture", field, i, lang, want))
-			}
-			q := &query{q: tq, capture: idx}
-			if want == captureSink {
-				q.span, q.hasSpan = tq.CaptureIndexForName(captureMatch)
-			}
-			out = append(out, q)
+// queryLists returns the rule's query lists by field name.
+func (s *ruleSpec) queryLists() map[string][]querySpec {
+	if s.Pattern != nil {
+		return map[string][]querySpec{
+			"pattern.queries": s.Pattern.Queries, "pattern.inside": s.Pattern.Inside, "pattern.not-inside": s.Pattern.NotInside,
 		}
 	}
-	return out, nil
+	return map[string][]querySpec{
+		"taint.sources": s.Taint.Sources, "taint.sinks": s.Taint.Sinks, "taint.sanitizers": s.Taint.Sanitizers,
+	}
 }
 
 func presetNames(presets map[string][]querySpec) string {

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -67,7 +68,7 @@ type ruleScore struct{ tp, fp, fn, pos, neg int }
 // it logs precision and recall per rule, and fails for a rule without both
 // a positive and a negative annotation.
 func TestRules(t *testing.T) {
-	e := newTestEngine(t, Options{})
+	e := defaultEngine(t)
 	files, err := filepath.Glob("testdata/fixtures/*")
 	if err != nil {
 		t.Fatal(err)
@@ -167,6 +168,20 @@ func sortedLines(m map[int]bool) []int {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// sharedEngine is one engine with the embedded rules and default options,
+// built once for the tests that need nothing else (building one compiles
+// every query, which takes a while).
+var sharedEngine = sync.OnceValues(func() (*Engine, error) { return New(Options{}) })
+
+func defaultEngine(t testing.TB) *Engine {
+	t.Helper()
+	e, err := sharedEngine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 func newTestEngine(t testing.TB, opts Options) *Engine {

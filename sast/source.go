@@ -17,7 +17,7 @@ import (
 
 // matchLimit bounds the in-progress matches of one query execution, so a
 // hostile file cannot make a query hold unbounded state.
-const matchLimit = 1024
+const matchLimit = 16384
 
 // errDeadline stops the work on one file when its deadline passes.
 var errDeadline = fmt.Errorf("deadline: %w", ErrParseTimeout)
@@ -31,6 +31,7 @@ type source struct {
 	cursor   *sitter.QueryCursor
 	deadline time.Time
 	ctx      context.Context
+	fields   map[string]uint16 // the grammar's field ids by name
 	found    map[findingKey]*report.Weakness
 }
 
@@ -63,14 +64,12 @@ func (e *Engine) scanSource(ctx context.Context, path, lang string, src []byte) 
 	cursor.SetMatchLimit(matchLimit)
 	s := &source{
 		path: path, lang: lang, src: src, root: root, cursor: cursor,
-		deadline: deadline, ctx: ctx, found: map[findingKey]*report.Weakness{},
+		deadline: deadline, ctx: ctx, fields: e.langs[lang].fields, found: map[findingKey]*report.Weakness{},
 	}
-	for _, r := range e.byLang[lang] {
-		c := r.langs[lang]
-		if r.spec.Pattern != nil {
-			err = s.matchPattern(r, c)
-		} else {
-			err = s.matchTaint(r, c)
+	if lq := e.queries[lang]; lq != nil {
+		byRule, err := s.capture(lq)
+		if err == nil {
+			err = s.matchRules(e.rules, byRule)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -94,6 +93,9 @@ func (e *Engine) parse(ctx context.Context, lang string, src []byte, deadline ti
 		return nil, fmt.Errorf("parser for %s: %w", lang, err)
 	}
 	defer l.release(p)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	remaining := time.Until(deadline)
 	if remaining <= 0 {
 		return nil, errDeadline
@@ -127,34 +129,44 @@ type captured struct {
 	span sitter.Node
 }
 
-// run executes q over the file and returns its main capture's nodes (and
-// each match's @match span for sink queries), within the deadline.
-func (s *source) run(q *query) ([]captured, error) {
+// ruleCaptures are one rule's captured nodes in a file, by role.
+type ruleCaptures [numRoles][]captured
+
+// capture runs the language's query over the file once, within the
+// deadline, and sorts the captures by rule and role.
+func (s *source) capture(lq *langQuery) (map[int]*ruleCaptures, error) {
 	remaining := time.Until(s.deadline)
 	if remaining <= 0 {
 		return nil, errDeadline
 	}
 	s.cursor.SetTimeoutMicros(uint64(max(remaining.Microseconds(), 1)))
-	var out []captured
-	matches := s.cursor.Matches(q.q, s.root, s.src)
+	out := map[int]*ruleCaptures{}
+	matches := s.cursor.Matches(lq.q, s.root, s.src)
 	for m := matches.Next(); m != nil; m = matches.Next() {
+		seg := lq.patterns[m.PatternIndex]
+		want := lq.captures[seg.role]
 		var span *sitter.Node
-		if q.hasSpan {
+		if seg.role == roleSink && lq.span >= 0 {
 			for i := range m.Captures {
-				if uint(m.Captures[i].Index) == q.span {
+				if int(m.Captures[i].Index) == lq.span {
 					span = &m.Captures[i].Node
 				}
 			}
 		}
+		rc := out[seg.rule]
+		if rc == nil {
+			rc = &ruleCaptures{}
+			out[seg.rule] = rc
+		}
 		for _, c := range m.Captures {
-			if uint(c.Index) != q.capture {
+			if int(c.Index) != want {
 				continue
 			}
 			cp := captured{node: c.Node, span: c.Node}
 			if span != nil {
 				cp.span = *span
 			}
-			out = append(out, cp)
+			rc[seg.role] = append(rc[seg.role], cp)
 		}
 	}
 	if time.Now().After(s.deadline) {
@@ -166,45 +178,40 @@ func (s *source) run(q *query) ([]captured, error) {
 	return out, nil
 }
 
-// runAll runs a list of queries and concatenates their captures.
-func (s *source) runAll(qs []*query) ([]captured, error) {
-	var out []captured
-	for _, q := range qs {
-		c, err := s.run(q)
-		if err != nil {
-			return nil, err
+// matchRules runs each rule that captured something, in rule order.
+func (s *source) matchRules(rules []*rule, byRule map[int]*ruleCaptures) error {
+	for ri, r := range rules {
+		rc := byRule[ri]
+		if rc == nil {
+			continue
 		}
-		out = append(out, c...)
+		var err error
+		if r.spec.Pattern != nil {
+			s.matchPattern(r, rc)
+		} else {
+			err = s.matchTaint(r, rc)
+		}
+		if err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return nil
 }
 
 // matchPattern reports every @match of a pattern rule that is inside a
 // @scope of its inside queries (when it has any) and inside none of its
 // not-inside queries.
-func (s *source) matchPattern(r *rule, c *compiledRule) error {
-	matches, err := s.runAll(c.match)
-	if err != nil || len(matches) == 0 {
-		return err
-	}
-	inside, err := s.runAll(c.inside)
-	if err != nil {
-		return err
-	}
-	notInside, err := s.runAll(c.notInside)
-	if err != nil {
-		return err
-	}
-	for _, m := range matches {
-		if len(c.inside) > 0 && !within(m.node, inside) {
+func (s *source) matchPattern(r *rule, rc *ruleCaptures) {
+	needInside := len(r.spec.Pattern.Inside) > 0
+	for _, m := range rc[roleMatch] {
+		if needInside && !within(m.node, rc[roleInside]) {
 			continue
 		}
-		if within(m.node, notInside) {
+		if within(m.node, rc[roleNotInside]) {
 			continue
 		}
 		s.add(r, m.node, nil, r.spec.Confidence)
 	}
-	return nil
 }
 
 // within reports whether n lies inside one of the scopes.
@@ -279,30 +286,37 @@ func confidenceRank(c string) int {
 	return 0
 }
 
-// fingerprint hashes the rule id and the span's text with comments dropped
-// and whitespace runs folded, so it survives reformatting and line shifts.
+// fingerprint hashes the rule id and the span's tokens, comments dropped
+// and whitespace runs folded (tokens are joined by one space, so spacing
+// between them does not count), so it survives reformatting and line shifts.
 func fingerprint(ruleID string, n sitter.Node, src []byte) string {
-	var b strings.Builder
-	pos := n.StartByte()
-	var dropComments func(c *sitter.Node)
-	dropComments = func(c *sitter.Node) {
+	h := sha256.New()
+	h.Write([]byte(ruleID))
+	h.Write([]byte{0})
+	first := true
+	var tokens func(c *sitter.Node)
+	tokens = func(c *sitter.Node) {
 		if strings.HasSuffix(c.Kind(), "comment") {
-			b.Write(src[pos:c.StartByte()])
-			b.WriteByte(' ')
-			pos = c.EndByte()
+			return
+		}
+		if c.ChildCount() == 0 {
+			text := strings.Fields(c.Utf8Text(src))
+			if len(text) == 0 {
+				return
+			}
+			if !first {
+				h.Write([]byte{' '})
+			}
+			first = false
+			h.Write([]byte(strings.Join(text, " ")))
 			return
 		}
 		for i := range c.ChildCount() {
 			if ch := c.Child(i); ch != nil {
-				dropComments(ch)
+				tokens(ch)
 			}
 		}
 	}
-	dropComments(&n)
-	b.Write(src[pos:n.EndByte()])
-	h := sha256.New()
-	h.Write([]byte(ruleID))
-	h.Write([]byte{0})
-	h.Write([]byte(strings.Join(strings.Fields(b.String()), " ")))
+	tokens(&n)
 	return "tgw1:" + hex.EncodeToString(h.Sum(nil))
 }

@@ -24,6 +24,29 @@ type syntax struct {
 	conditionals map[string][2]string
 	// identifiers name variables.
 	identifiers map[string]bool
+	// cleanCalls are callees (as written) whose result is never tainted:
+	// numeric conversions and lengths, safe in every injection family.
+	cleanCalls map[string]bool
+	// cleanMembers are properties whose value is never tainted (length).
+	cleanMembers map[string]bool
+	// passCalls are callees (as written) that hand their input on,
+	// decoded or trimmed: taint through them keeps its confidence.
+	passCalls map[string]bool
+}
+
+// decoders fill their &x arguments from their receiver or input (Go).
+var decoders = map[string]bool{
+	"Decode": true, "Unmarshal": true, "Bind": true, "BindJSON": true, "BindQuery": true, "BindUri": true,
+	"ShouldBind": true, "ShouldBindJSON": true, "ShouldBindQuery": true, "ShouldBindUri": true,
+	"ShouldBindWith": true, "BodyParser": true, "QueryParser": true, "ParamsParser": true,
+}
+
+// mutators are methods that store their arguments in their object:
+// parts.push(x), params.append(x), b.WriteString(x) taint parts, params, b.
+var mutators = map[string]bool{
+	"push": true, "unshift": true, "append": true, "appendleft": true, "add": true, "extend": true,
+	"insert": true, "update": true, "set": true, "setdefault": true, "splice": true,
+	"WriteString": true, "Write": true, "WriteByte": true, "WriteRune": true, "Add": true, "Set": true,
 }
 
 type assignment struct {
@@ -40,7 +63,7 @@ type call struct {
 var formatFuncs = map[string]bool{
 	"format": true, "Sprintf": true, "Sprint": true, "Sprintln": true, "Errorf": true,
 	"join": true, "Join": true, "concat": true, "Concat": true, "str": true, "String": true,
-	"format_map": true, "raw": false,
+	"format_map": true, "append": true,
 }
 
 var jsSyntax = &syntax{
@@ -65,6 +88,11 @@ var jsSyntax = &syntax{
 	clean:        set("unary_expression", "update_expression", "number", "true", "false", "null", "undefined", "regex", "comment"),
 	conditionals: map[string][2]string{"ternary_expression": {"consequence", "alternative"}},
 	identifiers:  set("identifier", "shorthand_property_identifier", "shorthand_property_identifier_pattern"),
+	cleanCalls: set("parseInt", "parseFloat", "Number", "Boolean", "isNaN", "Number.parseInt", "Number.parseFloat",
+		"Math.floor", "Math.ceil", "Math.round", "Math.abs", "Math.min", "Math.max", "Math.trunc"),
+	cleanMembers: set("length"),
+	passCalls: set("decodeURIComponent", "decodeURI", "unescape", "JSON.parse", "JSON.stringify", "String",
+		"Buffer.from", "atob", "querystring.parse", "qs.parse"),
 }
 
 var pySyntax = &syntax{
@@ -84,6 +112,10 @@ var pySyntax = &syntax{
 	clean:        set("comparison_operator", "not_operator", "unary_operator", "integer", "float", "true", "false", "none", "comment"),
 	conditionals: map[string][2]string{},
 	identifiers:  set("identifier"),
+	cleanCalls:   set("int", "float", "bool", "len", "abs", "round", "hash"),
+	cleanMembers: set(),
+	passCalls: set("str", "json.loads", "unquote", "unquote_plus", "urllib.parse.unquote", "parse.unquote",
+		"urllib.parse.unquote_plus", "base64.b64decode", "base64.urlsafe_b64decode", "bytes.decode"),
 }
 
 var goSyntax = &syntax{
@@ -104,6 +136,13 @@ var goSyntax = &syntax{
 		"comment", "func_literal"),
 	conditionals: map[string][2]string{},
 	identifiers:  set("identifier"),
+	cleanCalls: set("len", "cap", "strconv.Atoi", "strconv.ParseInt", "strconv.ParseUint", "strconv.ParseFloat",
+		"strconv.ParseBool", "strconv.Itoa", "strconv.FormatInt", "strconv.FormatUint", "strconv.FormatFloat", "strconv.FormatBool"),
+	cleanMembers: set(),
+	passCalls: set("io.ReadAll", "ioutil.ReadAll", "json.NewDecoder", "string", "[]byte", "url.QueryUnescape",
+		"url.PathUnescape", "strings.TrimSpace", "strings.ToLower", "strings.ToUpper", "strings.Trim",
+		"strings.TrimPrefix", "strings.TrimSuffix", "strings.ReplaceAll", "strings.Replace", "strings.Split",
+		"strings.Fields", "path.Clean", "filepath.Clean", "base64.StdEncoding.DecodeString", "base64.URLEncoding.DecodeString"),
 }
 
 var syntaxes = map[string]*syntax{

@@ -2,6 +2,7 @@ package sast
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,8 +45,10 @@ type taintRun struct {
 	syn        *syntax
 	sources    map[uintptr]bool
 	sinks      map[uintptr]sitter.Node // sink node -> reported span
+	sinkStarts []uint                  // sorted start bytes of the sinks
 	sanitizers map[uintptr]bool
 	calls      string
+	fields     map[string]uint16
 	visited    int
 	err        error
 }
@@ -53,36 +56,40 @@ type taintRun struct {
 // matchTaint finds the rule's sources, sinks and sanitizers, then walks
 // every function in document order, following assignments, and reports a
 // sink whose value is tainted.
-func (s *source) matchTaint(r *rule, c *compiledRule) error {
-	sinks, err := s.runAll(c.sinks)
-	if err != nil || len(sinks) == 0 {
-		return err
-	}
-	sources, err := s.runAll(c.sources)
-	if err != nil || len(sources) == 0 {
-		return err
-	}
-	sanitizers, err := s.runAll(c.sanitizers)
-	if err != nil {
-		return err
+func (s *source) matchTaint(r *rule, rc *ruleCaptures) error {
+	sinks, sources, sanitizers := rc[roleSink], rc[roleSource], rc[roleSanitizer]
+	if len(sinks) == 0 || len(sources) == 0 {
+		return nil
 	}
 	t := &taintRun{
 		s: s, r: r, syn: syntaxes[s.lang],
 		sources: map[uintptr]bool{}, sinks: map[uintptr]sitter.Node{}, sanitizers: map[uintptr]bool{},
-		calls: r.spec.Taint.Calls,
+		calls: r.spec.Taint.Calls, fields: s.fields,
 	}
 	for _, c := range sources {
 		t.sources[c.node.Id()] = true
 	}
 	for _, c := range sinks {
 		t.sinks[c.node.Id()] = c.span
+		t.sinkStarts = append(t.sinkStarts, c.node.StartByte())
 	}
+	slices.Sort(t.sinkStarts)
 	for _, c := range sanitizers {
 		t.sanitizers[c.node.Id()] = true
 	}
 	root := *s.root
 	t.function(root, env{})
 	return t.err
+}
+
+// child returns n's child in field, through the field ids of the
+// grammar (ChildByFieldName allocates a C string per call).
+func (t *taintRun) child(n sitter.Node, field string) *sitter.Node {
+	id := t.fields[field]
+	if id == 0 {
+		return nil
+	}
+	return n.ChildByFieldId(id)
 }
 
 // tick counts visited nodes and checks the deadline now and then.
@@ -104,11 +111,11 @@ func (t *taintRun) tick() bool {
 // function analyses a function (or the file's top level) with vars, a copy
 // of the enclosing scope's, adding parameters that are sources.
 func (t *taintRun) function(fn sitter.Node, vars env) {
-	if params := parametersOf(fn); params != nil {
+	if params := t.parametersOf(fn); params != nil {
 		t.seedParameters(*params, vars)
 	}
 	if t.syn.functions[fn.Kind()] {
-		if body := fn.ChildByFieldName("body"); body != nil {
+		if body := t.child(fn, "body"); body != nil {
 			t.walk(*body, vars)
 		}
 		return
@@ -120,11 +127,11 @@ func (t *taintRun) function(fn sitter.Node, vars env) {
 
 // parametersOf returns a function's parameter list (or its single
 // parameter, for x => ...).
-func parametersOf(fn sitter.Node) *sitter.Node {
-	if p := fn.ChildByFieldName("parameters"); p != nil {
+func (t *taintRun) parametersOf(fn sitter.Node) *sitter.Node {
+	if p := t.child(fn, "parameters"); p != nil {
 		return p
 	}
-	return fn.ChildByFieldName("parameter")
+	return t.child(fn, "parameter")
 }
 
 // seedParameters taints each source node inside a parameter list: the name
@@ -152,7 +159,11 @@ func (t *taintRun) walk(n sitter.Node, vars env) {
 	}
 	kind := n.Kind()
 	if t.syn.functions[kind] {
-		t.function(n, maps.Clone(vars))
+		// A function without a sink cannot report, nor change the
+		// variables around it: skip it.
+		if t.holdsSink(n) {
+			t.function(n, maps.Clone(vars))
+		}
 		return
 	}
 	if span, ok := t.sinks[n.Id()]; ok {
@@ -164,19 +175,30 @@ func (t *taintRun) walk(n sitter.Node, vars env) {
 		t.assign(n, a, vars)
 		return
 	}
+	if c, ok := t.syn.calls[kind]; ok {
+		t.mutate(n, c, vars)
+	}
 	for i := range n.NamedChildCount() {
 		t.walk(*n.NamedChild(i), vars)
 	}
 }
 
+// holdsSink reports whether a sink starts inside n.
+func (t *taintRun) holdsSink(n sitter.Node) bool {
+	i, _ := slices.BinarySearch(t.sinkStarts, n.StartByte())
+	return i < len(t.sinkStarts) && t.sinkStarts[i] < n.EndByte()
+}
+
 // assign walks the right side, binds its taint to the left side, then
 // walks the rest (a for loop's body, say).
 func (t *taintRun) assign(n sitter.Node, a assignment, vars env) {
-	right := n.ChildByFieldName(a.right)
+	right := t.child(n, a.right)
 	if right != nil {
 		t.walk(*right, vars)
 	}
-	lefts := n.ChildrenByFieldName(a.left, n.Walk())
+	cursor := n.Walk()
+	lefts := n.ChildrenByFieldName(a.left, cursor)
+	cursor.Close()
 	if len(lefts) > 0 {
 		t.bind(n, lefts, right, a.augmented, vars)
 	}
@@ -186,6 +208,70 @@ func (t *taintRun) assign(n sitter.Node, a assignment, vars env) {
 			continue
 		}
 		t.walk(*c, vars)
+	}
+}
+
+// mutate taints the object of parts.push(x) (and the other mutators) when
+// an argument is tainted, and the &x arguments of a decoder whose input is
+// tainted (json.NewDecoder(r.Body).Decode(&x), c.ShouldBindJSON(&x)).
+func (t *taintRun) mutate(n sitter.Node, c call, vars env) {
+	callee := t.child(n, c.callee)
+	if callee == nil {
+		return
+	}
+	name := calleeName(*callee, t.s.src)
+	if decoders[name] {
+		t.decode(n, *callee, c, vars)
+		return
+	}
+	if !mutators[name] {
+		return
+	}
+	field, ok := t.syn.members[callee.Kind()]
+	if !ok {
+		return
+	}
+	obj := t.child(*callee, field)
+	args := t.child(n, c.args)
+	if obj == nil || args == nil {
+		return
+	}
+	if v := t.any(*args, vars); v != nil {
+		name := obj.Utf8Text(t.s.src)
+		vars[name] = v.with(line(n), "assign: "+short(name))
+	}
+}
+
+// decode taints each &x argument of a decoding call when its receiver or
+// another argument is tainted.
+func (t *taintRun) decode(n, callee sitter.Node, c call, vars env) {
+	args := t.child(n, c.args)
+	if args == nil {
+		return
+	}
+	var v *taint
+	if field, ok := t.syn.members[callee.Kind()]; ok {
+		if obj := t.child(callee, field); obj != nil {
+			v = t.eval(*obj, vars)
+		}
+	}
+	var outs []string
+	for _, a := range namedChildren(*args) {
+		if a.Kind() == "unary_expression" && strings.HasPrefix(a.Utf8Text(t.s.src), "&") {
+			if op := t.child(a, "operand"); op != nil {
+				outs = append(outs, op.Utf8Text(t.s.src))
+			}
+			continue
+		}
+		if v == nil {
+			v = t.eval(a, vars)
+		}
+	}
+	if v == nil {
+		return
+	}
+	for _, name := range outs {
+		vars[name] = v.with(line(n), "assign: "+short(name))
 	}
 }
 
@@ -222,7 +308,7 @@ func (t *taintRun) bindOne(at, left sitter.Node, value *taint, augmented bool, v
 		if value == nil {
 			return
 		}
-		if obj := left.ChildByFieldName(t.syn.members[kind]); obj != nil {
+		if obj := t.child(left, t.syn.members[kind]); obj != nil {
 			name := obj.Utf8Text(t.s.src)
 			vars[name] = value.with(line(at), "assign: "+short(name))
 		}
@@ -238,7 +324,7 @@ func (t *taintRun) bindOne(at, left sitter.Node, value *taint, augmented bool, v
 		// A pattern: { id, name } = req.query, [a, b] = row, (a, b) = t.
 		for _, c := range namedChildren(left) {
 			if c.Kind() == "pair_pattern" {
-				if v := c.ChildByFieldName("value"); v != nil {
+				if v := t.child(c, "value"); v != nil {
 					t.bindOne(at, *v, value, augmented, vars)
 				}
 				continue
@@ -292,10 +378,13 @@ func (t *taintRun) eval(n sitter.Node, vars env) *taint {
 		return vars[n.Utf8Text(t.s.src)]
 	}
 	if field, ok := syn.members[kind]; ok {
+		if p := t.child(n, "property"); p != nil && syn.cleanMembers[p.Utf8Text(t.s.src)] {
+			return nil
+		}
 		if v := vars[n.Utf8Text(t.s.src)]; v != nil {
 			return v
 		}
-		if obj := n.ChildByFieldName(field); obj != nil {
+		if obj := t.child(n, field); obj != nil {
 			return t.eval(*obj, vars)
 		}
 		return nil
@@ -304,7 +393,7 @@ func (t *taintRun) eval(n sitter.Node, vars env) *taint {
 		return t.evalCall(n, c, vars)
 	}
 	if syn.concats[kind] {
-		op := n.ChildByFieldName("operator")
+		op := t.child(n, "operator")
 		if op == nil {
 			return nil
 		}
@@ -326,7 +415,7 @@ func (t *taintRun) eval(n sitter.Node, vars env) *taint {
 	}
 	if branches, ok := syn.conditionals[kind]; ok {
 		for _, f := range branches {
-			if b := n.ChildByFieldName(f); b != nil {
+			if b := t.child(n, f); b != nil {
 				if v := t.eval(*b, vars); v != nil {
 					return v
 				}
@@ -335,7 +424,7 @@ func (t *taintRun) eval(n sitter.Node, vars env) *taint {
 		return nil
 	}
 	if kind == "keyword_argument" { // Python f(x, key=value): the name is no variable
-		if v := n.ChildByFieldName("value"); v != nil {
+		if v := t.child(n, "value"); v != nil {
 			return t.eval(*v, vars)
 		}
 		return nil
@@ -363,19 +452,22 @@ func (t *taintRun) any(n sitter.Node, vars env) *taint {
 // a string builder (format, Sprintf, join) carries its arguments' taint; any
 // other call with a tainted argument follows the rule's calls mode.
 func (t *taintRun) evalCall(n sitter.Node, c call, vars env) *taint {
-	callee := n.ChildByFieldName(c.callee)
+	callee := t.child(n, c.callee)
 	name := ""
 	if callee != nil {
+		if t.syn.cleanCalls[callee.Utf8Text(t.s.src)] {
+			return nil
+		}
 		name = calleeName(*callee, t.s.src)
 		if field, ok := t.syn.members[callee.Kind()]; ok {
-			if obj := callee.ChildByFieldName(field); obj != nil {
+			if obj := t.child(*callee, field); obj != nil {
 				if v := t.eval(*obj, vars); v != nil {
 					return v
 				}
 			}
 		}
 	}
-	args := n.ChildByFieldName(c.args)
+	args := t.child(n, c.args)
 	if args == nil {
 		return nil
 	}
@@ -387,6 +479,9 @@ func (t *taintRun) evalCall(n sitter.Node, c call, vars env) *taint {
 		return v.with(line(n), "format")
 	}
 	label := "call: " + short(textOf(callee, t.s.src))
+	if callee != nil && t.syn.passCalls[callee.Utf8Text(t.s.src)] {
+		return v.with(line(n), label)
+	}
 	switch t.calls {
 	case "stop":
 		return nil
@@ -420,20 +515,20 @@ func (t *taintRun) report(sink, span sitter.Node, v *taint) {
 		s.File = t.s.path
 		trace = append(trace, s)
 	}
-	trace = append(trace, report.TraceStep{File: t.s.path, Line: line(sink), Step: "sink: " + short(sinkLabel(sink, span, t.s.src))})
+	trace = append(trace, report.TraceStep{File: t.s.path, Line: line(sink), Step: "sink: " + short(t.sinkLabel(sink, span, t.s.src))})
 	t.s.add(t.r, span, trace, confidence)
 }
 
 // sinkLabel names a sink by the call it is an argument of (db.query), or
 // by its span.
-func sinkLabel(sink, span sitter.Node, src []byte) string {
+func (t *taintRun) sinkLabel(sink, span sitter.Node, src []byte) string {
 	n := &sink
 	for range 4 {
 		p := n.Parent()
 		if p == nil {
 			break
 		}
-		if f := p.ChildByFieldName("function"); f != nil && (p.Kind() == "call_expression" || p.Kind() == "call") {
+		if f := t.child(*p, "function"); f != nil && (p.Kind() == "call_expression" || p.Kind() == "call") {
 			return f.Utf8Text(src)
 		}
 		n = p

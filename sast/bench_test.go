@@ -1,0 +1,64 @@
+package sast
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// BenchmarkScan parses and matches each example app and the fixtures,
+// reporting time per thousand lines and lines per second besides ns/op.
+func BenchmarkScan(b *testing.B) {
+	e := defaultEngine(b)
+	dirs := []string{"testdata/fixtures"}
+	apps, _ := filepath.Glob("../examples/*")
+	for _, a := range apps {
+		if st, err := os.Stat(a); err == nil && st.IsDir() {
+			dirs = append(dirs, a)
+		}
+	}
+	for _, dir := range dirs {
+		_, summary, err := e.Scan(context.Background(), dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		lines := 0
+		for _, n := range summary.Lines {
+			lines += n
+		}
+		if lines == 0 {
+			continue
+		}
+		b.Run(filepath.Base(dir), func(b *testing.B) {
+			for b.Loop() {
+				if _, _, err := e.Scan(context.Background(), dir); err != nil {
+					b.Fatal(err)
+				}
+			}
+			perOp := b.Elapsed().Seconds() / float64(b.N)
+			b.ReportMetric(float64(lines), "lines")
+			b.ReportMetric(perOp*1000/(float64(lines)/1000), "ms/kloc")
+			b.ReportMetric(float64(lines)/perOp, "lines/s")
+		})
+	}
+}
+
+// BenchmarkScanFile scans each fixture alone.
+func BenchmarkScanFile(b *testing.B) {
+	e := defaultEngine(b)
+	files, _ := filepath.Glob("testdata/fixtures/*")
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(filepath.Base(f), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := e.ScanFile(context.Background(), filepath.Base(f), src); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
