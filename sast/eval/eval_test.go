@@ -137,7 +137,7 @@ func TestRunMeasuresRecallAndFalsePositives(t *testing.T) {
 		},
 		"clean": {
 			{Rule: "py-weak-hash", CWE: []string{"CWE-328"}, Severity: "medium", Confidence: "high", File: "accounts/tokens.py", Line: 7, EndLine: 7, Message: "MD5 | used"},
-			{Rule: "py-debug", CWE: []string{"CWE-489"}, Severity: "low", Confidence: "medium", File: "settings.py", Line: 3, EndLine: 3, Message: "DEBUG on"},
+			{Rule: "py-debug", CWE: []string{"CWE-489"}, Severity: "low", Confidence: "medium", File: "tests/settings.py", Line: 3, EndLine: 3, Message: "DEBUG on"},
 		},
 	}
 	res, err := Run(t.Context(), slog.New(slog.DiscardHandler), sc, fixtureTruth(), apps, nil)
@@ -161,6 +161,28 @@ func TestRunMeasuresRecallAndFalsePositives(t *testing.T) {
 	}
 	golden.Assert(t, filepath.Join("testdata", "eval.golden.md"), md.Bytes())
 	golden.AssertJSON(t, filepath.Join("testdata", "eval.golden.json"), res)
+}
+
+func TestInTestCodeKnowsTestFilesByPath(t *testing.T) {
+	for file, want := range map[string]bool{
+		"backend/app/rest/api/ssl_test.go":     true,
+		"tests/common.py":                      true,
+		"test/tools/nock-server-fixtures.js":   true,
+		"src/components/__tests__/cart.tsx":    true,
+		"accounts/test_views.py":               true,
+		"web/app.spec.ts":                      true,
+		"lib/user.test.mjs":                    true,
+		"sast/testdata/x.js":                   true,
+		"backend/app/rest/api/ssl.go":          false,
+		"controllers/contest.js":               false,
+		"docs/latest.py":                       false,
+		"attestation/verify.go":                false,
+		"introduction/templates/Lab/test.html": false,
+	} {
+		if got := InTestCode(file); got != want {
+			t.Errorf("InTestCode(%q) = %v, want %v", file, got, want)
+		}
+	}
 }
 
 func TestRunNamesAMissingApp(t *testing.T) {

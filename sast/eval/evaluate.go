@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"time"
 
@@ -59,6 +60,9 @@ type AppResult struct {
 	// high or critical severity too (what the policy blocks on).
 	HighConfidence int `json:"high_confidence"`
 	Blocking       int `json:"blocking"`
+	// InTests counts findings in test code (test folders and files named
+	// as tests), which a rule or the engine may want to treat apart.
+	InTests int `json:"in_tests"`
 
 	// Vulnerable apps.
 	Documented    int          `json:"documented,omitempty"`
@@ -89,6 +93,9 @@ func Evaluate(app App, ws []report.Weakness, cs report.CodeScan, took time.Durat
 	fs := make([]Finding, len(ws))
 	for i, w := range ws {
 		fs[i] = findingOf(w)
+		if InTestCode(fs[i].File) {
+			r.InTests++
+		}
 		if w.Confidence == "high" {
 			r.HighConfidence++
 			if w.Severity == "high" || w.Severity == "critical" {
@@ -199,6 +206,15 @@ func Run(ctx context.Context, log *slog.Logger, sc Scanner, t Truth, appsDir str
 		}
 	}
 	return Summarize(apps), nil
+}
+
+var testPath = regexp.MustCompile(`(^|/)(tests?|__tests__|testdata|spec|fixtures)/|(^|/)test_[^/]*\.py$|_test\.(go|py)$|\.(test|spec)\.[cm]?[jt]sx?$`)
+
+// InTestCode reports whether a file is test code by its path: a test,
+// tests, __tests__, testdata, spec or fixtures folder, or a file named
+// test_*.py, *_test.go, *_test.py, *.test.js or *.spec.ts and the like.
+func InTestCode(file string) bool {
+	return testPath.MatchString(file)
 }
 
 func findingOf(w report.Weakness) Finding {

@@ -48,6 +48,7 @@ type Totals struct {
 	ControlFindings    int     `json:"control_findings"`
 	ControlHigh        int     `json:"control_high_confidence"`
 	ControlBlocking    int     `json:"control_blocking"`
+	ControlInTests     int     `json:"control_in_tests"`
 	ControlPerKLOC     float64 `json:"control_per_kloc"`
 	ControlHighPerKLOC float64 `json:"control_high_confidence_per_kloc"`
 	ControlAimMet      bool    `json:"control_aim_met"`
@@ -64,6 +65,7 @@ func Summarize(apps []AppResult) Result {
 			t.ControlFindings += a.Findings
 			t.ControlHigh += a.HighConfidence
 			t.ControlBlocking += a.Blocking
+			t.ControlInTests += a.InTests
 			continue
 		}
 		t.Documented += a.Documented
@@ -151,18 +153,18 @@ func (r Result) Markdown(w io.Writer) error {
 	p("\n")
 
 	p("### Controls: every finding is a false positive (aim: under %.0f high-confidence finding per KLOC)\n\n", HighPerKLOCCeiling)
-	p("| app | language | commit | KLOC | findings | per KLOC | high confidence | per KLOC | blocking (high sev + high conf) | seconds |\n")
-	p("|---|---|---|--:|--:|--:|--:|--:|--:|--:|\n")
+	p("| app | language | commit | KLOC | findings | per KLOC | high confidence | per KLOC | blocking (high sev + high conf) | in test code | seconds |\n")
+	p("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for _, a := range r.Apps {
 		if a.Kind != KindControl {
 			continue
 		}
-		p("| %s | %s | %s | %.1f | %d | %.2f | %d | %.2f | %d | %.2f |\n",
+		p("| %s | %s | %s | %.1f | %d | %.2f | %d | %.2f | %d | %d | %.2f |\n",
 			a.Name, a.Language, short(a.Commit), float64(a.Lines)/1000, a.Findings, a.PerKLOC,
-			a.HighConfidence, a.HighConfidencePerKLOC, a.Blocking, a.Seconds)
+			a.HighConfidence, a.HighConfidencePerKLOC, a.Blocking, a.InTests, a.Seconds)
 	}
-	p("| **all** | | | %.1f | %d | %.2f | %d | **%.2f** | %d | |\n\n",
-		float64(t.ControlLines)/1000, t.ControlFindings, t.ControlPerKLOC, t.ControlHigh, t.ControlHighPerKLOC, t.ControlBlocking)
+	p("| **all** | | | %.1f | %d | %.2f | %d | **%.2f** | %d | %d | |\n\n",
+		float64(t.ControlLines)/1000, t.ControlFindings, t.ControlPerKLOC, t.ControlHigh, t.ControlHighPerKLOC, t.ControlBlocking, t.ControlInTests)
 
 	p("Aims: recall in scope %s (%s), high-confidence findings per KLOC on the controls %s (%.2f).\n\n",
 		met(t.RecallAimMet), pct(t.InScopeRecall), met(t.ControlAimMet), t.ControlHighPerKLOC)
