@@ -4,14 +4,19 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
-// BenchmarkScan parses and matches each example app and the fixtures,
-// reporting time per thousand lines and lines per second besides ns/op.
+// BenchmarkScan parses and matches each example app and the fixtures (and
+// the folders listed in SAST_BENCH_DIRS, colon-separated), reporting time
+// per thousand lines and lines per second besides ns/op.
 func BenchmarkScan(b *testing.B) {
 	e := defaultEngine(b)
 	dirs := []string{"testdata/fixtures"}
+	if extra := os.Getenv("SAST_BENCH_DIRS"); extra != "" {
+		dirs = append(dirs, strings.Split(extra, ":")...)
+	}
 	apps, _ := filepath.Glob("../examples/*")
 	for _, a := range apps {
 		if st, err := os.Stat(a); err == nil && st.IsDir() {
@@ -30,6 +35,7 @@ func BenchmarkScan(b *testing.B) {
 		if lines == 0 {
 			continue
 		}
+		b.Logf("%s: files %v lines %v skipped %v", dir, summary.Files, summary.Lines, summary.Skipped)
 		b.Run(filepath.Base(dir), func(b *testing.B) {
 			for b.Loop() {
 				if _, _, err := e.Scan(context.Background(), dir); err != nil {

@@ -165,7 +165,7 @@ func (e *Engine) Scan(ctx context.Context, dir string) ([]report.Weakness, repor
 				return filepath.SkipDir
 			}
 			if vendoredDirs[d.Name()] {
-				summary.Skipped["vendored"] += countSources(p)
+				summary.Skipped["vendored"] += countSources(ctx, p)
 				return filepath.SkipDir
 			}
 			return nil
@@ -231,6 +231,9 @@ func (e *Engine) Scan(ctx context.Context, dir string) ([]report.Weakness, repor
 		return nil, summary, fmt.Errorf("scan %q: %w", dir, firstErr)
 	}
 	sortWeaknesses(found)
+	if found == nil {
+		found = []report.Weakness{} // "weaknesses" is present, possibly empty
+	}
 	if len(summary.Skipped) == 0 {
 		summary.Skipped = nil
 	}
@@ -284,9 +287,12 @@ func skipReason(err error) string {
 }
 
 // countSources counts the files below dir the engine would have read.
-func countSources(dir string) int {
+func countSources(ctx context.Context, dir string) int {
 	n := 0
 	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if ctx.Err() != nil {
+			return filepath.SkipAll
+		}
 		if err == nil && d.Type().IsRegular() && languageForPath(p) != "" {
 			n++
 		}

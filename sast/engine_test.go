@@ -255,3 +255,29 @@ func TestTreeSitterAllocatesWithLibc(t *testing.T) {
 		t.Fatal("ts_set_allocator did not resolve")
 	}
 }
+
+// Deeply nested input neither overflows a stack nor outlives its deadline.
+func TestScanFileSurvivesDeepNesting(t *testing.T) {
+	e := defaultEngine(t)
+	for _, tc := range []struct{ path, src string }{
+		{"deep.ts", "app.get('/', (req, res) => { db.query(" + strings.Repeat("[", 50000) + "req.query.x" + strings.Repeat("]", 50000) + ") })"},
+		{"deep.py", "def f(request):\n    cursor.execute(" + strings.Repeat("(", 50000) + "request.args['x']" + strings.Repeat(")", 50000) + ")\n"},
+		{"deep.go", "package p\nfunc h(r *http.Request) { db.Query(" + strings.Repeat("(", 50000) + "r.FormValue(\"x\")" + strings.Repeat(")", 50000) + ") }\n"},
+		{"many.js", strings.Repeat("eval(x);\n", 20000)},
+	} {
+		start := time.Now()
+		ws, err := e.ScanFile(context.Background(), tc.path, []byte(tc.src))
+		t.Logf("%s: %d findings, %v, %v", tc.path, len(ws), err, time.Since(start))
+		if err != nil && !errors.Is(err, ErrParseTimeout) && !errors.Is(err, ErrParseError) {
+			t.Errorf("ScanFile(%s) = %v", tc.path, err)
+		}
+	}
+}
+
+// Nested findings of one rule fold into the outermost.
+func TestNestedFindingsFold(t *testing.T) {
+	ws, err := defaultEngine(t).ScanFile(context.Background(), "a.py", []byte("import yaml\nyaml.load(yaml.load(a))\n"))
+	if err != nil || len(ws) != 1 || ws[0].Column != 1 {
+		t.Fatalf("ScanFile = %+v, %v; want the outer yaml.load only", ws, err)
+	}
+}

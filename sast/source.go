@@ -1,11 +1,14 @@
 package sast
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -32,6 +35,7 @@ type source struct {
 	deadline time.Time
 	ctx      context.Context
 	fields   map[string]uint16 // the grammar's field ids by name
+	log      *slog.Logger
 	found    map[findingKey]*report.Weakness
 }
 
@@ -64,7 +68,7 @@ func (e *Engine) scanSource(ctx context.Context, path, lang string, src []byte) 
 	cursor.SetMatchLimit(matchLimit)
 	s := &source{
 		path: path, lang: lang, src: src, root: root, cursor: cursor,
-		deadline: deadline, ctx: ctx, fields: e.langs[lang].fields, found: map[findingKey]*report.Weakness{},
+		deadline: deadline, ctx: ctx, fields: e.langs[lang].fields, log: e.log, found: map[findingKey]*report.Weakness{},
 	}
 	if lq := e.queries[lang]; lq != nil {
 		byRule, err := s.capture(lq)
@@ -175,6 +179,9 @@ func (s *source) capture(lq *langQuery) (map[int]*ruleCaptures, error) {
 	if err := s.ctx.Err(); err != nil {
 		return nil, err
 	}
+	if s.cursor.DidExceedMatchLimit() {
+		s.log.WarnContext(s.ctx, "sast: query match limit reached, some matches may be missing", "file", s.path, "limit", matchLimit)
+	}
 	return out, nil
 }
 
@@ -258,18 +265,26 @@ func (s *source) add(r *rule, n sitter.Node, trace []report.TraceStep, confidenc
 // weaknesses returns the findings, nested duplicates folded: a finding of a
 // rule whose span lies inside another finding of the same rule is dropped.
 func (s *source) weaknesses() []report.Weakness {
-	var out []report.Weakness
-	for k, w := range s.found {
-		nested := false
-		for o := range s.found {
-			if o != k && o.rule == k.rule && o.start <= k.start && k.end <= o.end {
-				nested = true
-				break
-			}
+	keys := make([]findingKey, 0, len(s.found))
+	for k := range s.found {
+		keys = append(keys, k)
+	}
+	// By rule, then start, the widest span first: a span is nested when
+	// it ends before the furthest end seen so far for its rule.
+	slices.SortFunc(keys, func(a, b findingKey) int {
+		return cmp.Or(strings.Compare(a.rule, b.rule), cmp.Compare(a.start, b.start), cmp.Compare(b.end, a.end))
+	})
+	out := make([]report.Weakness, 0, len(keys))
+	var rule string
+	var reach uint
+	for i, k := range keys {
+		if i == 0 || k.rule != rule {
+			rule, reach = k.rule, 0
+		} else if k.end <= reach {
+			continue
 		}
-		if !nested {
-			out = append(out, *w)
-		}
+		reach = max(reach, k.end)
+		out = append(out, *s.found[k])
 	}
 	return out
 }

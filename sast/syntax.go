@@ -29,6 +29,9 @@ type syntax struct {
 	cleanCalls map[string]bool
 	// cleanMembers are properties whose value is never tainted (length).
 	cleanMembers map[string]bool
+	// branches run their body conditionally: a clean value assigned
+	// inside one does not clean the variable (if (!name) name = "x").
+	branches map[string]bool
 	// passCalls are callees (as written) that hand their input on,
 	// decoded or trimmed: taint through them keeps its confidence.
 	passCalls map[string]bool
@@ -91,6 +94,8 @@ var jsSyntax = &syntax{
 	cleanCalls: set("parseInt", "parseFloat", "Number", "Boolean", "isNaN", "Number.parseInt", "Number.parseFloat",
 		"Math.floor", "Math.ceil", "Math.round", "Math.abs", "Math.min", "Math.max", "Math.trunc"),
 	cleanMembers: set("length"),
+	branches: set("if_statement", "else_clause", "for_statement", "for_in_statement", "while_statement", "do_statement",
+		"switch_statement", "switch_case", "try_statement", "catch_clause", "ternary_expression"),
 	passCalls: set("decodeURIComponent", "decodeURI", "unescape", "JSON.parse", "JSON.stringify", "String",
 		"Buffer.from", "atob", "querystring.parse", "qs.parse"),
 }
@@ -114,6 +119,8 @@ var pySyntax = &syntax{
 	identifiers:  set("identifier"),
 	cleanCalls:   set("int", "float", "bool", "len", "abs", "round", "hash"),
 	cleanMembers: set(),
+	branches: set("if_statement", "elif_clause", "else_clause", "for_statement", "while_statement", "try_statement",
+		"except_clause", "match_statement", "case_clause", "conditional_expression"),
 	passCalls: set("str", "json.loads", "unquote", "unquote_plus", "urllib.parse.unquote", "parse.unquote",
 		"urllib.parse.unquote_plus", "base64.b64decode", "base64.urlsafe_b64decode", "bytes.decode"),
 }
@@ -139,6 +146,8 @@ var goSyntax = &syntax{
 	cleanCalls: set("len", "cap", "strconv.Atoi", "strconv.ParseInt", "strconv.ParseUint", "strconv.ParseFloat",
 		"strconv.ParseBool", "strconv.Itoa", "strconv.FormatInt", "strconv.FormatUint", "strconv.FormatFloat", "strconv.FormatBool"),
 	cleanMembers: set(),
+	branches: set("if_statement", "for_statement", "expression_switch_statement", "type_switch_statement",
+		"select_statement", "expression_case", "type_case", "communication_case", "default_case"),
 	passCalls: set("io.ReadAll", "ioutil.ReadAll", "json.NewDecoder", "string", "[]byte", "url.QueryUnescape",
 		"url.PathUnescape", "strings.TrimSpace", "strings.ToLower", "strings.ToUpper", "strings.Trim",
 		"strings.TrimPrefix", "strings.TrimSuffix", "strings.ReplaceAll", "strings.Replace", "strings.Split",

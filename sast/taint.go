@@ -49,6 +49,7 @@ type taintRun struct {
 	sanitizers map[uintptr]bool
 	calls      string
 	fields     map[string]uint16
+	depth      int // branches entered: a clean assignment there cleans nothing
 	visited    int
 	err        error
 }
@@ -158,11 +159,18 @@ func (t *taintRun) walk(n sitter.Node, vars env) {
 		return
 	}
 	kind := n.Kind()
+	if t.syn.branches[kind] {
+		t.depth++
+		defer func() { t.depth-- }()
+	}
 	if t.syn.functions[kind] {
 		// A function without a sink cannot report, nor change the
 		// variables around it: skip it.
 		if t.holdsSink(n) {
+			depth := t.depth
+			t.depth = 0
 			t.function(n, maps.Clone(vars))
+			t.depth = depth
 		}
 		return
 	}
@@ -317,7 +325,7 @@ func (t *taintRun) bindOne(at, left sitter.Node, value *taint, augmented bool, v
 		switch {
 		case value != nil:
 			vars[name] = value.with(line(at), "assign: "+short(name))
-		case !augmented: // x += clean keeps x's taint; x = clean clears it
+		case !augmented && t.depth == 0: // x += clean keeps x's taint; x = clean clears it, unless in a branch
 			delete(vars, name)
 		}
 	default:
