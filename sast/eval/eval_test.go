@@ -99,7 +99,7 @@ func TestMatchesNeedsFileWindowAndFamily(t *testing.T) {
 func fixtureTruth() Truth {
 	c := strings.Repeat("c", 40)
 	return Truth{Apps: []App{
-		{Name: "vuln", Repo: "o/vuln", Commit: c, Language: "javascript", Kind: KindVulnerable,
+		{Name: "vuln", Repo: "o/vuln", Commit: c, Language: "javascript", Kind: KindVulnerable, HeldOut: true,
 			Flaws: []Flaw{
 				{File: "app.js", Line: 11, CWE: []string{"CWE-89"}, Family: "sql-injection", Source: "doc", Note: "query"},
 				{File: "app.js", Line: 39, CWE: []string{"CWE-78"}, Family: "command-injection", Source: "doc", Note: "exec"},

@@ -49,6 +49,7 @@ type AppResult struct {
 	Commit   string         `json:"commit"`
 	Language string         `json:"language"`
 	Kind     string         `json:"kind"`
+	HeldOut  bool           `json:"held_out,omitempty"`
 	Files    int            `json:"files"`
 	Lines    int            `json:"lines"`
 	Skipped  map[string]int `json:"skipped,omitempty"`
@@ -86,7 +87,7 @@ type AppResult struct {
 // Evaluate measures one app's scan against its truth entry.
 func Evaluate(app App, ws []report.Weakness, cs report.CodeScan, took time.Duration) AppResult {
 	r := AppResult{
-		Name: app.Name, Repo: app.Repo, Commit: app.Commit, Language: app.Language, Kind: app.Kind,
+		Name: app.Name, Repo: app.Repo, Commit: app.Commit, Language: app.Language, Kind: app.Kind, HeldOut: app.HeldOut,
 		Files: sum(cs.Files), Lines: sum(cs.Lines), Skipped: cs.Skipped, Rules: cs.Rules,
 		Seconds: took.Seconds(), Findings: len(ws), Excluded: len(app.Excluded),
 	}

@@ -39,10 +39,12 @@ var familyCWEs = map[string][]string{
 	"log-injection":       {"CWE-117"},
 	"prototype-pollution": {"CWE-1321"},
 	"error-disclosure":    {"CWE-209"},
+	"xpath-injection":     {"CWE-643"},
+	"header-injection":    {"CWE-113", "CWE-93"},
 }
 
 // outOfScope lists the families issue 13 does not ask the engine for.
-var outOfScope = []string{"xxe", "hardcoded-secret", "cleartext-transport", "log-injection", "prototype-pollution", "error-disclosure"}
+var outOfScope = []string{"xxe", "hardcoded-secret", "cleartext-transport", "log-injection", "prototype-pollution", "error-disclosure", "xpath-injection", "header-injection"}
 
 // Families returns every known family, sorted.
 func Families() []string {
