@@ -2,6 +2,7 @@ package sast
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -97,6 +98,18 @@ func (l *language) release(p *sitter.Parser) {
 	l.mu.Lock()
 	l.parsers = append(l.parsers, p)
 	l.mu.Unlock()
+}
+
+// discard frees a parser that must not parse again: one whose parse was
+// stopped. tree-sitter 0.25.0's ts_parser_reset leaves canceled_balancing
+// set when the stop came while balancing the tree, and the next parse then
+// resumes balancing a tree the reset freed and aborts the process (a
+// failed assert). A stopped parser is therefore never reused.
+func (l *language) discard(p *sitter.Parser) {
+	l.mu.Lock()
+	l.all = slices.DeleteFunc(l.all, func(q *sitter.Parser) bool { return q == p })
+	l.mu.Unlock()
+	p.Close()
 }
 
 // close frees every parser the pool made.

@@ -36,7 +36,14 @@ type source struct {
 	ctx      context.Context
 	fields   map[string]uint16 // the grammar's field ids by name
 	log      *slog.Logger
-	found    map[findingKey]*report.Weakness
+	found    map[findingKey]*finding
+}
+
+// finding is a weakness before folding; its fingerprint is computed only
+// if it survives (hashing a span walks its whole subtree).
+type finding struct {
+	w    report.Weakness
+	node sitter.Node
 }
 
 type findingKey struct {
@@ -68,7 +75,7 @@ func (e *Engine) scanSource(ctx context.Context, path, lang string, src []byte) 
 	cursor.SetMatchLimit(matchLimit)
 	s := &source{
 		path: path, lang: lang, src: src, root: root, cursor: cursor,
-		deadline: deadline, ctx: ctx, fields: e.langs[lang].fields, log: e.log, found: map[findingKey]*report.Weakness{},
+		deadline: deadline, ctx: ctx, fields: e.langs[lang].fields, log: e.log, found: map[findingKey]*finding{},
 	}
 	if lq := e.queries[lang]; lq != nil {
 		byRule, err := s.capture(lq)
@@ -82,7 +89,11 @@ func (e *Engine) scanSource(ctx context.Context, path, lang string, src []byte) 
 			return nil, 0, err
 		}
 	}
-	return s.weaknesses(), countLines(src), nil
+	ws, err := s.weaknesses()
+	if err != nil {
+		return nil, 0, err
+	}
+	return ws, countLines(src), nil
 }
 
 // parse parses src with a pooled parser, stopping at the deadline (the
@@ -91,12 +102,6 @@ func (e *Engine) scanSource(ctx context.Context, path, lang string, src []byte) 
 // go-tree-sitter v0.25.0 ParseWithOptions registers its progress callback
 // with go-pointer and never releases it, a leak per parse.
 func (e *Engine) parse(ctx context.Context, lang string, src []byte, deadline time.Time) (*sitter.Tree, error) {
-	l := e.langs[lang]
-	p, err := l.parser()
-	if err != nil {
-		return nil, fmt.Errorf("parser for %s: %w", lang, err)
-	}
-	defer l.release(p)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -104,6 +109,19 @@ func (e *Engine) parse(ctx context.Context, lang string, src []byte, deadline ti
 	if remaining <= 0 {
 		return nil, errDeadline
 	}
+	l := e.langs[lang]
+	p, err := l.parser()
+	if err != nil {
+		return nil, fmt.Errorf("parser for %s: %w", lang, err)
+	}
+	stopped := true
+	defer func() {
+		if stopped {
+			l.discard(p)
+		} else {
+			l.release(p)
+		}
+	}()
 	p.SetTimeoutMicros(uint64(max(remaining.Microseconds(), 1)))
 	defer p.SetTimeoutMicros(0)
 
@@ -118,6 +136,7 @@ func (e *Engine) parse(ctx context.Context, lang string, src []byte, deadline ti
 	defer stop()
 
 	tree := p.Parse(src, nil)
+	stopped = tree == nil
 	if tree == nil {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -129,8 +148,9 @@ func (e *Engine) parse(ctx context.Context, lang string, src []byte, deadline ti
 
 // captured is one node a query captured, with the match's span node.
 type captured struct {
-	node sitter.Node
-	span sitter.Node
+	node       sitter.Node
+	span       sitter.Node
+	start, end uint // node's bytes, read once (each read is a cgo call)
 }
 
 // ruleCaptures are one rule's captured nodes in a file, by role.
@@ -166,7 +186,7 @@ func (s *source) capture(lq *langQuery) (map[int]*ruleCaptures, error) {
 			if int(c.Index) != want {
 				continue
 			}
-			cp := captured{node: c.Node, span: c.Node}
+			cp := captured{node: c.Node, span: c.Node, start: c.Node.StartByte(), end: c.Node.EndByte()}
 			if span != nil {
 				cp.span = *span
 			}
@@ -194,7 +214,7 @@ func (s *source) matchRules(rules []*rule, byRule map[int]*ruleCaptures) error {
 		}
 		var err error
 		if r.spec.Pattern != nil {
-			s.matchPattern(r, rc)
+			err = s.matchPattern(r, rc)
 		} else {
 			err = s.matchTaint(r, rc)
 		}
@@ -208,23 +228,27 @@ func (s *source) matchRules(rules []*rule, byRule map[int]*ruleCaptures) error {
 // matchPattern reports every @match of a pattern rule that is inside a
 // @scope of its inside queries (when it has any) and inside none of its
 // not-inside queries.
-func (s *source) matchPattern(r *rule, rc *ruleCaptures) {
+func (s *source) matchPattern(r *rule, rc *ruleCaptures) error {
 	needInside := len(r.spec.Pattern.Inside) > 0
-	for _, m := range rc[roleMatch] {
-		if needInside && !within(m.node, rc[roleInside]) {
+	for i, m := range rc[roleMatch] {
+		if i%256 == 255 && time.Now().After(s.deadline) {
+			return errDeadline
+		}
+		if needInside && !within(m, rc[roleInside]) {
 			continue
 		}
-		if within(m.node, rc[roleNotInside]) {
+		if within(m, rc[roleNotInside]) {
 			continue
 		}
 		s.add(r, m.node, nil, r.spec.Confidence)
 	}
+	return nil
 }
 
-// within reports whether n lies inside one of the scopes.
-func within(n sitter.Node, scopes []captured) bool {
+// within reports whether c lies inside one of the scopes.
+func within(c captured, scopes []captured) bool {
 	for _, sc := range scopes {
-		if sc.node.StartByte() <= n.StartByte() && n.EndByte() <= sc.node.EndByte() {
+		if sc.start <= c.start && c.end <= sc.end {
 			return true
 		}
 	}
@@ -235,8 +259,8 @@ func within(n sitter.Node, scopes []captured) bool {
 func (s *source) add(r *rule, n sitter.Node, trace []report.TraceStep, confidence string) {
 	key := findingKey{rule: r.spec.ID, start: n.StartByte(), end: n.EndByte()}
 	if prev, ok := s.found[key]; ok {
-		if confidenceRank(confidence) > confidenceRank(prev.Confidence) {
-			prev.Confidence, prev.Trace = confidence, trace
+		if confidenceRank(confidence) > confidenceRank(prev.w.Confidence) {
+			prev.w.Confidence, prev.w.Trace = confidence, trace
 		}
 		return
 	}
@@ -244,27 +268,26 @@ func (s *source) add(r *rule, n sitter.Node, trace []report.TraceStep, confidenc
 		trace = []report.TraceStep{}
 	}
 	start, end := n.StartPosition(), n.EndPosition()
-	s.found[key] = &report.Weakness{
-		Rule:        r.spec.ID,
-		CWE:         r.spec.CWE,
-		OWASP:       r.spec.OWASP,
-		Severity:    r.spec.Severity,
-		Confidence:  confidence,
-		File:        s.path,
-		Line:        int(start.Row) + 1,
-		EndLine:     int(end.Row) + 1,
-		Column:      int(start.Column) + 1,
-		Message:     strings.TrimSpace(r.spec.Message),
-		Fix:         strings.TrimSpace(r.spec.Fix),
-		References:  r.spec.References,
-		Fingerprint: fingerprint(r.spec.ID, n, s.src),
-		Trace:       trace,
-	}
+	s.found[key] = &finding{node: n, w: report.Weakness{
+		Rule:       r.spec.ID,
+		CWE:        r.spec.CWE,
+		OWASP:      r.spec.OWASP,
+		Severity:   r.spec.Severity,
+		Confidence: confidence,
+		File:       s.path,
+		Line:       int(start.Row) + 1,
+		EndLine:    int(end.Row) + 1,
+		Column:     int(start.Column) + 1,
+		Message:    strings.TrimSpace(r.spec.Message),
+		Fix:        strings.TrimSpace(r.spec.Fix),
+		References: r.spec.References,
+		Trace:      trace,
+	}}
 }
 
 // weaknesses returns the findings, nested duplicates folded: a finding of a
 // rule whose span lies inside another finding of the same rule is dropped.
-func (s *source) weaknesses() []report.Weakness {
+func (s *source) weaknesses() ([]report.Weakness, error) {
 	keys := make([]findingKey, 0, len(s.found))
 	for k := range s.found {
 		keys = append(keys, k)
@@ -284,9 +307,14 @@ func (s *source) weaknesses() []report.Weakness {
 			continue
 		}
 		reach = max(reach, k.end)
-		out = append(out, *s.found[k])
+		if time.Now().After(s.deadline) {
+			return nil, errDeadline
+		}
+		f := s.found[k]
+		f.w.Fingerprint = fingerprint(k.rule, f.node, s.src)
+		out = append(out, f.w)
 	}
-	return out
+	return out, nil
 }
 
 func confidenceRank(c string) int {

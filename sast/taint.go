@@ -72,7 +72,7 @@ func (s *source) matchTaint(r *rule, rc *ruleCaptures) error {
 	}
 	for _, c := range sinks {
 		t.sinks[c.node.Id()] = c.span
-		t.sinkStarts = append(t.sinkStarts, c.node.StartByte())
+		t.sinkStarts = append(t.sinkStarts, c.start)
 	}
 	slices.Sort(t.sinkStarts)
 	for _, c := range sanitizers {
