@@ -189,7 +189,16 @@ func compileSegments(l *language, lang string, rules []*rule, segs []segment) (*
 	}
 	lq := &langQuery{q: q, patterns: make([]segment, q.PatternCount())}
 	for p := range q.PatternCount() {
-		lq.patterns[p] = segs[segmentAt(segs, int(q.StartByteForPattern(p)))]
+		seg := segs[segmentAt(segs, int(q.StartByteForPattern(p)))]
+		// go-tree-sitter keeps a predicate it does not know (#eqq?, a
+		// typo) as a "general" one and never evaluates it: the pattern
+		// would match as if it were not there.
+		if gp := q.GeneralPredicates(p); len(gp) > 0 {
+			q.Close()
+			return nil, fmt.Errorf("rule %q: %s: language %s: unknown predicate #%s (known: #eq? #not-eq? #any-eq? #any-not-eq? #match? #not-match? #any-match? #any-not-match? #any-of? #not-any-of?)",
+				rules[seg.rule].file, seg.field, lang, gp[0].Operator)
+		}
+		lq.patterns[p] = seg
 	}
 	for ro := range numRoles {
 		lq.captures[ro] = captureIndex(q, roleCaptures[ro])

@@ -43,6 +43,7 @@ func TestNewRejectsBadRules(t *testing.T) {
 		{"unknown field in a query", "js/js-test.yaml", strings.Replace(validRule, "    - |\n", "    - querry: x\n      languages: [javascript]\n    - |\n", 1), `unknown field "querry"`},
 		{"query does not compile", "js/js-test.yaml", strings.Replace(validRule, "(identifier)", "(no_such_node)", 1), "does not compile for language javascript"},
 		{"query for a kind only typescript has", "js/js-test.yaml", strings.Replace(validRule, "(identifier) @f", "(required_parameter) @f", 1), "does not compile for language javascript"},
+		{"unknown predicate", "js/js-test.yaml", strings.Replace(validRule, "#eq?", "#eqq?", 1), "unknown predicate #eqq?"},
 		{"no @match capture", "js/js-test.yaml", strings.Replace(validRule, "@match", "@other", 1), "no @match capture"},
 		{"id grammar", "js/js-Test.yaml", strings.Replace(validRule, "js-test", "js-Test", 1), `id "js-Test"`},
 		{"id and file name differ", "js/js-other.yaml", validRule, "must be named js-test.yaml"},
