@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -101,11 +102,17 @@ type findings struct {
 	Packages        []string        `json:"packages"`
 	VulnDB          bool            `json:"vulndb_available"`
 	Evidence        []string        `json:"evidence"`
+	// Weaknesses are the code weaknesses as "rule file:line severity/confidence
+	// trace-length" (the full ones are pinned by report's goldens).
+	Weaknesses []string `json:"weaknesses"`
 }
 
 func findingsOf(r report.Report) findings {
 	f := findings{Verdict: r.Verdict, Stage: r.Stage, Secrets: r.Secrets, VulnDB: r.VulnDB.Available,
-		Reasons: []string{}, Vulnerabilities: []string{}, Packages: []string{}, Evidence: []string{}}
+		Reasons: []string{}, Vulnerabilities: []string{}, Packages: []string{}, Evidence: []string{}, Weaknesses: []string{}}
+	for _, w := range r.Weaknesses {
+		f.Weaknesses = append(f.Weaknesses, fmt.Sprintf("%s %s:%d %s/%s trace=%d", w.Rule, w.File, w.Line, w.Severity, w.Confidence, len(w.Trace)))
+	}
 	for _, reason := range r.Reasons {
 		f.Reasons = append(f.Reasons, string(reason.Verdict)+" "+reason.Policy+": "+reason.Message)
 	}
@@ -134,7 +141,7 @@ func joinOr(s []string) string {
 
 func TestScanExamples(t *testing.T) {
 	st := startShared(t)
-	for _, app := range []string{"node-todo", "py-notes", "go-api", "clean-static"} {
+	for _, app := range []string{"node-todo", "py-notes", "go-api", "clean-static", "code-weak"} {
 		for _, full := range []bool{false, true} {
 			name := app
 			if full {

@@ -93,6 +93,9 @@ func findingsSets(r report.Report) []string {
 	for _, p := range r.Packages {
 		out = append(out, "pkg "+p.Name+"@"+p.Version+" "+strings.Join(p.Licenses, ","))
 	}
+	for _, w := range r.Weaknesses {
+		out = append(out, fmt.Sprintf("weakness %s %s:%d %s", w.Rule, w.File, w.Line, w.Fingerprint))
+	}
 	slices.Sort(out)
 	return out
 }
@@ -100,7 +103,7 @@ func findingsSets(r report.Report) []string {
 // TestSubmitMatchesScan: `tollgate submit --wait` through the API returns
 // the same verdict, exit code and findings as `tollgate scan --full`.
 func TestSubmitMatchesScan(t *testing.T) {
-	apps := []string{"node-todo", "py-notes", "clean-static"}
+	apps := []string{"node-todo", "py-notes", "clean-static", "code-weak"}
 	dir := t.TempDir()
 	db := filepath.Join(dir, "db")
 	if !testing.Short() {

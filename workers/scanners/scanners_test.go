@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tollgate/tollgate/internal/golden"
+	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/vulndb"
 	"github.com/tollgate/tollgate/workers/sandbox"
@@ -167,7 +169,7 @@ func TestDeepTaskWritesSBOMFiles(t *testing.T) {
 // Temporal carry it in, with its time.
 func TestFastTaskCarriesWeaknesses(t *testing.T) {
 	needEngine(t)
-	out, err := engine.Scanners()[tasks.KindSecrets].Scan(context.Background(), tasks.Task{ScanID: "s", App: "node-todo", Kind: tasks.KindSecrets, Tenant: "acme"}, example("node-todo"))
+	out, err := engine.Scanners()[tasks.KindSecrets].Scan(context.Background(), tasks.Task{ScanID: "s", App: "code-weak", Kind: tasks.KindSecrets, Tenant: "acme"}, example("code-weak"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,10 +188,18 @@ func TestFastTaskCarriesWeaknesses(t *testing.T) {
 	if err := json.Unmarshal(raw, &back); err != nil || back.CodeScan == nil {
 		t.Fatalf("code scan lost on the way: %v %s", err, raw)
 	}
-	// TODO(lead, issue 13): with the real engine merged (sast/stub_plumbing.go
-	// deleted), scan an example with code weaknesses (the one examples/
-	// gains) and pin a finding here: rule, file, line, and a trace for a
-	// taint rule; and CodeScan.Files > 0.
+	if back.CodeScan.Files["javascript"] == 0 {
+		t.Fatalf("code scan %+v: no JavaScript file read", back.CodeScan)
+	}
+	var sql *report.Weakness
+	for i, w := range back.Weaknesses {
+		if w.Rule == "js-sql-injection" {
+			sql = &back.Weaknesses[i]
+		}
+	}
+	if sql == nil || sql.File != "src/server.js" || len(sql.Trace) < 2 || !strings.HasPrefix(sql.Fingerprint, "tgw1:") {
+		t.Fatalf("no js-sql-injection with a trace in src/server.js: %+v", back.Weaknesses)
+	}
 }
 
 func TestEcosystemFromPURL(t *testing.T) {
