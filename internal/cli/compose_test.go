@@ -627,7 +627,9 @@ func TestDockerfile(t *testing.T) {
 		fmt.Fprintf(&all, "%s %s\n", in.cmd, in.args)
 	}
 	_ = Version // the -X target below
-	for _, want := range []string{"GOEXPERIMENT=jsonv2", "CGO_ENABLED=0", "--mount=type=cache,target=/go/pkg/mod",
+	for _, want := range []string{"GOEXPERIMENT=jsonv2",
+		// cgo for tree-sitter, linked statically for distroless/static
+		"CGO_ENABLED=1", "-tags netgo,osusergo", "-extldflags -static", "--mount=type=cache,target=/go/pkg/mod",
 		"--mount=type=cache,target=/root/.cache/go-build", "-X github.com/tollgate/tollgate/internal/cli.Version=",
 		"./cmd/tollgate", "db import --osv testdata/osv"} {
 		if !strings.Contains(all.String(), want) {
