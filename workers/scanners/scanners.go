@@ -16,7 +16,6 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tollgate/tollgate/manifest"
-	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/sast"
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/workers"
@@ -94,8 +93,12 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Engine, error
 	return e, nil
 }
 
-// Close releases the vulnerability DB.
-func (e *Engine) Close() error { return e.vulns.Close() }
+// Close releases the vulnerability DB and the SAST engine's parsers and
+// queries (tree-sitter memory, outside Go's heap).
+func (e *Engine) Close() error {
+	e.code.Close()
+	return e.vulns.Close()
+}
 
 // Scanners returns the task runners by task kind, for workers.Config.
 func (e *Engine) Scanners() map[string]workers.Scanner {
@@ -160,9 +163,6 @@ func (e *Engine) runSecrets(ctx context.Context, t tasks.Task, dir string) (work
 		return workers.Output{}, fmt.Errorf("scan code in %q: %w", dir, err)
 	}
 	timings["code"] = time.Since(begin).Seconds()
-	if weaknesses == nil {
-		weaknesses = []report.Weakness{} // the code scanner ran and found none
-	}
 	return workers.Output{Result: tasks.Result{
 		Kind:       t.Kind,
 		Secrets:    found,
