@@ -6,11 +6,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tollgate/tollgate/loadtest/corpus"
 )
 
-// BenchmarkScan parses and matches each example app and the fixtures (and
-// the folders listed in SAST_BENCH_DIRS, colon-separated), reporting time
-// per thousand lines and lines per second besides ns/op.
+// BenchmarkScan parses and matches each example app, the fixtures, one
+// load-test corpus app of each ecosystem (its handler code) and the folders
+// listed in SAST_BENCH_DIRS (colon-separated), reporting time per thousand
+// lines and lines per second besides ns/op.
 func BenchmarkScan(b *testing.B) {
 	e := defaultEngine(b)
 	dirs := []string{"testdata/fixtures"}
@@ -21,6 +24,18 @@ func BenchmarkScan(b *testing.B) {
 	for _, a := range apps {
 		if st, err := os.Stat(a); err == nil && st.IsDir() {
 			dirs = append(dirs, a)
+		}
+	}
+	root := b.TempDir()
+	m, err := corpus.Generate(context.Background(), root, corpus.Options{Seed: 1, Apps: 12})
+	if err != nil {
+		b.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, a := range m.Apps {
+		if !seen[a.Ecosystem] {
+			seen[a.Ecosystem] = true
+			dirs = append(dirs, filepath.Join(root, a.Dir))
 		}
 	}
 	for _, dir := range dirs {

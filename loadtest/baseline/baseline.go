@@ -48,7 +48,7 @@ type Options struct {
 	// ChildCPUProfile, when set with Sandbox, is where each child writes
 	// a CPU profile (.slotN appended).
 	ChildCPUProfile string
-	Logger  *slog.Logger
+	Logger          *slog.Logger
 }
 
 // findings are what decide a baseline's verdict, as the default policy

@@ -169,6 +169,11 @@ func Generate(ctx context.Context, root string, o Options) (Manifest, error) {
 			n := min(depCount(r, 20, 1500), len(gomods))
 			files, a.Packages = goApp(r, a, gomods, n)
 		}
+		// Its handler code draws from its own stream, so the packages and
+		// planted findings of a seed stay what they were before apps had code.
+		for name, text := range codeFiles(rand.New(rand.NewPCG(uint64(o.Seed), uint64(i))), a.Ecosystem, a.Name) {
+			files[name] = text
+		}
 		// Every app declares what it may touch (nothing): without a
 		// manifest the fast policy warns, and clean apps are meant to pass.
 		files["tollgate.yaml"] = "version: 1\npermissions: {}\n"
@@ -182,6 +187,9 @@ func Generate(ctx context.Context, root string, o Options) (Manifest, error) {
 				}
 			}
 		}) {
+			if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+				return Manifest{}, err
+			}
 			if err := os.WriteFile(filepath.Join(dir, name), []byte(files[name]), 0o644); err != nil {
 				return Manifest{}, err
 			}
@@ -253,7 +261,6 @@ func nodeApp(r *rand.Rand, a App, u []npmPkg, n int) (map[string]string, int) {
 	return map[string]string{
 		"package.json":      string(pkg) + "\n",
 		"package-lock.json": string(lock) + "\n",
-		"src/index.js":      fmt.Sprintf("// %s: a generated micro app.\nconst port = process.env.PORT || 3000;\nconsole.log(`%s listening on ${port}`);\n", a.Name, a.Name),
 	}, len(deps)
 }
 
@@ -265,7 +272,6 @@ func pythonApp(r *rand.Rand, a App, u []pypiPkg, n int) (map[string]string, int)
 	}
 	return map[string]string{
 		"requirements.txt": b.String(),
-		"src/app.py":       fmt.Sprintf("\"\"\"%s: a generated micro app.\"\"\"\n\nprint(\"hello from %s\")\n", a.Name, a.Name),
 	}, n
 }
 
@@ -279,8 +285,7 @@ func goApp(r *rand.Rand, a App, u []goMod, n int) (map[string]string, int) {
 	}
 	mod.WriteString(")\n")
 	return map[string]string{
-		"go.mod":      mod.String(),
-		"go.sum":      sum.String(),
-		"src/main.go": fmt.Sprintf("// Command %s is a generated micro app.\npackage main\n\nfunc main() { println(%q) }\n", strings.ReplaceAll(a.Name, "-", ""), a.Name),
+		"go.mod": mod.String(),
+		"go.sum": sum.String(),
 	}, n
 }

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"go/parser"
+	"go/token"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"testing"
+
+	"github.com/tollgate/tollgate/sast"
 )
 
 func TestGenerateIsDeterministic(t *testing.T) {
@@ -104,5 +108,65 @@ func TestCorpusShape(t *testing.T) {
 	var back Manifest
 	if err := json.Unmarshal(raw, &back); err != nil || len(back.Apps) != 1000 || back.Apps[3] != m.Apps[3] {
 		t.Fatalf("manifest round trip: %v", err)
+	}
+}
+
+// TestCodeIsCleanAndReal pins what the apps' handler code is for: enough
+// real handlers for the code scanner to parse, none of them a finding (the
+// expected verdicts assume clean code), and Go that parses.
+func TestCodeIsCleanAndReal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads the SAST engine")
+	}
+	ctx := context.Background()
+	root := t.TempDir()
+	m, err := Generate(ctx, root, Options{Seed: 3, Apps: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := sast.New(sast.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer engine.Close()
+	lines := map[string][]int{}
+	for _, a := range m.Apps {
+		dir := filepath.Join(root, a.Dir)
+		ws, scan, err := engine.Scan(ctx, dir)
+		if err != nil {
+			t.Fatalf("%s: %v", a.Name, err)
+		}
+		for _, w := range ws {
+			t.Errorf("%s: %s:%d %s (%s)", a.Name, w.File, w.Line, w.Rule, w.Message)
+		}
+		files := 0
+		for _, n := range scan.Files {
+			files += n
+		}
+		if files < 3 {
+			t.Errorf("%s: the code scanner read %d files (%v), want the app's handler code", a.Name, files, scan.Files)
+		}
+		n := 0
+		_ = filepath.WalkDir(filepath.Join(dir, "src"), func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || filepath.Ext(p) == ".txt" {
+				return err
+			}
+			raw, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			n += bytes.Count(raw, []byte("\n"))
+			if filepath.Ext(p) == ".go" {
+				if _, err := parser.ParseFile(token.NewFileSet(), p, raw, parser.AllErrors); err != nil {
+					t.Errorf("%s: %v", a.Name, err)
+				}
+			}
+			return nil
+		})
+		lines[a.Ecosystem] = append(lines[a.Ecosystem], n)
+	}
+	for eco, ns := range lines {
+		slices.Sort(ns)
+		t.Logf("%s: %d apps, lines of code min %d, p50 %d, max %d", eco, len(ns), ns[0], ns[len(ns)/2], ns[len(ns)-1])
 	}
 }
