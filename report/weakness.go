@@ -39,7 +39,7 @@ type TraceStep struct {
 
 // CodeScan summarises what the SAST engine read: files and lines parsed
 // per language, and files skipped by reason (minified, generated, vendored,
-// too_large, parse_timeout, parse_error).
+// test, too_large, parse_timeout, parse_error).
 type CodeScan struct {
 	Files   map[string]int `json:"files"`
 	Lines   map[string]int `json:"lines"`

@@ -143,6 +143,32 @@ var vendoredDirs = map[string]bool{
 	".venv": true, "venv": true, "site-packages": true,
 }
 
+// testDirs are folders of tests and test fixtures: code that does not ship
+// with the app. Their source files are counted as test and not read, as are
+// files named like tests (testName). Semgrep's default .semgrepignore
+// leaves out test/, tests/ and *_test.go the same way; test code was the
+// main source of false positives on the control apps (sast/eval).
+var testDirs = map[string]bool{
+	"test": true, "tests": true, "__tests__": true, "__mocks__": true, "testdata": true,
+	"spec": true, "e2e": true, "cypress": true,
+}
+
+// testName reports a file named the way Go, Python and JavaScript test
+// runners find tests (foo_test.go, test_foo.py, foo_test.py, conftest.py,
+// foo.test.ts, foo.spec.js).
+func testName(name string) bool {
+	n := strings.ToLower(name)
+	ext := filepath.Ext(n)
+	base := strings.TrimSuffix(n, ext)
+	switch ext {
+	case ".go":
+		return strings.HasSuffix(base, "_test")
+	case ".py":
+		return strings.HasPrefix(base, "test_") || strings.HasSuffix(base, "_test") || base == "conftest"
+	}
+	return strings.HasSuffix(base, ".test") || strings.HasSuffix(base, ".spec")
+}
+
 // Scan reads every source file below dir (never following symlinks) and
 // returns the weaknesses found, sorted by file, line and rule, and a
 // summary of what was read and skipped.
@@ -168,6 +194,10 @@ func (e *Engine) Scan(ctx context.Context, dir string) ([]report.Weakness, repor
 				summary.Skipped["vendored"] += countSources(ctx, p)
 				return filepath.SkipDir
 			}
+			if testDirs[strings.ToLower(d.Name())] {
+				summary.Skipped["test"] += countSources(ctx, p)
+				return filepath.SkipDir
+			}
 			return nil
 		}
 		if !d.Type().IsRegular() {
@@ -175,6 +205,10 @@ func (e *Engine) Scan(ctx context.Context, dir string) ([]report.Weakness, repor
 		}
 		lang := languageForPath(p)
 		if lang == "" {
+			return nil
+		}
+		if testName(d.Name()) {
+			summary.Skipped["test"]++
 			return nil
 		}
 		rel, err := filepath.Rel(dir, p)
@@ -206,6 +240,10 @@ func (e *Engine) Scan(ctx context.Context, dir string) ([]report.Weakness, repor
 					summary.Files[j.lang]++
 					summary.Lines[j.lang] += lines
 					found = append(found, ws...)
+				case reason == "parse_timeout" || reason == "parse_error":
+					// Code that was not read: worth a line in the worker's log.
+					summary.Skipped[reason]++
+					e.log.WarnContext(ctx, "sast could not read a file", "file", j.rel, "reason", reason, "err", err)
 				case reason != "":
 					summary.Skipped[reason]++
 					e.log.DebugContext(ctx, "sast skipped file", "file", j.rel, "reason", reason)

@@ -53,6 +53,16 @@ func TestScanSkipsAndCountsByReason(t *testing.T) {
 		"public/app.js":             "var a=1;" + strings.Repeat("a+=1;", 300) + "\n",
 		"src/huge.js":               strings.Repeat("// filler line\n", 400),
 		"src/types.d.ts":            "declare const x: number;\n",
+		"test/app.test.js":          vulnerableJS,
+		"src/__tests__/a.js":        vulnerableJS,
+		"src/app.spec.ts":           vulnerableJS,
+		"src/app.test.js":           vulnerableJS,
+		"pkg/db_test.go":            "package pkg\n",
+		"tests/fixtures/x.py":       "x = 1\n",
+		"src/test_views.py":         "x = 1\n",
+		"src/views_test.py":         "x = 1\n",
+		"conftest.py":               "x = 1\n",
+		"src/testing.py":            "def f():\n    return 1\n",
 	})
 	if err := os.Symlink(filepath.Join(dir, "src", "app.js"), filepath.Join(dir, "src", "link.js")); err != nil {
 		t.Fatal(err)
@@ -65,16 +75,16 @@ func TestScanSkipsAndCountsByReason(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantSkipped := map[string]int{"vendored": 4, "generated": 5, "minified": 1, "too_large": 1}
+	wantSkipped := map[string]int{"vendored": 4, "generated": 5, "minified": 1, "too_large": 1, "test": 9}
 	if !reflect.DeepEqual(summary.Skipped, wantSkipped) {
 		t.Errorf("skipped = %v, want %v", summary.Skipped, wantSkipped)
 	}
-	wantFiles := map[string]int{"javascript": 1, "python": 1}
+	wantFiles := map[string]int{"javascript": 1, "python": 2}
 	if !reflect.DeepEqual(summary.Files, wantFiles) {
 		t.Errorf("files = %v, want %v", summary.Files, wantFiles)
 	}
-	if summary.Lines["javascript"] != 3 || summary.Lines["python"] != 2 {
-		t.Errorf("lines = %v, want javascript 3, python 2", summary.Lines)
+	if summary.Lines["javascript"] != 3 || summary.Lines["python"] != 4 {
+		t.Errorf("lines = %v, want javascript 3, python 4", summary.Lines)
 	}
 	if summary.Rules != len(e.RuleIDs()) {
 		t.Errorf("rules = %d, want %d", summary.Rules, len(e.RuleIDs()))

@@ -122,7 +122,12 @@ var pySyntax = &syntax{
 	branches: set("if_statement", "elif_clause", "else_clause", "for_statement", "while_statement", "try_statement",
 		"except_clause", "match_statement", "case_clause", "conditional_expression"),
 	passCalls: set("str", "json.loads", "unquote", "unquote_plus", "urllib.parse.unquote", "parse.unquote",
-		"urllib.parse.unquote_plus", "base64.b64decode", "base64.urlsafe_b64decode", "bytes.decode"),
+		"urllib.parse.unquote_plus", "base64.b64decode", "base64.urlsafe_b64decode", "bytes.decode",
+		// containers and parsers that hand their input on
+		"dict", "list", "tuple", "set", "sorted", "bytes", "parse_qs", "parse_qsl", "urllib.parse.parse_qs",
+		"urllib.parse.parse_qsl", "urlparse", "urllib.parse.urlparse", "re.sub",
+		// paths built from the input are the input (a traversal survives them)
+		"os.path.join", "os.path.abspath", "os.path.normpath"),
 }
 
 var goSyntax = &syntax{
