@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Measures the SAST engine on real code no one here wrote (issue 13): exports
-# each app of sast/eval/truth.yaml at its recorded commit into a temporary
-# folder, scans it with the engine (go run ./sast/eval/cmd) and prints the
-# table: recall on the vulnerable apps' documented lines, per app and per
-# family, findings per KLOC on the control apps, every miss and every false
-# positive. The table is also written, with its JSON, to the output folder.
+# each app of the truth list (sast/eval/truth.yaml unless -t) at its recorded
+# commit into a temporary folder, scans it with the engine (go run
+# ./sast/eval/cmd) and prints the table: recall on the vulnerable apps'
+# documented lines, per app and per family, findings per KLOC on the control
+# apps, every miss and every false positive. The table is also written, with
+# its JSON, to the output folder.
 #
 # The apps' code is never committed: each comes from a bare git directory,
 # found under MIRRORS as owner+name/repo (what the fetch tool leaves in
 # /work/.mirror), owner+name, or name. With SAST_EVAL_CLONE=1 a missing one is
 # cloned bare from GitHub into MIRRORS.
 #
-# Usage: scripts/sast-eval.sh [-m MIRRORS] [-o OUTDIR] [-k] [-- cmd flags...]
+# Usage: scripts/sast-eval.sh [-t TRUTH] [-m MIRRORS] [-o OUTDIR] [-k] [-- cmd flags...]
+#   -t TRUTH    the truth list (default: sast/eval/truth.yaml; the independent
+#               check is sast/eval/independent.yaml)
 #   -m MIRRORS  where the git directories are (default: $SAST_EVAL_MIRRORS or /work/.mirror)
 #   -o OUTDIR   where eval.md and eval.json go (default: a new temporary folder)
 #   -k          keep the exported trees (they are removed otherwise)
@@ -19,20 +22,27 @@
 set -euo pipefail
 
 mirrors=${SAST_EVAL_MIRRORS:-/work/.mirror}
+truth=sast/eval/truth.yaml
 out=""
 keep=0
-while getopts "m:o:kh" opt; do
+while getopts "t:m:o:kh" opt; do
   case $opt in
+    t) truth=$OPTARG ;;
     m) mirrors=$OPTARG ;;
     o) out=$OPTARG ;;
     k) keep=1 ;;
-    h) sed -n '2,19p' "$0"; exit 0 ;;
+    h) sed -n '2,21p' "$0"; exit 0 ;;
     *) exit 2 ;;
   esac
 done
 shift $((OPTIND - 1))
 [ "${1:-}" = "--" ] && shift
 
+# A relative -t names a file from the current folder, else from the repository.
+case $truth in
+  /*) ;;
+  *) if [ -e "$truth" ]; then truth=$(cd "$(dirname "$truth")" && pwd)/$(basename "$truth"); fi ;;
+esac
 cd "$(dirname "$0")/.."
 export GOEXPERIMENT=jsonv2
 
@@ -60,7 +70,7 @@ gitdir_for() { # name repo
   return 1
 }
 
-apps=$(go run ./sast/eval/cmd -list)
+apps=$(go run ./sast/eval/cmd -truth "$truth" -list)
 while read -r name repo commit; do
   if ! gitdir=$(gitdir_for "$name" "$repo"); then
     echo "sast-eval: no git directory for $repo under $mirrors (fetch github:$repo, or set SAST_EVAL_CLONE=1)" >&2
@@ -75,6 +85,6 @@ while read -r name repo commit; do
   echo "sast-eval: exported $repo@${commit:0:12} to $work/apps/$name" >&2
 done <<<"$apps"
 
-go run ./sast/eval/cmd -apps "$work/apps" -json "$out/eval.json" "$@" >"$out/eval.md"
+go run ./sast/eval/cmd -truth "$truth" -apps "$work/apps" -json "$out/eval.json" "$@" >"$out/eval.md"
 cat "$out/eval.md"
 echo "sast-eval: table in $out/eval.md, JSON in $out/eval.json" >&2

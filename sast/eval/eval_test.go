@@ -45,6 +45,23 @@ func TestTruthListLoadsAndNamesEveryKind(t *testing.T) {
 	}
 }
 
+func TestIndependentListLoadsAndHoldsOnlyTheKeptApps(t *testing.T) {
+	indep, err := LoadTruth("independent.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var repos []string
+	for _, a := range indep.Apps {
+		if a.Kind != KindVulnerable {
+			t.Errorf("app %s is %s; the independent check measures recall only", a.Name, a.Kind)
+		}
+		repos = append(repos, strings.ToLower(a.Repo))
+	}
+	if want := "owasp/nodegoat juice-shop/juice-shop anxolerd/dvpwa"; strings.Join(repos, " ") != want {
+		t.Errorf("independent apps %v, want %s", repos, want)
+	}
+}
+
 func TestValidateNamesEveryBadEntry(t *testing.T) {
 	bad := Truth{Apps: []App{
 		{Name: "a", Repo: "o/a", Commit: "abc", Language: "cobol", Kind: KindVulnerable,
@@ -161,6 +178,32 @@ func TestRunMeasuresRecallAndFalsePositives(t *testing.T) {
 	}
 	golden.Assert(t, filepath.Join("testdata", "eval.golden.md"), md.Bytes())
 	golden.AssertJSON(t, filepath.Join("testdata", "eval.golden.json"), res)
+}
+
+func TestMarkdownWithoutControlsClaimsNoControlAim(t *testing.T) {
+	apps := t.TempDir()
+	if err := os.Mkdir(filepath.Join(apps, "vuln"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(t.Context(), slog.New(slog.DiscardHandler), fixtureScanner{}, fixtureTruth(), apps, []string{"vuln"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md bytes.Buffer
+	if err := res.Markdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	out := md.String()
+	for _, want := range []string{"No control app in this list", "Aim: recall in scope NOT met (0%)."} {
+		if !strings.Contains(out, want) {
+			t.Errorf("table lacks %q:\n%s", want, out)
+		}
+	}
+	for _, unwanted := range []string{"on the controls NOT met", "False positives on the controls"} {
+		if strings.Contains(out, unwanted) {
+			t.Errorf("table says %q with no control app", unwanted)
+		}
+	}
 }
 
 func TestInTestCodeKnowsTestFilesByPath(t *testing.T) {

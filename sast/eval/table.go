@@ -178,22 +178,29 @@ func (r Result) Markdown(w io.Writer) error {
 	}
 	p("\n")
 
-	p("### Controls: every finding is a false positive (aim: under %.0f high-confidence finding per KLOC)\n\n", HighPerKLOCCeiling)
-	p("| app | language | commit | KLOC | findings | per KLOC | high confidence | per KLOC | blocking (high sev + high conf) | in test code | seconds |\n")
-	p("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
-	for _, a := range r.Apps {
-		if a.Kind != KindControl {
-			continue
+	// The independent check (independent.yaml) lists vulnerable apps only.
+	controls := slices.ContainsFunc(r.Apps, func(a AppResult) bool { return a.Kind == KindControl })
+	if !controls {
+		p("### Controls\n\nNo control app in this list: false positives are not measured.\n\n")
+		p("Aim: recall in scope %s (%s).\n\n", met(t.RecallAimMet), pct(t.InScopeRecall))
+	} else {
+		p("### Controls: every finding is a false positive (aim: under %.0f high-confidence finding per KLOC)\n\n", HighPerKLOCCeiling)
+		p("| app | language | commit | KLOC | findings | per KLOC | high confidence | per KLOC | blocking (high sev + high conf) | in test code | seconds |\n")
+		p("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+		for _, a := range r.Apps {
+			if a.Kind != KindControl {
+				continue
+			}
+			p("| %s | %s | %s | %.1f | %d | %.2f | %d | %.2f | %d | %d | %.2f |\n",
+				a.Name, a.Language, short(a.Commit), float64(a.Lines)/1000, a.Findings, a.PerKLOC,
+				a.HighConfidence, a.HighConfidencePerKLOC, a.Blocking, a.InTests, a.Seconds)
 		}
-		p("| %s | %s | %s | %.1f | %d | %.2f | %d | %.2f | %d | %d | %.2f |\n",
-			a.Name, a.Language, short(a.Commit), float64(a.Lines)/1000, a.Findings, a.PerKLOC,
-			a.HighConfidence, a.HighConfidencePerKLOC, a.Blocking, a.InTests, a.Seconds)
-	}
-	p("| **all** | | | %.1f | %d | %.2f | %d | **%.2f** | %d | %d | |\n\n",
-		float64(t.ControlLines)/1000, t.ControlFindings, t.ControlPerKLOC, t.ControlHigh, t.ControlHighPerKLOC, t.ControlBlocking, t.ControlInTests)
+		p("| **all** | | | %.1f | %d | %.2f | %d | **%.2f** | %d | %d | |\n\n",
+			float64(t.ControlLines)/1000, t.ControlFindings, t.ControlPerKLOC, t.ControlHigh, t.ControlHighPerKLOC, t.ControlBlocking, t.ControlInTests)
 
-	p("Aims: recall in scope %s (%s), high-confidence findings per KLOC on the controls %s (%.2f).\n\n",
-		met(t.RecallAimMet), pct(t.InScopeRecall), met(t.ControlAimMet), t.ControlHighPerKLOC)
+		p("Aims: recall in scope %s (%s), high-confidence findings per KLOC on the controls %s (%.2f).\n\n",
+			met(t.RecallAimMet), pct(t.InScopeRecall), met(t.ControlAimMet), t.ControlHighPerKLOC)
+	}
 
 	p("### Misses\n\n")
 	misses := 0
@@ -214,22 +221,24 @@ func (r Result) Markdown(w io.Writer) error {
 	}
 	p("\n")
 
-	p("### False positives on the controls\n\n")
-	fps := 0
-	for _, a := range r.Apps {
-		fps += len(a.FalsePositives)
-	}
-	if fps == 0 {
-		p("None.\n\n")
-	} else {
-		p("| app | where | rule | CWE | severity | confidence | message |\n|---|---|---|---|---|---|---|\n")
+	if controls {
+		p("### False positives on the controls\n\n")
+		fps := 0
 		for _, a := range r.Apps {
-			for _, f := range a.FalsePositives {
-				p("| %s | `%s:%d` | %s | %s | %s | %s | %s |\n", a.Name, f.File, f.Line, f.Rule,
-					strings.Join(f.CWE, ", "), f.Severity, f.Confidence, cell(f.Message))
-			}
+			fps += len(a.FalsePositives)
 		}
-		p("\n")
+		if fps == 0 {
+			p("None.\n\n")
+		} else {
+			p("| app | where | rule | CWE | severity | confidence | message |\n|---|---|---|---|---|---|---|\n")
+			for _, a := range r.Apps {
+				for _, f := range a.FalsePositives {
+					p("| %s | `%s:%d` | %s | %s | %s | %s | %s |\n", a.Name, f.File, f.Line, f.Rule,
+						strings.Join(f.CWE, ", "), f.Severity, f.Confidence, cell(f.Message))
+				}
+			}
+			p("\n")
+		}
 	}
 
 	p("### Other findings on the vulnerable apps (not counted)\n\n")
