@@ -1,20 +1,17 @@
 package loadtest
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
-	"mime/multipart"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/apiclient"
 )
 
 // Job is one app to submit: its name, packed source and expected verdict.
@@ -67,7 +64,11 @@ func Drive(ctx context.Context, o DriverOptions) (Run, error) {
 	if o.Seq == nil {
 		o.Seq = new(int64)
 	}
-	c := &client{url: o.URL, token: o.Token, http: &http.Client{Timeout: 90 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}}
+	ac, err := apiclient.New(o.URL, o.Token, &http.Client{Timeout: 90 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 1024}})
+	if err != nil {
+		return Run{}, fmt.Errorf("load run %q: %w", o.Name, err)
+	}
+	c := &client{api: ac}
 	// The warm-up is a phase of its own: it ends before the measured scans
 	// begin, so that neither overlaps the other.
 	if o.Warmup > 0 {
@@ -206,21 +207,21 @@ func phase(ctx context.Context, o DriverOptions, c *client, n int, done func(out
 }
 
 // client talks to the API the way CI does.
-type client struct {
-	url, token string
-	http       *http.Client
-}
+type client struct{ api *apiclient.Client }
 
 // scan submits a job and waits for its verdict. Submissions are retried with
 // the same Idempotency-Key, so a retry never makes a second scan.
 func (c *client) scan(ctx context.Context, job Job, seq int) outcome {
 	out := outcome{app: job.App, expected: job.Expected, submitted: time.Now()}
-	meta, _ := json.Marshal(api.Metadata{App: job.App, Commit: fmt.Sprintf("%012x", seq)})
-	key := "load-" + strconv.Itoa(seq)
+	sub := apiclient.Submission{
+		Metadata:       api.Metadata{App: job.App, Commit: fmt.Sprintf("%012x", seq)},
+		Archive:        job.Archive,
+		IdempotencyKey: "load-" + strconv.Itoa(seq),
+	}
 	var st api.ScanStatus
 	var err error
 	for attempt := range 8 {
-		if st, err = c.submit(ctx, meta, job.Archive, key); err == nil {
+		if st, err = c.api.Submit(ctx, sub); err == nil {
 			break
 		}
 		if ctx.Err() != nil {
@@ -238,7 +239,7 @@ func (c *client) scan(ctx context.Context, job Job, seq int) outcome {
 			out.err = fmt.Errorf("scan %s of %s: no verdict: %w", st.ScanID, job.App, ctx.Err())
 			return out
 		}
-		next, err := c.status(ctx, st.ScanID)
+		next, err := c.api.Status(ctx, st.ScanID, 30*time.Second)
 		if err != nil {
 			time.Sleep(250 * time.Millisecond) // the API or Temporal restarting
 			continue
@@ -256,47 +257,4 @@ func (c *client) scan(ctx context.Context, job Job, seq int) outcome {
 		out.fast = st.StartedAt.Add(time.Duration(f * float64(time.Second))).Sub(out.submitted)
 	}
 	return out
-}
-
-func (c *client) submit(ctx context.Context, meta, archive []byte, key string) (api.ScanStatus, error) {
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	mp, _ := mw.CreateFormField("metadata")
-	mp.Write(meta)
-	ap, _ := mw.CreateFormFile("archive", "src.tgz")
-	ap.Write(archive)
-	mw.Close()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url+"/v1/scans", &body)
-	if err != nil {
-		return api.ScanStatus{}, err
-	}
-	req.Header.Set("Content-Type", mw.FormDataContentType())
-	req.Header.Set("Idempotency-Key", key)
-	return c.do(req)
-}
-
-func (c *client) status(ctx context.Context, id string) (api.ScanStatus, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.url+"/v1/scans/"+id+"?wait=30s", nil)
-	if err != nil {
-		return api.ScanStatus{}, err
-	}
-	return c.do(req)
-}
-
-func (c *client) do(req *http.Request) (api.ScanStatus, error) {
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return api.ScanStatus{}, err
-	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if resp.StatusCode >= 300 {
-		return api.ScanStatus{}, fmt.Errorf("%s %s: %d %s", req.Method, req.URL.Path, resp.StatusCode, bytes.TrimSpace(data))
-	}
-	var st api.ScanStatus
-	if err := json.Unmarshal(data, &st); err != nil {
-		return api.ScanStatus{}, fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
-	}
-	return st, nil
 }

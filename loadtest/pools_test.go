@@ -8,6 +8,9 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/apiclient"
 )
 
 // poolsRow is one pool in the output of `tollgate pools --json`.
@@ -48,11 +51,17 @@ func TestPoolsReportsPendingWork(t *testing.T) {
 	fleet, bin := startTestFleet(ctx, t)
 	fleet.StopWorkers()
 	jobs := smokeJobs(t)
-	c := &client{url: fleet.URL, token: fleet.Token, http: http.DefaultClient}
+	c, err := apiclient.New(fleet.URL, fleet.Token, http.DefaultClient)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var ids []string
 	for i := range 6 {
-		meta, _ := json.Marshal(map[string]string{"app": jobs[i%len(jobs)].App, "commit": fmt.Sprintf("%012x", i+1)})
-		st, err := c.submit(ctx, meta, jobs[i%len(jobs)].Archive, fmt.Sprintf("pools-%d", i))
+		st, err := c.Submit(ctx, apiclient.Submission{
+			Metadata:       api.Metadata{App: jobs[i%len(jobs)].App, Commit: fmt.Sprintf("%012x", i+1)},
+			Archive:        jobs[i%len(jobs)].Archive,
+			IdempotencyKey: fmt.Sprintf("pools-%d", i),
+		})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -79,7 +88,7 @@ func TestPoolsReportsPendingWork(t *testing.T) {
 	}
 	for _, id := range ids {
 		for {
-			st, err := c.status(ctx, id)
+			st, err := c.Status(ctx, id, 30*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -3,10 +3,7 @@ package chaos
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"mime/multipart"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +18,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/apiclient"
 	"github.com/tollgate/tollgate/internal/syncbuf"
 	"github.com/tollgate/tollgate/stack"
 	"github.com/tollgate/tollgate/storage/archive"
@@ -206,29 +204,21 @@ func startNATS(t *testing.T, dir string, port int) *server.Server {
 	return ns
 }
 
+func client(t *testing.T, base string) *apiclient.Client {
+	c, err := apiclient.New(base, "s3cret", http.DefaultClient)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func submit(ctx context.Context, t *testing.T, base, app string, src []byte) string {
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	w, _ := mw.CreateFormField("metadata")
-	fmt.Fprintf(w, `{"app":%q}`, app)
-	w, _ = mw.CreateFormFile("archive", "src.tgz")
-	w.Write(src)
-	mw.Close()
+	// A retried submit is the same scan: the app is the Idempotency-Key.
+	sub := apiclient.Submission{Metadata: api.Metadata{App: app}, Archive: src, IdempotencyKey: app}
 	for attempt := 0; ; attempt++ {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/scans", bytes.NewReader(body.Bytes()))
-		req.Header.Set("Content-Type", mw.FormDataContentType())
-		req.Header.Set("Authorization", "Bearer s3cret")
-		req.Header.Set("Idempotency-Key", app) // a retried submit is the same scan
-		resp, err := http.DefaultClient.Do(req)
+		st, err := client(t, base).Submit(ctx, sub)
 		if err == nil {
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusAccepted {
-				var st api.ScanStatus
-				json.Unmarshal(b, &st)
-				return st.ScanID
-			}
-			err = fmt.Errorf("%d %s", resp.StatusCode, b)
+			return st.ScanID
 		}
 		if attempt == 20 || ctx.Err() != nil {
 			t.Errorf("submit %s: %v", app, err)
@@ -243,17 +233,9 @@ func submit(ctx context.Context, t *testing.T, base, app string, src []byte) str
 
 func waitDone(ctx context.Context, t *testing.T, base, id string) api.ScanStatus {
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/scans/"+id+"?wait=30s", nil)
-		req.Header.Set("Authorization", "Bearer s3cret")
-		resp, err := http.DefaultClient.Do(req)
+		st, err := client(t, base).Status(ctx, id, 30*time.Second)
 		if err != nil {
 			t.Fatalf("status of %s: %v", id, err)
-		}
-		var st api.ScanStatus
-		json.NewDecoder(resp.Body).Decode(&st)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("status of %s: %d", id, resp.StatusCode)
 		}
 		if st.Status != "running" {
 			return st

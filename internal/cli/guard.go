@@ -2,10 +2,8 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -40,36 +38,8 @@ func (s *serverFlags) client() (*apiClient, error) {
 	return newAPIClient(s.server, s.token, time.Minute)
 }
 
-// newAPIClient checks --server and makes a client of it.
-func newAPIClient(server, token string, timeout time.Duration) (*apiClient, error) {
-	if server == "" {
-		return nil, usageErrf("--server (or $TOLLGATE_SERVER) is required")
-	}
-	base, err := url.Parse(server)
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") {
-		return nil, usageErrf("--server %q: want an http(s) URL", server)
-	}
-	return &apiClient{base: base, token: token, http: &http.Client{Timeout: timeout}}, nil
-}
-
 func (s *serverFlags) path(parts ...string) string {
 	return "/v1/apps/" + url.PathEscape(s.app) + "/" + strings.Join(parts, "/")
-}
-
-// post sends body as JSON and decodes the answer into out.
-func (c *apiClient) post(ctx context.Context, ref string, body, out any) error {
-	data, err := json.Marshal(body)
-	if err != nil {
-		return usageErr(err)
-	}
-	return c.do(ctx, func() (*http.Request, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.JoinPath(ref).String(), strings.NewReader(string(data)))
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		return req, nil
-	}, out)
 }
 
 // call sends in to the app's endpoint (a GET when in is nil), decodes the

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -69,17 +67,13 @@ type PoolReport struct {
 }
 
 func runPools(ctx context.Context, g *globals, o *poolsOptions) error {
-	if o.server == "" {
-		return usageErrf("--server (or $TOLLGATE_SERVER) is required")
-	}
 	if o.interval <= 0 || o.target <= 0 || o.workerConcurrency < 1 {
 		return usageErrf("--interval and --target-wait must be positive, --worker-concurrency at least 1")
 	}
-	base, err := url.Parse(o.server)
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") {
-		return usageErrf("--server %q: want an http(s) URL", o.server)
+	c, err := newAPIClient(o.server, o.token, 30*time.Second)
+	if err != nil {
+		return err
 	}
-	c := &apiClient{base: base, token: o.token, http: &http.Client{Timeout: 30 * time.Second}}
 	var before api.PoolsStatus
 	if err := c.get(ctx, "/v1/pools", &before); err != nil {
 		return err

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/apiclient"
 	"github.com/tollgate/tollgate/exceptions"
 	"github.com/tollgate/tollgate/internal/golden"
 	"github.com/tollgate/tollgate/report"
@@ -33,8 +33,11 @@ func TestReviewEndToEnd(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &st); err != nil {
 		t.Fatal(err)
 	}
-	base, _ := url.Parse(e.api.URL)
-	c := &apiClient{base: base, token: "token-dana", http: e.api.Client()}
+	ac, err := apiclient.New(e.api.URL, "token-dana", e.api.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &apiClient{c: ac}
 	// Wait for the review: the scan's status turns to verdict "review".
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()

@@ -6,20 +6,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"net/mail"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/apiclient"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage/archive"
 	"github.com/tollgate/tollgate/tasks"
@@ -78,40 +76,58 @@ func gitAuthor(ctx context.Context, path string) string {
 	return email
 }
 
-type apiClient struct {
-	base  *url.URL
-	token string
-	http  *http.Client
-}
+// apiClient is the CLI's view of the /v1 client: an answer that blames
+// the request (4xx) exits 2, like any other usage error.
+type apiClient struct{ c *apiclient.Client }
 
-// apiError is a problem+json answer.
-type apiError struct {
-	status  int
-	problem api.Problem
-}
-
-func (e *apiError) Error() string {
-	if e.problem.Detail != "" {
-		return fmt.Sprintf("%d %s: %s", e.status, http.StatusText(e.status), e.problem.Detail)
+// newAPIClient checks --server and makes a client of it.
+func newAPIClient(server, token string, timeout time.Duration) (*apiClient, error) {
+	if server == "" {
+		return nil, usageErrf("--server (or $TOLLGATE_SERVER) is required")
 	}
-	return fmt.Sprintf("%d %s", e.status, http.StatusText(e.status))
+	c, err := apiclient.New(server, token, &http.Client{Timeout: timeout})
+	if err != nil {
+		return nil, usageErrf("--server %q: want an http(s) URL", server)
+	}
+	return &apiClient{c: c}, nil
+}
+
+func cliError(err error) error {
+	if apiclient.ClientSide(err) {
+		return usageErr(err)
+	}
+	return err
+}
+
+func (a *apiClient) get(ctx context.Context, ref string, out any) error {
+	return cliError(a.c.Get(ctx, ref, out))
+}
+
+func (a *apiClient) post(ctx context.Context, ref string, body, out any) error {
+	return cliError(a.c.Post(ctx, ref, body, out))
+}
+
+func (a *apiClient) raw(ctx context.Context, ref string) ([]byte, error) {
+	b, err := a.c.Raw(ctx, ref)
+	return b, cliError(err)
+}
+
+func (a *apiClient) submit(ctx context.Context, s apiclient.Submission) (api.ScanStatus, error) {
+	st, err := a.c.Submit(ctx, s)
+	return st, cliError(err)
 }
 
 func runSubmit(ctx context.Context, g *globals, o *submitOptions, path string) error {
-	if o.server == "" {
-		return usageErrf("--server (or $TOLLGATE_SERVER) is required")
-	}
 	if err := tasks.ValidPriority(o.priority); err != nil {
 		return usageErrf("--priority: %v", err)
 	}
 	if !validFormat(o.format) {
 		return usageErrf("--format %q: want one of %s", o.format, strings.Join(formats, ", "))
 	}
-	base, err := url.Parse(o.server)
-	if err != nil || (base.Scheme != "http" && base.Scheme != "https") {
-		return usageErrf("--server %q: want an http(s) URL", o.server)
+	c, err := newAPIClient(o.server, o.token, 2*time.Minute)
+	if err != nil {
+		return err
 	}
-	c := &apiClient{base: base, token: o.token, http: &http.Client{Timeout: 2 * time.Minute}}
 	app := o.app
 	if app == "" {
 		app = appName(path)
@@ -124,9 +140,12 @@ func runSubmit(ctx context.Context, g *globals, o *submitOptions, path string) e
 	if author == "" {
 		author = gitAuthor(ctx, path)
 	}
-	meta, _ := json.Marshal(api.Metadata{App: app, Commit: o.commit, Labels: o.labels, Priority: o.priority, Author: author})
-	var st api.ScanStatus
-	if err := c.submit(ctx, meta, body, o.idemKey, &st); err != nil {
+	st, err := c.submit(ctx, apiclient.Submission{
+		Metadata:       api.Metadata{App: app, Commit: o.commit, Labels: o.labels, Priority: o.priority, Author: author},
+		Archive:        body,
+		IdempotencyKey: o.idemKey,
+	})
+	if err != nil {
 		return err
 	}
 	fmt.Fprintf(g.stderr, "tollgate: submitted %s as app %q: scan %s\n", path, app, st.ScanID)
@@ -203,91 +222,6 @@ func packInput(ctx context.Context, path string) ([]byte, error) {
 		return nil, usageErrf("pack %q: %w", path, err)
 	}
 	return buf.Bytes(), nil
-}
-
-func (c *apiClient) submit(ctx context.Context, meta, archiveBytes []byte, idemKey string, out any) error {
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	mpart, _ := mw.CreateFormField("metadata")
-	mpart.Write(meta)
-	apart, _ := mw.CreateFormFile("archive", "source.tgz")
-	apart.Write(archiveBytes)
-	mw.Close()
-	return c.do(ctx, func() (*http.Request, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.JoinPath("/v1/scans").String(), bytes.NewReader(body.Bytes()))
-		if err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", mw.FormDataContentType())
-		if idemKey != "" {
-			req.Header.Set("Idempotency-Key", idemKey)
-		}
-		return req, nil
-	}, out)
-}
-
-func (c *apiClient) get(ctx context.Context, ref string, out any) error {
-	return c.do(ctx, func() (*http.Request, error) {
-		u, err := c.base.Parse(ref)
-		if err != nil {
-			return nil, err
-		}
-		return http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
-	}, out)
-}
-
-func (c *apiClient) raw(ctx context.Context, ref string) ([]byte, error) {
-	var raw json.RawMessage
-	err := c.get(ctx, ref, &raw)
-	return raw, err
-}
-
-// do sends a request, honouring 429 Retry-After a few times, and decodes the
-// answer or its problem+json.
-func (c *apiClient) do(ctx context.Context, build func() (*http.Request, error), out any) error {
-	for attempt := 0; ; attempt++ {
-		req, err := build()
-		if err != nil {
-			return usageErr(err)
-		}
-		if c.token != "" {
-			req.Header.Set("Authorization", "Bearer "+c.token)
-		}
-		resp, err := c.http.Do(req)
-		if err != nil {
-			return fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, err)
-		}
-		data, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-		resp.Body.Close()
-		if err != nil {
-			return fmt.Errorf("%s %s: read answer: %w", req.Method, req.URL.Path, err)
-		}
-		if resp.StatusCode == http.StatusTooManyRequests && attempt < 5 {
-			wait, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(time.Duration(max(wait, 1)) * time.Second):
-			}
-			continue
-		}
-		if resp.StatusCode >= 300 {
-			e := &apiError{status: resp.StatusCode}
-			_ = json.Unmarshal(data, &e.problem)
-			if resp.StatusCode < 500 {
-				return usageErr(fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, e))
-			}
-			return fmt.Errorf("%s %s: %w", req.Method, req.URL.Path, e)
-		}
-		if raw, ok := out.(*json.RawMessage); ok {
-			*raw = data
-			return nil
-		}
-		if err := json.Unmarshal(data, out); err != nil {
-			return fmt.Errorf("%s %s: decode answer: %w", req.Method, req.URL.Path, err)
-		}
-		return nil
-	}
 }
 
 type nopCloser struct{ io.Writer }
