@@ -10,8 +10,8 @@ import (
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/tester"
 
+	"github.com/tollgate/tollgate/health"
 	"github.com/tollgate/tollgate/report"
-	"github.com/tollgate/tollgate/workflows"
 )
 
 // TestRego runs the bundle's own Rego tests (*_test.rego), one Go subtest each.
@@ -184,7 +184,7 @@ func TestGuardRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.WithDefaults() != (workflows.Rules{}).WithDefaults() || r.ErrorWindow != 5*time.Minute {
+	if r.WithDefaults() != (health.Rules{}).WithDefaults() || r.ErrorWindow != 5*time.Minute {
 		t.Fatalf("default rules %+v", r)
 	}
 	b = b.WithConfig("guard", map[string]any{

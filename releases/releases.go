@@ -23,10 +23,10 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/attest"
+	"github.com/tollgate/tollgate/health"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/tenant"
-	"github.com/tollgate/tollgate/workflows"
 )
 
 // Schemas of the records.
@@ -74,19 +74,19 @@ type Release struct {
 }
 
 // Ref is what the guard watches the release as.
-func (r Release) Ref() workflows.ReleaseRef {
-	return workflows.ReleaseRef{ID: r.ID, Artifact: r.Artifact, ScanID: r.ScanID, BaselineP95: r.BaselineP95}
+func (r Release) Ref() health.ReleaseRef {
+	return health.ReleaseRef{ID: r.ID, Artifact: r.Artifact, ScanID: r.ScanID, BaselineP95: r.BaselineP95}
 }
 
 // KnownGood records that a release was healthy long enough to roll back to.
 type KnownGood struct {
-	Schema       string                  `json:"schema"`
-	Tenant       string                  `json:"tenant"`
-	App          string                  `json:"app"`
-	ReleaseID    string                  `json:"release_id"`
-	HealthySince time.Time               `json:"healthy_since"`
-	At           time.Time               `json:"at"`
-	Measurements []workflows.Measurement `json:"measurements"`
+	Schema       string               `json:"schema"`
+	Tenant       string               `json:"tenant"`
+	App          string               `json:"app"`
+	ReleaseID    string               `json:"release_id"`
+	HealthySince time.Time            `json:"healthy_since"`
+	At           time.Time            `json:"at"`
+	Measurements []health.Measurement `json:"measurements"`
 }
 
 // Status is a release with what is known about it since.

@@ -10,6 +10,8 @@ import (
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/tollgate/tollgate/health"
 )
 
 // ActivityStartRollback starts a RollbackWorkflow for an app. It must be
@@ -67,19 +69,6 @@ const (
 // HealthBatch is the payload of the "health-samples" signal: one push.
 type HealthBatch struct {
 	Samples []HealthSample `json:"samples"`
-}
-
-// ReleaseRef names a deployed release and what it is measured against.
-type ReleaseRef struct {
-	ID       string `json:"id"`
-	Artifact string `json:"artifact"`
-	ScanID   string `json:"scan_id"`
-	// BaselineP95 is the p95 latency the release is expected to have; zero
-	// turns the latency rule off.
-	BaselineP95 time.Duration `json:"baseline_p95,omitempty"`
-	// RollbackID is set when a rollback switched to this release: the guard
-	// reports its first conclusive evaluation to that workflow.
-	RollbackID string `json:"rollback_id,omitempty"`
 }
 
 // GuardRequest starts one GuardWorkflow, one per app. A request without a
@@ -367,7 +356,7 @@ func (g *guard) push(ctx workflow.Context, s HealthSample) {
 	switch {
 	case s.At.After(now.Add(PushClockSkew)):
 		why = "dated ahead of the guard's clock"
-	case !s.At.After(now.Add(-g.rules.longestWindow())):
+	case !s.At.After(now.Add(-g.rules.LongestWindow())):
 		why = "older than the longest window"
 	case g.pushed() >= MaxPushedSamples:
 		why = "over the cap of pushed samples per window"
@@ -480,7 +469,7 @@ func (g *guard) pull(ctx workflow.Context) {
 
 // prune drops the samples no window reaches any more.
 func (g *guard) prune(now time.Time) {
-	start := now.Add(-g.rules.longestWindow())
+	start := now.Add(-g.rules.LongestWindow())
 	kept := g.Samples[:0]
 	for _, s := range g.Samples {
 		if s.At.After(start) {
@@ -495,7 +484,7 @@ func (g *guard) evaluate(ctx workflow.Context) {
 	logger := workflow.GetLogger(ctx)
 	now := workflow.Now(ctx)
 	g.prune(now)
-	evs := Evaluate(g.judged(), now, g.rules, g.release.BaselineP95)
+	evs := health.Evaluate(g.judged(), now, g.rules, g.release.BaselineP95)
 	g.Current, g.EvaluatedAt = evs, now
 
 	var breaches, inconclusive []string
@@ -553,7 +542,7 @@ func (g *guard) evaluate(ctx workflow.Context) {
 		rb := RollbackRequest{
 			Tenant: g.tenant, App: g.app, FromRelease: g.release.ID, Reason: d.Reason, Trigger: TriggerGuard,
 			RequestedAt: now, Measurements: breached, Rules: &rules, BreachAt: g.BreachAt,
-			ConfirmWithin: g.rules.longestWindow() + 2*g.rules.SampleInterval,
+			ConfirmWithin: g.rules.LongestWindow() + 2*g.rules.SampleInterval,
 		}
 		actx := workflow.WithActivityOptions(ctx, startRollbackOptions)
 		if err := workflow.ExecuteActivity(actx, ActivityStartRollback, rb).Get(ctx, nil); err != nil {

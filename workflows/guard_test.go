@@ -141,6 +141,12 @@ func has(ds []Decision, action string) bool {
 	return false
 }
 
+var (
+	good = HealthSample{Requests: 100, Errors: 1, P95: 150 * time.Millisecond}
+	bad  = HealthSample{Requests: 100, Errors: 5, P95: 150 * time.Millisecond}
+	slow = HealthSample{Requests: 100, Errors: 1, P95: 900 * time.Millisecond}
+)
+
 func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 
 func TestGuardRollsBackASustainedErrorBreach(t *testing.T) {

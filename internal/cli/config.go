@@ -23,7 +23,7 @@ import (
 
 	"github.com/tollgate/tollgate/activities"
 	"github.com/tollgate/tollgate/activities/deployers"
-	"github.com/tollgate/tollgate/activities/health"
+	"github.com/tollgate/tollgate/activities/healthpull"
 	"github.com/tollgate/tollgate/api"
 	"github.com/tollgate/tollgate/orchestrator"
 	"github.com/tollgate/tollgate/storage"
@@ -432,7 +432,7 @@ func guardHealth(cfg Config, logger *slog.Logger) (activities.HealthPuller, time
 	if cfg.Guard.PrometheusURL == "" {
 		return nil, lag, nil
 	}
-	p, err := health.NewPuller(cfg.Guard.PrometheusURL, nil, logger)
+	p, err := healthpull.NewPuller(cfg.Guard.PrometheusURL, nil, logger)
 	if err != nil {
 		return nil, 0, usageErr(err)
 	}

@@ -23,7 +23,7 @@ import (
 	"github.com/tollgate/tollgate/activities/deployers"
 	"go.temporal.io/api/enums/v1"
 
-	"github.com/tollgate/tollgate/activities/health"
+	"github.com/tollgate/tollgate/activities/healthpull"
 	"github.com/tollgate/tollgate/api"
 	"github.com/tollgate/tollgate/embedded"
 	"github.com/tollgate/tollgate/guards"
@@ -373,7 +373,7 @@ func TestGuardRollsBackEndToEnd(t *testing.T) {
 		pulled[k] = v
 	}
 	e := newGuardEnv(t, map[string]any{"a/todo": fast, "a/notes": pulled}, func(cfg *embedded.Config) {
-		puller, err := health.NewPuller(ps.URL, nil, nil)
+		puller, err := healthpull.NewPuller(ps.URL, nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package health
+package healthpull
 
 import (
 	"bytes"
@@ -20,8 +20,8 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 
 	"github.com/tollgate/tollgate/activities"
+	"github.com/tollgate/tollgate/health"
 	"github.com/tollgate/tollgate/internal/syncbuf"
-	"github.com/tollgate/tollgate/workflows"
 )
 
 // The guard's activities pull through a Puller.
@@ -77,7 +77,7 @@ var recordings = []recording{
 	{"bad_data", qBadData, http.StatusBadRequest},
 }
 
-var scenario = workflows.HealthQueries{Requests: qRequests, Errors: qErrors, P50: qP50, P95: qP95, P99: qP99}
+var scenario = health.Queries{Requests: qRequests, Errors: qErrors, P50: qP50, P95: qP95, P99: qP99}
 
 // testBundle is a Puller and what it logged.
 type testBundle struct {
@@ -273,7 +273,7 @@ func TestPullTimeout(t *testing.T) {
 	b := newBundle(t, server.URL, nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 	defer cancel()
-	if _, _, err := b.puller.Pull(ctx, workflows.HealthQueries{Requests: qRequests, Errors: qErrors}, time.Now()); err != nil {
+	if _, _, err := b.puller.Pull(ctx, health.Queries{Requests: qRequests, Errors: qErrors}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	for _, got := range timeouts() {
@@ -294,7 +294,7 @@ func TestPullRefuses(t *testing.T) {
 	b := newBundle(t, "http://127.0.0.1:1", roundTripFunc(func(*http.Request) (*http.Response, error) {
 		return nil, errors.New("no request expected")
 	}))
-	if _, _, err := b.puller.Pull(t.Context(), workflows.HealthQueries{Errors: qErrors}, time.Now()); err == nil || !strings.Contains(err.Error(), "no requests query") {
+	if _, _, err := b.puller.Pull(t.Context(), health.Queries{Errors: qErrors}, time.Now()); err == nil || !strings.Contains(err.Error(), "no requests query") {
 		t.Errorf("errors without requests: %v", err)
 	}
 	if _, _, err := b.puller.Pull(t.Context(), scenario, time.Time{}); err == nil || !strings.Contains(err.Error(), "no time") {
@@ -310,14 +310,14 @@ func TestPullRefuses(t *testing.T) {
 func TestValidateQueries(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct {
-		q    workflows.HealthQueries
+		q    health.Queries
 		want string // in the error; empty for valid
 	}{
-		{workflows.HealthQueries{}, "none set"},
-		{workflows.HealthQueries{P95: qP95}, "no requests query"},
-		{workflows.HealthQueries{Errors: qErrors}, "no requests query"},
-		{workflows.HealthQueries{Requests: qRequests}, "no errors query"},
-		{workflows.HealthQueries{Requests: qRequests, Errors: qErrors}, ""},
+		{health.Queries{}, "none set"},
+		{health.Queries{P95: qP95}, "no requests query"},
+		{health.Queries{Errors: qErrors}, "no requests query"},
+		{health.Queries{Requests: qRequests}, "no errors query"},
+		{health.Queries{Requests: qRequests, Errors: qErrors}, ""},
 		{scenario, ""},
 	} {
 		err := ValidateQueries(c.q)

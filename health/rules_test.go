@@ -1,4 +1,4 @@
-package workflows
+package health
 
 import (
 	"math"
@@ -11,8 +11,8 @@ var ruleNow = time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)
 
 // series returns one sample every 30s, the last at ruleNow-lastAgo, covering
 // span before it.
-func series(span, lastAgo time.Duration, s HealthSample) []HealthSample {
-	var out []HealthSample
+func series(span, lastAgo time.Duration, s Sample) []Sample {
+	var out []Sample
 	for ago := lastAgo + span - 30*time.Second; ago >= lastAgo; ago -= 30 * time.Second {
 		x := s
 		x.At = ruleNow.Add(-ago)
@@ -22,13 +22,13 @@ func series(span, lastAgo time.Duration, s HealthSample) []HealthSample {
 }
 
 var (
-	good = HealthSample{Requests: 100, Errors: 1, P95: 150 * time.Millisecond}
-	bad  = HealthSample{Requests: 100, Errors: 5, P95: 150 * time.Millisecond}
-	slow = HealthSample{Requests: 100, Errors: 1, P95: 900 * time.Millisecond}
+	good = Sample{Requests: 100, Errors: 1, P95: 150 * time.Millisecond}
+	bad  = Sample{Requests: 100, Errors: 5, P95: 150 * time.Millisecond}
+	slow = Sample{Requests: 100, Errors: 1, P95: 900 * time.Millisecond}
 )
 
-func join(parts ...[]HealthSample) []HealthSample {
-	var out []HealthSample
+func join(parts ...[]Sample) []Sample {
+	var out []Sample
 	for _, p := range parts {
 		out = append(out, p...)
 	}
@@ -40,7 +40,7 @@ func TestEvaluateErrorRate(t *testing.T) {
 	rules := Rules{}.WithDefaults()
 	tests := []struct {
 		name    string
-		samples []HealthSample
+		samples []Sample
 		rules   Rules
 		want    Outcome
 		value   float64
@@ -50,16 +50,16 @@ func TestEvaluateErrorRate(t *testing.T) {
 		{name: "breach over the whole window", samples: series(5*time.Minute, 0, bad), want: OutcomeBreach, value: 0.05, reason: "error_rate 0.05 over 5m0s above 0.03"},
 		{name: "breach after healthy samples", samples: join(series(3*time.Minute, 5*time.Minute, good), series(5*time.Minute, 0, bad)), want: OutcomeBreach, value: 0.05},
 		{name: "breach shorter than the window", samples: join(series(2*time.Minute, 4*time.Minute, good), series(4*time.Minute, 0, bad)), want: OutcomeHealthy},
-		{name: "spike inside the window", samples: join(series(2*time.Minute, 3*time.Minute, good), series(time.Minute, 2*time.Minute, HealthSample{Requests: 100, Errors: 50}), series(2*time.Minute, 0, good)), want: OutcomeHealthy},
+		{name: "spike inside the window", samples: join(series(2*time.Minute, 3*time.Minute, good), series(time.Minute, 2*time.Minute, Sample{Requests: 100, Errors: 50}), series(2*time.Minute, 0, good)), want: OutcomeHealthy},
 		{name: "no samples", want: OutcomeInconclusive, reason: "no samples"},
 		{name: "only samples older than the window", samples: series(5*time.Minute, 6*time.Minute, bad), want: OutcomeInconclusive, reason: "no samples"},
-		{name: "samples without traffic", samples: series(5*time.Minute, 0, HealthSample{}), want: OutcomeInconclusive, reason: "no samples"},
-		{name: "too few requests", samples: series(5*time.Minute, 0, HealthSample{Requests: 2, Errors: 2}), rules: Rules{MinRequests: 100}, want: OutcomeInconclusive, value: 0, reason: "fewer than the 100 needed"},
+		{name: "samples without traffic", samples: series(5*time.Minute, 0, Sample{}), want: OutcomeInconclusive, reason: "no samples"},
+		{name: "too few requests", samples: series(5*time.Minute, 0, Sample{Requests: 2, Errors: 2}), rules: Rules{MinRequests: 100}, want: OutcomeInconclusive, value: 0, reason: "fewer than the 100 needed"},
 		{name: "stale samples", samples: series(4*time.Minute, time.Minute+time.Second, bad), want: OutcomeInconclusive, reason: "no sample for"},
 		{name: "breaching but not yet for the whole window", samples: series(3*time.Minute, 0, bad), want: OutcomeInconclusive, reason: "gap"},
 		{name: "breaching with a hole", samples: join(series(2*time.Minute, 3*time.Minute, bad), series(90*time.Second, 0, bad)), want: OutcomeInconclusive, reason: "gap of 2m0s"},
 		{name: "one lost sample is no hole", samples: join(series(150*time.Second, 150*time.Second, bad), series(2*time.Minute, 0, bad)), want: OutcomeBreach},
-		{name: "samples from the future count", samples: append(series(5*time.Minute, 0, bad), HealthSample{At: ruleNow.Add(5 * time.Second), Requests: 100, Errors: 5}), want: OutcomeBreach, value: 0.05},
+		{name: "samples from the future count", samples: append(series(5*time.Minute, 0, bad), Sample{At: ruleNow.Add(5 * time.Second), Requests: 100, Errors: 5}), want: OutcomeBreach, value: 0.05},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,7 +91,7 @@ func TestEvaluateLatency(t *testing.T) {
 	baseline := 200 * time.Millisecond
 	tests := []struct {
 		name    string
-		samples []HealthSample
+		samples []Sample
 		want    Outcome
 		value   float64
 	}{
@@ -161,11 +161,11 @@ func TestRulesDefaultsAndValidate(t *testing.T) {
 
 func TestHealthSampleValidate(t *testing.T) {
 	t.Parallel()
-	ok := HealthSample{At: ruleNow, Requests: 10, Errors: 1}
+	ok := Sample{At: ruleNow, Requests: 10, Errors: 1}
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	for name, s := range map[string]HealthSample{
+	for name, s := range map[string]Sample{
 		"no time":           {Requests: 1},
 		"negative requests": {At: ruleNow, Requests: -1},
 		"more errors":       {At: ruleNow, Requests: 1, Errors: 2},

@@ -1,4 +1,4 @@
-package health
+package healthpull
 
 import (
 	"cmp"
@@ -15,7 +15,7 @@ import (
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
 
-	"github.com/tollgate/tollgate/workflows"
+	"github.com/tollgate/tollgate/health"
 )
 
 // Puller reads HealthSamples from a Prometheus-compatible query API
@@ -67,12 +67,12 @@ func NewPuller(address string, rt http.RoundTripper, logger *slog.Logger) (*Pull
 // by then. Near "now" a scrape stamped before `at` can land between two of
 // them, and Errors count traffic that Requests did not. Pull at least one
 // scrape timeout in the past to read a settled sample.
-func (p *Puller) Pull(ctx context.Context, q workflows.HealthQueries, at time.Time) (s workflows.HealthSample, missing []string, err error) {
+func (p *Puller) Pull(ctx context.Context, q health.Queries, at time.Time) (s health.Sample, missing []string, err error) {
 	if err := ValidateQueries(q); err != nil {
-		return workflows.HealthSample{}, nil, fmt.Errorf("pull health from %s: %w", p.address, err)
+		return health.Sample{}, nil, fmt.Errorf("pull health from %s: %w", p.address, err)
 	}
 	if at.IsZero() {
-		return workflows.HealthSample{}, nil, fmt.Errorf("pull health from %s: no time to evaluate the queries at", p.address)
+		return health.Sample{}, nil, fmt.Errorf("pull health from %s: no time to evaluate the queries at", p.address)
 	}
 	s.At = at
 	for _, sg := range signals(q) {
@@ -81,14 +81,14 @@ func (p *Puller) Pull(ctx context.Context, q workflows.HealthQueries, at time.Ti
 			err = sg.set(&s, v)
 		}
 		if err != nil {
-			return workflows.HealthSample{}, nil, fmt.Errorf("pull %s from %s: query %q at %s: %w", sg.name, p.address, sg.expr, at.UTC().Format(time.RFC3339), err)
+			return health.Sample{}, nil, fmt.Errorf("pull %s from %s: query %q at %s: %w", sg.name, p.address, sg.expr, at.UTC().Format(time.RFC3339), err)
 		}
 		if !ok {
 			missing = append(missing, sg.name)
 		}
 	}
 	if err := s.Validate(); err != nil {
-		return workflows.HealthSample{}, nil, fmt.Errorf("pull health from %s: queries %q and %q disagree: %w", p.address, q.Requests, q.Errors, err)
+		return health.Sample{}, nil, fmt.Errorf("pull health from %s: queries %q and %q disagree: %w", p.address, q.Requests, q.Errors, err)
 	}
 	p.logger.DebugContext(ctx, "pulled health sample", "address", p.address, "at", at,
 		"requests", s.Requests, "errors", s.Errors, "p50", s.P50, "p95", s.P95, "p99", s.P99, "missing", missing)

@@ -1,4 +1,10 @@
-package workflows
+// Package health is the release guard's domain: the health samples an app's
+// traffic gives, the rules that judge them (error rate, p95 latency against
+// a baseline, over windows), the PromQL queries samples are pulled with, and
+// the release being judged. It is plain, deterministic code: the guard and
+// rollback workflows, the policies that set the rules, the releases store
+// and the Prometheus puller all import it, and it imports none of them.
+package health
 
 import (
 	"cmp"
@@ -8,9 +14,9 @@ import (
 	"time"
 )
 
-// HealthSample is one period of an app's traffic, ending at At: how many
+// Sample is one period of an app's traffic, ending at At: how many
 // requests it served, how many failed, and its latency percentiles.
-type HealthSample struct {
+type Sample struct {
 	At       time.Time     `json:"at"`
 	Requests int64         `json:"requests"`
 	Errors   int64         `json:"errors"`
@@ -23,7 +29,7 @@ type HealthSample struct {
 }
 
 // Validate rejects samples that cannot describe real traffic.
-func (s HealthSample) Validate() error {
+func (s Sample) Validate() error {
 	switch {
 	case s.At.IsZero():
 		return errors.New("health sample has no time")
@@ -71,7 +77,7 @@ type Rules struct {
 	KnownGoodAfter time.Duration `json:"known_good_after,omitempty"`
 	// Queries pull a sample from Prometheus every interval, besides the
 	// pushed ones; empty pulls nothing.
-	Queries HealthQueries `json:"queries,omitzero"`
+	Queries Queries `json:"queries,omitzero"`
 }
 
 // WithDefaults returns the rules with every zero value replaced by its default.
@@ -110,11 +116,11 @@ func (r Rules) Validate() error {
 	return nil
 }
 
-// longestWindow is how much sample history the guard keeps.
-func (r Rules) longestWindow() time.Duration { return max(r.ErrorWindow, r.LatencyWindow) }
+// LongestWindow is how much sample history the guard keeps.
+func (r Rules) LongestWindow() time.Duration { return max(r.ErrorWindow, r.LatencyWindow) }
 
-// maxGap is the longest stretch without a sample that still counts as data.
-func (r Rules) maxGap() time.Duration { return 2 * r.SampleInterval }
+// MaxGap is the longest stretch without a sample that still counts as data.
+func (r Rules) MaxGap() time.Duration { return 2 * r.SampleInterval }
 
 // Signals the rules measure.
 const (
@@ -154,7 +160,7 @@ type Evaluation struct {
 
 // Evaluate applies every rule that can apply to the samples at now: the error
 // rate always, the latency rule when the release has a baseline p95.
-func Evaluate(samples []HealthSample, now time.Time, r Rules, baselineP95 time.Duration) []Evaluation {
+func Evaluate(samples []Sample, now time.Time, r Rules, baselineP95 time.Duration) []Evaluation {
 	out := []Evaluation{EvaluateErrorRate(samples, now, r)}
 	if baselineP95 > 0 {
 		out = append(out, EvaluateLatency(samples, now, r, baselineP95))
@@ -163,10 +169,10 @@ func Evaluate(samples []HealthSample, now time.Time, r Rules, baselineP95 time.D
 }
 
 // EvaluateErrorRate judges the error rate over r.ErrorWindow ending at now.
-func EvaluateErrorRate(samples []HealthSample, now time.Time, r Rules) Evaluation {
+func EvaluateErrorRate(samples []Sample, now time.Time, r Rules) Evaluation {
 	return evaluate(samples, now, r, Measurement{Signal: SignalErrorRate, Threshold: r.ErrorRate, Window: r.ErrorWindow},
-		func(s HealthSample) float64 { return float64(s.Errors) / float64(s.Requests) },
-		func(in []HealthSample) float64 {
+		func(s Sample) float64 { return float64(s.Errors) / float64(s.Requests) },
+		func(in []Sample) float64 {
 			var reqs, errs int64
 			for _, s := range in {
 				reqs, errs = reqs+s.Requests, errs+s.Errors
@@ -177,11 +183,11 @@ func EvaluateErrorRate(samples []HealthSample, now time.Time, r Rules) Evaluatio
 
 // EvaluateLatency judges p95 over r.LatencyWindow ending at now, against
 // r.LatencyFactor times the baseline.
-func EvaluateLatency(samples []HealthSample, now time.Time, r Rules, baselineP95 time.Duration) Evaluation {
+func EvaluateLatency(samples []Sample, now time.Time, r Rules, baselineP95 time.Duration) Evaluation {
 	limit := time.Duration(float64(baselineP95) * r.LatencyFactor)
 	return evaluate(samples, now, r, Measurement{Signal: SignalP95Latency, Threshold: limit.Seconds(), Window: r.LatencyWindow},
-		func(s HealthSample) float64 { return s.P95.Seconds() },
-		func(in []HealthSample) float64 {
+		func(s Sample) float64 { return s.P95.Seconds() },
+		func(in []Sample) float64 {
 			var reqs int64
 			var sum float64
 			for _, s := range in {
@@ -194,11 +200,11 @@ func EvaluateLatency(samples []HealthSample, now time.Time, r Rules, baselineP95
 
 // evaluate is the shape both rules share. m carries the signal, threshold and
 // window; of is a sample's own value, over the window's.
-func evaluate(samples []HealthSample, now time.Time, r Rules, m Measurement, of func(HealthSample) float64, over func([]HealthSample) float64) Evaluation {
+func evaluate(samples []Sample, now time.Time, r Rules, m Measurement, of func(Sample) float64, over func([]Sample) float64) Evaluation {
 	start := now.Add(-m.Window)
 	// Samples stamped after now (clock skew between the app and Temporal)
 	// still count. Samples without traffic say nothing about either rule.
-	var in []HealthSample
+	var in []Sample
 	var reqs int64
 	for _, s := range samples {
 		if s.At.After(start) && s.Requests > 0 {
@@ -206,7 +212,7 @@ func evaluate(samples []HealthSample, now time.Time, r Rules, m Measurement, of 
 			reqs += s.Requests
 		}
 	}
-	slices.SortStableFunc(in, func(a, b HealthSample) int { return a.At.Compare(b.At) })
+	slices.SortStableFunc(in, func(a, b Sample) int { return a.At.Compare(b.At) })
 	ev := Evaluation{Measurement: m, Outcome: OutcomeInconclusive, Samples: len(in), Requests: reqs}
 	win := m.Window.String()
 	if len(in) == 0 {
@@ -219,7 +225,7 @@ func evaluate(samples []HealthSample, now time.Time, r Rules, m Measurement, of 
 	}
 	ev.Value = over(in)
 	last := in[len(in)-1].At
-	if age := now.Sub(last); age > r.maxGap() {
+	if age := now.Sub(last); age > r.MaxGap() {
 		ev.Reason = fmt.Sprintf("%s: no sample for %s", m.Signal, age)
 		return ev
 	}
@@ -237,14 +243,14 @@ func evaluate(samples []HealthSample, now time.Time, r Rules, m Measurement, of 
 	// Every sample is above: a breach only if they span the whole window. A
 	// sample covers the interval before its time, so the first must come
 	// within one interval of the window's start; later gaps may be up to
-	// maxGap (one lost sample).
+	// MaxGap (one lost sample).
 	prev, allowed := start, r.SampleInterval
 	for _, s := range in {
 		if gap := s.At.Sub(prev); gap > allowed {
 			ev.Reason = fmt.Sprintf("%s %.4g above %.4g, but the samples of the last %s have a gap of %s", m.Signal, ev.Value, m.Threshold, win, gap)
 			return ev
 		}
-		prev, allowed = s.At, r.maxGap()
+		prev, allowed = s.At, r.MaxGap()
 	}
 	ev.Outcome = OutcomeBreach
 	ev.Reason = fmt.Sprintf("%s %.4g over %s above %.4g", m.Signal, ev.Value, win, m.Threshold)

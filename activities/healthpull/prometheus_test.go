@@ -1,4 +1,4 @@
-package health
+package healthpull
 
 import (
 	"context"
@@ -20,8 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/tollgate/tollgate/health"
 	"github.com/tollgate/tollgate/stack"
-	"github.com/tollgate/tollgate/workflows"
 )
 
 var record = flag.Bool("record", false, "rewrite testdata/*.json with the responses of the real Prometheus TestPullFromPrometheus starts")
@@ -55,12 +55,12 @@ func TestPullFromPrometheus(t *testing.T) {
 
 	// Two scrapes of the zeros make increase() answer, with 0: the traffic
 	// that follows is all inside the window.
-	counts := workflows.HealthQueries{Requests: qRequests, Errors: qErrors}
-	waitPull(ctx, t, b.puller, counts, func(s workflows.HealthSample, missing []string) bool {
+	counts := health.Queries{Requests: qRequests, Errors: qErrors}
+	waitPull(ctx, t, b.puller, counts, func(s health.Sample, missing []string) bool {
 		return len(missing) == 0
 	})
 	app.serve(900, 100)
-	waitPull(ctx, t, b.puller, counts, func(s workflows.HealthSample, missing []string) bool {
+	waitPull(ctx, t, b.puller, counts, func(s health.Sample, missing []string) bool {
 		return s.Requests > 0
 	})
 
@@ -125,7 +125,7 @@ func (a *app) serve(ok, failed int) {
 }
 
 // waitPull pulls until done says the sample is the one awaited.
-func waitPull(ctx context.Context, t *testing.T, p *Puller, q workflows.HealthQueries, done func(workflows.HealthSample, []string) bool) {
+func waitPull(ctx context.Context, t *testing.T, p *Puller, q health.Queries, done func(health.Sample, []string) bool) {
 	t.Helper()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
