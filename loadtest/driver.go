@@ -40,6 +40,7 @@ type DriverOptions struct {
 	Timeout time.Duration
 	// Pools samples the queues once a second; CPU reads the fleet's CPU
 	// counters (both optional).
+	// With CPU set, the run also reports this process's own CPU (Driver).
 	Pools func(ctx context.Context) map[string]PoolStats
 	CPU   func() map[string]float64
 	// Chaos, when set, is called once a third of the way into the measured
@@ -54,6 +55,7 @@ type outcome struct {
 	app, expected, verdict, stage string
 	submitted, done               time.Time
 	fast                          time.Duration
+	fastDerived                   bool // fast comes from the workflow's timings
 	err                           error
 	accepted                      bool
 }
@@ -75,8 +77,9 @@ func Drive(ctx context.Context, o DriverOptions) (Run, error) {
 	}
 	measured := time.Now()
 	var cpuStart map[string]float64
+	var selfStart float64
 	if o.CPU != nil {
-		cpuStart = o.CPU()
+		cpuStart, selfStart = o.CPU(), selfCPU()
 	}
 	var (
 		mu       sync.Mutex
@@ -134,6 +137,7 @@ func Drive(ctx context.Context, o DriverOptions) (Run, error) {
 		for k, v := range cpuStart {
 			cpu[k] -= v
 		}
+		cpu[Driver] = selfCPU() - selfStart
 	}
 	return summarize(o, outcomes, measured, end, timeline, chaosEvents, cpu), nil
 }
@@ -254,6 +258,7 @@ func (c *client) scan(ctx context.Context, job Job, seq int) outcome {
 	out.fast = out.done.Sub(out.submitted)
 	if f, ok := st.Timings["fast"]; ok && st.Stage != "fast" && !st.StartedAt.IsZero() {
 		out.fast = st.StartedAt.Add(time.Duration(f * float64(time.Second))).Sub(out.submitted)
+		out.fastDerived = true
 	}
 	return out
 }

@@ -25,6 +25,11 @@ import (
 // Components the CPU table reports, in order.
 var Components = []string{"api", "orchestrator", "temporal", "nats", "minio", "workers"}
 
+// Driver is the load generator's own CPU: this process, its clients and its
+// queue sampling (NATS is a process of its own). It shares the cores with
+// the fleet, so the table shows it, beside the components' total.
+const Driver = "driver"
+
 // FleetOptions configure the fleet under test.
 type FleetOptions struct {
 	// Bin is the tollgate binary; Self is this program, re-run as the NATS
@@ -258,6 +263,16 @@ func procCPU(pid int) float64 {
 		ticks += v
 	}
 	return ticks / clockTicks
+}
+
+// selfCPU is this process's user and system CPU time so far, in seconds
+// (its children, the fleet's servers, are not in it); 0 when it cannot.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
 // clockTicks is USER_HZ, 100 on every Linux tollgate runs on.

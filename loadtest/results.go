@@ -57,7 +57,12 @@ type Run struct {
 	Throughput float64   `json:"throughput"` // completed scans per second
 	Fast       Latencies `json:"fast"`       // submit → fast-stage verdict
 	Full       Latencies `json:"full"`       // submit → final verdict
-	// CPUSeconds per component over the measured part, and per scan.
+	// FastDerived counts the completed scans whose fast latency is derived
+	// from the workflow's timings (started_at + timings.fast): they went on
+	// to the deep stage, and a client sees only the final status.
+	FastDerived int `json:"fast_derived,omitempty"`
+	// CPUSeconds per component over the measured part, and per scan; also
+	// the load generator's own (Driver), which is not in "total".
 	CPUSeconds    map[string]float64 `json:"cpu_seconds"`
 	CPUPerScan    map[string]float64 `json:"cpu_per_scan"`
 	Timeline      []Sample           `json:"timeline,omitempty"`

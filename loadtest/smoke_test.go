@@ -62,7 +62,7 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("completed %d of 30, lost %d, errors %d %v, wrong %d %v\n%s",
 			run.Completed, run.Lost, run.Errors, run.ErrorExamples, run.Wrong, run.WrongApps, fleet.Output())
 	}
-	if run.CPUSeconds["workers"] <= 0 || run.CPUSeconds["temporal"] <= 0 || len(run.Timeline) == 0 {
+	if run.CPUSeconds["workers"] <= 0 || run.CPUSeconds["temporal"] <= 0 || run.CPUSeconds[Driver] <= 0 || len(run.Timeline) == 0 {
 		t.Errorf("CPU %v, %d timeline samples: the run was not measured", run.CPUSeconds, len(run.Timeline))
 	}
 }
