@@ -109,6 +109,7 @@ func runFleet(ctx context.Context, o Options, jobs []Job, db string, rep *Report
 	seq := new(int64)
 	drive := func(d DriverOptions, workers int) error {
 		d.URL, d.Token, d.Jobs, d.Seq, d.Pools, d.CPU = fleet.URL, fleet.Token, jobs, seq, pools.sample, fleet.CPU
+		d.S3Requests, d.HistoryEvents = fleet.S3Requests, fleet.HistoryEvents
 		logger.Info("load run", "name", d.Name, "scans", d.Scans)
 		r, err := Drive(ctx, d)
 		if err != nil {

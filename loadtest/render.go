@@ -96,8 +96,9 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		p("The CLI pipeline runs, per app: `%s`.\n\n", cli.Command)
 	}
 
-	p("## Where each scan's CPU goes (CPU seconds per scan)\n\n")
-	p("| run | %s | total | load generator (not in total) |\n|---|%s---|---|\n", strings.Join(Components, " | "), strings.Repeat("---|", len(Components)))
+	p("## Where each scan's CPU goes (CPU seconds per scan), and its Temporal events and MinIO requests\n\n")
+	p("| run | %s | total | load generator (not in total) | Temporal history events | MinIO requests |\n|---|%s---|---|---|---|\n",
+		strings.Join(Components, " | "), strings.Repeat("---|", len(Components)))
 	for _, run := range r.Runs {
 		if run.CPUPerScan == nil {
 			continue
@@ -106,15 +107,22 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		for _, comp := range Components {
 			cells = append(cells, sig(run.CPUPerScan[comp]))
 		}
-		driver := "-" // reports from before it was measured
+		// "-": not measured (reports from before these were).
+		driver, events, requests := "-", "-", "-"
 		if v, ok := run.CPUPerScan[Driver]; ok {
 			driver = sig(v)
 		}
-		p("| %s | %s | %s | %s |\n", run.Name, strings.Join(cells, " | "), sig(run.CPUPerScan["total"]), driver)
+		if run.HistorySample > 0 {
+			events = fmt.Sprintf("%s (%d scans)", sig(run.HistoryEvents), run.HistorySample)
+		}
+		if run.S3Requests > 0 {
+			requests = sig(run.S3Requests)
+		}
+		p("| %s | %s | %s | %s | %s | %s |\n", run.Name, strings.Join(cells, " | "), sig(run.CPUPerScan["total"]), driver, events, requests)
 	}
 	for _, bl := range r.Baselines {
 		if bl.Scans > bl.Errors && bl.CPUSeconds > 0 {
-			p("| %s | %s | %s | - |\n", bl.Name, strings.TrimSuffix(strings.Repeat("- | ", len(Components)), " | "), sig(bl.CPUSeconds/float64(bl.Scans-bl.Errors)))
+			p("| %s | %s | %s | - | - | - |\n", bl.Name, strings.TrimSuffix(strings.Repeat("- | ", len(Components)), " | "), sig(bl.CPUSeconds/float64(bl.Scans-bl.Errors)))
 		}
 	}
 	p("\n")

@@ -24,7 +24,7 @@ func fixedReport() Report {
 	run := func(name string, clients int, rate float64, workers int, tp, p99 float64) Run {
 		return Run{Name: name, Clients: clients, RatePerSecond: rate, WorkersPerPool: workers, Submitted: 100, Completed: 100, DurationS: 100 / tp, Throughput: tp,
 			Fast: Latencies{Count: 100, P50: 0.3, P90: 0.5, P99: 0.8, Max: 1, Mean: 0.35}, Full: Latencies{Count: 100, P50: 0.9, P90: 1.4, P99: p99, Max: p99 + 0.2, Mean: 1},
-			FastDerived: 88, CPUPerScan: cpu, Timeline: tl}
+			FastDerived: 88, CPUPerScan: cpu, HistoryEvents: 41.5, HistorySample: 20, S3Requests: 9.25, Timeline: tl}
 	}
 	chaos := run("chaos", 300, 0, 1, 7.5, 6)
 	chaos.Chaos, chaos.ChaosEvents = true, []string{"10:00:05 SIGKILL a deep worker", "10:00:06 restart NATS", "10:00:07 pause MinIO for 4s"}
