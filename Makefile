@@ -3,7 +3,9 @@
 # trivy v0.70 imports encoding/json/v2: every build needs GOEXPERIMENT=jsonv2.
 export GOEXPERIMENT := jsonv2
 # Pinned tools (Temporal CLI, MinIO, Prometheus, workflowcheck) are installed once by
-# scripts/tools.sh into this cache; the binary looks there too.
+# scripts/tools.sh into this cache; the binary looks there too. `tollgate scan` runs
+# only the Temporal CLI (NATS is in-process, evidence is local): the demo installs
+# that one, the tests all of them.
 export TOLLGATE_TOOLS_DIR ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/tollgate/tools
 
 GO        ?= go
@@ -14,7 +16,7 @@ TEST_P    ?= 2
 DEMO_DB   ?= .cache/demo-db
 DEMO_APP  ?= examples/node-todo
 
-.PHONY: help build tools test test-short lint fmt demo db-demo loadtest clean
+.PHONY: help build tools tools-scan test test-short lint fmt demo db-demo loadtest clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -22,8 +24,11 @@ help: ## list the targets
 build: ## build bin/tollgate
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/tollgate ./cmd/tollgate
 
-tools: ## install the pinned Temporal CLI, MinIO, Prometheus, workflowcheck and the Kubernetes schemas' specs into the tool cache
+tools: ## install every pinned tool the tests use (Temporal CLI, MinIO, Prometheus, workflowcheck, the Kubernetes schemas' specs) into the tool cache
 	scripts/tools.sh all
+
+tools-scan: ## install only what `tollgate scan` runs: the pinned Temporal CLI
+	scripts/tools.sh temporal
 
 test: tools ## vet, lint and run every test (what .ci/run runs)
 	$(GO) vet ./...
@@ -46,7 +51,7 @@ fmt: ## gofmt the tree
 db-demo: build ## build a vulnerability DB from the OSV records in testdata/osv
 	bin/tollgate db import --osv testdata/osv --db $(DEMO_DB)
 
-demo: tools build db-demo ## scan an example app on the embedded stack (DEMO_APP=...)
+demo: tools-scan build db-demo ## install the Temporal CLI, build, and scan an example app on the embedded stack (DEMO_APP=...)
 	bin/tollgate scan --full --db $(DEMO_DB) $(DEMO_APP); code=$$?; echo "exit code $$code (0 pass/warn, 1 block, 2 bad input, 3 internal error)"
 
 clean: ## remove build outputs

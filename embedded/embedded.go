@@ -60,7 +60,7 @@ type Config struct {
 	// for `tollgate dev` with TOLLGATE_MINIO_ENDPOINT set).
 	Store Store
 	// StateDir holds NATS's JetStream files (default: a temporary
-	// directory removed on Close).
+	// directory removed on Close; a given one is created and kept).
 	StateDir string
 	// TemporalCLI is the temporal binary (default: see stack.FindTemporalCLI).
 	TemporalCLI string
@@ -104,6 +104,13 @@ type Config struct {
 	// workers.
 	Tracing *telemetry.Tracing
 	Logger  *slog.Logger
+}
+
+// TemporalOptions are the options the stack starts its Temporal dev server
+// with: on TemporalDBFile when set (tuned as stack.TemporalDevOptions says),
+// else in memory.
+func (c Config) TemporalOptions() stack.TemporalDevOptions {
+	return stack.TemporalDevOptions{Binary: c.TemporalCLI, DBFile: c.TemporalDBFile, Logger: c.Logger}
 }
 
 // Store keeps evidence and input archives.
@@ -163,6 +170,8 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			return nil, fmt.Errorf("create state dir: %w", err)
 		}
 		s.ownState = true
+	} else if err := os.MkdirAll(s.stateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create state dir %q: %w", s.stateDir, err)
 	}
 	if cfg.Store != nil {
 		s.evidence, s.inputs = cfg.Store, cfg.Store
@@ -187,9 +196,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	})
 	g.Go(func() error {
 		var err error
-		s.temporal, err = stack.StartTemporalDev(gctx, stack.TemporalDevOptions{
-			Binary: cfg.TemporalCLI, DBFile: cfg.TemporalDBFile, Logger: s.logger,
-		})
+		s.temporal, err = stack.StartTemporalDev(gctx, cfg.TemporalOptions())
 		return err
 	})
 	roots := cfg.ScanRoots

@@ -37,8 +37,14 @@ type DriverOptions struct {
 	Timeout time.Duration
 	// Pools samples the queues once a second; CPU reads the fleet's CPU
 	// counters (both optional).
+	// With CPU set, the run also reports this process's own CPU (Driver).
 	Pools func(ctx context.Context) map[string]PoolStats
 	CPU   func() map[string]float64
+	// S3Requests reads the evidence store's request counter, and
+	// HistoryEvents counts one scan's workflow history events (optional):
+	// the run reports both per scan, the events over a sample of its scans.
+	S3Requests    func(ctx context.Context) (float64, error)
+	HistoryEvents func(ctx context.Context, scanID string) (int, error)
 	// Chaos, when set, is called once a third of the way into the measured
 	// scans and returns what it did.
 	Chaos func(ctx context.Context) []string
@@ -49,8 +55,10 @@ type DriverOptions struct {
 // outcome is one scan as the client saw it.
 type outcome struct {
 	app, expected, verdict, stage string
+	scanID                        string
 	submitted, done               time.Time
 	fast                          time.Duration
+	fastDerived                   bool // fast comes from the workflow's timings
 	err                           error
 	accepted                      bool
 }
@@ -76,8 +84,17 @@ func Drive(ctx context.Context, o DriverOptions) (Run, error) {
 	}
 	measured := time.Now()
 	var cpuStart map[string]float64
+	var selfStart float64
 	if o.CPU != nil {
-		cpuStart = o.CPU()
+		cpuStart, selfStart = o.CPU(), selfCPU()
+	}
+	var measureErrs []error
+	var s3Start float64
+	if o.S3Requests != nil {
+		var err error
+		if s3Start, err = o.S3Requests(ctx); err != nil {
+			measureErrs = append(measureErrs, err)
+		}
 	}
 	var (
 		mu       sync.Mutex
@@ -135,8 +152,53 @@ func Drive(ctx context.Context, o DriverOptions) (Run, error) {
 		for k, v := range cpuStart {
 			cpu[k] -= v
 		}
+		cpu[Driver] = selfCPU() - selfStart
 	}
-	return summarize(o, outcomes, measured, end, timeline, chaosEvents, cpu), nil
+	r := summarize(o, outcomes, measured, end, timeline, chaosEvents, cpu)
+	if o.S3Requests != nil && len(measureErrs) == 0 && r.Completed > 0 {
+		if s3End, err := o.S3Requests(ctx); err != nil {
+			measureErrs = append(measureErrs, err)
+		} else {
+			r.S3Requests = (s3End - s3Start) / float64(r.Completed)
+		}
+	}
+	if o.HistoryEvents != nil {
+		var err error
+		if r.HistoryEvents, r.HistorySample, err = historyEvents(ctx, o.HistoryEvents, outcomes); err != nil {
+			measureErrs = append(measureErrs, err)
+		}
+	}
+	for _, err := range measureErrs {
+		r.ErrorExamples = append(r.ErrorExamples, "measure: "+err.Error())
+	}
+	return r, nil
+}
+
+// historySample is how many of a run's scans have their history counted.
+const historySample = 20
+
+// historyEvents is the mean history length of up to historySample completed
+// scans, taken evenly over the run, and how many it counted.
+func historyEvents(ctx context.Context, count func(context.Context, string) (int, error), outs []outcome) (float64, int, error) {
+	var done []string
+	for _, out := range outs {
+		if out.err == nil && out.scanID != "" {
+			done = append(done, out.scanID)
+		}
+	}
+	n := min(historySample, len(done))
+	total := 0
+	for i := range n {
+		events, err := count(ctx, done[i*len(done)/n])
+		if err != nil {
+			return 0, 0, err
+		}
+		total += events
+	}
+	if n == 0 {
+		return 0, 0, nil
+	}
+	return float64(total) / float64(n), n, nil
 }
 
 // phase submits n scans, closed-loop (o.Clients clients) or open-loop
@@ -233,7 +295,7 @@ func (c *client) scan(ctx context.Context, job Job, seq int) outcome {
 		out.err = fmt.Errorf("submit %s: %w", job.App, err)
 		return out
 	}
-	out.accepted = true
+	out.accepted, out.scanID = true, st.ScanID
 	for st.Status == "running" || st.Status == "" {
 		if ctx.Err() != nil {
 			out.err = fmt.Errorf("scan %s of %s: no verdict: %w", st.ScanID, job.App, ctx.Err())
@@ -255,6 +317,7 @@ func (c *client) scan(ctx context.Context, job Job, seq int) outcome {
 	out.fast = out.done.Sub(out.submitted)
 	if f, ok := st.Timings["fast"]; ok && st.Stage != "fast" && !st.StartedAt.IsZero() {
 		out.fast = st.StartedAt.Add(time.Duration(f * float64(time.Second))).Sub(out.submitted)
+		out.fastDerived = true
 	}
 	return out
 }

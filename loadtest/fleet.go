@@ -17,6 +17,10 @@ import (
 	"syscall"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
+	tclient "go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
 	"github.com/tollgate/tollgate/api"
 	"github.com/tollgate/tollgate/internal/syncbuf"
 	"github.com/tollgate/tollgate/stack"
@@ -24,6 +28,11 @@ import (
 
 // Components the CPU table reports, in order.
 var Components = []string{"api", "orchestrator", "temporal", "nats", "minio", "workers"}
+
+// Driver is the load generator's own CPU: this process, its clients and its
+// queue sampling (NATS is a process of its own). It shares the cores with
+// the fleet, so the table shows it, beside the components' total.
+const Driver = "driver"
 
 // FleetOptions configure the fleet under test.
 type FleetOptions struct {
@@ -50,6 +59,7 @@ type Fleet struct {
 	natsPort int
 	env      []string
 	temporal *stack.TemporalDev
+	history  tclient.Client // reads scans' workflow histories
 	minio    *stack.MinIO
 
 	mu    sync.Mutex
@@ -85,7 +95,11 @@ func StartFleet(ctx context.Context, o FleetOptions) (_ *Fleet, err error) {
 	if f.temporal, err = stack.StartTemporalDev(ctx, stack.TemporalDevOptions{DBFile: filepath.Join(o.Dir, "temporal.db"), Logger: f.logger}); err != nil {
 		return nil, err
 	}
-	if f.minio, err = stack.StartMinIO(ctx, stack.MinIOOptions{DataDir: filepath.Join(o.Dir, "minio"), Logger: f.logger}); err != nil {
+	if f.history, err = tclient.Dial(tclient.Options{HostPort: f.temporal.Addr, Namespace: f.temporal.Namespace,
+		Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))}); err != nil {
+		return nil, fmt.Errorf("dial temporal at %s: %w", f.temporal.Addr, err)
+	}
+	if f.minio, err = stack.StartMinIO(ctx, stack.MinIOOptions{DataDir: filepath.Join(o.Dir, "minio"), PublicMetrics: true, Logger: f.logger}); err != nil {
 		return nil, err
 	}
 	port, err := stack.FreePort()
@@ -260,8 +274,36 @@ func procCPU(pid int) float64 {
 	return ticks / clockTicks
 }
 
+// selfCPU is this process's user and system CPU time so far, in seconds
+// (its children, the fleet's servers, are not in it); 0 when it cannot.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
 // clockTicks is USER_HZ, 100 on every Linux tollgate runs on.
 const clockTicks = 100
+
+// S3Requests is how many S3 requests the fleet's MinIO has served.
+func (f *Fleet) S3Requests(ctx context.Context) (float64, error) { return f.minio.S3Requests(ctx) }
+
+// HistoryEvents counts the events in a scan's workflow history: what
+// Temporal stores, and bills, per scan.
+func (f *Fleet) HistoryEvents(ctx context.Context, scanID string) (int, error) {
+	id := "scan-" + scanID // the API's workflow id (api.workflowID)
+	it := f.history.GetWorkflowHistory(ctx, id, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	n := 0
+	for it.HasNext() {
+		if _, err := it.Next(); err != nil {
+			return 0, fmt.Errorf("read the history of workflow %s: %w", id, err)
+		}
+		n++
+	}
+	return n, nil
+}
 
 // KillWorker SIGKILLs the first running worker of a pool and starts a
 // replacement, as a crashed pod would be.
@@ -371,6 +413,9 @@ func (f *Fleet) Stop() {
 			p.cmd.Process.Kill()
 			<-p.done
 		}
+	}
+	if f.history != nil {
+		f.history.Close()
 	}
 	if f.temporal != nil {
 		f.temporal.Stop()

@@ -87,6 +87,7 @@ func RunAll(ctx context.Context, o Options) (Report, error) {
 		rep.Baselines, rep.Notes = append(rep.Baselines, bs...), append(rep.Notes, notes...)
 	}
 	rep.Notes = append(rep.Notes, Bottleneck(rep)...)
+	rep.Notes = append(rep.Notes, FastLatencyNote(rep)...)
 	rep.TookS = time.Since(rep.StartedAt).Seconds()
 	return rep, writeReport(o.Out, rep)
 }
@@ -108,6 +109,7 @@ func runFleet(ctx context.Context, o Options, jobs []Job, db string, rep *Report
 	seq := new(int64)
 	drive := func(d DriverOptions, workers int) error {
 		d.URL, d.Token, d.Jobs, d.Seq, d.Pools, d.CPU = fleet.URL, fleet.Token, jobs, seq, pools.sample, fleet.CPU
+		d.S3Requests, d.HistoryEvents = fleet.S3Requests, fleet.HistoryEvents
 		logger.Info("load run", "name", d.Name, "scans", d.Scans)
 		r, err := Drive(ctx, d)
 		if err != nil {
@@ -232,7 +234,40 @@ func Rerender(reportJSON, dir string) error {
 	if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.HasPrefix(n, "Bottleneck") }) {
 		rep.Notes = append(rep.Notes, Bottleneck(rep)...)
 	}
+	if !slices.ContainsFunc(rep.Notes, func(n string) bool { return strings.HasPrefix(n, fastLatencyPrefix) }) {
+		rep.Notes = append(rep.Notes, FastLatencyNote(rep)...)
+	}
 	return writeReport(dir, rep)
+}
+
+// BaselineAppsNote says which apps the CLI pipeline scanned: all n of the
+// corpus, as the scanners alone and tollgate's runs, or (-baseline-apps)
+// only the first few, whose ratios then compare different app sets.
+func BaselineAppsNote(scanned, n int) string {
+	if scanned >= n {
+		return fmt.Sprintf("The baselines cover the same %d apps as tollgate: the CLI pipeline and the scanners alone scan each app of the corpus once; tollgate's runs submit the corpus round robin, so a run of at least %d scans covers every app.", n, n)
+	}
+	return fmt.Sprintf("The CLI pipeline scanned only the first %d of the corpus's %d apps (-baseline-apps), the others all of them: dependency counts are heavy-tailed, so the ratios against it compare different app sets.", scanned, n)
+}
+
+const fastLatencyPrefix = "Fast-verdict latencies"
+
+// FastLatencyNote says which fast-verdict latencies were not seen by the
+// clients: a client sees only the final status, so for a scan that went on
+// to the deep stage the driver derives the fast verdict's time from the
+// workflow's timings.
+func FastLatencyNote(rep Report) []string {
+	var runs []string
+	for _, run := range rep.Runs {
+		if run.FastDerived > 0 {
+			runs = append(runs, fmt.Sprintf("%d of %d in %s", run.FastDerived, run.Completed, run.Name))
+		}
+	}
+	if len(runs) == 0 {
+		return nil
+	}
+	return []string{fastLatencyPrefix + " (fast p50 / p99) are derived from workflow timings, not observed by clients, for the scans that went on to the deep stage (" +
+		strings.Join(runs, ", ") + "): a client sees only the final status, so their fast verdict's time is the workflow's start plus its fast stage's duration, on the server's clock. Scans that ended at the fast stage are timed as their client saw them."}
 }
 
 // Bottleneck explains the main run's throughput from the CPU table: how
@@ -250,6 +285,10 @@ func Bottleneck(rep Report) []string {
 	}
 	notes := []string{fmt.Sprintf("Bottleneck of %s: the CPU. %s CPU-seconds per scan at %s scans/s keep %.0f%% of the %d cores busy; per scan the CPU goes to %s.",
 		run.Name, sig(total), sig(run.Throughput), 100*busy, rep.Host.CPUs, strings.Join(parts, ", "))}
+	if driver, ok := run.CPUPerScan[Driver]; ok {
+		notes = append(notes, fmt.Sprintf("The load generator (the loadtest process: its clients and queue sampling) ran on the same cores and used %s CPU-seconds per scan in %s, not counted in the total above; with it, the cores were %.0f%% busy.",
+			sig(driver), run.Name, 100*(total+driver)*run.Throughput/float64(rep.Host.CPUs)))
+	}
 	if b, ok := rep.baseline("scanners-alone"); ok && b.Scans > b.Errors {
 		own := b.CPUSeconds / float64(b.Scans-b.Errors)
 		notes = append(notes, fmt.Sprintf("The scanners' own work is %s CPU-seconds per app (scanners alone); everything else tollgate does per scan (%s s: Temporal, evidence in MinIO, the orchestrator, the API, NATS) is what separates the fleet from the ceiling on one machine. With all of it on the same %d cores, the most this machine can gate is about %s scans/s.",

@@ -74,9 +74,16 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		return x, y
 	}
 	for _, run := range r.Runs {
+		// An open-loop run's throughput is the load it was offered, not what
+		// the fleet can do: no ratio against capacity.
 		x, y := ratio(run.Throughput)
-		p("| tollgate %s (%d workers/pool) | %d | %s | %s | %s | %s / %s | %s / %s | %d | %d | %d |\n",
-			run.Name, max(run.WorkersPerPool, 1), run.Completed, sig(run.Throughput), x, y,
+		offered := ""
+		if run.RatePerSecond > 0 {
+			x, y = "-", "-"
+			offered = fmt.Sprintf(", offered %s scans/s", sig(run.RatePerSecond))
+		}
+		p("| tollgate %s (%d workers/pool%s) | %d | %s | %s | %s | %s / %s | %s / %s | %d | %d | %d |\n",
+			run.Name, max(run.WorkersPerPool, 1), offered, run.Completed, sig(run.Throughput), x, y,
 			sig(run.Full.P50), sig(run.Full.P99), sig(run.Fast.P50), sig(run.Fast.P99), run.Errors, run.Lost, run.Wrong)
 	}
 	for _, bl := range r.Baselines {
@@ -89,8 +96,9 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		p("The CLI pipeline runs, per app: `%s`.\n\n", cli.Command)
 	}
 
-	p("## Where each scan's CPU goes (CPU seconds per scan)\n\n")
-	p("| run | %s | total |\n|---|%s---|\n", strings.Join(Components, " | "), strings.Repeat("---|", len(Components)))
+	p("## Where each scan's CPU goes (CPU seconds per scan), and its Temporal events and MinIO requests\n\n")
+	p("| run | %s | total | load generator (not in total) | Temporal history events | MinIO requests |\n|---|%s---|---|---|---|\n",
+		strings.Join(Components, " | "), strings.Repeat("---|", len(Components)))
 	for _, run := range r.Runs {
 		if run.CPUPerScan == nil {
 			continue
@@ -99,11 +107,22 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		for _, comp := range Components {
 			cells = append(cells, sig(run.CPUPerScan[comp]))
 		}
-		p("| %s | %s | %s |\n", run.Name, strings.Join(cells, " | "), sig(run.CPUPerScan["total"]))
+		// "-": not measured (reports from before these were).
+		driver, events, requests := "-", "-", "-"
+		if v, ok := run.CPUPerScan[Driver]; ok {
+			driver = sig(v)
+		}
+		if run.HistorySample > 0 {
+			events = fmt.Sprintf("%s (%d scans)", sig(run.HistoryEvents), run.HistorySample)
+		}
+		if run.S3Requests > 0 {
+			requests = sig(run.S3Requests)
+		}
+		p("| %s | %s | %s | %s | %s | %s |\n", run.Name, strings.Join(cells, " | "), sig(run.CPUPerScan["total"]), driver, events, requests)
 	}
 	for _, bl := range r.Baselines {
 		if bl.Scans > bl.Errors && bl.CPUSeconds > 0 {
-			p("| %s | %s | %s |\n", bl.Name, strings.TrimSuffix(strings.Repeat("- | ", len(Components)), " | "), sig(bl.CPUSeconds/float64(bl.Scans-bl.Errors)))
+			p("| %s | %s | %s | - | - | - |\n", bl.Name, strings.TrimSuffix(strings.Repeat("- | ", len(Components)), " | "), sig(bl.CPUSeconds/float64(bl.Scans-bl.Errors)))
 		}
 	}
 	p("\n")

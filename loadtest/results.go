@@ -57,12 +57,24 @@ type Run struct {
 	Throughput float64   `json:"throughput"` // completed scans per second
 	Fast       Latencies `json:"fast"`       // submit → fast-stage verdict
 	Full       Latencies `json:"full"`       // submit → final verdict
-	// CPUSeconds per component over the measured part, and per scan.
-	CPUSeconds    map[string]float64 `json:"cpu_seconds"`
-	CPUPerScan    map[string]float64 `json:"cpu_per_scan"`
-	Timeline      []Sample           `json:"timeline,omitempty"`
-	ChaosEvents   []string           `json:"chaos_events,omitempty"`
-	ErrorExamples []string           `json:"error_examples,omitempty"`
+	// FastDerived counts the completed scans whose fast latency is derived
+	// from the workflow's timings (started_at + timings.fast): they went on
+	// to the deep stage, and a client sees only the final status.
+	FastDerived int `json:"fast_derived,omitempty"`
+	// CPUSeconds per component over the measured part, and per scan; also
+	// the load generator's own (Driver), which is not in "total".
+	CPUSeconds map[string]float64 `json:"cpu_seconds"`
+	CPUPerScan map[string]float64 `json:"cpu_per_scan"`
+	// HistoryEvents is the mean of the Temporal history events of
+	// HistorySample of the run's scans, spread over the run.
+	HistoryEvents float64 `json:"history_events_per_scan,omitempty"`
+	HistorySample int     `json:"history_sample,omitempty"`
+	// S3Requests is the S3 requests MinIO served over the measured part,
+	// per completed scan.
+	S3Requests    float64  `json:"s3_requests_per_scan,omitempty"`
+	Timeline      []Sample `json:"timeline,omitempty"`
+	ChaosEvents   []string `json:"chaos_events,omitempty"`
+	ErrorExamples []string `json:"error_examples,omitempty"`
 }
 
 // Baseline is one baseline's run over the same corpus.

@@ -52,18 +52,21 @@ func TestSmoke(t *testing.T) {
 	}
 	defer pools.Close()
 	run, err := Drive(ctx, DriverOptions{Name: "smoke", URL: fleet.URL, Token: fleet.Token, Jobs: jobs, Clients: 20, Scans: 30, Warmup: 4,
-		Pools: pools.sample, CPU: fleet.CPU})
+		Pools: pools.sample, CPU: fleet.CPU, S3Requests: fleet.S3Requests, HistoryEvents: fleet.HistoryEvents})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("smoke: %d scans in %.1fs (%.2f/s), full p50 %.2fs p99 %.2fs, fast p50 %.2fs; CPU per scan %v",
-		run.Completed, run.DurationS, run.Throughput, run.Full.P50, run.Full.P99, run.Fast.P50, run.CPUPerScan)
+	t.Logf("smoke: %d scans in %.1fs (%.2f/s), full p50 %.2fs p99 %.2fs, fast p50 %.2fs; CPU per scan %v; per scan %.1f history events, %.1f MinIO requests",
+		run.Completed, run.DurationS, run.Throughput, run.Full.P50, run.Full.P99, run.Fast.P50, run.CPUPerScan, run.HistoryEvents, run.S3Requests)
 	if run.Completed != 30 || run.Lost != 0 || run.Errors != 0 || run.Wrong != 0 {
 		t.Fatalf("completed %d of 30, lost %d, errors %d %v, wrong %d %v\n%s",
 			run.Completed, run.Lost, run.Errors, run.ErrorExamples, run.Wrong, run.WrongApps, fleet.Output())
 	}
-	if run.CPUSeconds["workers"] <= 0 || run.CPUSeconds["temporal"] <= 0 || len(run.Timeline) == 0 {
+	if run.CPUSeconds["workers"] <= 0 || run.CPUSeconds["temporal"] <= 0 || run.CPUSeconds[Driver] <= 0 || len(run.Timeline) == 0 {
 		t.Errorf("CPU %v, %d timeline samples: the run was not measured", run.CPUSeconds, len(run.Timeline))
+	}
+	if run.S3Requests <= 0 || run.HistoryEvents <= 0 || run.HistorySample != min(historySample, run.Completed) {
+		t.Errorf("%g MinIO requests, %g history events (%d scans) per scan: not measured; %v", run.S3Requests, run.HistoryEvents, run.HistorySample, run.ErrorExamples)
 	}
 }
 

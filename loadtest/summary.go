@@ -22,6 +22,9 @@ func summarize(o DriverOptions, outs []outcome, measured, end time.Time, timelin
 			r.Completed++
 			full.Record(out.done.Sub(out.submitted))
 			fast.Record(out.fast)
+			if out.fastDerived {
+				r.FastDerived++
+			}
 			sec := int(out.done.Sub(measured).Seconds())
 			perSecond[sec] = append(perSecond[sec], out.done.Sub(out.submitted))
 			if out.verdict != out.expected {
@@ -57,6 +60,9 @@ func summarize(o DriverOptions, outs []outcome, measured, end time.Time, timelin
 			total += cpu[c]
 		}
 		r.CPUSeconds["total"] = total
+		if v, ok := cpu[Driver]; ok {
+			r.CPUSeconds[Driver] = v
+		}
 		if r.Completed > 0 {
 			for c, v := range r.CPUSeconds {
 				r.CPUPerScan[c] = v / float64(r.Completed)

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -44,6 +45,10 @@ type MinIOOptions struct {
 	// readable from the returned MinIO).
 	AccessKey string
 	SecretKey string
+	// PublicMetrics serves the server's Prometheus metrics without a token
+	// (MINIO_PROMETHEUS_AUTH_TYPE=public), for S3Requests: for the load
+	// test, never a deployment.
+	PublicMetrics bool
 	// StartTimeout bounds the wait for the server to be healthy (default 30s).
 	StartTimeout time.Duration
 	Logger       *slog.Logger
@@ -109,6 +114,9 @@ func StartMinIO(ctx context.Context, opts MinIOOptions) (*MinIO, error) {
 		"--console-address", net.JoinHostPort("127.0.0.1", strconv.Itoa(consolePort)),
 		"--json", "--quiet")
 	cmd.Env = minioEnv(m.AccessKey, m.SecretKey)
+	if opts.PublicMetrics {
+		cmd.Env = append(cmd.Env, "MINIO_PROMETHEUS_AUTH_TYPE=public")
+	}
 	// One pipe for stdout and stderr, closed on our side after the start: the
 	// reader sees EOF when the server exits.
 	pr, pw, err := os.Pipe()
@@ -140,6 +148,48 @@ func StartMinIO(ctx context.Context, opts MinIOOptions) (*MinIO, error) {
 	}
 	logger.DebugContext(ctx, "minio ready", "endpoint", m.Endpoint, "data_dir", opts.DataDir, "pid", cmd.Process.Pid)
 	return m, nil
+}
+
+// S3Requests is how many S3 requests the server has served since it
+// started: the sum of minio_api_requests_total over every API. It reads the
+// v3 endpoint, which counts now; the v2 cluster endpoint
+// (minio_s3_requests_total) serves a copy up to 10 s old. The server must
+// have been started with PublicMetrics.
+func (m *MinIO) S3Requests(ctx context.Context) (float64, error) {
+	url := "http://" + m.Endpoint + "/minio/metrics/v3/api/requests"
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return 0, fmt.Errorf("read minio metrics %s: %w", url, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("read minio metrics %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("read minio metrics %s: %s (started without PublicMetrics?)", url, resp.Status)
+	}
+	var total float64
+	sc := bufio.NewScanner(io.LimitReader(resp.Body, 64<<20))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		// minio_api_requests_total{name="PutObject",server="...",type="s3"} 12
+		line := sc.Text()
+		name, rest, _ := strings.Cut(line, "{")
+		if name != "minio_api_requests_total" {
+			continue
+		}
+		i := strings.LastIndexByte(rest, ' ')
+		v, err := strconv.ParseFloat(rest[i+1:], 64)
+		if i < 0 || err != nil {
+			return 0, fmt.Errorf("read minio metrics %s: bad sample %q", url, line)
+		}
+		total += v
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("read minio metrics %s: %w", url, err)
+	}
+	return total, nil
 }
 
 // minioEnv is this process's environment without MINIO_ settings, which

@@ -77,3 +77,49 @@ func TestStartMinIO(t *testing.T) {
 		t.Fatalf("bucket after restart: %v %v", ok, err)
 	}
 }
+
+// TestMinIOCountsS3Requests: a server started with PublicMetrics reports
+// the S3 requests it served, the load test's MinIO requests per scan.
+func TestMinIOCountsS3Requests(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping a test that starts a MinIO server")
+	}
+	ctx := context.Background()
+	m, err := StartMinIO(ctx, MinIOOptions{DataDir: filepath.Join(t.TempDir(), "data"), PublicMetrics: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Stop)
+	before, err := m.S3Requests(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := minio.New(m.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(m.AccessKey, m.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 5
+	for range n {
+		if _, err := c.ListBuckets(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, err := m.S3Requests(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after-before < n {
+		t.Errorf("S3 requests went from %g to %g over %d ListBuckets", before, after, n)
+	}
+	t.Logf("S3 requests: %g before, %g after %d ListBuckets", before, after, n)
+
+	// Without PublicMetrics the metrics need a token: an error, not a zero.
+	private, err := StartMinIO(ctx, MinIOOptions{DataDir: filepath.Join(t.TempDir(), "private")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(private.Stop)
+	if v, err := private.S3Requests(ctx); err == nil {
+		t.Errorf("metrics of a server without PublicMetrics read as %g", v)
+	}
+}

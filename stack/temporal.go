@@ -106,28 +106,7 @@ func startTemporalDev(ctx context.Context, opts TemporalDevOptions) (*TemporalDe
 			return nil, fmt.Errorf("start temporal dev server: %w", err)
 		}
 	}
-	args := []string{"server", "start-dev",
-		"--ip", "127.0.0.1", "--port", strconv.Itoa(port), "--headless",
-		"--log-level", "error", "--log-format", "json",
-		// Measured on 2 cores (shared/NOTES-dependencies.md): one task-queue
-		// partition stops tasks waiting in partitions nobody polls, and a
-		// faster transfer processor removes a ~50 ms floor per dispatch.
-		"--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
-		"--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
-		"--dynamic-config-value", "history.transferProcessorMaxPollRPS=200",
-		"--disable-config-file", "--disable-config-env",
-	}
-	for _, name := range slices.Sorted(maps.Keys(TemporalSearchAttributes)) {
-		args = append(args, "--search-attribute", name+"="+TemporalSearchAttributes[name])
-	}
-	if ns != "default" {
-		args = append(args, "--namespace", ns)
-	}
-	if opts.DBFile != "" {
-		args = append(args, "--db-filename", opts.DBFile,
-			"--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal")
-	}
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin, opts.args(port, ns)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, fmt.Errorf("start temporal dev server: %w", err)
@@ -154,6 +133,34 @@ func startTemporalDev(ctx context.Context, opts TemporalDevOptions) (*TemporalDe
 	}
 	logger.DebugContext(ctx, "temporal dev server ready", "addr", d.Addr, "pid", cmd.Process.Pid)
 	return d, nil
+}
+
+// args are the dev server's command line on port. A server on a DB file
+// runs SQLite with a write-ahead log and synchronous=normal, as the load test
+// measured it: `tollgate dev`, the load test and the tests share this tuning.
+func (opts TemporalDevOptions) args(port int, ns string) []string {
+	args := []string{"server", "start-dev",
+		"--ip", "127.0.0.1", "--port", strconv.Itoa(port), "--headless",
+		"--log-level", "error", "--log-format", "json",
+		// Measured on 2 cores (shared/NOTES-dependencies.md): one task-queue
+		// partition stops tasks waiting in partitions nobody polls, and a
+		// faster transfer processor removes a ~50 ms floor per dispatch.
+		"--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
+		"--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
+		"--dynamic-config-value", "history.transferProcessorMaxPollRPS=200",
+		"--disable-config-file", "--disable-config-env",
+	}
+	for _, name := range slices.Sorted(maps.Keys(TemporalSearchAttributes)) {
+		args = append(args, "--search-attribute", name+"="+TemporalSearchAttributes[name])
+	}
+	if ns != "default" {
+		args = append(args, "--namespace", ns)
+	}
+	if opts.DBFile != "" {
+		args = append(args, "--db-filename", opts.DBFile,
+			"--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal")
+	}
+	return args
 }
 
 func (d *TemporalDev) waitHealthy(ctx context.Context, timeout time.Duration) error {

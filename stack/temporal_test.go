@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"go.temporal.io/api/operatorservice/v1"
@@ -43,5 +44,21 @@ func TestTemporalDevRegistersSearchAttributes(t *testing.T) {
 				t.Errorf("start %d: search attribute %s is %v, want %s", run+1, name, got, typ)
 			}
 		}
+	}
+}
+
+// TestTemporalDevOnAFileIsTuned: a dev server on a DB file runs SQLite with
+// a write-ahead log and synchronous=normal (what the load test measured);
+// without one it keeps history in memory and names no file.
+func TestTemporalDevOnAFileIsTuned(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "temporal.db")
+	got := strings.Join(TemporalDevOptions{DBFile: db}.args(7233, "default"), " ")
+	for _, want := range []string{"--db-filename " + db, "--sqlite-pragma journal_mode=wal", "--sqlite-pragma synchronous=normal"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("args %q lack %q", got, want)
+		}
+	}
+	if mem := strings.Join(TemporalDevOptions{}.args(7233, "default"), " "); strings.Contains(mem, "--db-filename") || strings.Contains(mem, "--sqlite-pragma") {
+		t.Errorf("in-memory args name a file: %q", mem)
 	}
 }

@@ -70,7 +70,7 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 	perScale := fs.Int("scans-per-scale", 200, "scans per scaling step")
 	chaos := fs.Bool("chaos", true, "add a run that kills a worker, restarts NATS and pauses MinIO")
 	chaosScans := fs.Int("chaos-scans", 200, "scans in the chaos run")
-	baselineApps := fs.Int("baseline-apps", 60, "apps the CLI baseline scans (it is slow)")
+	baselineApps := fs.Int("baseline-apps", 0, "apps the CLI baseline scans, the first N of the corpus, for a quick run (default 0: all of them, as the other runs)")
 	sandboxed := fs.Bool("baseline-sandbox", true, "run the scanners-alone baseline through the workers' sandbox (warm children of -bin sandbox-child); false runs them in this process")
 	baselineOnly := fs.Bool("baseline-only", false, "run only the scanners-alone baseline, in this process and sandboxed, back to back, and print both (no fleet, no report)")
 	render := fs.String("render", "", "only write the Markdown and SVGs again from this report.json (into -out)")
@@ -138,13 +138,16 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 		if *clis == "" {
 			return out, []string{"The CLI pipeline baseline was skipped: no -clis folder (scripts/clis.sh builds the CLIs)."}, nil
 		}
-		sub := apps[:min(*baselineApps, len(apps))]
+		sub := apps
+		if *baselineApps > 0 {
+			sub = apps[:min(*baselineApps, len(apps))]
+		}
 		logger.Info("baseline: CLI pipeline", "apps", len(sub))
 		cli, err := baseline.CLIPipeline(ctx, baseline.Options{Root: root, Apps: sub, DBDir: db, CLIDir: *clis, Logger: logger})
 		if err != nil {
 			return nil, nil, err
 		}
-		return append(out, cli), []string{fmt.Sprintf("The CLI pipeline scanned the first %d apps of the corpus (it is slow); its throughput is per second over those.", len(sub))}, nil
+		return append(out, cli), []string{loadtest.BaselineAppsNote(len(sub), len(apps))}, nil
 	}
 	rep, err := loadtest.RunAll(ctx, loadtest.Options{
 		Command: "loadtest " + strings.Join(args, " "), Bin: absBin, Self: self, Corpus: root, OSV: *osv, Baselines: baselines,

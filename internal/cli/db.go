@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	xos "github.com/aquasecurity/trivy/pkg/x/os"
@@ -24,17 +25,23 @@ func newDBCmd(g *globals) *cobra.Command {
 	importCmd := &cobra.Command{
 		Use:   "import --osv DIR... [--db DIR]",
 		Short: "Build the DB from OSV advisories (npm, PyPI, Go, Maven), for air-gapped sites and tests",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		// --osv a b c: the usage line promises several directories after one
+		// flag, so the arguments that follow it are directories too.
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(osvDirs) == 0 {
+				if len(args) > 0 {
+					return usageErrf("db import: %q: directories follow --osv (--osv DIR...)", args[0])
+				}
 				return usageErrf("db import: give at least one --osv DIR")
 			}
-			for _, d := range osvDirs {
+			dirs := append(slices.Clone(osvDirs), args...)
+			for _, d := range dirs {
 				if st, err := os.Stat(d); err != nil || !st.IsDir() {
 					return usageErrf("db import: --osv %q is not a directory", d)
 				}
 			}
-			stats, err := vulndb.ImportOSV(cmd.Context(), g.logger, dbDir, osvDirs...)
+			stats, err := vulndb.ImportOSV(cmd.Context(), g.logger, dbDir, dirs...)
 			if err != nil {
 				return err
 			}
@@ -43,7 +50,7 @@ func newDBCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
-	importCmd.Flags().StringArrayVar(&osvDirs, "osv", nil, "directory of OSV JSON records, searched recursively (repeatable)")
+	importCmd.Flags().StringArrayVar(&osvDirs, "osv", nil, "directory of OSV JSON records, searched recursively (repeatable, or --osv DIR DIR...)")
 
 	var repo string
 	var insecure bool

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 	"go.opentelemetry.io/otel/trace"
@@ -22,8 +23,8 @@ import (
 )
 
 type devOptions struct {
-	listen, metricsListen, db, policy, rules, evidence, temporalCLI, token string
-	full                                                                   bool
+	listen, metricsListen, db, policy, rules, evidence, state, temporalCLI, token string
+	full                                                                          bool
 }
 
 func newDevCmd(g *globals) *cobra.Command {
@@ -44,6 +45,7 @@ role); point tollgate submit at it.`,
 	f.StringVar(&o.policy, "policy", os.Getenv("TOLLGATE_POLICY_DIR"), "policy bundle directory ($TOLLGATE_POLICY_DIR)")
 	f.StringVar(&o.rules, "rules", os.Getenv("TOLLGATE_SAST_RULES_DIR"), "SAST rules directory replacing the embedded rules ($TOLLGATE_SAST_RULES_DIR)")
 	f.StringVar(&o.evidence, "evidence", defaultEvidenceDir(), "local write-once evidence store ($TOLLGATE_EVIDENCE_DIR)")
+	f.StringVar(&o.state, "state", defaultDevStateDir(), "folder for NATS's streams, submitted archives and Temporal's history, kept across restarts ($TOLLGATE_DEV_STATE_DIR)")
 	f.StringVar(&o.temporalCLI, "temporal-cli", "", "temporal CLI binary ($TOLLGATE_TEMPORAL_CLI)")
 	f.StringVar(&o.token, "token", os.Getenv("TOLLGATE_DEV_TOKEN"), "bearer token to accept (default: a random one, printed) ($TOLLGATE_DEV_TOKEN)")
 	f.BoolVar(&o.full, "full", false, "run the deep stage even when the fast stage blocks")
@@ -85,10 +87,11 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 		return usageErr(err)
 	}
 	defer tracing.Shutdown(context.Background())
-	ecfg := embedded.Config{DBDir: o.db, PolicyDir: o.policy, RulesDir: rules, EvidenceDir: o.evidence,
-		TemporalCLI: o.temporalCLI, SigningKey: cfg.SigningKey, Version: Version, Logger: g.logger,
-		SecretFingerprintKey: []byte(cfg.Worker.SecretFingerprintKey),
-		Targets:              cfg.Guard.Targets, DefaultTarget: cfg.Guard.DefaultTarget, Health: pull, HealthLag: lag, Metrics: metrics, Tracing: tracing, RematchInterval: every}
+	ecfg := o.stackConfig(rules)
+	ecfg.SigningKey, ecfg.Logger = cfg.SigningKey, g.logger
+	ecfg.SecretFingerprintKey = []byte(cfg.Worker.SecretFingerprintKey)
+	ecfg.Targets, ecfg.DefaultTarget, ecfg.Health, ecfg.HealthLag = cfg.Guard.Targets, cfg.Guard.DefaultTarget, pull, lag
+	ecfg.Metrics, ecfg.Tracing, ecfg.RematchInterval = metrics, tracing, every
 	where := o.evidence
 	if cfg.MinIO.Endpoint != "" {
 		m, err := storage.OpenMinIO(ctx, cfg.MinIO, g.logger)
@@ -110,10 +113,26 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stdout, "tollgate dev is up\n  API:      http://%s\n  metrics:  http://%s/metrics\n  token:    %s\n  NATS:     %s\n  Temporal: %s\n  evidence: %s\n",
-		o.listen, o.metricsListen, token, st.NATSURL(), st.TemporalAddr(), where)
+	fmt.Fprintf(g.stdout, "tollgate dev is up\n  API:      http://%s\n  metrics:  http://%s/metrics\n  token:    %s\n  NATS:     %s\n  Temporal: %s\n  evidence: %s\n  state:    %s\n",
+		o.listen, o.metricsListen, token, st.NATSURL(), st.TemporalAddr(), where, o.state)
 	fmt.Fprintf(g.stdout, "  try:      tollgate submit --server http://%s --token %s --app NAME --wait DIR\n", o.listen, token)
 	return serveHTTP(ctx, g, endpoint{"API", o.listen, srv.Handler()}, endpoint{"metrics", o.metricsListen, srv.MetricsHandler()})
+}
+
+// stackConfig is the embedded stack dev runs, before the parts that come
+// from the config file. NATS's streams, submitted archives and Temporal's
+// history live in the state folder and outlive a restart, as the evidence
+// does: Temporal runs on a file there, tuned as in the load test, never in
+// memory.
+func (o *devOptions) stackConfig(rules string) embedded.Config {
+	return embedded.Config{DBDir: o.db, PolicyDir: o.policy, RulesDir: rules, EvidenceDir: o.evidence,
+		StateDir: o.state, TemporalDBFile: filepath.Join(o.state, "temporal.db"), TemporalCLI: o.temporalCLI, Version: Version}
+}
+
+// defaultDevStateDir is $TOLLGATE_DEV_STATE_DIR, else tollgate/dev in the
+// XDG state home ($XDG_STATE_HOME, else ~/.local/state).
+func defaultDevStateDir() string {
+	return xdgDir("TOLLGATE_DEV_STATE_DIR", "XDG_STATE_HOME", filepath.Join(".local", "state"), "dev")
 }
 
 // newDevAPI builds the API over an embedded stack with one all-roles token.

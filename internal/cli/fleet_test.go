@@ -217,7 +217,7 @@ func TestDevUsesMinIOWhenConfigured(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		var errb syncBuffer
-		done <- Main(ctx, []string{"dev", "--listen", listen, "--metrics-listen", metricsListen, "--token", "dev-token", "--full", "--db", filepath.Join(dir, "no-db")}, &out, &errb)
+		done <- Main(ctx, []string{"dev", "--listen", listen, "--metrics-listen", metricsListen, "--token", "dev-token", "--full", "--db", filepath.Join(dir, "no-db"), "--state", filepath.Join(dir, "state")}, &out, &errb)
 	}()
 	waitReady(t, "http://"+listen+"/readyz")
 	report := filepath.Join(dir, "report.json")

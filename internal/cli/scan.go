@@ -293,14 +293,21 @@ func appName(path string) string {
 }
 
 func defaultEvidenceDir() string {
-	if d := os.Getenv("TOLLGATE_EVIDENCE_DIR"); d != "" {
+	return xdgDir("TOLLGATE_EVIDENCE_DIR", "XDG_DATA_HOME", filepath.Join(".local", "share"), "evidence")
+}
+
+// xdgDir is $override when set, else tollgate/name in the XDG base
+// directory $xdgVar, else in its default ~/home, else tollgate-name in the
+// temporary directory.
+func xdgDir(override, xdgVar, home, name string) string {
+	if d := os.Getenv(override); d != "" {
 		return d
 	}
-	if d := os.Getenv("XDG_DATA_HOME"); d != "" {
-		return filepath.Join(d, "tollgate", "evidence")
+	if d := os.Getenv(xdgVar); d != "" {
+		return filepath.Join(d, "tollgate", name)
 	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".local", "share", "tollgate", "evidence")
+	if h, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(h, home, "tollgate", name)
 	}
-	return filepath.Join(os.TempDir(), "tollgate-evidence")
+	return filepath.Join(os.TempDir(), "tollgate-"+name)
 }

@@ -1,0 +1,79 @@
+package loadtest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"testing"
+
+	tclient "go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/tollgate/tollgate/stack"
+)
+
+// TestHistoryEventsSampleTheWholeRun: the history sample is spread over the
+// run's completed scans, first to last, and failed scans are not in it.
+func TestHistoryEventsSampleTheWholeRun(t *testing.T) {
+	var outs []outcome
+	events := map[string]int{}
+	for i := range 100 {
+		id := fmt.Sprintf("s%02d", i)
+		events[id] = i
+		outs = append(outs, outcome{scanID: id})
+		if i%10 == 0 {
+			outs = append(outs, outcome{scanID: "failed", err: errors.New("lost")})
+		}
+	}
+	var counted []string
+	mean, n, err := historyEvents(context.Background(), func(_ context.Context, id string) (int, error) {
+		counted = append(counted, id)
+		if id == "failed" {
+			t.Errorf("counted a failed scan")
+		}
+		return events[id], nil
+	}, outs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != historySample || len(counted) != historySample || counted[0] != "s00" || counted[n-1] != "s95" {
+		t.Fatalf("sampled %d: %v; want %d from s00 to s95", n, counted, historySample)
+	}
+	if mean != 47.5 { // 0, 5, ..., 95
+		t.Errorf("mean %g events, want 47.5", mean)
+	}
+	if _, n, err := historyEvents(context.Background(), nil, nil); n != 0 || err != nil {
+		t.Errorf("no scans: sample %d, %v", n, err)
+	}
+}
+
+// TestFleetCountsAScansHistoryEvents reads a real workflow's history by its
+// scan id, as the load test does for the runs' scans.
+func TestFleetCountsAScansHistoryEvents(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: starts a Temporal dev server")
+	}
+	ctx := context.Background()
+	d, err := stack.StartTemporalDev(ctx, stack.TemporalDevOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Stop)
+	c, err := tclient.Dial(tclient.Options{HostPort: d.Addr, Namespace: d.Namespace, Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	f := &Fleet{history: c}
+	// A workflow nobody polls: started, and its first task scheduled.
+	if _, err := c.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{ID: "scan-s1", TaskQueue: "nobody-polls"}, "ScanWorkflow"); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.HistoryEvents(ctx, "s1"); err != nil || n != 2 {
+		t.Errorf("history of scan s1: %d events, %v; want 2 (started, task scheduled)", n, err)
+	}
+	if _, err := f.HistoryEvents(ctx, "no-such-scan"); err == nil {
+		t.Error("the history of a scan that does not exist was read")
+	}
+}
