@@ -39,7 +39,7 @@ gitleaks=$clis/gitleaks syft=$clis/syft trivy=$clis/trivy
 tollgate=${TOLLGATE_BIN:-}
 if [ -z "$tollgate" ]; then
   echo "building tollgate into $work" >&2
-  go build -o "$work/tollgate" ./cmd/tollgate
+  go build -tags gore2regex -o "$work/tollgate" ./cmd/tollgate
   tollgate=$work/tollgate
 fi
 

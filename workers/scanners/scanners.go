@@ -88,8 +88,13 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Engine, error
 	}
 	e := &Engine{secrets: secrets, sbom: sb, vulns: vulns, iac: iac, code: code, logger: logger}
 	db := vulns.DB()
+	if RegexpEngine() == "stdlib" {
+		logger.WarnContext(ctx, "gitleaks was built without the gore2regex tag: it matches secrets with Go's regexp, "+
+			"about ten times slower than with RE2 (build with -tags gore2regex, as the Makefile does)")
+	}
 	logger.InfoContext(ctx, "scanners ready", "seconds", time.Since(begin).Seconds(),
-		"vulndb", db.Path, "vulndb_available", db.Available, "vulndb_updated_at", db.UpdatedAt)
+		"vulndb", db.Path, "vulndb_available", db.Available, "vulndb_updated_at", db.UpdatedAt,
+		"secrets_regexp", RegexpEngine())
 	return e, nil
 }
 

@@ -174,3 +174,63 @@ func FuzzClassify(f *testing.F) {
 		}
 	})
 }
+
+// Every content pattern has needles, so no line is handed to the regexp
+// unless it holds one of them.
+func TestEveryContentRuleHasNeedles(t *testing.T) {
+	for _, r := range rules {
+		if r.content != nil && len(r.needles) == 0 {
+			t.Errorf("%s: no needles found in %s", r.area, r.content)
+		}
+	}
+}
+
+// The needles fold case as (?i) does: the Kelvin sign is a K and the long
+// s an S to the regexp, and a line that spells a pattern with them is still
+// read.
+func TestScanFoldsCaseAsTheRegexpDoes(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "a.py", "import \u017fmtplib\n")          // ſmtplib
+	write(t, dir, "b.js", "const v = \u212Aeyring.get()\n") // Keyring, Kelvin sign
+	write(t, dir, "c.go", "// caf\xe9\ntoken, _ := JWT.Parse(s)\n")
+	got, err := Scan(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{Egress: {"a.py"}, Secrets: {"b.js"}, Auth: {"c.go"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+// FuzzNeedlesNeverHideAMatch: a line that a content pattern matches always
+// holds one of its needles once folded, so skipping the lines without one
+// changes nothing.
+func FuzzNeedlesNeverHideAMatch(f *testing.F) {
+	for _, s := range []string{
+		"fetch('https://x')", "FeTcH(  `http://", "import \u017fmtplib", "\u212Aeyring.get()",
+		"process.env.API_KEY", `os.environ["DB_PASSWORD"]`, `os.Getenv("TOKEN")`, "jwt.verify(t)",
+		"session[", "set-cookie", "new WebSocket(", "caf\xe9 axios", "\xff\xfeopenai",
+		"x\nos.environ[\n'KEY'\naxios\n\naxio", "http.Get(u)\nHTTP.get(",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, line []byte) {
+		folded := fold(nil, line)
+		if bytes.Count(folded, []byte{'\n'}) != bytes.Count(line, []byte{'\n'}) {
+			t.Fatalf("fold changed the lines of %q", line)
+		}
+		for _, r := range rules {
+			if r.content != nil && r.content.Match(line) && !containsAny(folded, r.needles) {
+				t.Fatalf("%s matches %q but no needle is in %q", r.area, line, folded)
+			}
+			anyLine := false
+			for l := range bytes.Lines(line) {
+				anyLine = anyLine || r.content != nil && r.content.Match(l)
+			}
+			if r.content != nil && anyLine != r.matches(line, folded) {
+				t.Fatalf("%s: matches(%q) = %v, the regexp line by line %v", r.area, line, !anyLine, anyLine)
+			}
+		}
+	})
+}
