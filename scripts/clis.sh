@@ -8,6 +8,10 @@
 # lacks entries the CLI's extra packages need (syft's and trivy's do), it is
 # built against a throwaway copy of go.mod/go.sum (-modfile, -mod=mod) instead.
 # go.mod and go.sum are checked to be byte-identical afterwards.
+# Each CLI is built with the build tags of its own release builds: gitleaks'
+# .goreleaser.yml builds with -tags gore2regex (RE2 in WebAssembly), so the
+# baseline's gitleaks is that one too; a cached binary built with other tags
+# is rebuilt.
 # Usage: scripts/clis.sh [gitleaks|syft|trivy|all]   (default: all)
 set -euo pipefail
 
@@ -40,10 +44,15 @@ check_untouched() {
   return $changed
 }
 
-build() { # name module package version-ldflag-var
-  local name=$1 module=$2 pkg=$3 var=$4
+# built_tags prints the -tags a Go binary was built with ("" for none).
+built_tags() {
+  go version -m "$1" | awk '$1 == "build" && $2 ~ /^-tags=/ { sub(/^-tags=/, "", $2); print $2 }'
+}
+
+build() { # name module package version-ldflag-var [build-tags]
+  local name=$1 module=$2 pkg=$3 var=$4 tags=${5:-}
   local bin="$out_dir/$name"
-  if [ -x "$bin" ]; then
+  if [ -x "$bin" ] && [ "$(built_tags "$bin")" = "$tags" ]; then
     echo "$name: already built: $bin" >&2
     return
   fi
@@ -54,7 +63,7 @@ build() { # name module package version-ldflag-var
 
   local tmp="$out_dir/.$name.tmp"
   local route=in-module
-  if ! go build -mod=readonly -trimpath -ldflags "$ldflags" -o "$tmp" "$pkg" 2>"$work/$name.err"; then
+  if ! go build -mod=readonly -trimpath -tags "$tags" -ldflags "$ldflags" -o "$tmp" "$pkg" 2>"$work/$name.err"; then
     check_untouched || true
     if ! grep -q 'missing go.sum entry' "$work/$name.err"; then
       cat "$work/$name.err" >&2
@@ -67,7 +76,7 @@ build() { # name module package version-ldflag-var
     mkdir -p "$mf"
     cp "$work/go.mod.orig" "$mf/go.mod"
     cp "$work/go.sum.orig" "$mf/go.sum"
-    go build -modfile="$mf/go.mod" -mod=mod -trimpath -ldflags "$ldflags" -o "$tmp" "$pkg"
+    go build -modfile="$mf/go.mod" -mod=mod -trimpath -tags "$tags" -ldflags "$ldflags" -o "$tmp" "$pkg"
     # The copy may gain requirements for the CLI-only modules, but every module
     # tollgate itself uses must have kept its version.
     go list -m -f '{{.Path}} {{.Version}}' all | sort >"$work/ours.list"
@@ -99,7 +108,7 @@ build() { # name module package version-ldflag-var
 what=${1:-all}
 case $what in
   gitleaks|all) build gitleaks github.com/zricethezav/gitleaks/v8 github.com/zricethezav/gitleaks/v8 \
-    github.com/zricethezav/gitleaks/v8/version.Version ;;&
+    github.com/zricethezav/gitleaks/v8/version.Version gore2regex ;;&
   syft|all) build syft github.com/anchore/syft github.com/anchore/syft/cmd/syft main.version ;;&
   trivy|all) build trivy github.com/aquasecurity/trivy github.com/aquasecurity/trivy/cmd/trivy \
     github.com/aquasecurity/trivy/pkg/version/app.ver ;;&

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 
@@ -116,7 +117,28 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 	fmt.Fprintf(g.stdout, "tollgate dev is up\n  API:      http://%s\n  metrics:  http://%s/metrics\n  token:    %s\n  NATS:     %s\n  Temporal: %s\n  evidence: %s\n  state:    %s\n",
 		o.listen, o.metricsListen, token, st.NATSURL(), st.TemporalAddr(), where, o.state)
 	fmt.Fprintf(g.stdout, "  try:      tollgate submit --server http://%s --token %s --app NAME --wait DIR\n", o.listen, token)
+	// tollgate scan finds this dev by its link in the state folder (and
+	// checks that it answers before it uses it).
+	unlink, err := writeDevLink(o.state, devLink{API: "http://" + localAddr(o.listen), Token: token, Full: o.full, PID: os.Getpid(), Version: Version})
+	if err != nil {
+		g.logger.WarnContext(ctx, "tollgate scan will not find this dev", "err", err)
+	} else {
+		defer unlink()
+	}
 	return serveHTTP(ctx, g, endpoint{"API", o.listen, srv.Handler()}, endpoint{"metrics", o.metricsListen, srv.MetricsHandler()})
+}
+
+// localAddr is a listen address as a client on this machine dials it: an
+// empty or unspecified host is the loopback.
+func localAddr(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // stackConfig is the embedded stack dev runs, before the parts that come

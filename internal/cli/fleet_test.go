@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -241,8 +243,23 @@ func TestDevUsesMinIOWhenConfigured(t *testing.T) {
 		!strings.Contains(string(body), `tollgate_scans_submitted_total{tenant="dev"} 1`) {
 		t.Errorf("the metrics listener: %d, no tollgate_scans_submitted_total for dev", resp.StatusCode)
 	}
+	// tollgate scan finds the running dev by its link in the state folder
+	// and submits to it, starting no stack of its own.
+	t.Setenv("TOLLGATE_DEV_STATE_DIR", filepath.Join(dir, "state"))
+	scanned := filepath.Join(dir, "scan.json")
+	code, _, stderr = run(t, "scan", "--format", "json", "--output", scanned, "--app", "clean-static-local", filepath.Join("..", "..", "examples", "clean-static"))
+	if code != ExitPass || !strings.Contains(stderr, "on the tollgate dev at http://"+listen) || strings.Contains(stderr, "embedded stack up") {
+		t.Fatalf("scan with a dev running: exit %d, stderr:\n%s", code, stderr)
+	}
+	if raw, _ := os.ReadFile(scanned); !strings.Contains(string(raw), `"app": "clean-static-local"`) {
+		t.Fatalf("scan on the dev wrote no report:\n%.400s", raw)
+	}
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("dev exited %d", code)
+	}
+	// A dev that stopped leaves no link behind for scan to find.
+	if _, err := os.Stat(filepath.Join(dir, "state", devLinkFile)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("dev link after dev stopped: %v", err)
 	}
 }

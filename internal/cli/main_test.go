@@ -14,5 +14,14 @@ func TestMain(m *testing.M) {
 	if sandbox.IsChild(os.Args) {
 		os.Exit(Main(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 	}
-	os.Exit(m.Run())
+	// tollgate scan goes to a running tollgate dev when it finds one: the
+	// tests' scans never reach a dev the developer runs.
+	state, err := os.MkdirTemp("", "tollgate-test-dev-state-*")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("TOLLGATE_DEV_STATE_DIR", state)
+	code := m.Run()
+	os.RemoveAll(state)
+	os.Exit(code)
 }

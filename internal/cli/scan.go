@@ -17,6 +17,8 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/apiclient"
 	"github.com/tollgate/tollgate/embedded"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage/archive"
@@ -43,7 +45,17 @@ type scanOptions struct {
 	temporalCLI string
 	signingKey  string
 	quiet       bool
+	// embedded scans on an embedded stack even when a tollgate dev runs;
+	// stackFlags says a flag that shapes the stack (policy, rules, DB,
+	// evidence, ...) was given, which a running dev cannot honour.
+	embedded   bool
+	stackFlags bool
 }
+
+// stackFlagNames are scan's flags that configure the stack it scans on: a
+// scan given one of them never goes to a running tollgate dev, which has its
+// own.
+var stackFlagNames = []string{"db", "policy", "rules", "deny-license", "evidence", "temporal-cli", "signing-key"}
 
 func newScanCmd(g *globals) *cobra.Command {
 	o := &scanOptions{}
@@ -54,9 +66,16 @@ func newScanCmd(g *globals) *cobra.Command {
 dev server (child process), the scan workflow, warm scanner workers (gitleaks,
 the SAST engine, syft, trivy) and the OPA policies. It prints the report and exits with the
 verdict: 0 pass or warn, 1 block, 2 bad input or usage, 3 internal error.
-Progress goes to stderr, the report to stdout or --output.`,
+Progress goes to stderr, the report to stdout or --output.
+
+When a tollgate dev is running (its state folder, $TOLLGATE_DEV_STATE_DIR,
+holds its address), scan submits to it instead and starts nothing, unless
+--embedded or a flag that shapes the stack (--db, --policy, --rules,
+--deny-license, --evidence, --temporal-cli, --signing-key) is given, or
+--full is asked of a dev that does not run it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.stackFlags = slices.ContainsFunc(stackFlagNames, cmd.Flags().Changed)
 			return runScan(cmd.Context(), g, o, args[0])
 		},
 	}
@@ -75,6 +94,7 @@ Progress goes to stderr, the report to stdout or --output.`,
 	f.StringVar(&o.temporalCLI, "temporal-cli", "", "temporal CLI binary for the dev server ($TOLLGATE_TEMPORAL_CLI; default: PATH, then the tool cache)")
 	f.StringVar(&o.signingKey, "signing-key", os.Getenv("TOLLGATE_SIGNING_KEY"), "PEM private key that signs the scan's in-toto attestation ($TOLLGATE_SIGNING_KEY)")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress on stderr")
+	f.BoolVar(&o.embedded, "embedded", false, "scan on an embedded stack even when a tollgate dev is running")
 	return cmd
 }
 
@@ -89,6 +109,9 @@ func runScan(ctx context.Context, g *globals, o *scanOptions, path string) error
 	}
 	rules, err := rulesDir(o.rules)
 	if err != nil {
+		return err
+	}
+	if done, err := scanOnDev(ctx, g, o, path, progress); done {
 		return err
 	}
 	begin := time.Now()
@@ -146,6 +169,45 @@ func runScan(ctx context.Context, g *globals, o *scanOptions, path string) error
 		return err
 	}
 	return verdictError(r.Verdict)
+}
+
+// scanOnDev scans path on a running tollgate dev, as `submit --wait` to it
+// would, when one runs and the options allow it; done says it did (and err
+// is the scan's outcome). Otherwise the caller starts an embedded stack.
+func scanOnDev(ctx context.Context, g *globals, o *scanOptions, path string, progress func(string, ...any)) (done bool, err error) {
+	if o.embedded || o.stackFlags {
+		return false, nil
+	}
+	state := defaultDevStateDir()
+	link, why := findDev(ctx, state)
+	switch {
+	case link.API == "":
+		if why != "" {
+			progress("%s: scanning on an embedded stack", why)
+		}
+		return false, nil
+	case o.full && !link.Full:
+		progress("the tollgate dev at %s does not run --full: scanning on an embedded stack", link.API)
+		return false, nil
+	}
+	c, err := newAPIClient(link.API, link.Token, 2*time.Minute)
+	if err != nil {
+		return true, err
+	}
+	app := o.app
+	if app == "" {
+		app = appName(path)
+	}
+	body, err := packInput(ctx, path)
+	if err != nil {
+		return true, err
+	}
+	st, err := c.submit(ctx, apiclient.Submission{Metadata: api.Metadata{App: app, Commit: o.commit, Labels: o.labels}, Archive: body})
+	if err != nil {
+		return true, err
+	}
+	progress("scanning %s as app %q on the tollgate dev at %s (scan %s; --embedded to start a stack of its own)", path, app, link.API, st.ScanID)
+	return true, awaitReport(ctx, g, c, st, o.format, o.output, time.Hour, progress)
 }
 
 // sourceDir returns the directory to scan. An archive is extracted, with the

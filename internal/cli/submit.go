@@ -152,16 +152,26 @@ func runSubmit(ctx context.Context, g *globals, o *submitOptions, path string) e
 	if !o.wait {
 		return writeJSONTo(g.stdout, st)
 	}
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	return awaitReport(ctx, g, c, st, o.format, o.output, o.timeout, func(format string, args ...any) {
+		fmt.Fprintf(g.stderr, "tollgate: "+format+"\n", args...)
+	})
+}
+
+// awaitReport follows a submitted scan to its end (up to timeout), telling
+// progress each new stage and wait, then writes its report in format to
+// output (stdout when "") and returns the verdict's exit.
+func awaitReport(ctx context.Context, g *globals, c *apiClient, st api.ScanStatus, format, output string, timeout time.Duration,
+	progress func(format string, args ...any)) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	last, lastWaiting := "", ""
 	for st.Status == "running" {
 		if st.Stage != "" && st.Stage != last {
-			fmt.Fprintf(g.stderr, "tollgate: %s stage...\n", st.Stage)
+			progress("%s stage...", st.Stage)
 			last = st.Stage
 		}
 		if st.Waiting != "" && st.Waiting != lastWaiting {
-			fmt.Fprintf(g.stderr, "tollgate: waiting: %s\n", st.Waiting)
+			progress("waiting: %s", st.Waiting)
 		}
 		lastWaiting = st.Waiting
 		if err := c.get(ctx, st.StatusURL+"?wait=20s", &st); err != nil {
@@ -178,21 +188,21 @@ func runSubmit(ctx context.Context, g *globals, o *submitOptions, path string) e
 	if err := c.get(ctx, st.ReportURL+"?format=json", &r); err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stderr, "tollgate: verdict %s in the %s stage: %d secrets, %d code weaknesses, %d vulnerabilities, %d packages\n",
+	progress("verdict %s in the %s stage: %d secrets, %d code weaknesses, %d vulnerabilities, %d packages",
 		strings.ToUpper(string(r.Verdict)), r.Stage, len(r.Secrets), len(r.Weaknesses), len(r.Vulnerabilities), len(r.Packages))
-	out, err := openOutput(g, o.output)
+	out, err := openOutput(g, output)
 	if err != nil {
 		return err
 	}
 	defer out.Close()
-	switch o.format {
+	switch format {
 	case "table":
 		err = report.WriteTable(out, r)
 	case "json":
 		err = writeJSONTo(out, r)
 	default:
 		var raw []byte
-		raw, err = c.raw(ctx, st.ReportURL+"?format="+o.format)
+		raw, err = c.raw(ctx, st.ReportURL+"?format="+format)
 		if err == nil {
 			_, err = out.Write(raw)
 		}
