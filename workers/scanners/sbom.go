@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/anchore/syft/syft"
 	"github.com/anchore/syft/syft/cataloging"
@@ -369,8 +370,28 @@ func StripCredentials(s string) string {
 			}
 		}
 	}
-	s = urlRe.ReplaceAllStringFunc(s, stripURL)
-	return assignRe.ReplaceAllString(s, "${1}=")
+	// Each expression runs only on strings it can match: a URL has "://",
+	// an assignment one of its names (all ending in "token", "auth" or
+	// "password") then "=". Running them on every bom-ref and purl (each
+	// has "?package-id=") was most of an SBOM rewrite's CPU.
+	if strings.Contains(s, "://") {
+		s = urlRe.ReplaceAllStringFunc(s, stripURL)
+	}
+	// (?i) folds some non-ASCII letters to ASCII ones (ſ to s, K to k),
+	// which strings.ToLower does not: such strings always take the regexp.
+	if l := strings.ToLower(s); !isASCII(s) || strings.Contains(l, "token=") || strings.Contains(l, "auth=") || strings.Contains(l, "password=") {
+		s = assignRe.ReplaceAllString(s, "${1}=")
+	}
+	return s
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // stripURL drops a URL's user information and credential query parameters.
