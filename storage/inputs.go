@@ -50,16 +50,17 @@ func (l *LocalInputs) PutInput(ctx context.Context, r io.Reader, size int64) (Ob
 		return Object{}, err
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
-	key := "inputs/" + sum
+	key := InputsPrefix + sum
 	if err := os.Rename(tmp.Name(), filepath.Join(l.dir, sum)); err != nil {
 		return Object{}, fmt.Errorf("store input %q: %w", key, err)
 	}
 	return Object{Bucket: "local-inputs", Key: key, VersionID: sum[:16], SHA256: sum, Size: n, ContentType: "application/octet-stream"}, nil
 }
 
-// FetchTo copies the archive stored under key to path.
+// FetchTo copies the archive stored under key to path, checking its bytes
+// against the sha256 the key names.
 func (l *LocalInputs) FetchTo(ctx context.Context, key, path string) error {
-	sum, ok := strings.CutPrefix(key, "inputs/")
+	sum, ok := strings.CutPrefix(key, InputsPrefix)
 	if !ok || len(sum) != 64 || strings.ContainsAny(sum, "/.\\") {
 		return fmt.Errorf("fetch input %q: not an input key", key)
 	}
@@ -75,12 +76,20 @@ func (l *LocalInputs) FetchTo(ctx context.Context, key, path string) error {
 	if err != nil {
 		return fmt.Errorf("fetch input %q: %w", key, err)
 	}
-	if _, err := io.Copy(dst, src); err != nil {
-		dst.Close()
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(dst, h), src)
+	if cerr := dst.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = checkSum(h, sum)
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		os.Remove(path)
 		return fmt.Errorf("fetch input %q: %w", key, err)
 	}
-	if err := dst.Close(); err != nil {
-		return fmt.Errorf("fetch input %q: %w", key, err)
-	}
-	return ctx.Err()
+	return nil
 }

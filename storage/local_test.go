@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -155,5 +156,37 @@ func TestLocalList(t *testing.T) {
 	}
 	if _, err := s.List(ctx, "../x/"); err == nil {
 		t.Fatal("list outside the store: no error")
+	}
+}
+
+// The local inputs store hands a worker only the archive its key names: the
+// worker does not hash it again.
+func TestLocalInputsDetectTampering(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	in, err := OpenLocalInputs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := in.PutInput(ctx, strings.NewReader("archive bytes"), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(t.TempDir(), "good")
+	if err := in.FetchTo(ctx, obj.Key, good); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(good); err != nil || string(data) != "archive bytes" {
+		t.Fatalf("fetched %q, %v", data, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, obj.SHA256), []byte("tampered bytes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad")
+	if err := in.FetchTo(ctx, obj.Key, bad); err == nil || !strings.Contains(err.Error(), "sha256") {
+		t.Fatalf("fetch of a tampered archive: %v", err)
+	}
+	if _, err := os.Stat(bad); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("fetch of a tampered archive left a file: %v", err)
 	}
 }

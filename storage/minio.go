@@ -316,10 +316,16 @@ func (m *MinIO) ensureInputsBucket(ctx context.Context) error {
 }
 
 // Put stores data under key in the evidence bucket unless a different object
-// is already there. The write is conditional (If-None-Match: *), so of two
-// writers racing on one key exactly one body wins and no second version is
-// ever written. A key whose newest version is a delete marker is refused too:
-// its locked versions remain, and a key is used once.
+// is already there. The write is conditional (If-None-Match: *) and is the
+// only request on the usual path: of two writers racing on one key exactly
+// one body wins and no second version is ever written. Only when the server
+// refuses the write (the key exists) is the stored object read, to return it
+// if it holds the same bytes (a retried task) or fail with ErrImmutable.
+//
+// S3 treats a key whose newest version is a delete marker (someone deleted it
+// without a version id, outside tollgate) as absent: Put then writes a new
+// locked version over the marker, and Get refuses the key from then on, as
+// it has more than one version. The hidden versions stay locked either way.
 //
 // An empty contentType is stored, and reported, as application/octet-stream.
 func (m *MinIO) Put(ctx context.Context, key, contentType string, data []byte) (Object, error) {
@@ -337,16 +343,6 @@ func (m *MinIO) Put(ctx context.Context, key, contentType string, data []byte) (
 	digest := hex.EncodeToString(sum[:])
 	contentType = cmp.Or(contentType, "application/octet-stream")
 
-	existing, err := m.stat(ctx, bucket, key)
-	switch {
-	case err == nil:
-		return sameObject(existing, digest)
-	case errors.Is(err, errHidden):
-		return Object{}, fmt.Errorf("put evidence %q in bucket %q: %s: %w", key, bucket, hiddenMsg, ErrImmutable)
-	case !errors.Is(err, ErrNotFound):
-		return Object{}, fmt.Errorf("put evidence %q in bucket %q: %w", key, bucket, err)
-	}
-
 	opts := minio.PutObjectOptions{
 		ContentType:      contentType,
 		UserMetadata:     map[string]string{sha256Meta: digest},
@@ -355,10 +351,14 @@ func (m *MinIO) Put(ctx context.Context, key, contentType string, data []byte) (
 	opts.SetMatchETagExcept("*")
 	info, err := m.client.PutObject(ctx, bucket, key, bytes.NewReader(data), int64(len(data)), opts)
 	if s3Code(err) == "PreconditionFailed" {
-		// Another writer stored this key first: the same bytes are fine.
+		// The key is taken (an earlier attempt, or a writer that won a
+		// race): the same bytes are fine.
 		existing, err := m.stat(ctx, bucket, key)
+		if errors.Is(err, errHidden) {
+			return Object{}, fmt.Errorf("put evidence %q in bucket %q: %s: %w", key, bucket, hiddenMsg, ErrImmutable)
+		}
 		if err != nil {
-			return Object{}, fmt.Errorf("put evidence %q in bucket %q: lost a race, then: %w", key, bucket, err)
+			return Object{}, fmt.Errorf("put evidence %q in bucket %q: key exists, then: %w", key, bucket, err)
 		}
 		return sameObject(existing, digest)
 	}
@@ -381,7 +381,8 @@ func sameObject(existing Object, digest string) (Object, error) {
 // Get returns the evidence stored under key and checks it against its
 // recorded sha256. The key must have exactly one version: tollgate writes
 // each key once, so any other version was written outside tollgate, and Get
-// refuses to choose between them.
+// refuses to choose between them. It lists the key's versions and reads the
+// one: two requests.
 func (m *MinIO) Get(ctx context.Context, key string) ([]byte, Object, error) {
 	bucket := m.cfg.EvidenceBucket
 	if err := ctx.Err(); err != nil {
@@ -390,26 +391,32 @@ func (m *MinIO) Get(ctx context.Context, key string) ([]byte, Object, error) {
 	if err := validKey(key); err != nil {
 		return nil, Object{}, err
 	}
-	obj, err := m.stat(ctx, bucket, key)
+	versions, err := m.versions(ctx, bucket, key)
+	switch {
+	case err != nil:
+		return nil, Object{}, fmt.Errorf("get evidence %q in bucket %q: list versions: %w", key, bucket, err)
+	case len(versions) == 0:
+		return nil, Object{}, fmt.Errorf("get evidence %q in bucket %q: %w", key, bucket, ErrNotFound)
+	case versions[0].deleteMarker:
+		return nil, Object{}, fmt.Errorf("get evidence %q in bucket %q: %w", key, bucket, errHidden)
+	case len(versions) != 1:
+		return nil, Object{}, fmt.Errorf("get evidence %q in bucket %q: %d versions (oldest %s), but tollgate writes a key once: it was written outside tollgate",
+			key, bucket, len(versions), versions[len(versions)-1].id)
+	}
+	r, obj, err := m.open(ctx, bucket, key, versions[0].id)
 	if err != nil {
 		return nil, Object{}, fmt.Errorf("get evidence %q in bucket %q: %w", key, bucket, err)
 	}
+	defer r.Close()
 	if obj.SHA256 == "" {
 		return nil, Object{}, fmt.Errorf("get evidence %q in bucket %q: version %s has no recorded sha256: not written by tollgate", key, bucket, obj.VersionID)
 	}
-	versions, err := m.versions(ctx, bucket, key)
-	if err != nil {
-		return nil, Object{}, fmt.Errorf("get evidence %q in bucket %q: list versions: %w", key, bucket, err)
-	}
-	if len(versions) != 1 {
-		return nil, Object{}, fmt.Errorf("get evidence %q in bucket %q: %d versions (oldest %s), but tollgate writes a key once: it was written outside tollgate",
-			key, bucket, len(versions), versions[len(versions)-1])
-	}
-	data, err := m.read(ctx, bucket, obj, nil)
-	if err != nil {
+	var buf bytes.Buffer
+	buf.Grow(int(min(obj.Size, 64<<20)))
+	if err := copyChecked(&buf, r, obj); err != nil {
 		return nil, Object{}, fmt.Errorf("get evidence %q in bucket %q: %w", key, bucket, err)
 	}
-	return data, obj, nil
+	return buf.Bytes(), obj, nil
 }
 
 // List returns the keys under prefix in the evidence bucket, sorted.
@@ -496,7 +503,8 @@ func digestInput(r io.Reader) (body io.Reader, n int64, digest string, cleanup f
 
 // FetchTo writes the input archive stored under key to path, checking its
 // bytes against its recorded sha256 and, for a key InputsPrefix + sha256,
-// against its key. On an error path is removed. It satisfies the workers'
+// against its key. It is one GET: the object's size and digest come with
+// its body. On an error path is removed. It satisfies the workers'
 // ArchiveSource.
 func (m *MinIO) FetchTo(ctx context.Context, key, path string) (err error) {
 	bucket := m.cfg.InputsBucket
@@ -506,10 +514,11 @@ func (m *MinIO) FetchTo(ctx context.Context, key, path string) (err error) {
 	if err := validKey(key); err != nil {
 		return err
 	}
-	obj, err := m.stat(ctx, bucket, key)
+	r, obj, err := m.open(ctx, bucket, key, "")
 	if err != nil {
 		return fmt.Errorf("fetch input %q from bucket %q: %w", key, bucket, err)
 	}
+	defer r.Close()
 	if d, ok := strings.CutPrefix(key, InputsPrefix); ok && len(d) == sha256.Size*2 {
 		if obj.SHA256 != "" && obj.SHA256 != d {
 			return fmt.Errorf("fetch input %q from bucket %q: recorded sha256 %s does not match its key", key, bucket, obj.SHA256)
@@ -528,7 +537,7 @@ func (m *MinIO) FetchTo(ctx context.Context, key, path string) (err error) {
 			os.Remove(path)
 		}
 	}()
-	if _, err := m.read(ctx, bucket, obj, f); err != nil {
+	if err := copyChecked(f, r, obj); err != nil {
 		return fmt.Errorf("fetch input %q from bucket %q: %w", key, bucket, err)
 	}
 	return nil
@@ -547,6 +556,10 @@ func (m *MinIO) stat(ctx context.Context, bucket, key string) (Object, error) {
 		}
 		return Object{}, fmt.Errorf("stat: %w", err)
 	}
+	return objectOf(bucket, key, info), nil
+}
+
+func objectOf(bucket, key string, info minio.ObjectInfo) Object {
 	return Object{
 		Bucket:      bucket,
 		Key:         key,
@@ -554,42 +567,42 @@ func (m *MinIO) stat(ctx context.Context, bucket, key string) (Object, error) {
 		SHA256:      info.Metadata.Get(sha256Header),
 		Size:        info.Size,
 		ContentType: info.ContentType,
-	}, nil
+	}
 }
 
-// read reads the version obj names, exactly obj.Size bytes of it, and checks
-// them against obj.SHA256. With w nil it returns the bytes; else it writes
-// them to w.
-func (m *MinIO) read(ctx context.Context, bucket string, obj Object, w io.Writer) ([]byte, error) {
+// open starts reading a version of key (the newest if versionID is empty)
+// with one GET, whose headers describe the object: no HEAD first. A missing
+// key is ErrNotFound.
+func (m *MinIO) open(ctx context.Context, bucket, key, versionID string) (io.ReadCloser, Object, error) {
 	var opts minio.GetObjectOptions
-	if obj.VersionID != "" && obj.VersionID != "null" {
-		opts.VersionID = obj.VersionID
+	if versionID != "" && versionID != "null" {
+		opts.VersionID = versionID
 	}
-	r, err := m.client.GetObject(ctx, bucket, obj.Key, opts)
+	r, info, _, err := minio.Core{Client: m.client}.GetObject(ctx, bucket, key, opts)
 	if err != nil {
-		return nil, err
+		if s3Code(err) == "NoSuchKey" {
+			return nil, Object{}, ErrNotFound
+		}
+		return nil, Object{}, fmt.Errorf("read: %w", err)
 	}
-	defer r.Close()
-	var buf *bytes.Buffer
-	if w == nil {
-		buf = bytes.NewBuffer(make([]byte, 0, min(obj.Size, 64<<20)))
-		w = buf
-	}
+	return r, objectOf(bucket, key, info), nil
+}
+
+// copyChecked copies exactly obj.Size bytes of r to w and checks them
+// against obj.SHA256.
+func copyChecked(w io.Writer, r io.Reader, obj Object) error {
 	h := sha256.New()
 	n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(r, obj.Size+1))
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("version %s: %w", obj.VersionID, err)
 	}
 	if n != obj.Size {
-		return nil, fmt.Errorf("version %s: read %d bytes, want %d", obj.VersionID, n, obj.Size)
+		return fmt.Errorf("version %s: read %d bytes, want %d", obj.VersionID, n, obj.Size)
 	}
 	if err := checkSum(h, obj.SHA256); err != nil {
-		return nil, fmt.Errorf("version %s: %w", obj.VersionID, err)
+		return fmt.Errorf("version %s: %w", obj.VersionID, err)
 	}
-	if buf == nil {
-		return nil, nil
-	}
-	return buf.Bytes(), nil
+	return nil
 }
 
 func checkSum(h hash.Hash, want string) error {
@@ -602,10 +615,16 @@ func checkSum(h hash.Hash, want string) error {
 	return nil
 }
 
-// versions lists the version ids of exactly key, delete markers included,
+// version is one version of a key: its id, and whether it is a delete marker.
+type version struct {
+	id           string
+	deleteMarker bool
+}
+
+// versions lists the versions of exactly key, delete markers included,
 // newest first.
-func (m *MinIO) versions(ctx context.Context, bucket, key string) ([]string, error) {
-	var ids []string
+func (m *MinIO) versions(ctx context.Context, bucket, key string) ([]version, error) {
+	var vs []version
 	for info := range m.client.ListObjectsIter(ctx, bucket, minio.ListObjectsOptions{Prefix: key, WithVersions: true, Recursive: true}) {
 		if info.Err != nil {
 			return nil, info.Err
@@ -614,9 +633,9 @@ func (m *MinIO) versions(ctx context.Context, bucket, key string) ([]string, err
 			// Keys come in order and key sorts before every longer one.
 			break
 		}
-		ids = append(ids, info.VersionID)
+		vs = append(vs, version{id: info.VersionID, deleteMarker: info.IsDeleteMarker})
 	}
-	return ids, nil
+	return vs, nil
 }
 
 // s3Code is the S3 error code of err, or "".

@@ -10,7 +10,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -376,8 +378,19 @@ func TestMinIOWritesOutsideTollgate(t *testing.T) {
 	if _, _, err := tb.store.Get(ctx, "hidden"); !errors.Is(err, storage.ErrNotFound) || !strings.Contains(err.Error(), "delete marker") {
 		t.Fatalf("get under a delete marker: %v", err)
 	}
-	if _, err := tb.store.Put(ctx, "hidden", "text/plain", []byte("evidence")); !errors.Is(err, storage.ErrImmutable) {
-		t.Fatalf("put under a delete marker: got %v, want ErrImmutable", err)
+	// Put writes with If-None-Match: *, which S3 lets through over a delete
+	// marker (the key counts as absent): a new version lands on top, and Get
+	// refuses the key from then on. Put sends no HEAD first to find the
+	// marker: that would double its requests for a case only a writer
+	// outside tollgate can cause.
+	if _, err := tb.store.Put(ctx, "hidden", "text/plain", []byte("evidence")); err != nil {
+		t.Fatalf("put under a delete marker: %v", err)
+	}
+	if ids := tb.versionIDs(t, hidden.Bucket, "hidden"); len(ids) != 3 || ids[2] != hidden.VersionID {
+		t.Fatalf("versions after a put over a delete marker: %v, want a new one, the marker and %s", ids, hidden.VersionID)
+	}
+	if _, _, err := tb.store.Get(ctx, "hidden"); err == nil || !strings.Contains(err.Error(), "written outside tollgate") {
+		t.Fatalf("get of a key written over a delete marker: %v", err)
 	}
 	r, err := tb.raw.GetObject(ctx, hidden.Bucket, "hidden", minio.GetObjectOptions{VersionID: hidden.VersionID})
 	if err != nil {
@@ -618,5 +631,77 @@ func TestMinIOList(t *testing.T) {
 	got, err := tb.store.List(ctx, "apps/t/a/")
 	if want := []string{"apps/t/a/releases/1/release.json", "apps/t/a/releases/2/release.json"}; err != nil || !slices.Equal(got, want) {
 		t.Fatalf("list: %v %q, want %q", err, got, want)
+	}
+}
+
+// requestCounter counts the requests a store sends, by kind.
+type requestCounter struct {
+	mu     sync.Mutex
+	counts map[string]int
+}
+
+func (c *requestCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	kind := r.Method
+	if q := r.URL.Query(); r.Method == http.MethodGet && (q.Has("list-type") || q.Has("versions")) {
+		kind = "LIST"
+	}
+	c.mu.Lock()
+	c.counts[kind]++
+	c.mu.Unlock()
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func (c *requestCounter) take() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	got := c.counts
+	c.counts = map[string]int{}
+	return got
+}
+
+// TestMinIORequestsPerScan counts the requests one passing scan sends to
+// MinIO, made as the fleet makes them: the API stores the archive, the fast
+// and the deep worker each fetch it, the deep worker stores two SBOMs,
+// Finalize stores the SARIF, the verdict and the report, and LoadExceptions
+// lists the exceptions. Each write is one conditional PUT and each fetch
+// one GET: no HEAD. A retried write of the same bytes costs the refused PUT
+// and one HEAD.
+func TestMinIORequestsPerScan(t *testing.T) {
+	t.Parallel()
+	tb := setup(t)
+	ctx := context.Background()
+	counter := &requestCounter{counts: map[string]int{}}
+	if err := storage.SetTransport(tb.store, counter); err != nil {
+		t.Fatal(err)
+	}
+	archive := make([]byte, 64<<10)
+	rand.Read(archive)
+	in, err := tb.store.PutInput(ctx, bytes.NewReader(archive), int64(len(archive)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pool := range []string{"fast", "deep"} {
+		if err := tb.store.FetchTo(ctx, in.Key, filepath.Join(t.TempDir(), pool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"sbom.cdx.json", "sbom.spdx.json", "report.sarif", "verdict.json", "report.json"} {
+		if _, err := tb.store.Put(ctx, "scans/t/s1/"+name, "application/json", []byte(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := tb.store.List(ctx, "exceptions/t/"); err != nil {
+		t.Fatal(err)
+	}
+	got := counter.take()
+	t.Logf("requests per passing scan: %v", got)
+	if want := map[string]int{"PUT": 6, "GET": 2, "LIST": 1}; !maps.Equal(got, want) {
+		t.Errorf("requests per passing scan %v, want %v", got, want)
+	}
+	if _, err := tb.store.Put(ctx, "scans/t/s1/report.json", "application/json", []byte("report.json")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := counter.take(), map[string]int{"PUT": 1, "HEAD": 1}; !maps.Equal(got, want) {
+		t.Errorf("requests of a retried write %v, want %v", got, want)
 	}
 }

@@ -1,6 +1,7 @@
 package scanners
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -75,7 +76,7 @@ type iacKind struct {
 	// required is trivy's config analyzer's choice of files for this type
 	// (pkg/fanal/analyzer/config/*); the scanner then keeps those whose
 	// content is of the type (pkg/iac/detection).
-	required func(relPath string, info fs.FileInfo) bool
+	required func(relPath string, info fs.FileInfo, open analyzer.Opener) bool
 	scanner  func(opt misconf.ScannerOption) (iacScanner, error)
 }
 
@@ -89,7 +90,7 @@ var _ iacScanner = (*offlineTerraform)(nil)
 var iacKinds = []iacKind{
 	{name: "dockerfile", required: isDockerfile, scanner: trivyScanner(detection.FileTypeDockerfile)},
 	{name: "helm", required: isHelmFile, scanner: trivyScanner(detection.FileTypeHelm)},
-	{name: "kubernetes", required: isConfigFile, scanner: trivyScanner(detection.FileTypeKubernetes)},
+	{name: "kubernetes", required: isKubernetesCandidate, scanner: trivyScanner(detection.FileTypeKubernetes)},
 	{name: "terraform", required: isTerraformFile, scanner: newOfflineTerraform},
 }
 
@@ -105,9 +106,9 @@ func (m *Misconfig) Scan(ctx context.Context, dir string) ([]report.Misconfigura
 	// ones. tollgate walks itself, rather than through the artifact and its
 	// config analyzers, to give Terraform a scanner that fetches nothing.
 	trees := make([]*mapfs.FS, len(iacKinds))
-	err := walker.NewFS().Walk(dir, walker.Option{}, func(rel string, info os.FileInfo, _ analyzer.Opener) error {
+	err := walker.NewFS().Walk(dir, walker.Option{}, func(rel string, info os.FileInfo, open analyzer.Opener) error {
 		for i, k := range iacKinds {
-			if !k.required(rel, info) {
+			if !k.required(rel, info, open) {
 				continue
 			}
 			if trees[i] == nil {
@@ -180,7 +181,7 @@ func (m *Misconfig) Scan(ctx context.Context, dir string) ([]report.Misconfigura
 
 // isDockerfile is trivy's dockerfile analyzer's choice: Dockerfile,
 // Containerfile, Dockerfile.*, *.Dockerfile, any case.
-func isDockerfile(rel string, _ fs.FileInfo) bool {
+func isDockerfile(rel string, _ fs.FileInfo, _ analyzer.Opener) bool {
 	base := path.Base(rel)
 	ext := path.Ext(base)
 	for _, name := range []string{"Dockerfile", "Containerfile"} {
@@ -193,7 +194,7 @@ func isDockerfile(rel string, _ fs.FileInfo) bool {
 
 // isHelmFile is trivy's helm analyzer's choice: chart files, templates and
 // chart archives up to 200 MB.
-func isHelmFile(rel string, info fs.FileInfo) bool {
+func isHelmFile(rel string, info fs.FileInfo, _ analyzer.Opener) bool {
 	if info.Size() > 209_715_200 { // trivy's maxTarSize
 		return false
 	}
@@ -207,13 +208,51 @@ func isHelmFile(rel string, info fs.FileInfo) bool {
 	return strings.EqualFold(base, "Chart.yaml") || strings.EqualFold(base, ".helmignore")
 }
 
-// isConfigFile is the choice of trivy's generic config analyzers, the
-// kubernetes one among them.
-func isConfigFile(rel string, _ fs.FileInfo) bool {
-	return slices.Contains([]string{".json", ".yaml", ".yml", ".tfvars"}, path.Ext(rel))
+// isKubernetesCandidate is the choice of trivy's generic config analyzers,
+// the kubernetes one among them (.json, .yaml, .yml, .tfvars), less the JSON
+// files trivy's detection cannot take for a manifest: it decodes a JSON
+// file and wants the top-level members apiVersion, kind and metadata, so a
+// file without those three names in its bytes (nor a \u escape, which
+// could spell one) is never one. That keeps lockfiles (package-lock.json:
+// megabytes, validated twice and decoded into a map by the detection) out
+// of the Kubernetes scanner, with the same findings.
+func isKubernetesCandidate(rel string, _ fs.FileInfo, open analyzer.Opener) bool {
+	switch path.Ext(rel) {
+	case ".yaml", ".yml", ".tfvars":
+		return true
+	case ".json":
+		return open == nil || jsonMayBeKubernetes(open)
+	}
+	return false
 }
 
-func isTerraformFile(rel string, _ fs.FileInfo) bool { return detection.IsTerraformFile(rel) }
+// jsonMayBeKubernetes reads a JSON file and says whether it holds the names
+// of a Kubernetes manifest's members (or an escape that could spell them).
+// A file it cannot read is left to trivy.
+func jsonMayBeKubernetes(open analyzer.Opener) bool {
+	f, err := open()
+	if err != nil {
+		return true
+	}
+	defer f.Close()
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return true
+	}
+	if bytes.Contains(data, []byte(`\u`)) {
+		return true
+	}
+	for _, name := range []string{`"apiVersion"`, `"kind"`, `"metadata"`} {
+		if !bytes.Contains(data, []byte(name)) {
+			return false
+		}
+	}
+	return true
+}
+
+func isTerraformFile(rel string, _ fs.FileInfo, _ analyzer.Opener) bool {
+	return detection.IsTerraformFile(rel)
+}
 
 // offlineTerraform is trivy's Terraform scanner as misconf.NewScanner makes
 // it, but with remote modules off: trivy would fetch a module block's

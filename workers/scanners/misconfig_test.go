@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	xio "github.com/aquasecurity/trivy/pkg/x/io"
+
 	"github.com/tollgate/tollgate/internal/golden"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/tasks"
@@ -322,6 +324,42 @@ func BenchmarkMisconfig(b *testing.B) {
 	for b.Loop() {
 		if _, err := engine.iac.Scan(context.Background(), example("iac-bad")); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestMisconfigKubernetesJSON: a Kubernetes manifest written as JSON is
+// still checked, also with its member names escaped, while a lockfile
+// beside it never reaches trivy's Kubernetes detection.
+func TestMisconfigKubernetesJSON(t *testing.T) {
+	needEngine(t)
+	manifest := `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"nginx:1.27","securityContext":{"privileged":true}}]}}`
+	escaped := strings.Replace(manifest, `"kind"`, `"\u006bind"`, 1)
+	lock, err := os.ReadFile(filepath.Join("testdata", "lockfile-credentials", "package-lock.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for name, data := range map[string]string{"pod.json": manifest, "escaped.json": escaped, "package-lock.json": string(lock)} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := engine.iac.Scan(context.Background(), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]bool{}
+	for _, m := range got {
+		files[m.File] = true
+	}
+	if !files["pod.json"] || !files["escaped.json"] || len(files) != 2 {
+		t.Fatalf("misconfigurations in %v, want pod.json and escaped.json", files)
+	}
+	for name, want := range map[string]bool{"pod.json": true, "escaped.json": true, "package-lock.json": false} {
+		open := func() (xio.ReadSeekCloserAt, error) { return os.Open(filepath.Join(dir, name)) }
+		if got := isKubernetesCandidate(name, nil, open); got != want {
+			t.Errorf("%s: candidate %v, want %v", name, got, want)
 		}
 	}
 }

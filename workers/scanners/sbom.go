@@ -5,12 +5,12 @@ import (
 	"context"
 	"encoding/json/jsontext"
 	"fmt"
-	"io"
 	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/anchore/syft/syft"
 	"github.com/anchore/syft/syft/cataloging"
@@ -91,14 +91,9 @@ type Identity struct {
 
 // Scan catalogs dir and encodes the result as CycloneDX and SPDX JSON.
 func (s *SBOM) Scan(ctx context.Context, dir string, id Identity) (Catalog, error) {
-	src, err := directorysource.New(directorysource.Config{Path: dir, Base: dir, Alias: sourceAlias(id)})
+	doc, err := s.catalog(ctx, dir, id)
 	if err != nil {
-		return Catalog{}, fmt.Errorf("open source %q for syft: %w", dir, err)
-	}
-	defer src.Close()
-	doc, err := syft.CreateSBOM(withValues(ctx, s.licenses), src, s.cfg)
-	if err != nil {
-		return Catalog{}, fmt.Errorf("catalog %q with syft: %w", dir, err)
+		return Catalog{}, err
 	}
 	out := Catalog{Packages: packagesOf(doc)}
 	if out.CycloneDX, err = s.encode(doc, s.cdx, id); err != nil {
@@ -108,6 +103,20 @@ func (s *SBOM) Scan(ctx context.Context, dir string, id Identity) (Catalog, erro
 		return Catalog{}, err
 	}
 	return out, nil
+}
+
+// catalog runs syft over dir.
+func (s *SBOM) catalog(ctx context.Context, dir string, id Identity) (*sbom.SBOM, error) {
+	src, err := directorysource.New(directorysource.Config{Path: dir, Base: dir, Alias: sourceAlias(id)})
+	if err != nil {
+		return nil, fmt.Errorf("open source %q for syft: %w", dir, err)
+	}
+	defer src.Close()
+	doc, err := syft.CreateSBOM(withValues(ctx, s.licenses), src, s.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("catalog %q with syft: %w", dir, err)
+	}
+	return doc, nil
 }
 
 func (s *SBOM) encode(doc *sbom.SBOM, enc sbom.FormatEncoder, id Identity) ([]byte, error) {
@@ -120,80 +129,193 @@ func (s *SBOM) encode(doc *sbom.SBOM, enc sbom.FormatEncoder, id Identity) ([]by
 
 // reproducible replaces the random and clock-based fields syft writes (serial
 // number, document namespace, creation time) with values derived from the
-// scan, and strips registry credentials from every string (StripCredentials).
+// scan, strips registry credentials from every string (StripCredentials),
+// and indents the document by two spaces.
 //
-// It rewrites the document as a stream of JSON tokens, in syft's own field
-// order: decoding it into maps and encoding them again cost more CPU than
-// cataloguing the packages (a quarter of a deep task). The fields it
-// replaces are top-level (serialNumber, documentNamespace) or one level
-// down (metadata.timestamp, creationInfo.created).
+// It works on syft's bytes, not on a decoded document: the replaced fields
+// are found by reading the document's first members only (they come before
+// the packages), and only strings that could hold a credential (with "://",
+// "=" or an escape) are unquoted to be checked. Everything else is copied:
+// strings keep syft's escaping, members keep syft's order.
 func reproducible(raw []byte, fmtID sbom.FormatID, id Identity) ([]byte, error) {
+	doc, err := replaceMembers(bytes.TrimSpace(raw), identityFields(fmtID, id))
+	if err == nil {
+		doc, err = stripStringCredentials(doc)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s sbom: %w", fmtID, err)
+	}
+	out, err := jsontext.AppendFormat(make([]byte, 0, len(doc)+len(doc)/2), doc,
+		jsontext.PreserveRawStrings(true), jsontext.Multiline(true), jsontext.WithIndent("  "))
+	if err != nil {
+		return nil, fmt.Errorf("indent %s sbom: %w", fmtID, err)
+	}
+	return append(out, '\n'), nil
+}
+
+// identityFields are the members of a document in format fmtID that syft
+// fills from the clock and a random source, by path (a top-level name, or a
+// top-level object's name and a name in it), with the values derived from
+// id that replace them.
+func identityFields(fmtID sbom.FormatID, id Identity) map[[2]string]string {
 	created := id.Created.UTC().Format(time.RFC3339)
 	docUUID := uuid.NewSHA1(uuid.NameSpaceURL, []byte("tollgate:scan:"+id.ScanID+":"+string(fmtID)))
-	replace := map[[2]string]string{}
 	switch fmtID {
 	case cyclonedxjson.ID:
-		replace[[2]string{"serialNumber"}] = "urn:uuid:" + docUUID.String()
-		replace[[2]string{"metadata", "timestamp"}] = created
+		return map[[2]string]string{{"serialNumber"}: "urn:uuid:" + docUUID.String(), {"metadata", "timestamp"}: created}
 	case spdxjson.ID:
-		replace[[2]string{"documentNamespace"}] = fmt.Sprintf("https://tollgate.dev/spdx/%s-%s", id.ScanID, docUUID)
-		replace[[2]string{"creationInfo", "created"}] = created
+		return map[[2]string]string{
+			{"documentNamespace"}:       fmt.Sprintf("https://tollgate.dev/spdx/%s-%s", id.ScanID, docUUID),
+			{"creationInfo", "created"}: created,
+		}
 	}
-	dec := jsontext.NewDecoder(bytes.NewReader(raw))
-	var out bytes.Buffer
-	out.Grow(len(raw) + len(raw)/4)
-	enc := jsontext.NewEncoder(&out, jsontext.WithIndent("  "))
-	// One frame per open object or array: whether it is an object, whether
-	// its next string is a key, and the key of the value being read.
-	type frame struct {
-		object, key bool
-		name        string
+	return nil
+}
+
+// replaceMembers returns the JSON object doc with the string values of the
+// members named in replace (a top-level name, or a top-level object's name
+// and a name in it) set to the values given. It reads doc only as far as the
+// last of them.
+func replaceMembers(doc []byte, replace map[[2]string]string) ([]byte, error) {
+	parents := map[string]bool{}
+	for path := range replace {
+		if path[1] != "" {
+			parents[path[0]] = true
+		}
 	}
-	var stack []frame
-	for {
+	type span struct {
+		start, end int
+		value      string
+	}
+	var spans []span
+	dec := jsontext.NewDecoder(bytes.NewReader(doc))
+	// member reads one member's value: replaced, entered or skipped.
+	var member func(parent, name string) error
+	member = func(parent, name string) error {
+		path := [2]string{name}
+		if parent != "" {
+			path = [2]string{parent, name}
+		}
+		if v, ok := replace[path]; ok && dec.PeekKind() == '"' {
+			val, err := dec.ReadValue()
+			if err != nil {
+				return err
+			}
+			end := int(dec.InputOffset())
+			spans = append(spans, span{end - len(val), end, v})
+			return nil
+		}
+		if parent != "" || !parents[name] || dec.PeekKind() != '{' {
+			return dec.SkipValue()
+		}
+		if _, err := dec.ReadToken(); err != nil {
+			return err
+		}
+		for dec.PeekKind() != '}' {
+			tok, err := dec.ReadToken()
+			if err != nil {
+				return err
+			}
+			if err := member(name, tok.String()); err != nil {
+				return err
+			}
+		}
+		_, err := dec.ReadToken()
+		return err
+	}
+	tok, err := dec.ReadToken()
+	if err != nil {
+		return nil, err
+	}
+	if tok.Kind() != '{' {
+		return nil, fmt.Errorf("document is a JSON %v, not an object", tok.Kind())
+	}
+	for len(spans) < len(replace) && dec.PeekKind() != '}' {
 		tok, err := dec.ReadToken()
-		if err == io.EOF {
+		if err != nil {
+			return nil, err
+		}
+		if err := member("", tok.String()); err != nil {
+			return nil, err
+		}
+	}
+	if len(spans) == 0 {
+		return doc, nil
+	}
+	out := make([]byte, 0, len(doc)+64)
+	last := 0
+	for _, s := range spans {
+		out = append(out, doc[last:s.start]...)
+		if out, err = jsontext.AppendQuote(out, s.value); err != nil {
+			return nil, err
+		}
+		last = s.end
+	}
+	return append(out, doc[last:]...), nil
+}
+
+// stripStringCredentials returns the JSON document doc with StripCredentials
+// applied to every string that is not a member name. A string is unquoted
+// only if its raw bytes hold "://", "=" or an escape (behind which either
+// could hide); doc is returned as is if nothing changes.
+func stripStringCredentials(doc []byte) ([]byte, error) {
+	var out []byte // nil until a string changes
+	last := 0
+	for i := 0; ; {
+		q := bytes.IndexByte(doc[i:], '"')
+		if q < 0 {
 			break
 		}
+		start := i + q
+		end, escaped := stringEnd(doc, start)
+		if end < 0 {
+			return nil, fmt.Errorf("string at offset %d: no closing quote", start)
+		}
+		i = end
+		lit := doc[start:end]
+		if !escaped && !bytes.Contains(lit, []byte("://")) && bytes.IndexByte(lit, '=') < 0 {
+			continue
+		}
+		if rest := bytes.TrimLeft(doc[end:], " \t\r\n"); len(rest) > 0 && rest[0] == ':' {
+			continue // a member name
+		}
+		s, err := jsontext.AppendUnquote(nil, lit)
 		if err != nil {
-			return nil, fmt.Errorf("decode %s sbom: %w", fmtID, err)
+			return nil, fmt.Errorf("string at offset %d: %w", start, err)
 		}
-		top := len(stack) - 1
-		isKey := top >= 0 && stack[top].object && stack[top].key
-		if top >= 0 && stack[top].object {
-			stack[top].key = !stack[top].key
+		clean := StripCredentials(string(s))
+		if clean == string(s) {
+			continue
 		}
-		switch tok.Kind() {
-		case '{', '[':
-			stack = append(stack, frame{object: tok.Kind() == '{', key: true})
-		case '}', ']':
-			// A container that was a value flipped its parent's
-			// key flag when it opened.
-			stack = stack[:top]
+		if out == nil {
+			out = make([]byte, 0, len(doc))
+		}
+		out = append(out, doc[last:start]...)
+		if out, err = jsontext.AppendQuote(out, clean); err != nil {
+			return nil, fmt.Errorf("string at offset %d: %w", start, err)
+		}
+		last = end
+	}
+	if out == nil {
+		return doc, nil
+	}
+	return append(out, doc[last:]...), nil
+}
+
+// stringEnd returns the offset just past the JSON string literal that starts
+// at doc[start] (a '"'), or -1, and whether the literal holds an escape.
+func stringEnd(doc []byte, start int) (int, bool) {
+	escaped := false
+	for i := start + 1; i < len(doc); i++ {
+		switch doc[i] {
+		case '\\':
+			escaped = true
+			i++
 		case '"':
-			s := tok.String()
-			if isKey {
-				stack[top].name = s
-				break
-			}
-			var path [2]string
-			switch len(stack) {
-			case 1:
-				path = [2]string{stack[0].name}
-			case 2:
-				path = [2]string{stack[0].name, stack[1].name}
-			}
-			if v, ok := replace[path]; ok && len(stack) <= 2 {
-				tok = jsontext.String(v)
-			} else if t := StripCredentials(s); t != s {
-				tok = jsontext.String(t)
-			}
-		}
-		if err := enc.WriteToken(tok); err != nil {
-			return nil, fmt.Errorf("encode %s sbom: %w", fmtID, err)
+			return i + 1, escaped
 		}
 	}
-	return out.Bytes(), nil
+	return -1, escaped
 }
 
 var (
@@ -248,8 +370,28 @@ func StripCredentials(s string) string {
 			}
 		}
 	}
-	s = urlRe.ReplaceAllStringFunc(s, stripURL)
-	return assignRe.ReplaceAllString(s, "${1}=")
+	// Each expression runs only on strings it can match: a URL has "://",
+	// an assignment one of its names (all ending in "token", "auth" or
+	// "password") then "=". Running them on every bom-ref and purl (each
+	// has "?package-id=") was most of an SBOM rewrite's CPU.
+	if strings.Contains(s, "://") {
+		s = urlRe.ReplaceAllStringFunc(s, stripURL)
+	}
+	// (?i) folds some non-ASCII letters to ASCII ones (ſ to s, K to k),
+	// which strings.ToLower does not: such strings always take the regexp.
+	if l := strings.ToLower(s); !isASCII(s) || strings.Contains(l, "token=") || strings.Contains(l, "auth=") || strings.Contains(l, "password=") {
+		s = assignRe.ReplaceAllString(s, "${1}=")
+	}
+	return s
+}
+
+func isASCII(s string) bool {
+	for i := range len(s) {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // stripURL drops a URL's user information and credential query parameters.

@@ -54,7 +54,9 @@ func TestStripCredentials(t *testing.T) {
 		"https://registry.npmjs.org/left-pad/-/left-pad-1.3.0.tgz":                                  "https://registry.npmjs.org/left-pad/-/left-pad-1.3.0.tgz",
 		"pkg:npm/left-pad@1.3.0":                                                                    "pkg:npm/left-pad@1.3.0",
 		"pkg:maven/org.acme/lib@1.0?repository_url=https%3A%2F%2Fu%3Apw%40repo.example.com%2Fmaven": "pkg:maven/org.acme/lib@1.0?repository_url=https:%2F%2Frepo.example.com%2Fmaven",
-		"MIT": "MIT",
+		"MIT":                             "MIT",
+		"x?Access_TOKEN=abc&pasſword=def": "x?Access_TOKEN=&pasſword=",
+		"pkg:npm/a@1.0?package-id=82635634b5b2e3bb": "pkg:npm/a@1.0?package-id=82635634b5b2e3bb",
 	} {
 		if got := StripCredentials(in); got != want {
 			t.Errorf("StripCredentials(%q) = %q, want %q", in, got, want)
