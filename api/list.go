@@ -63,7 +63,7 @@ func (s *Server) listScans(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	query := fmt.Sprintf("WorkflowType = 'ScanWorkflow' AND %s = '%s'", workflows.SearchTenant.GetName(), p.Tenant)
+	query := fmt.Sprintf("%s AND %s = '%s'", workflows.ScanWorkflowTypes, workflows.SearchTenant.GetName(), p.Tenant)
 	if v := q.Get("since"); v != "" {
 		since, err := time.Parse(time.RFC3339, v)
 		if err != nil {

@@ -270,7 +270,7 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 		Memo: map[string]any{workflows.MemoTenant: p.Tenant, workflows.MemoApp: meta.App, workflows.MemoSubmitter: p.Name,
 			workflows.MemoSubmitterPerson: p.Person, workflows.MemoAuthor: meta.Author, memoContent: content},
 		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.SearchTenant.ValueSet(p.Tenant), workflows.SearchApp.ValueSet(meta.App)),
-	}, workflows.ScanWorkflow, req)
+	}, workflows.ScanWorkflowName, req)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {
 		same, found, derr := s.sameContent(ctx, id, content)

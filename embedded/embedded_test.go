@@ -27,7 +27,7 @@ import (
 )
 
 var (
-	updateHistory = flag.Bool("update-history", false, "rewrite ../workflows/testdata/scan_history_memo.json from a real run")
+	updateHistory = flag.Bool("update-history", false, "write ../workflows/testdata/scan_history_v2.json (ScanWorkflowV2) from a real run")
 )
 
 // shared is one embedded stack for the whole package: real nats-server, real
@@ -195,5 +195,5 @@ func checkEvidence(ctx context.Context, t *testing.T, st *Stack, r report.Report
 
 func saveHistory(ctx context.Context, t *testing.T, c client.Client, workflowID string) {
 	t.Helper()
-	golden.WriteHistory(ctx, t, c, workflowID, filepath.Join("..", "workflows", "testdata", "scan_history_memo.json"))
+	golden.WriteHistory(ctx, t, c, workflowID, filepath.Join("..", "workflows", "testdata", "scan_history_v2.json"))
 }

@@ -32,7 +32,7 @@ func (s *Stack) Scan(ctx context.Context, req workflows.ScanRequest, progress fu
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowExecutionTimeout: time.Hour,
 		TypedSearchAttributes:    temporal.NewSearchAttributes(attrs...),
-	}, workflows.ScanWorkflow, req)
+	}, workflows.ScanWorkflowName, req)
 	if err != nil {
 		return workflows.ScanResult{}, fmt.Errorf("start scan workflow %s: %w", req.ScanID, err)
 	}

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/tollgate/tollgate/activities"
 	"github.com/tollgate/tollgate/activities/deployers"
@@ -108,7 +109,10 @@ func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 	w := worker.New(deps.Temporal, workflows.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: cmp.Or(cfg.MaxConcurrentActivities, 200),
 	})
-	w.RegisterWorkflow(workflows.ScanWorkflow)
+	// New scans start as ScanWorkflowV2; ScanWorkflow runs those started
+	// before it to their end.
+	w.RegisterWorkflowWithOptions(workflows.ScanWorkflowV2, workflow.RegisterOptions{Name: workflows.ScanWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.ScanWorkflow, workflow.RegisterOptions{Name: workflows.ScanWorkflowV1Name})
 	w.RegisterWorkflow(workflows.GuardWorkflow)
 	w.RegisterWorkflow(workflows.RollbackWorkflow)
 	w.RegisterWorkflow(workflows.RematchWorkflow)

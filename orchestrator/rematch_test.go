@@ -108,7 +108,7 @@ func TestRematchEndToEnd(t *testing.T) {
 	fleet := startWorkers(ctx, t, js, tc, ev, v1, logger)
 	scan := workflows.ScanRequest{ScanID: "7d3f1b9e-0000-4000-8000-000000000001", App: "shop", Tenant: "acme",
 		Input: tasks.Input{Dir: abs(t, filepath.Join("..", "testdata", "rematch-app"))}, SubmittedAt: time.Now().UTC()}
-	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "scan-" + scan.ScanID, TaskQueue: workflows.TaskQueue}, workflows.ScanWorkflow, scan)
+	run, err := tc.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "scan-" + scan.ScanID, TaskQueue: workflows.TaskQueue}, workflows.ScanWorkflowName, scan)
 	if err != nil {
 		t.Fatal(err)
 	}

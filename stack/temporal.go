@@ -148,6 +148,12 @@ func (opts TemporalDevOptions) args(port int, ns string) []string {
 		"--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
 		"--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
 		"--dynamic-config-value", "history.transferProcessorMaxPollRPS=200",
+		// An activity a workflow task schedules on the worker's own task
+		// queue comes back in the answer to that task's completion (the Go
+		// SDK asks for it by default): the orchestrator runs the scan
+		// workflow and its Dispatch and Finalize, so each skips a trip
+		// through matching and a poll.
+		"--dynamic-config-value", "system.enableActivityEagerExecution=true",
 		"--disable-config-file", "--disable-config-env",
 	}
 	for _, name := range slices.Sorted(maps.Keys(TemporalSearchAttributes)) {

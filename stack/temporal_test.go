@@ -48,12 +48,14 @@ func TestTemporalDevRegistersSearchAttributes(t *testing.T) {
 }
 
 // TestTemporalDevOnAFileIsTuned: a dev server on a DB file runs SQLite with
-// a write-ahead log and synchronous=normal (what the load test measured);
-// without one it keeps history in memory and names no file.
+// a write-ahead log and synchronous=normal (what the load test measured),
+// and starts activities eagerly; without a file it keeps history in memory
+// and names no file.
 func TestTemporalDevOnAFileIsTuned(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "temporal.db")
 	got := strings.Join(TemporalDevOptions{DBFile: db}.args(7233, "default"), " ")
-	for _, want := range []string{"--db-filename " + db, "--sqlite-pragma journal_mode=wal", "--sqlite-pragma synchronous=normal"} {
+	for _, want := range []string{"--db-filename " + db, "--sqlite-pragma journal_mode=wal", "--sqlite-pragma synchronous=normal",
+		"--dynamic-config-value system.enableActivityEagerExecution=true"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("args %q lack %q", got, want)
 		}

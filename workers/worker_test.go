@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/tollgate/tollgate/activities"
 	"github.com/tollgate/tollgate/policies"
@@ -117,7 +118,7 @@ func (e *env) startOrchestrator(js jetstream.JetStream) {
 		e.t.Fatal(err)
 	}
 	w := worker.New(e.client, workflows.TaskQueue, worker.Options{})
-	w.RegisterWorkflow(workflows.ScanWorkflow)
+	w.RegisterWorkflowWithOptions(workflows.ScanWorkflowV2, workflow.RegisterOptions{Name: workflows.ScanWorkflowName})
 	(&activities.Activities{Publisher: js, Stream: e.stream, Policies: engine, Evidence: e.evidence, Logger: quiet()}).Register(w)
 	if err := w.Start(); err != nil {
 		e.t.Fatal(err)
@@ -141,7 +142,7 @@ func (e *env) startWorker(pool, name string, js jetstream.JetStream, c workers.C
 }
 
 func (e *env) start(req workflows.ScanRequest) client.WorkflowRun {
-	run, err := e.client.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: "scan-" + req.ScanID, TaskQueue: workflows.TaskQueue}, workflows.ScanWorkflow, req)
+	run, err := e.client.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: "scan-" + req.ScanID, TaskQueue: workflows.TaskQueue}, workflows.ScanWorkflowName, req)
 	if err != nil {
 		e.t.Fatal(err)
 	}

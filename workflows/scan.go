@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -58,121 +59,242 @@ var finalizeOptions = workflow.ActivityOptions{
 	},
 }
 
-// ScanWorkflow gates one source tree: a fast stage (secrets, metadata policy)
-// that can fail the scan early, then a deep stage (SBOM, vulnerabilities,
-// licences, deep policy), then the report and its evidence.
-func ScanWorkflow(ctx workflow.Context, req ScanRequest) (ScanResult, error) {
-	logger := workflow.GetLogger(ctx)
-	started := workflow.Now(ctx)
-	progress := Progress{Stage: report.StageFast}
-	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return progress, nil }); err != nil {
-		return ScanResult{}, err
-	}
+// ScanWorkflowName is the workflow type new scans start as: ScanWorkflowV2.
+// ScanWorkflowV1Name is the type of the scans started before it, which the
+// orchestrator still runs so that those in flight (a review waits up to
+// MaxReviewTimeout) finish and their histories replay.
+const (
+	ScanWorkflowName   = "ScanWorkflowV2"
+	ScanWorkflowV1Name = "ScanWorkflow"
+)
 
-	timings := map[string]float64{}
-	// The tenant's accepted risks, read once: the policy applies those in
-	// force when each stage is decided. Versioned: scans started before
-	// exceptions existed replay without the read; version 1 read them in an
-	// activity, version 2 in a local activity, which spares every scan a
-	// round trip through Temporal's task queue before its fast stage.
-	var excs []exceptions.Exception
-	switch workflow.GetVersion(ctx, "exceptions", workflow.DefaultVersion, 2) {
-	case 1:
-		ectx := workflow.WithActivityOptions(ctx, finalizeOptions)
-		if err := workflow.ExecuteActivity(ectx, ActivityLoadExceptions, req.Tenant, req.App).Get(ctx, &excs); err != nil {
-			return ScanResult{}, err
-		}
-	case 2:
-		lctx := workflow.WithLocalActivityOptions(ctx, localOptions)
-		if err := workflow.ExecuteLocalActivity(lctx, ActivityLoadExceptions, req.Tenant, req.App).Get(ctx, &excs); err != nil {
-			return ScanResult{}, err
-		}
-	}
-	var results []tasks.Result
-	var decisions []report.Decision
+// ScanWorkflowTypes is the visibility-query term that matches scans of
+// either type (GET /v1/scans).
+const ScanWorkflowTypes = "WorkflowType IN ('" + ScanWorkflowV1Name + "', '" + ScanWorkflowName + "')"
 
-	runStage := func(stage, pool, kind string) (report.Decision, error) {
-		begin := workflow.Now(ctx)
-		progress.Stage = stage
-		task := tasks.Task{ScanID: req.ScanID, App: req.App, Pool: pool, Kind: kind, Input: req.Input, SubmittedAt: req.SubmittedAt,
-			Tenant: req.Tenant, Priority: req.Priority}
-		res, err := dispatch(workflow.WithActivityOptions(ctx, dispatchOptions), task, func(wait time.Duration) {
-			progress.Waiting = fmt.Sprintf("tenant backlog: %s pool at its cap of pending %s tasks", pool, cmp.Or(req.Priority, tasks.PriorityCI))
-			logger.Info("tenant backlog full; waiting", "scan_id", req.ScanID, "pool", pool, "wait", wait)
-		})
-		if err != nil {
-			return report.Decision{}, err
-		}
-		progress.Waiting = ""
-		results = append(results, res)
-		var dec report.Decision
-		lctx := workflow.WithLocalActivityOptions(ctx, localOptions)
-		pr := PolicyRequest{Stage: stage, Scan: req, Results: []tasks.Result{res}, Exceptions: excs, Now: workflow.Now(ctx)}
-		if err := workflow.ExecuteLocalActivity(lctx, ActivityPolicy, pr).Get(ctx, &dec); err != nil {
-			return report.Decision{}, err
-		}
-		decisions = append(decisions, dec)
-		timings[stage] = workflow.Now(ctx).Sub(begin).Seconds()
-		return dec, nil
+// ScanWorkflowV2 gates one source tree: a fast stage (secrets, metadata
+// policy) that can fail the scan early, then a deep stage (SBOM,
+// vulnerabilities, licences, deep policy), a human review when the policy
+// asks for one, then the report and its evidence. It is ScanWorkflow at its
+// newest version without the workflow.GetVersion calls that got it there:
+// each of those recorded a marker and upserted the TemporalChangeVersion
+// search attribute (a visibility write) in every scan. A new type, rather
+// than one more version, is what lets them go: histories of ScanWorkflow
+// keep replaying against ScanWorkflow. Change this shape behind
+// workflow.GetVersion again, or with a new type when versions pile up.
+func ScanWorkflowV2(ctx workflow.Context, req ScanRequest) (ScanResult, error) {
+	excVersion := workflow.Version(2) // read in a local activity
+	if req.Tenant == "" {
+		// The embedded mode has no tenant, hence no exceptions to read.
+		excVersion = workflow.DefaultVersion
 	}
+	always := func() bool { return true }
+	return runScan(ctx, req, scanVersions{
+		exceptions: func() workflow.Version { return excVersion }, reviewGate: always, reviewPerson: always, memoVerdict: always,
+	})
+}
 
-	fast, err := runStage(report.StageFast, tasks.PoolFast, tasks.KindSecrets)
+// scanVersions say which version of each change to the flow a run takes,
+// asked at the point where the change is. ScanWorkflow asks
+// workflow.GetVersion; ScanWorkflowV2 takes the newest without asking.
+type scanVersions struct {
+	// exceptions: 1 reads the exceptions in an activity, 2 in a local
+	// activity (which spares the scan a round trip through Temporal's task
+	// queue before its fast stage), any other version reads none.
+	exceptions func() workflow.Version
+	// reviewGate sends a scan that is not blocked to the review policy,
+	// reviewPerson binds a review to a person (see awaitReview), and
+	// memoVerdict writes the verdict into the memo.
+	reviewGate, reviewPerson, memoVerdict func() bool
+}
+
+// runScan is the scan flow, at the versions v says.
+func runScan(ctx workflow.Context, req ScanRequest, v scanVersions) (ScanResult, error) {
+	s, err := newScanRun(ctx, req)
 	if err != nil {
 		return ScanResult{}, err
 	}
-	stage := report.StageFast
-	if fast.Verdict == report.VerdictBlock && !req.Full {
-		logger.Info("fast stage blocked; skipping the deep stage", "scan_id", req.ScanID)
-	} else {
-		deep, err := runStage(report.StageDeep, tasks.PoolDeep, tasks.KindDeep)
-		if err != nil {
+	// The tenant's accepted risks, read once: the policy applies those in
+	// force when each stage is decided.
+	switch v.exceptions() {
+	case 1:
+		if err := s.loadExceptions(false); err != nil {
 			return ScanResult{}, err
 		}
-		// The verdict was decided where the worst decision came from.
-		if fast.Verdict != report.VerdictBlock || deep.Verdict == report.VerdictBlock {
-			stage = report.StageDeep
-		}
-	}
-
-	// A change the policy says a human must see waits for a reviewer.
-	// Versioned: scans started before the gate replay without it.
-	var review *report.Review
-	if workflow.GetVersion(ctx, "review-gate", workflow.DefaultVersion, 1) >= 1 && Combine(decisions).Verdict != report.VerdictBlock {
-		var rdec report.Decision
-		lctx := workflow.WithLocalActivityOptions(ctx, localOptions)
-		pr := PolicyRequest{Stage: StageReview, Scan: req, Results: results, Exceptions: excs, Now: workflow.Now(ctx)}
-		if err := workflow.ExecuteLocalActivity(lctx, ActivityPolicy, pr).Get(ctx, &rdec); err != nil {
+	case 2:
+		if err := s.loadExceptions(true); err != nil {
 			return ScanResult{}, err
 		}
-		if rdec.Verdict == report.VerdictReview {
-			begin := workflow.Now(ctx)
-			var dec report.Decision
-			review, dec = awaitReview(ctx, req, rdec, &progress)
-			decisions = append(decisions, dec)
-			timings["review"] = workflow.Now(ctx).Sub(begin).Seconds()
-		}
 	}
-
-	progress.Stage = "finalize"
-	fin := FinalizeRequest{
-		Scan: req, Stage: stage, Decisions: decisions, Results: results,
-		Timings: timings, StartedAt: started, FinishedAt: workflow.Now(ctx), Review: review,
-	}
-	var out ScanResult
-	fctx := workflow.WithActivityOptions(ctx, finalizeOptions)
-	if err := workflow.ExecuteActivity(fctx, ActivityFinalize, fin).Get(ctx, &out); err != nil {
+	stage, err := s.stages()
+	if err != nil {
 		return ScanResult{}, err
 	}
-	progress = Progress{Stage: out.Stage, Verdict: out.Verdict, Done: true}
-	// The verdict goes into the memo too, so that listing scans needs no
-	// result fetch per scan. Versioned: scans started before this change
-	// replay without it.
-	if workflow.GetVersion(ctx, "memo-verdict", workflow.DefaultVersion, 1) >= 1 {
-		if err := workflow.UpsertMemo(ctx, map[string]interface{}{MemoVerdict: string(out.Verdict), MemoStage: out.Stage}); err != nil {
+	var review *report.Review
+	if v.reviewGate() && Combine(s.decisions).Verdict != report.VerdictBlock {
+		if review, err = s.review(v.reviewPerson); err != nil {
+			return ScanResult{}, err
+		}
+	}
+	out, err := s.finalize(stage, review)
+	if err != nil {
+		return ScanResult{}, err
+	}
+	// The verdict goes into the memo, so that listing scans needs no result
+	// fetch per scan; the upsert goes in the task that completes the run.
+	if v.memoVerdict() {
+		if err := upsertVerdict(ctx, out); err != nil {
 			return ScanResult{}, err
 		}
 	}
 	return out, nil
+}
+
+// scanRun is one run of a scan workflow: the state every shape of it keeps,
+// and the steps they share. Steps that schedule commands must keep their
+// order: ScanWorkflow's recorded histories replay through them.
+type scanRun struct {
+	ctx       workflow.Context
+	req       ScanRequest
+	logger    log.Logger
+	started   time.Time
+	progress  Progress
+	timings   map[string]float64
+	excs      []exceptions.Exception
+	results   []tasks.Result
+	decisions []report.Decision
+}
+
+// newScanRun starts a run's state and answers the progress query from it.
+func newScanRun(ctx workflow.Context, req ScanRequest) (*scanRun, error) {
+	s := &scanRun{ctx: ctx, req: req, logger: workflow.GetLogger(ctx), started: workflow.Now(ctx),
+		progress: Progress{Stage: report.StageFast}, timings: map[string]float64{}}
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) { return s.progress, nil }); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// loadExceptions reads the tenant's accepted risks, once: the policy applies
+// those in force when each stage is decided. local reads them in a local
+// activity, which spares the scan a round trip through Temporal's task
+// queue before its fast stage.
+func (s *scanRun) loadExceptions(local bool) error {
+	if local {
+		lctx := workflow.WithLocalActivityOptions(s.ctx, localOptions)
+		return workflow.ExecuteLocalActivity(lctx, ActivityLoadExceptions, s.req.Tenant, s.req.App).Get(s.ctx, &s.excs)
+	}
+	ectx := workflow.WithActivityOptions(s.ctx, finalizeOptions)
+	return workflow.ExecuteActivity(ectx, ActivityLoadExceptions, s.req.Tenant, s.req.App).Get(s.ctx, &s.excs)
+}
+
+// runStage dispatches a stage's task to its pool and decides the stage.
+func (s *scanRun) runStage(stage, pool, kind string) (report.Decision, error) {
+	req := s.req
+	begin := workflow.Now(s.ctx)
+	s.progress.Stage = stage
+	task := tasks.Task{ScanID: req.ScanID, App: req.App, Pool: pool, Kind: kind, Input: req.Input, SubmittedAt: req.SubmittedAt,
+		Tenant: req.Tenant, Priority: req.Priority}
+	res, err := dispatch(workflow.WithActivityOptions(s.ctx, dispatchOptions), task, func(wait time.Duration) {
+		s.progress.Waiting = fmt.Sprintf("tenant backlog: %s pool at its cap of pending %s tasks", pool, cmp.Or(req.Priority, tasks.PriorityCI))
+		s.logger.Info("tenant backlog full; waiting", "scan_id", req.ScanID, "pool", pool, "wait", wait)
+	})
+	if err != nil {
+		return report.Decision{}, err
+	}
+	s.progress.Waiting = ""
+	s.results = append(s.results, res)
+	var dec report.Decision
+	lctx := workflow.WithLocalActivityOptions(s.ctx, localOptions)
+	pr := PolicyRequest{Stage: stage, Scan: req, Results: []tasks.Result{res}, Exceptions: s.excs, Now: workflow.Now(s.ctx)}
+	if err := workflow.ExecuteLocalActivity(lctx, ActivityPolicy, pr).Get(s.ctx, &dec); err != nil {
+		return report.Decision{}, err
+	}
+	s.decisions = append(s.decisions, dec)
+	s.timings[stage] = workflow.Now(s.ctx).Sub(begin).Seconds()
+	return dec, nil
+}
+
+// stages runs the fast stage, then the deep one unless the fast stage
+// blocked a scan that is not full, and returns the stage the verdict was
+// decided in.
+func (s *scanRun) stages() (string, error) {
+	fast, err := s.runStage(report.StageFast, tasks.PoolFast, tasks.KindSecrets)
+	if err != nil {
+		return "", err
+	}
+	if fast.Verdict == report.VerdictBlock && !s.req.Full {
+		s.logger.Info("fast stage blocked; skipping the deep stage", "scan_id", s.req.ScanID)
+		return report.StageFast, nil
+	}
+	deep, err := s.runStage(report.StageDeep, tasks.PoolDeep, tasks.KindDeep)
+	if err != nil {
+		return "", err
+	}
+	// The verdict was decided where the worst decision came from.
+	if fast.Verdict != report.VerdictBlock || deep.Verdict == report.VerdictBlock {
+		return report.StageDeep, nil
+	}
+	return report.StageFast, nil
+}
+
+// review asks the review policy whether a human must see the change and, if
+// so, waits for a reviewer's decision (see awaitReview; byPerson is asked
+// only then). It returns the review, or nil when none was needed.
+func (s *scanRun) review(byPerson func() bool) (*report.Review, error) {
+	var rdec report.Decision
+	lctx := workflow.WithLocalActivityOptions(s.ctx, localOptions)
+	pr := PolicyRequest{Stage: StageReview, Scan: s.req, Results: reviewResults(s.results), Exceptions: s.excs, Now: workflow.Now(s.ctx)}
+	if err := workflow.ExecuteLocalActivity(lctx, ActivityPolicy, pr).Get(s.ctx, &rdec); err != nil {
+		return nil, err
+	}
+	if rdec.Verdict != report.VerdictReview {
+		return nil, nil
+	}
+	begin := workflow.Now(s.ctx)
+	review, dec := awaitReview(s.ctx, s.req, rdec, &s.progress, byPerson())
+	s.decisions = append(s.decisions, dec)
+	s.timings["review"] = workflow.Now(s.ctx).Sub(begin).Seconds()
+	return review, nil
+}
+
+// reviewResults are the parts of the results the review policy reads
+// (review.rego: the scan's labels and the touched areas) and the sandbox
+// limits EvaluatePolicy checks in every stage. The rest (packages,
+// vulnerabilities, secrets) would only be encoded into the local activity
+// and the policy's input for nothing.
+func reviewResults(results []tasks.Result) []tasks.Result {
+	out := make([]tasks.Result, 0, len(results))
+	for _, r := range results {
+		out = append(out, tasks.Result{Kind: r.Kind, Touches: r.Touches, Limit: r.Limit})
+	}
+	return out
+}
+
+// finalize builds and stores the report and its evidence in the Finalize
+// activity. It stays a regular activity: its input (the finish time and
+// the timings, from workflow.Now) is fixed in history when it is
+// scheduled, so a retry writes the same write-once bytes. A local activity
+// would compute that input again in the workflow task that follows a
+// crash, with another time: the evidence already stored would refuse it.
+func (s *scanRun) finalize(stage string, review *report.Review) (ScanResult, error) {
+	s.progress.Stage = "finalize"
+	fin := FinalizeRequest{
+		Scan: s.req, Stage: stage, Decisions: s.decisions, Results: s.results,
+		Timings: s.timings, StartedAt: s.started, FinishedAt: workflow.Now(s.ctx), Review: review,
+	}
+	var out ScanResult
+	fctx := workflow.WithActivityOptions(s.ctx, finalizeOptions)
+	if err := workflow.ExecuteActivity(fctx, ActivityFinalize, fin).Get(s.ctx, &out); err != nil {
+		return ScanResult{}, err
+	}
+	s.progress = Progress{Stage: out.Stage, Verdict: out.Verdict, Done: true}
+	return out, nil
+}
+
+// upsertVerdict writes a finished scan's verdict and stage into its memo.
+func upsertVerdict(ctx workflow.Context, out ScanResult) error {
+	return workflow.UpsertMemo(ctx, map[string]interface{}{MemoVerdict: string(out.Verdict), MemoStage: out.Stage})
 }
 
 // dispatch runs the Dispatch activity for task. A tenant at its cap of
@@ -198,8 +320,10 @@ func dispatch(ctx workflow.Context, task tasks.Task, waiting func(time.Duration)
 // awaitReview waits for a reviewer's decision on the review signal, up to
 // the policy's timeout, and turns it into a decision: approved passes,
 // rejected and timed out block. Decisions it cannot take (by the submitter,
-// or malformed) are recorded as refused, and the wait goes on.
-func awaitReview(ctx workflow.Context, req ScanRequest, rdec report.Decision, progress *Progress) (*report.Review, report.Decision) {
+// or malformed) are recorded as refused, and the wait goes on. byPerson
+// binds the review to a person (neither the submitter's nor the commit
+// author's), refusing decisions the scans before that version took.
+func awaitReview(ctx workflow.Context, req ScanRequest, rdec report.Decision, progress *Progress, byPerson bool) (*report.Review, report.Decision) {
 	timeout := DefaultReviewTimeout
 	if d, err := time.ParseDuration(rdec.Timeout); err == nil && d > 0 {
 		timeout = min(d, MaxReviewTimeout)
@@ -207,10 +331,6 @@ func awaitReview(ctx workflow.Context, req ScanRequest, rdec report.Decision, pr
 	if req.ReviewTimeout != 0 {
 		timeout = max(req.ReviewTimeout, 0)
 	}
-	// Versioned: a review bound to a person (neither the submitter's nor the
-	// commit author's) refuses decisions earlier scans took, so scans that
-	// reached their review before it replay with the old checks.
-	byPerson := workflow.GetVersion(ctx, "review-person", workflow.DefaultVersion, 1) >= 1
 	now := workflow.Now(ctx)
 	rv := &report.Review{Reasons: rdec.Reasons, Submitter: req.Submitter, SubmitterPerson: req.SubmitterPerson, Author: req.Author,
 		Requested: now, Deadline: now.Add(timeout)}
