@@ -33,7 +33,7 @@ func request() workflows.FinalizeRequest {
 		},
 		// Out of stage order on purpose.
 		Results: []tasks.Result{
-			{Kind: tasks.KindDeep, Packages: []report.Package{{Name: "lodash"}}, VulnDB: &report.VulnDB{Available: true},
+			{Kind: tasks.KindDeep, Findings: report.Findings{Packages: []report.Package{{Name: "lodash"}}}, VulnDB: &report.VulnDB{Available: true},
 				Evidence: []report.Evidence{{Name: "sbom.cdx.json", Key: "scans/s1/sbom.cdx.json"}}, Timings: map[string]float64{"sbom": 0.04}},
 			{Kind: tasks.KindSecrets, Timings: map[string]float64{"secrets": 0.005}},
 		},

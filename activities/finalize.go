@@ -158,8 +158,6 @@ func BuildReport(req workflows.FinalizeRequest) report.Report {
 	r := report.Report{
 		Schema: report.Schema, ScanID: req.Scan.ScanID, App: req.Scan.App, Commit: req.Scan.Commit,
 		Labels: req.Scan.Labels, Verdict: dec.Verdict, Stage: req.Stage, Reasons: dec.Reasons, Exceptions: dec.Exceptions,
-		Secrets: []report.Secret{}, Vulnerabilities: []report.Vulnerability{}, Misconfigurations: []report.Misconfiguration{},
-		Weaknesses: []report.Weakness{}, Packages: []report.Package{},
 		Evidence: []report.Evidence{}, Timings: map[string]float64{},
 		VulnDB:    report.VulnDB{Available: false, Note: "the deep stage did not run: the fast stage blocked (use --full for every finding)"},
 		StartedAt: req.StartedAt, FinishedAt: req.FinishedAt,
@@ -168,24 +166,7 @@ func BuildReport(req workflows.FinalizeRequest) report.Report {
 		r.Timings[k] = v
 	}
 	for _, res := range orderedResults(req.Results) {
-		r.Secrets = append(r.Secrets, res.Secrets...)
-		r.Skipped = report.MergeSkipped(r.Skipped, res.Unscanned)
-		if res.Manifest != nil {
-			r.Manifest = res.Manifest
-		}
-		for area, files := range res.Touches {
-			if r.Touches == nil {
-				r.Touches = map[string][]string{}
-			}
-			r.Touches[area] = append(r.Touches[area], files...)
-		}
-		r.Packages = append(r.Packages, res.Packages...)
-		r.Vulnerabilities = append(r.Vulnerabilities, res.Vulnerabilities...)
-		r.Misconfigurations = append(r.Misconfigurations, res.Misconfigurations...)
-		r.Weaknesses = report.MergeWeaknesses(r.Weaknesses, res.Weaknesses)
-		if res.CodeScan != nil {
-			r.CodeScan = res.CodeScan
-		}
+		r.Add(res.Findings)
 		r.Evidence = append(r.Evidence, res.Evidence...)
 		if res.VulnDB != nil {
 			r.VulnDB = *res.VulnDB
@@ -194,6 +175,7 @@ func BuildReport(req workflows.FinalizeRequest) report.Report {
 			r.Timings[k] = v
 		}
 	}
+	r.Normalize()
 	r.Review = req.Review
 	if req.Scan.Provenance != nil {
 		r.Evidence = append(r.Evidence, *req.Scan.Provenance)

@@ -48,20 +48,7 @@ func PolicyInput(stage string, scan workflows.ScanRequest, results ...tasks.Resu
 		Scan:  policies.Scan{App: scan.App, Commit: scan.Commit, Labels: scan.Labels, Full: scan.Full, Tenant: scan.Tenant},
 	}
 	for _, r := range results {
-		in.Secrets = append(in.Secrets, r.Secrets...)
-		if r.Manifest != nil {
-			in.Manifest = r.Manifest
-		}
-		for area, files := range r.Touches {
-			if in.Touches == nil {
-				in.Touches = map[string][]string{}
-			}
-			in.Touches[area] = append(in.Touches[area], files...)
-		}
-		in.Packages = append(in.Packages, r.Packages...)
-		in.Vulnerabilities = append(in.Vulnerabilities, r.Vulnerabilities...)
-		in.Misconfigurations = append(in.Misconfigurations, r.Misconfigurations...)
-		in.Weaknesses = append(in.Weaknesses, r.Weaknesses...)
+		in.Add(r.Findings)
 		if r.VulnDB != nil {
 			in.VulnDB = *r.VulnDB
 		}

@@ -45,7 +45,7 @@ func TestDeepPolicyOnIaCExample(t *testing.T) {
 	}
 	a := withDefaultPolicies(t)
 	scan := workflows.ScanRequest{ScanID: "iac", App: "iac-bad"}
-	deep := tasks.Result{Kind: tasks.KindDeep, Misconfigurations: found, VulnDB: &report.VulnDB{Available: true}}
+	deep := tasks.Result{Kind: tasks.KindDeep, Findings: report.Findings{Misconfigurations: found}, VulnDB: &report.VulnDB{Available: true}}
 	d, err := a.EvaluatePolicy(ctx, workflows.PolicyRequest{Stage: report.StageDeep, Scan: scan, Results: []tasks.Result{deep}})
 	if err != nil {
 		t.Fatal(err)
@@ -96,13 +96,13 @@ func TestFastPolicyOnWeaknesses(t *testing.T) {
 	ctx := context.Background()
 	a := withDefaultPolicies(t)
 	scan := workflows.ScanRequest{ScanID: "sast", App: "todo"}
-	fast := tasks.Result{Kind: tasks.KindSecrets, Weaknesses: []report.Weakness{
+	fast := tasks.Result{Kind: tasks.KindSecrets, Findings: report.Findings{Weaknesses: []report.Weakness{
 		{Rule: "js-sql-injection", CWE: []string{"CWE-89"}, Severity: "high", Confidence: "high", File: "src/db.js", Line: 14, EndLine: 14,
 			Message: "SQL query built from request data", Fingerprint: "tgw1:3f0c2a9d5e7b41c8",
 			Trace: []report.TraceStep{{File: "src/db.js", Line: 11, Step: "source: req.query.id"}, {File: "src/db.js", Line: 14, Step: "sink: db.query"}}},
 		{Rule: "py-debug-mode", CWE: []string{"CWE-489"}, Severity: "medium", Confidence: "high", File: "app.py", Line: 30, EndLine: 30,
 			Message: "Flask debug mode on", Fingerprint: "tgw1:0a1b2c3d4e5f6071"},
-	}, CodeScan: &report.CodeScan{Files: map[string]int{"javascript": 1, "python": 1}, Lines: map[string]int{"javascript": 20, "python": 31}, Rules: 40}}
+	}, CodeScan: &report.CodeScan{Files: map[string]int{"javascript": 1, "python": 1}, Lines: map[string]int{"javascript": 20, "python": 31}, Rules: 40}}}
 	d, err := a.EvaluatePolicy(ctx, workflows.PolicyRequest{Stage: report.StageFast, Scan: scan, Results: []tasks.Result{fast}})
 	if err != nil {
 		t.Fatal(err)

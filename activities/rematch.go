@@ -253,10 +253,10 @@ func (r *Rematch) Decide(ctx context.Context, req workflows.RematchDecideRequest
 	if err != nil {
 		return workflows.RematchOutcome{}, err
 	}
-	vulns, db := rep.Vulnerabilities, t.VulnDB
+	found, db := deepFindings(rep), t.VulnDB
 	switch {
 	case req.Matched:
-		vulns = req.Vulnerabilities
+		found.Vulnerabilities = req.Vulnerabilities
 		if req.VulnDB != nil {
 			db = *req.VulnDB
 		}
@@ -265,7 +265,7 @@ func (r *Rematch) Decide(ctx context.Context, req workflows.RematchDecideRequest
 		if err != nil {
 			return workflows.RematchOutcome{}, err
 		}
-		vulns = last.Vulnerabilities
+		found.Vulnerabilities = last.Vulnerabilities
 	}
 	var excs []exceptions.Exception
 	if r.Exceptions != nil {
@@ -275,8 +275,7 @@ func (r *Rematch) Decide(ctx context.Context, req workflows.RematchDecideRequest
 	}
 	dec, err := r.Policy.EvaluatePolicy(ctx, workflows.PolicyRequest{
 		Stage: report.StageDeep, Scan: workflows.ScanRequest{ScanID: t.ScanID, App: t.App, Tenant: t.Tenant},
-		Results: []tasks.Result{{Kind: tasks.KindDeep, Packages: rep.Packages, Vulnerabilities: vulns,
-			Misconfigurations: rep.Misconfigurations, VulnDB: &db}},
+		Results:    []tasks.Result{{Kind: tasks.KindDeep, Findings: found, VulnDB: &db}},
 		Exceptions: excs, Now: req.At,
 	})
 	if err != nil {
@@ -286,7 +285,7 @@ func (r *Rematch) Decide(ctx context.Context, req workflows.RematchDecideRequest
 		Schema: workflows.RematchSchema, Tenant: t.Tenant, App: t.App, ReleaseID: t.ReleaseID, ScanID: t.ScanID,
 		Matched: req.Matched, VulnDB: db, Previous: t.Verdict, Verdict: dec.Verdict,
 		Worse: report.Worse(dec.Verdict, t.Verdict) != t.Verdict, Reasons: dec.Reasons, Exceptions: dec.Exceptions,
-		Vulnerabilities: vulns, At: req.At,
+		Vulnerabilities: found.Vulnerabilities, At: req.At,
 	}
 	if rec.Vulnerabilities == nil {
 		rec.Vulnerabilities = []report.Vulnerability{}
@@ -337,6 +336,13 @@ func (r *Rematch) Plan(ctx context.Context) ([]workflows.RematchItem, error) {
 	return out, nil
 }
 
+// deepFindings are the findings of a report that a re-match decides the
+// deep policy on again: its packages, vulnerabilities and IaC
+// misconfigurations.
+func deepFindings(rep report.Report) report.Findings {
+	return report.Findings{Packages: rep.Packages, Vulnerabilities: rep.Vulnerabilities, Misconfigurations: rep.Misconfigurations}
+}
+
 // item describes an app's live release for a re-match; ok is false when
 // there is nothing to match (no SBOM: the deep stage never ran).
 func (r *Rematch) item(ctx context.Context, tenant, app string) (workflows.RematchItem, bool, error) {
@@ -361,8 +367,7 @@ func (r *Rematch) item(ctx context.Context, tenant, app string) (workflows.Remat
 	it := workflows.RematchItem{
 		Tenant: tenant, App: app, ReleaseID: live.ID, ScanID: live.ScanID,
 		SBOM:   storage.Object{Bucket: ev.Bucket, Key: ev.Key, VersionID: ev.VersionID, SHA256: ev.SHA256},
-		VulnDB: rep.VulnDB, Packages: rep.Packages, Vulnerabilities: rep.Vulnerabilities, Misconfigurations: rep.Misconfigurations,
-		Verdict: live.Verdict,
+		VulnDB: rep.VulnDB, Findings: deepFindings(rep), Verdict: live.Verdict,
 	}
 	// The last re-match, if any, is what the release stands on now.
 	keys, err := r.Lister.List(ctx, releases.RematchPrefix(tenant, app, live.ID))

@@ -1,6 +1,11 @@
 package policies
 
 import (
+	"fmt"
+	"reflect"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+
 	"github.com/tollgate/tollgate/exceptions"
 	"github.com/tollgate/tollgate/report"
 )
@@ -16,41 +21,44 @@ type Scan struct {
 
 // Input is the document a stage's policy is evaluated against.
 type Input struct {
-	Stage           string                 `json:"stage"`
-	Scan            Scan                   `json:"scan"`
-	Secrets         []report.Secret        `json:"secrets"`
-	Packages        []report.Package       `json:"packages"`
-	Vulnerabilities []report.Vulnerability `json:"vulnerabilities"`
-	// Misconfigurations are failed IaC checks (deep stage).
-	Misconfigurations []report.Misconfiguration `json:"misconfigurations"`
-	// Weaknesses are code weaknesses found by the SAST engine (fast
-	// stage): rule ids, CWEs, severity and confidence for the policy to
-	// weigh.
-	Weaknesses []report.Weakness `json:"weaknesses"`
-	VulnDB     report.VulnDB     `json:"vulndb"`
-	// Manifest is the app's permission manifest; null when the fast stage
-	// did not run (the deep stage's input).
-	Manifest *report.Manifest `json:"manifest"`
-	// Touches lists the files per sensitive area (auth, secrets, egress).
-	Touches map[string][]string `json:"touches"`
+	Stage string `json:"stage"`
+	Scan  Scan   `json:"scan"`
+	// Findings are the stage's findings, its tasks' results merged with
+	// report.Findings.Add: rule ids, CWEs, severity and confidence of code
+	// weaknesses for the policy to weigh, say. The policy sees each kind of
+	// finding as a list, [] when there is none; touches (the files per
+	// sensitive area: auth, secrets, egress) as {} when none; the manifest
+	// as null when the fast stage did not run (the deep stage's input). It
+	// does not see the files left unscanned or the code-scan summary.
+	report.Findings
+	VulnDB report.VulnDB `json:"vulndb"`
 	// Exceptions are the tenant's accepted risks; the policy applies those
 	// in force at Now (RFC 3339), for the scan's app.
 	Exceptions []exceptions.Exception `json:"exceptions"`
 	Now        string                 `json:"now"`
 }
 
-// normalized replaces nil lists with empty ones: policies see [] rather than null.
-func (in Input) normalized() Input {
-	in.Scan.Labels = orEmpty(in.Scan.Labels)
-	in.Secrets = orEmpty(in.Secrets)
-	in.Packages = orEmpty(in.Packages)
-	in.Vulnerabilities = orEmpty(in.Vulnerabilities)
-	in.Misconfigurations = orEmpty(in.Misconfigurations)
-	in.Weaknesses = report.MergeWeaknesses(nil, in.Weaknesses)
-	in.Exceptions = orEmpty(in.Exceptions)
+// document is an Input as the policies see it.
+type document struct {
+	Input
+	// Manifest is always there, null when the fast stage did not run: it
+	// takes "manifest" from the embedded findings, which leave out a nil
+	// one.
+	Manifest *report.Manifest `json:"manifest"`
+}
+
+// document returns in as the policies see it: lists [] rather than null
+// (those inside a finding too), touches {} rather than absent, the manifest
+// null rather than absent, and neither the files left unscanned nor the
+// code-scan summary.
+func (in Input) document() document {
+	in.Findings.Normalize()
+	in.Unscanned, in.CodeScan = nil, nil
 	if in.Touches == nil {
 		in.Touches = map[string][]string{}
 	}
+	in.Scan.Labels = orEmpty(in.Scan.Labels)
+	in.Exceptions = orEmpty(in.Exceptions)
 	for i := range in.Packages {
 		in.Packages[i].Licenses = orEmpty(in.Packages[i].Licenses)
 	}
@@ -61,7 +69,17 @@ func (in Input) normalized() Input {
 	for i := range in.Misconfigurations {
 		in.Misconfigurations[i].References = orEmpty(in.Misconfigurations[i].References)
 	}
-	return in
+	return document{Input: in, Manifest: in.Manifest}
+}
+
+// Value is in as the policies see it, as a Rego value: the input a stage's
+// query is evaluated against. It is built without a JSON round trip.
+func (in Input) Value() (ast.Value, error) {
+	v, err := regoValue(reflect.ValueOf(in.document()))
+	if err != nil {
+		return nil, fmt.Errorf("policy input of stage %q: %w", in.Stage, err)
+	}
+	return v, nil
 }
 
 func orEmpty[T any](s []T) []T {

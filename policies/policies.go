@@ -188,20 +188,15 @@ func NewEngine(ctx context.Context, b Bundle) (*Engine, error) {
 
 // Evaluate decides one stage.
 func (e *Engine) Evaluate(ctx context.Context, stage string, input Input) (report.Decision, error) {
-	input = input.normalized()
 	q, ok := e.queries[stage]
 	if !ok {
 		return report.Decision{}, fmt.Errorf("evaluate policy: unknown stage %q", stage)
 	}
-	raw, err := json.Marshal(input)
+	doc, err := input.Value()
 	if err != nil {
-		return report.Decision{}, fmt.Errorf("evaluate policy %q: encode input: %w", stage, err)
+		return report.Decision{}, fmt.Errorf("evaluate policy %q: %w", stage, err)
 	}
-	var doc any
-	if err := json.Unmarshal(raw, &doc); err != nil {
-		return report.Decision{}, fmt.Errorf("evaluate policy %q: decode input: %w", stage, err)
-	}
-	rs, err := q.Eval(ctx, rego.EvalInput(doc))
+	rs, err := q.Eval(ctx, rego.EvalParsedInput(doc))
 	if err != nil {
 		return report.Decision{}, fmt.Errorf("evaluate policy %q from %q: %w", stage, e.source, err)
 	}

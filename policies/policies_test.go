@@ -70,7 +70,7 @@ func TestEngineDecides(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := Input{Stage: "deep", Scan: Scan{App: "todo"}, VulnDB: report.VulnDB{Available: true},
-		Vulnerabilities: []report.Vulnerability{{ID: "GHSA-x", Package: "lodash", Version: "4.17.4", Severity: "HIGH"}}}
+		Findings: report.Findings{Vulnerabilities: []report.Vulnerability{{ID: "GHSA-x", Package: "lodash", Version: "4.17.4", Severity: "HIGH"}}}}
 	d, err := e.Evaluate(ctx, "deep", in)
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +99,7 @@ func TestWithConfigOverridesDenyList(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := Input{Scan: Scan{App: "todo"}, VulnDB: report.VulnDB{Available: true},
-		Packages: []report.Package{{Name: "x", Version: "1", Licenses: []string{"MIT"}}}}
+		Findings: report.Findings{Packages: []report.Package{{Name: "x", Version: "1", Licenses: []string{"MIT"}}}}}
 	d, err := e.Evaluate(ctx, "deep", in)
 	if err != nil {
 		t.Fatal(err)

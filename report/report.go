@@ -51,28 +51,10 @@ type Report struct {
 	Exceptions []AppliedException `json:"exceptions,omitempty"`
 	// Review is the human review the policy asked for, and its outcome.
 	Review *Review `json:"review,omitempty"`
-	// Touches lists, per sensitive area (auth, secrets, egress), the files
-	// that touch it.
-	Touches map[string][]string `json:"touches,omitempty"`
-	// Manifest is the app's permission manifest as the fast stage read it
-	// (absent in reports of scans from before manifests were checked).
-	Manifest *Manifest `json:"manifest,omitempty"`
-	Secrets  []Secret  `json:"secrets"`
-	// Skipped lists the nested archives (a .tgz Helm chart, a .jar) that
-	// were not scanned because they break the archive limits, sorted by
-	// file; absent when none was.
-	Skipped         []Skipped       `json:"skipped,omitempty"`
-	Vulnerabilities []Vulnerability `json:"vulnerabilities"`
-	// Misconfigurations are failed IaC checks, sorted by file, line and id.
-	Misconfigurations []Misconfiguration `json:"misconfigurations"`
-	// Weaknesses are the code weaknesses the SAST engine found, sorted by
-	// file, line and rule: [] when the fast stage ran and found none.
-	Weaknesses []Weakness `json:"weaknesses"`
-	// CodeScan says what the SAST engine read (files and lines per
-	// language, files skipped by reason); absent when the code was not
-	// scanned.
-	CodeScan   *CodeScan          `json:"code_scan,omitempty"`
-	Packages   []Package          `json:"packages"`
+	// Findings are the scan's findings, merged from its stages' tasks
+	// (touches, manifest, secrets, skipped, vulnerabilities,
+	// misconfigurations, weaknesses, code_scan, packages).
+	Findings
 	VulnDB     VulnDB             `json:"vulndb"`
 	Evidence   []Evidence         `json:"evidence"`
 	Timings    map[string]float64 `json:"timings"`

@@ -58,11 +58,11 @@ func WriteTable(w io.Writer, r Report) error {
 		}
 		tw.Flush()
 	}
-	if len(r.Skipped) > 0 {
-		ew.printf("\nNot scanned (%d)\n", len(r.Skipped))
+	if len(r.Unscanned) > 0 {
+		ew.printf("\nNot scanned (%d)\n", len(r.Unscanned))
 		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
 		fmt.Fprintf(tw, "  FILE\tREASON\n")
-		for _, s := range r.Skipped {
+		for _, s := range r.Unscanned {
 			fmt.Fprintf(tw, "  %s\t%s\n", s.File, s.Reason)
 		}
 		tw.Flush()

@@ -5,6 +5,7 @@
 package tasks
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -85,27 +86,11 @@ type Task struct {
 // Result is what a worker completes the activity with. Large outputs (SBOMs)
 // are in the evidence store; Evidence names them.
 type Result struct {
-	Kind    string          `json:"kind"`
-	Secrets []report.Secret `json:"secrets,omitempty"`
-	// Unscanned are nested archives removed from the tree before the
-	// scanners ran, since they break the archive limits.
-	Unscanned []report.Skipped `json:"unscanned,omitempty"`
-	// Manifest is the app's permission manifest (fast pool).
-	Manifest *report.Manifest `json:"manifest,omitempty"`
-	// Touches lists, per sensitive area (auth, secrets, egress), the files
-	// of the change that touch it (fast pool).
-	Touches map[string][]string `json:"touches,omitempty"`
-	// Weaknesses are the code weaknesses the SAST engine found, and
-	// CodeScan what it read (fast pool; set, if empty, whenever the code
-	// scanner ran).
-	Weaknesses      []report.Weakness      `json:"weaknesses,omitempty"`
-	CodeScan        *report.CodeScan       `json:"code_scan,omitempty"`
-	Packages        []report.Package       `json:"packages,omitempty"`
-	Vulnerabilities []report.Vulnerability `json:"vulnerabilities,omitempty"`
-	// Misconfigurations are failed IaC checks (deep stage).
-	Misconfigurations []report.Misconfiguration `json:"misconfigurations,omitempty"`
-	VulnDB            *report.VulnDB            `json:"vulndb,omitempty"`
-	Evidence          []report.Evidence         `json:"evidence,omitempty"`
+	Kind string `json:"kind"`
+	// Findings are what the task's scanners found (report.Findings).
+	report.Findings
+	VulnDB   *report.VulnDB    `json:"vulndb,omitempty"`
+	Evidence []report.Evidence `json:"evidence,omitempty"`
 	// Timings are seconds spent per scanner.
 	Timings map[string]float64 `json:"timings,omitempty"`
 	Worker  string             `json:"worker,omitempty"`
@@ -117,6 +102,35 @@ type Result struct {
 	// operation): the task found nothing, and the policy step blocks the
 	// scan with this reason.
 	Limit string `json:"limit,omitempty"`
+}
+
+// resultFields is Result without its JSON methods.
+type resultFields Result
+
+// resultWire is a Result as it travels (the activity's completion, the
+// sandbox child's answer, recorded histories): as Result, but the files
+// left unscanned are "unscanned", since "skipped" is the re-match flag here.
+// The flag, one level up, takes "skipped" from the embedded findings.
+type resultWire struct {
+	resultFields
+	Unscanned []report.Skipped `json:"unscanned,omitempty"`
+}
+
+// MarshalJSON encodes r with its unscanned files named "unscanned".
+func (r Result) MarshalJSON() ([]byte, error) {
+	return json.Marshal(resultWire{resultFields: resultFields(r), Unscanned: r.Unscanned})
+}
+
+// UnmarshalJSON decodes a result with its unscanned files named
+// "unscanned".
+func (r *Result) UnmarshalJSON(data []byte) error {
+	var w resultWire
+	if err := json.Unmarshal(data, &w); err != nil {
+		return err
+	}
+	*r = Result(w.resultFields)
+	r.Unscanned = w.Unscanned
+	return nil
 }
 
 // ErrTypeBadInput is the Temporal application error type of a task that

@@ -155,7 +155,7 @@ func scanRequest(id string) workflows.ScanRequest {
 
 func secretsScanner() workers.Scanner {
 	return workers.ScannerFunc(func(context.Context, tasks.Task, string) (workers.Output, error) {
-		return workers.Output{Result: tasks.Result{Secrets: []report.Secret{}}}, nil
+		return workers.Output{Result: tasks.Result{Findings: report.Findings{Secrets: []report.Secret{}}}}, nil
 	})
 }
 
@@ -163,7 +163,7 @@ func deepScanner(calls *sync.Map, name string) workers.Scanner {
 	return workers.ScannerFunc(func(_ context.Context, t tasks.Task, _ string) (workers.Output, error) {
 		calls.Store(name, true)
 		return workers.Output{
-			Result: tasks.Result{Packages: []report.Package{{Name: "left-pad", Version: "1.3.0", Ecosystem: "npm", Licenses: []string{"MIT"}}}, VulnDB: &report.VulnDB{Available: true}},
+			Result: tasks.Result{Findings: report.Findings{Packages: []report.Package{{Name: "left-pad", Version: "1.3.0", Ecosystem: "npm", Licenses: []string{"MIT"}}}}, VulnDB: &report.VulnDB{Available: true}},
 			Files:  []workers.File{{Name: "sbom.cdx.json", ContentType: "application/json", Data: []byte(`{"scan":"` + t.ScanID + `"}`)}},
 		}, nil
 	})

@@ -148,13 +148,12 @@ type RematchItem struct {
 	ScanID    string         `json:"scan_id"`
 	SBOM      storage.Object `json:"sbom"`
 	// VulnDB is the DB the SBOM was last matched against.
-	VulnDB          report.VulnDB          `json:"vulndb"`
-	Packages        []report.Package       `json:"packages"`
-	Vulnerabilities []report.Vulnerability `json:"vulnerabilities"`
-	// Misconfigurations are the scan's IaC findings: the SBOM does not
-	// change them, but the deep policy decides on them too.
-	Misconfigurations []report.Misconfiguration `json:"misconfigurations,omitempty"`
-	Verdict           report.Verdict            `json:"verdict"`
+	VulnDB report.VulnDB `json:"vulndb"`
+	// Findings are the deep stage's findings as last decided: packages,
+	// vulnerabilities, and the IaC misconfigurations, which the SBOM does
+	// not change but the deep policy decides on too.
+	report.Findings
+	Verdict report.Verdict `json:"verdict"`
 }
 
 // RematchRecord is a release's verdict decided again: stored as evidence
@@ -399,9 +398,9 @@ func rematchOne(ctx workflow.Context, it RematchItem) (RematchRecord, bool, erro
 		return RematchRecord{}, false, err
 	}
 	matched := !res.Skipped
-	vulns, db := it.Vulnerabilities, it.VulnDB
+	found, db := it.Findings, it.VulnDB
 	if matched {
-		vulns = res.Vulnerabilities
+		found.Vulnerabilities = res.Vulnerabilities
 		if res.VulnDB != nil {
 			db = *res.VulnDB
 		}
@@ -414,8 +413,7 @@ func rematchOne(ctx workflow.Context, it RematchItem) (RematchRecord, bool, erro
 	now := workflow.Now(ctx)
 	pr := PolicyRequest{
 		Stage: report.StageDeep, Scan: ScanRequest{ScanID: it.ScanID, App: it.App, Tenant: it.Tenant},
-		Results: []tasks.Result{{Kind: tasks.KindDeep, Packages: it.Packages, Vulnerabilities: vulns,
-			Misconfigurations: it.Misconfigurations, VulnDB: &db}},
+		Results:    []tasks.Result{{Kind: tasks.KindDeep, Findings: found, VulnDB: &db}},
 		Exceptions: excs, Now: now,
 	}
 	var dec report.Decision
@@ -427,7 +425,7 @@ func rematchOne(ctx workflow.Context, it RematchItem) (RematchRecord, bool, erro
 		Schema: RematchSchema, Tenant: it.Tenant, App: it.App, ReleaseID: it.ReleaseID, ScanID: it.ScanID,
 		Matched: matched, VulnDB: db, Previous: it.Verdict, Verdict: dec.Verdict,
 		Worse: report.Worse(dec.Verdict, it.Verdict) != it.Verdict, Reasons: dec.Reasons, Exceptions: dec.Exceptions,
-		Vulnerabilities: vulns, At: now,
+		Vulnerabilities: found.Vulnerabilities, At: now,
 	}
 	if rec.Vulnerabilities == nil {
 		rec.Vulnerabilities = []report.Vulnerability{}

@@ -53,7 +53,7 @@ func (scaleActivities) dispatch(_ context.Context, t tasks.Task) (tasks.Result, 
 	for i := range vulns {
 		vulns[i] = report.Vulnerability{ID: fmt.Sprintf("GHSA-%04d", i), Package: "pkg", Version: "1.0.0", Severity: "LOW"}
 	}
-	return tasks.Result{Kind: t.Kind, Vulnerabilities: vulns, VulnDB: &report.VulnDB{Available: true}}, nil
+	return tasks.Result{Kind: t.Kind, Findings: report.Findings{Vulnerabilities: vulns}, VulnDB: &report.VulnDB{Available: true}}, nil
 }
 
 func (scaleActivities) decide(_ context.Context, req RematchDecideRequest) (RematchOutcome, error) {

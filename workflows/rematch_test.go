@@ -110,7 +110,7 @@ func TestRematchWorkflow(t *testing.T) {
 		if task.App == "notes" {
 			return tasks.Result{Kind: task.Kind, Skipped: true}, nil
 		}
-		return tasks.Result{Kind: task.Kind, Vulnerabilities: []report.Vulnerability{high}, VulnDB: &report.VulnDB{Available: true, UpdatedAt: v1.Add(24 * time.Hour)}}, nil
+		return tasks.Result{Kind: task.Kind, Findings: report.Findings{Vulnerabilities: []report.Vulnerability{high}}, VulnDB: &report.VulnDB{Available: true, UpdatedAt: v1.Add(24 * time.Hour)}}, nil
 	})
 	env.OnActivity(ActivityDecideRematch, mock.Anything, mock.Anything).Return(func(_ context.Context, req RematchDecideRequest) (RematchOutcome, error) {
 		f.mu.Lock()

@@ -66,11 +66,11 @@ func forEachShape(t *testing.T, test func(t *testing.T, scanWorkflow any)) {
 var request = ScanRequest{ScanID: "s1", App: "todo", Input: tasks.Input{Dir: "/src"}, SubmittedAt: time.Date(2026, 11, 22, 6, 0, 0, 0, time.UTC)}
 
 func secretsResult() tasks.Result {
-	return tasks.Result{Kind: tasks.KindSecrets, Secrets: []report.Secret{{Rule: "github-pat", File: "a.js", Line: 3, Fingerprint: "a.js:github-pat:3"}}}
+	return tasks.Result{Kind: tasks.KindSecrets, Findings: report.Findings{Secrets: []report.Secret{{Rule: "github-pat", File: "a.js", Line: 3, Fingerprint: "a.js:github-pat:3"}}}}
 }
 
 func deepResult() tasks.Result {
-	return tasks.Result{Kind: tasks.KindDeep, Packages: []report.Package{{Name: "lodash", Version: "4.17.15"}}}
+	return tasks.Result{Kind: tasks.KindDeep, Findings: report.Findings{Packages: []report.Package{{Name: "lodash", Version: "4.17.15"}}}}
 }
 
 func finalize(_ context.Context, f FinalizeRequest) (ScanResult, error) {

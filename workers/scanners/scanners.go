@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tollgate/tollgate/manifest"
+	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/sast"
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/workers"
@@ -129,7 +130,7 @@ func (e *Engine) runRematch(ctx context.Context, t tasks.Task, dir string) (work
 		return workers.Output{}, err
 	}
 	return workers.Output{Result: tasks.Result{
-		Kind: t.Kind, Vulnerabilities: vulns, VulnDB: &db,
+		Kind: t.Kind, Findings: report.Findings{Vulnerabilities: vulns}, VulnDB: &db,
 		Timings: map[string]float64{"rematch": time.Since(begin).Seconds()},
 	}}, nil
 }
@@ -169,13 +170,15 @@ func (e *Engine) runSecrets(ctx context.Context, t tasks.Task, dir string) (work
 	}
 	timings["code"] = time.Since(begin).Seconds()
 	return workers.Output{Result: tasks.Result{
-		Kind:       t.Kind,
-		Secrets:    found,
-		Touches:    areas,
-		Manifest:   &m,
-		Weaknesses: weaknesses,
-		CodeScan:   &code,
-		Timings:    timings,
+		Kind: t.Kind,
+		Findings: report.Findings{
+			Secrets:    found,
+			Touches:    areas,
+			Manifest:   &m,
+			Weaknesses: weaknesses,
+			CodeScan:   &code,
+		},
+		Timings: timings,
 	}}, nil
 }
 
@@ -210,12 +213,14 @@ func (e *Engine) runDeep(ctx context.Context, t tasks.Task, dir string) (workers
 	db := e.vulns.DB()
 	return workers.Output{
 		Result: tasks.Result{
-			Kind:              t.Kind,
-			Packages:          cat.Packages,
-			Vulnerabilities:   vulns,
-			Misconfigurations: misconfigs,
-			VulnDB:            &db,
-			Timings:           timings,
+			Kind: t.Kind,
+			Findings: report.Findings{
+				Packages:          cat.Packages,
+				Vulnerabilities:   vulns,
+				Misconfigurations: misconfigs,
+			},
+			VulnDB:  &db,
+			Timings: timings,
 		},
 		Files: []workers.File{
 			{Name: "sbom.cdx.json", ContentType: "application/vnd.cyclonedx+json", Data: cat.CycloneDX},

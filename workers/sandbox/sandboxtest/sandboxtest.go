@@ -73,7 +73,7 @@ func Scanner() workers.Scanner {
 		if err != nil {
 			return workers.Output{}, err
 		}
-		res := tasks.Result{Kind: t.Kind, Secrets: []report.Secret{}}
+		res := tasks.Result{Kind: t.Kind, Findings: report.Findings{Secrets: []report.Secret{}}}
 		for _, e := range entries {
 			if _, err := os.ReadFile(filepath.Join(dir, e.Name())); err != nil {
 				return workers.Output{}, err
