@@ -13,8 +13,8 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/control"
 	"github.com/tollgate/tollgate/embedded"
-	"github.com/tollgate/tollgate/guards"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/telemetry"
@@ -146,7 +146,7 @@ func newDevAPI(st *embedded.Stack, token string, full bool, metrics *telemetry.M
 		Full:    full,
 		Version: Version,
 	}, api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Redactor: redactor,
-		Releases: newReleaseStore(st.Evidence()), Exceptions: newExceptionStore(st.Evidence()), Guards: &guards.Client{Temporal: st.Client()}, Metrics: metrics.Gatherer(),
+		Releases: newReleaseStore(st.Evidence()), Exceptions: newExceptionStore(st.Evidence()), Guards: &control.Guards{Temporal: st.Client()}, Metrics: metrics.Gatherer(),
 		Pools: tasks.Pools{JS: st.JetStream()}, TracerProvider: tp, Ready: []api.Checker{
 			{Name: "temporal", Check: func(ctx context.Context) error {
 				_, err := st.Client().CheckHealth(ctx, &client.CheckHealthRequest{})

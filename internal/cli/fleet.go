@@ -18,8 +18,8 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/control"
 	"github.com/tollgate/tollgate/exceptions"
-	"github.com/tollgate/tollgate/guards"
 	"github.com/tollgate/tollgate/orchestrator"
 	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/storage"
@@ -76,7 +76,7 @@ func serve(ctx context.Context, g *globals, cfg Config, c *conns) error {
 	srv, err := api.New(api.Config{Tokens: cfg.API.Tokens, MaxArchiveBytes: cfg.API.MaxArchiveBytes,
 		RatePerSecond: cfg.API.RatePerSecond, Burst: cfg.API.Burst, Full: cfg.API.Full, Version: Version, OIDC: cfg.API.OIDC},
 		api.Deps{Temporal: c.temporal, Inputs: c.inputs, Evidence: c.evidence, Logger: g.logger, Ready: readiness(c), Redactor: redactor,
-			Releases: newReleaseStore(c.evidence), Exceptions: newExceptionStore(c.evidence), Guards: &guards.Client{Temporal: c.temporal}, Metrics: c.metrics.Gatherer(),
+			Releases: newReleaseStore(c.evidence), Exceptions: newExceptionStore(c.evidence), Guards: &control.Guards{Temporal: c.temporal}, Metrics: c.metrics.Gatherer(),
 			Pools: tasks.Pools{JS: c.js, Config: c.stream}, TracerProvider: tracerProvider(c.tracing)})
 	if err != nil {
 		return usageErr(err)
