@@ -16,7 +16,7 @@ import (
 	"go.temporal.io/sdk/worker"
 
 	"github.com/tollgate/tollgate/activities/deployers"
-	"github.com/tollgate/tollgate/guards"
+	"github.com/tollgate/tollgate/control"
 	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage"
@@ -31,9 +31,9 @@ type Releases interface {
 	MarkKnownGood(ctx context.Context, kg releases.KnownGood) (releases.KnownGood, error)
 }
 
-// Rollbacks starts or joins an app's rollback; *guards.Client is one.
+// Rollbacks starts or joins an app's rollback; *control.Guards is one.
 type Rollbacks interface {
-	Rollback(ctx context.Context, req workflows.RollbackRequest) (guards.Started, error)
+	Rollback(ctx context.Context, req workflows.RollbackRequest) (control.RollbackStarted, error)
 }
 
 // HealthPuller reads one sample from Prometheus.
@@ -83,7 +83,7 @@ func (g *Guard) logger() *slog.Logger { return orDiscard(g.Logger) }
 // StartRollback starts the app's RollbackWorkflow, or joins the running one.
 func (g *Guard) StartRollback(ctx context.Context, req workflows.RollbackRequest) error {
 	st, err := g.Rollbacks.Rollback(ctx, req)
-	if errors.Is(err, guards.ErrConflict) {
+	if errors.Is(err, control.ErrRollbackConflict) {
 		// The guard names no release: it cannot conflict; but never retry a
 		// conflict.
 		return temporal.NewNonRetryableApplicationError(err.Error(), "RollbackConflict", err)

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tollgate/tollgate/guards"
+	"github.com/tollgate/tollgate/control"
 	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/workflows"
 )
@@ -24,14 +24,14 @@ type Releases interface {
 	List(ctx context.Context, tenant, app string) ([]releases.Status, error)
 }
 
-// Guards acts on guards and rollbacks; *guards.Client is one.
+// Guards acts on guards and rollbacks; *control.Guards is one.
 type Guards interface {
 	Watch(ctx context.Context, tenant, app string, ref workflows.ReleaseRef) error
 	Push(ctx context.Context, tenant, app string, samples []workflows.HealthSample) error
 	Freeze(ctx context.Context, tenant, app, reason string) error
 	Unfreeze(ctx context.Context, tenant, app string) error
-	Rollback(ctx context.Context, req workflows.RollbackRequest) (guards.Started, error)
-	Status(ctx context.Context, tenant, app string) (guards.Status, error)
+	Rollback(ctx context.Context, req workflows.RollbackRequest) (control.RollbackStarted, error)
+	Status(ctx context.Context, tenant, app string) (control.GuardStatus, error)
 }
 
 // maxJSONBody bounds the JSON bodies of the apps endpoints.
@@ -181,10 +181,10 @@ func (s *Server) createRelease(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The scan must be this tenant's: otherwise it is unknown here.
-	if _, tenant, _, found, err := s.scanTenant(ctx, in.ScanID); err != nil {
+	if sc, err := s.scans.Describe(ctx, in.ScanID); err != nil && !errors.Is(err, control.ErrNoScan) {
 		s.internal(w, r, "describe scan", err)
 		return
-	} else if !found || tenant != p.Tenant {
+	} else if err != nil || sc.Tenant != p.Tenant {
 		writeProblem(w, r, http.StatusUnprocessableEntity, "unknown-scan", fmt.Sprintf("no finished scan %q of this tenant", in.ScanID))
 		return
 	}
@@ -242,7 +242,7 @@ func (s *Server) pushHealth(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusBadRequest, "bad-request", err.Error())
 		return
 	}
-	if err := s.deps.Guards.Push(r.Context(), p.Tenant, app, samples); errors.Is(err, guards.ErrNoGuard) {
+	if err := s.deps.Guards.Push(r.Context(), p.Tenant, app, samples); errors.Is(err, control.ErrNoGuard) {
 		writeProblem(w, r, http.StatusNotFound, "no-guard", fmt.Sprintf("app %s has no guard: record a release first", app))
 		return
 	} else if err != nil {
@@ -289,12 +289,12 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
 	// The release being left is the one the guard watches, when there is one.
 	if st, err := s.deps.Guards.Status(ctx, p.Tenant, app); err == nil {
 		req.FromRelease = st.Guard.Release.ID
-	} else if !errors.Is(err, guards.ErrNoGuard) {
+	} else if !errors.Is(err, control.ErrNoGuard) {
 		s.internal(w, r, "read guard status", err)
 		return
 	}
 	started, err := s.deps.Guards.Rollback(ctx, req)
-	if errors.Is(err, guards.ErrConflict) {
+	if errors.Is(err, control.ErrRollbackConflict) {
 		writeProblem(w, r, http.StatusConflict, "rollback-running", err.Error())
 		return
 	} else if err != nil {
@@ -327,7 +327,7 @@ func (s *Server) unfreeze(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := s.deps.Guards.Unfreeze(r.Context(), p.Tenant, app); errors.Is(err, guards.ErrNoGuard) {
+	if err := s.deps.Guards.Unfreeze(r.Context(), p.Tenant, app); errors.Is(err, control.ErrNoGuard) {
 		writeProblem(w, r, http.StatusNotFound, "no-guard", fmt.Sprintf("app %s has no guard", app))
 		return
 	} else if err != nil {
@@ -343,7 +343,7 @@ func (s *Server) guardStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st, err := s.deps.Guards.Status(r.Context(), p.Tenant, app)
-	if errors.Is(err, guards.ErrNoGuard) {
+	if errors.Is(err, control.ErrNoGuard) {
 		writeProblem(w, r, http.StatusNotFound, "no-guard", fmt.Sprintf("app %s has no guard: record a release first", app))
 		return
 	} else if err != nil {

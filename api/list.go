@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/converter"
 
+	"github.com/tollgate/tollgate/control"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/tenant"
 	"github.com/tollgate/tollgate/workflows"
@@ -111,7 +112,7 @@ func (s *Server) listScans(w http.ResponseWriter, r *http.Request) {
 		if (app != "" && sApp != app) || (verdict != "" && sVerdict != verdict) {
 			continue
 		}
-		id := strings.TrimPrefix(e.GetExecution().GetWorkflowId(), "scan-")
+		id := control.ScanID(e.GetExecution().GetWorkflowId())
 		status := "failed"
 		switch e.GetStatus() {
 		case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,43 +13,20 @@ import (
 	"go.temporal.io/sdk/converter"
 
 	"github.com/tollgate/tollgate/api"
-	"github.com/tollgate/tollgate/stack"
-	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/workflows"
 )
 
 // POST /v1/rematch starts (or joins) a re-match run of the caller's tenant
 // only, never the schedule's run over every tenant.
 func TestTriggerRematchCoversOnlyTheCallersTenant(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts the Temporal dev server")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	tdev, err := stack.StartTemporalDev(ctx, stack.TemporalDevOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tdev.Stop()
-	tc, err := client.Dial(client.Options{HostPort: tdev.Addr})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tc.Close()
-	dir := t.TempDir()
-	ev, err := storage.OpenLocal(filepath.Join(dir, "evidence"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ev.Close()
-	in, err := storage.OpenLocalInputs(filepath.Join(dir, "inputs"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	env := newTemporalEnv(ctx, t)
+	tc := env.dial(t, client.Options{})
 	srv, err := api.New(api.Config{Tokens: []api.Token{
 		{Name: "sre-acme", SHA256: api.HashToken("sre-acme-secret"), Tenant: "acme", Roles: []string{"sre"}},
 		{Name: "ci-acme", SHA256: api.HashToken("ci-acme-secret"), Tenant: "acme", Roles: []string{"ci"}},
-	}}, api.Deps{Temporal: tc, Inputs: in, Evidence: ev})
+	}}, api.Deps{Temporal: tc, Inputs: env.in, Evidence: env.ev})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,10 +10,9 @@ import (
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
 
+	"github.com/tollgate/tollgate/control"
 	"github.com/tollgate/tollgate/tenant"
 	"github.com/tollgate/tollgate/workflows"
 )
@@ -52,11 +51,13 @@ func (s *Server) reviewScan(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusBadRequest, "bad-request", "a reason of 1-2000 characters is required")
 		return
 	}
-	_, tenant, st, found, err := s.scanTenant(ctx, id)
-	if err != nil {
+	sc, err := s.scans.Describe(ctx, id)
+	found := err == nil
+	if err != nil && !errors.Is(err, control.ErrNoScan) {
 		s.internal(w, r, "describe scan", err)
 		return
 	}
+	tenant := sc.Tenant
 	if ok, _ := s.authorize(ctx, p, "scan.read", tenant); !found || !ok {
 		writeProblem(w, r, http.StatusNotFound, "not-found", "no scan "+id)
 		return
@@ -70,25 +71,26 @@ func (s *Server) reviewScan(w http.ResponseWriter, r *http.Request) {
 			fmt.Sprintf("principal %q names no person: a review is decided by a human (log in with OIDC, or use a static token with a person)", p.Name))
 		return
 	}
-	sub, err := s.scanSubmitter(r, id)
-	if err != nil {
-		s.internal(w, r, "read scan submitter", err)
-		return
-	}
+	// Who submitted the scan comes from the same description: its memo.
+	sub := submission{Submitter: sc.Submitter, Person: sc.SubmitterPerson, Author: sc.Author}
 	if why := sub.refuses(p); why != "" {
 		writeProblem(w, r, http.StatusForbidden, "forbidden", why)
 		return
 	}
-	status := s.status(ctx, id, "", st)
-	if st != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING || status.Review == nil {
+	out, err := s.scans.Read(ctx, sc, 0)
+	if err != nil {
+		s.internal(w, r, "describe scan", err)
+		return
+	}
+	status := scanStatus(id, "", out)
+	if !sc.Running() || status.Review == nil {
 		writeProblem(w, r, http.StatusConflict, "not-waiting-for-review", fmt.Sprintf("scan %s is %s and not waiting for a review", id, status.Status))
 		return
 	}
 	sig := workflows.ReviewSignal{Decision: in.Decision, Reviewer: p.Name, Person: p.Person, Auth: p.Auth, Tenant: p.Tenant,
 		Reason: in.Reason, At: time.Now().UTC()}
-	err = s.deps.Temporal.SignalWorkflow(ctx, workflowID(id), "", workflows.SignalReview, sig)
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
+	err = s.scans.Review(ctx, id, sig)
+	if errors.Is(err, control.ErrScanEnded) {
 		writeProblem(w, r, http.StatusConflict, "not-waiting-for-review", "the scan ended before the decision arrived")
 		return
 	} else if err != nil {
@@ -117,25 +119,6 @@ func (sub submission) refuses(p Principal) string {
 		return "the commit's author may not review their own change"
 	}
 	return ""
-}
-
-// scanSubmitter reads who submitted a scan from its workflow's memo.
-func (s *Server) scanSubmitter(r *http.Request, id string) (submission, error) {
-	desc, err := s.deps.Temporal.DescribeWorkflowExecution(r.Context(), workflowID(id), "")
-	if err != nil {
-		return submission{}, err
-	}
-	var sub submission
-	f := desc.GetWorkflowExecutionInfo().GetMemo().GetFields()
-	for key, dst := range map[string]*string{workflows.MemoSubmitter: &sub.Submitter, workflows.MemoSubmitterPerson: &sub.Person, workflows.MemoAuthor: &sub.Author} {
-		if f[key] == nil {
-			continue
-		}
-		if err := converter.GetDefaultDataConverter().FromPayload(f[key], dst); err != nil {
-			return submission{}, fmt.Errorf("decode %s of scan %s: %w", key, id, err)
-		}
-	}
-	return sub, nil
 }
 
 // validEmail reports whether s is a bare email address (no display name).

@@ -20,10 +20,8 @@ import (
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/converter"
-	"go.temporal.io/sdk/temporal"
 
+	"github.com/tollgate/tollgate/control"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage/archive"
 	"github.com/tollgate/tollgate/tasks"
@@ -230,15 +228,16 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 	id := scanID(p.Tenant, idemKey, obj.SHA256, *meta, now, s.cfg.DedupeWindow)
 	// A scan of this id already started: the same content is the same scan;
 	// other content under the same name is a conflict, never its verdict.
-	if same, found, err := s.sameContent(ctx, id, content); err != nil {
-		s.internal(w, r, "describe scan", err)
-		return
-	} else if found {
-		if !same {
+	// (Looked up before the provenance is stored: that is written once.)
+	if sc, err := s.scans.Describe(ctx, id); err == nil {
+		if !sc.SameContent(content) {
 			s.contentConflict(w, r, idemKey)
 			return
 		}
 		s.accepted(w, r, p, id, meta.App, obj.Key)
+		return
+	} else if !errors.Is(err, control.ErrNoScan) {
+		s.internal(w, r, "describe scan", err)
 		return
 	}
 	req := workflows.ScanRequest{ScanID: id, App: meta.App, Commit: meta.Commit, Labels: meta.Labels, Full: s.cfg.Full,
@@ -256,32 +255,16 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 		}
 		req.Provenance = &ev
 	}
-	_, err = s.deps.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                    workflowID(id),
-		TaskQueue:             workflows.TaskQueue,
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		// A start that races another of the same id fails, and is then
-		// compared with the one that won.
-		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		// Long enough for the longest review wait (workflows.MaxReviewTimeout)
-		// on top of the scan itself.
-		WorkflowExecutionTimeout: workflows.MaxReviewTimeout + 24*time.Hour,
-		Memo: map[string]any{workflows.MemoTenant: p.Tenant, workflows.MemoApp: meta.App, workflows.MemoSubmitter: p.Name,
-			workflows.MemoSubmitterPerson: p.Person, workflows.MemoAuthor: meta.Author, memoContent: content},
-		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.SearchTenant.ValueSet(p.Tenant), workflows.SearchApp.ValueSet(meta.App)),
-	}, workflows.ScanWorkflowName, req)
-	var started *serviceerror.WorkflowExecutionAlreadyStarted
-	if errors.As(err, &started) {
-		same, found, derr := s.sameContent(ctx, id, content)
-		if derr != nil || !found {
-			s.internal(w, r, "describe scan", cmp.Or(derr, err))
-			return
-		}
-		if !same {
-			s.contentConflict(w, r, idemKey)
-			return
-		}
+	// A start that races another of the same id is compared with the one
+	// that won: the same content is this scan, other content a conflict.
+	_, err = s.scans.Start(ctx, req, control.StartOptions{Content: content})
+	if errors.Is(err, control.ErrContentConflict) {
+		s.contentConflict(w, r, idemKey)
+		return
+	}
+	if _, taken := errors.AsType[*serviceerror.WorkflowExecutionAlreadyStarted](err); taken {
+		s.internal(w, r, "describe scan", err)
+		return
 	} else if err != nil {
 		s.internal(w, r, "start scan workflow", err)
 		return
@@ -296,10 +279,6 @@ func (s *Server) accepted(w http.ResponseWriter, r *http.Request, p Principal, i
 	writeJSON(w, http.StatusAccepted, ScanStatus{ScanID: id, App: app, Status: "running", StatusURL: statusURL(id), ReportURL: reportURL(id)})
 }
 
-// memoContent is the scan workflow's memo key holding contentDigest of what
-// was submitted.
-const memoContent = "content"
-
 // contentDigest names what a submission asks to scan: the tenant, the
 // archive, the app, the commit, the labels (their order aside; labels such as
 // do-not-ship and ai-generated change the verdict) and the priority. Two
@@ -311,25 +290,6 @@ func contentDigest(tenant, archiveSHA256 string, m Metadata) string {
 	b, _ := json.Marshal([]any{"tollgate-scan-content/1", tenant, archiveSHA256, m.App, m.Commit, labels, cmp.Or(m.Priority, tasks.PriorityCI), m.Author})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
-}
-
-// sameContent reports whether scan id exists (found) and, if it does,
-// whether it was started with this content digest. A scan started before
-// the digest was recorded cannot show it has the same content: it is not the
-// same.
-func (s *Server) sameContent(ctx context.Context, id, content string) (same, found bool, err error) {
-	desc, err := s.deps.Temporal.DescribeWorkflowExecution(ctx, workflowID(id), "")
-	if _, nf := errors.AsType[*serviceerror.NotFound](err); nf {
-		return false, false, nil
-	}
-	if err != nil {
-		return false, false, fmt.Errorf("describe scan %s: %w", id, err)
-	}
-	var got string
-	if f := desc.GetWorkflowExecutionInfo().GetMemo().GetFields(); f[memoContent] != nil {
-		_ = converter.GetDefaultDataConverter().FromPayload(f[memoContent], &got)
-	}
-	return got != "" && got == content, true, nil
 }
 
 // contentConflict answers a submission whose scan id is taken by other content.
@@ -357,9 +317,8 @@ func scanID(tenant, idemKey, digest string, m Metadata, now time.Time, window ti
 	return uuid.NewSHA1(uuid.NameSpaceOID, []byte(name)).String()
 }
 
-func workflowID(scanID string) string { return "scan-" + scanID }
-func statusURL(id string) string      { return "/v1/scans/" + id }
-func reportURL(id string) string      { return "/v1/scans/" + id + "/report" }
+func statusURL(id string) string { return "/v1/scans/" + id }
+func reportURL(id string) string { return "/v1/scans/" + id + "/report" }
 
 // spool writes the archive part to a temporary file, refusing more than the limit.
 func (s *Server) spool(part *multipart.Part) (*os.File, int64, error) {
@@ -407,124 +366,94 @@ func (s *Server) internal(w http.ResponseWriter, r *http.Request, op string, err
 
 // lookup finds a scan the principal may see; anything else is 404, so that
 // other tenants' scan ids are not confirmed.
-func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (string, string, *enumspb.WorkflowExecutionStatus, bool) {
+func (s *Server) lookup(w http.ResponseWriter, r *http.Request) (control.Scan, bool) {
 	id := r.PathValue("id")
-	app, tenant, st, found, err := s.scanTenant(r.Context(), id)
+	sc, err := s.scans.Describe(r.Context(), id)
+	if errors.Is(err, control.ErrNoScan) {
+		writeProblem(w, r, http.StatusNotFound, "not-found", "no scan "+id)
+		return control.Scan{}, false
+	}
 	if err != nil {
 		s.internal(w, r, "describe scan", err)
-		return "", "", nil, false
+		return control.Scan{}, false
 	}
-	if !found {
+	if ok, _ := s.authorize(r.Context(), principalFrom(r.Context()), "scan.read", sc.Tenant); !ok {
 		writeProblem(w, r, http.StatusNotFound, "not-found", "no scan "+id)
-		return "", "", nil, false
+		return control.Scan{}, false
 	}
-	if ok, _ := s.authorize(r.Context(), principalFrom(r.Context()), "scan.read", tenant); !ok {
-		writeProblem(w, r, http.StatusNotFound, "not-found", "no scan "+id)
-		return "", "", nil, false
-	}
-	return id, app, &st, true
+	return sc, true
 }
 
-// scanTenant describes a scan's workflow: its app, tenant and status.
-// found is false for an id Temporal does not know.
-func (s *Server) scanTenant(ctx context.Context, id string) (app, tenant string, st enumspb.WorkflowExecutionStatus, found bool, err error) {
-	if _, err := uuid.Parse(id); err != nil {
-		return "", "", st, false, nil
-	}
-	desc, err := s.deps.Temporal.DescribeWorkflowExecution(ctx, workflowID(id), "")
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return "", "", st, false, nil
-	}
-	if err != nil {
-		return "", "", st, false, err
-	}
-	info := desc.GetWorkflowExecutionInfo()
-	if f := info.GetMemo().GetFields(); f != nil {
-		_ = converter.GetDefaultDataConverter().FromPayload(f[workflows.MemoTenant], &tenant)
-		_ = converter.GetDefaultDataConverter().FromPayload(f[workflows.MemoApp], &app)
-	}
-	return app, tenant, info.GetStatus(), true, nil
-}
-
+// getScan answers a scan's status from one description and one read; with
+// ?wait= a running scan is long-polled, and the poll's answer is the status.
 func (s *Server) getScan(w http.ResponseWriter, r *http.Request) {
-	id, app, st, ok := s.lookup(w, r)
+	sc, ok := s.lookup(w, r)
 	if !ok {
 		return
 	}
-	if wait := r.URL.Query().Get("wait"); wait != "" && *st == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		d, err := time.ParseDuration(wait)
-		if err != nil || d < 0 || d > 60*time.Second {
+	var wait time.Duration
+	if v := r.URL.Query().Get("wait"); v != "" && sc.Running() {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > MaxWait {
 			writeProblem(w, r, http.StatusBadRequest, "bad-request", "wait must be a duration of at most 60s, e.g. 30s")
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), d)
-		_ = s.deps.Temporal.GetWorkflow(ctx, workflowID(id), "").Get(ctx, nil)
-		waited := ctx.Err() == nil // it ended (well or badly) before the wait ran out
-		cancel()
-		if waited {
-			desc, err := s.deps.Temporal.DescribeWorkflowExecution(r.Context(), workflowID(id), "")
-			if err != nil {
-				s.internal(w, r, "describe scan", err)
-				return
-			}
-			*st = desc.GetWorkflowExecutionInfo().GetStatus()
-		}
+		wait = d
 	}
-	writeJSON(w, http.StatusOK, s.status(r.Context(), id, app, *st))
+	out, err := s.scans.Read(r.Context(), sc, wait)
+	if err != nil {
+		s.internal(w, r, "describe scan", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, scanStatus(sc.ID, sc.App, out))
 }
 
-// status reports a scan in the execution status lookup (or the wait) found;
-// it describes nothing again.
-func (s *Server) status(ctx context.Context, id, app string, st enumspb.WorkflowExecutionStatus) ScanStatus {
-	out := ScanStatus{ScanID: id, App: app, StatusURL: statusURL(id)}
-	run := s.deps.Temporal.GetWorkflow(ctx, workflowID(id), "")
-	switch st {
-	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
-		out.Status = "running"
-		if v, err := s.deps.Temporal.QueryWorkflow(ctx, workflowID(id), "", workflows.QueryProgress); err == nil {
-			var p workflows.Progress
-			if v.Get(&p) == nil {
-				out.Stage, out.Waiting, out.Review = p.Stage, p.Waiting, p.Review
-				if p.Verdict == report.VerdictReview {
-					out.Verdict = p.Verdict
-				}
+// MaxWait caps GET /v1/scans/{id}?wait= (the servers have no write timeout
+// for it; a client's own timeout must be longer).
+const MaxWait = 60 * time.Second
+
+// scanStatus is the body of GET /v1/scans/{id} for a scan's outcome.
+func scanStatus(id, app string, o control.Outcome) ScanStatus {
+	out := ScanStatus{ScanID: id, App: app, StatusURL: statusURL(id), Status: o.Status}
+	switch o.Status {
+	case control.StatusRunning:
+		if p := o.Progress; p != nil {
+			out.Stage, out.Waiting, out.Review = p.Stage, p.Waiting, p.Review
+			if p.Verdict == report.VerdictReview {
+				out.Verdict = p.Verdict
 			}
 		}
-	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
-		var res workflows.ScanResult
-		if err := run.Get(ctx, &res); err != nil {
-			out.Status, out.Error = "failed", err.Error()
-			return out
-		}
-		out.Status, out.Stage, out.Verdict, out.Reasons, out.ReportURL = "completed", res.Stage, res.Verdict, res.Reasons, reportURL(id)
+	case control.StatusCompleted:
+		res := o.Result
+		out.Stage, out.Verdict, out.Reasons, out.ReportURL = res.Stage, res.Verdict, res.Reasons, reportURL(id)
 		out.StartedAt, out.Timings = res.StartedAt, res.Timings
 	default:
-		err := run.Get(ctx, nil)
-		out.Status = "failed"
-		if err != nil {
-			out.Error = err.Error()
-			var appErr *temporal.ApplicationError
-			out.BadInput = errors.As(err, &appErr) && appErr.Type() == tasks.ErrTypeBadInput
+		if o.Err != nil {
+			out.Error = o.Err.Error()
+			out.BadInput = o.BadInput()
 		}
 	}
 	return out
 }
 
 func (s *Server) getReport(w http.ResponseWriter, r *http.Request) {
-	id, _, st, ok := s.lookup(w, r)
+	sc, ok := s.lookup(w, r)
 	if !ok {
 		return
 	}
-	if *st != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+	if sc.Status != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
 		writeProblem(w, r, http.StatusConflict, "not-finished", "the scan has no report (yet): see its status")
 		return
 	}
-	var res workflows.ScanResult
-	if err := s.deps.Temporal.GetWorkflow(r.Context(), workflowID(id), "").Get(r.Context(), &res); err != nil {
+	out, err := s.scans.Read(r.Context(), sc, 0)
+	if err == nil && out.Status != control.StatusCompleted {
+		err = out.Err
+	}
+	if err != nil {
 		s.internal(w, r, "read scan result", err)
 		return
 	}
+	res := out.Result
 	format := strings.ToLower(r.URL.Query().Get("format"))
 	if format == "" {
 		format = "json"

@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
 
+	"github.com/tollgate/tollgate/control"
 	"github.com/tollgate/tollgate/policies"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/storage/archive"
@@ -166,11 +167,12 @@ type Deps struct {
 
 // Server serves the API.
 type Server struct {
-	cfg  Config
-	deps Deps
-	oidc *oidcVerifier
-	met  *metrics
-	edge *edge
+	cfg   Config
+	deps  Deps
+	scans *control.Scans
+	oidc  *oidcVerifier
+	met   *metrics
+	edge  *edge
 }
 
 // New checks the configuration and builds a server.
@@ -194,7 +196,7 @@ func New(cfg Config, deps Deps) (*Server, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	return &Server{cfg: cfg, deps: deps, oidc: ov, met: newMetrics(deps.Metrics), edge: newEdge(cfg)}, nil
+	return &Server{cfg: cfg, deps: deps, scans: &control.Scans{Temporal: deps.Temporal}, oidc: ov, met: newMetrics(deps.Metrics), edge: newEdge(cfg)}, nil
 }
 
 // Route is one endpoint of the API: a method and a net/http pattern.

@@ -23,14 +23,13 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"go.opentelemetry.io/otel/metric"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tollgate/tollgate/activities"
 	"github.com/tollgate/tollgate/activities/deployers"
+	"github.com/tollgate/tollgate/fleet"
 	"github.com/tollgate/tollgate/orchestrator"
 	"github.com/tollgate/tollgate/stack"
 	"github.com/tollgate/tollgate/storage"
@@ -241,35 +240,28 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if err := tasks.EnsureStream(ctx, s.js, streamCfg); err != nil {
 		return nil, err
 	}
-	copts := client.Options{
-		HostPort: s.temporal.Addr, Namespace: s.temporal.Namespace,
-		Logger: tlog.NewStructuredLogger(s.logger.With("component", "temporal")),
-	}
-	if cfg.Metrics != nil {
-		copts.MetricsHandler = cfg.Metrics.Temporal()
-	}
-	if cfg.Tracing != nil {
-		ti, err := cfg.Tracing.TemporalInterceptor()
-		if err != nil {
-			return nil, err
-		}
-		copts.Interceptors = append(copts.Interceptors, ti)
+	copts, err := fleet.TemporalOptions(fleet.Temporal{Address: s.temporal.Addr, Namespace: s.temporal.Namespace},
+		fleet.Observability{Logger: s.logger, Metrics: cfg.Metrics, Tracing: cfg.Tracing})
+	if err != nil {
+		return nil, err
 	}
 	if s.client, err = client.Dial(copts); err != nil {
 		return nil, fmt.Errorf("connect to temporal at %s: %w", s.temporal.Addr, err)
 	}
 
-	if s.orch, err = orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, LicenseDeny: cfg.LicenseDeny, Stream: streamCfg, SigningKey: cfg.SigningKey, Version: cfg.Version,
+	clients := fleet.Clients{Temporal: s.client, JetStream: s.js, Stream: streamCfg, Evidence: s.evidence, Inputs: s.inputs}
+	if s.orch, err = fleet.StartOrchestrator(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, LicenseDeny: cfg.LicenseDeny, SigningKey: cfg.SigningKey, Version: cfg.Version,
 		Targets: cfg.Targets, DefaultTarget: cfg.DefaultTarget, Health: cfg.Health, HealthLag: cfg.HealthLag, RematchInterval: cfg.RematchInterval},
-		orchestrator.Deps{Temporal: s.client, Publisher: s.js, Evidence: s.evidence, Meter: meterOf(cfg.Metrics, "tollgate/orchestrator"), Logger: s.logger}); err != nil {
+		clients, fleet.Observability{Logger: s.logger, Metrics: cfg.Metrics}); err != nil {
 		return nil, err
 	}
 
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancelWorkers = cancel
 	for i, pool := range pools {
-		w, err := workers.New(workers.Config{Pool: pool, Concurrency: cfg.Concurrency, Name: "embedded-" + pool, Stream: streamCfg, ShutdownGrace: 5 * time.Second},
-			workers.Deps{JetStream: s.js, Temporal: s.client, Evidence: s.evidence, Inputs: s.inputs, Sandbox: s.sandboxes[i], Tracer: cfg.Tracing.Tracer("tollgate/worker"), Logger: s.logger})
+		// The workers report no metrics here: two pools share the process.
+		w, err := fleet.NewWorker(workers.Config{Pool: pool, Concurrency: cfg.Concurrency, Name: "embedded-" + pool, ShutdownGrace: 5 * time.Second},
+			clients, s.sandboxes[i], fleet.Observability{Logger: s.logger, Tracing: cfg.Tracing})
 		if err != nil {
 			return nil, err
 		}
@@ -342,12 +334,4 @@ func (s *Stack) Close() {
 	if s.ownState {
 		_ = os.RemoveAll(s.stateDir)
 	}
-}
-
-// meterOf is a meter of m, or nil without metrics.
-func meterOf(m *telemetry.Metrics, name string) metric.Meter {
-	if m == nil {
-		return nil
-	}
-	return m.Meter(name)
 }

@@ -6,46 +6,26 @@ import (
 	"fmt"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
-
+	"github.com/tollgate/tollgate/control"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/workflows"
 )
 
-// Scan runs one ScanWorkflow to its end. progress, if not nil, is called
-// whenever the workflow reports a new stage.
+// Scan runs one ScanWorkflow to its end, started as the API starts its
+// scans (control.Scans.Start; a local scan has no submitter). progress, if
+// not nil, is called whenever the workflow reports a new stage.
 func (s *Stack) Scan(ctx context.Context, req workflows.ScanRequest, progress func(workflows.Progress)) (workflows.ScanResult, error) {
-	// The same search attributes as the API's scans, so that a listing by
-	// tenant and app finds local scans too.
-	var attrs []temporal.SearchAttributeUpdate
-	if req.Tenant != "" {
-		attrs = append(attrs, workflows.SearchTenant.ValueSet(req.Tenant))
-	}
-	if req.App != "" {
-		attrs = append(attrs, workflows.SearchApp.ValueSet(req.App))
-	}
-	run, err := s.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID:                       "scan-" + req.ScanID,
-		TaskQueue:                workflows.TaskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
-		WorkflowExecutionTimeout: time.Hour,
-		TypedSearchAttributes:    temporal.NewSearchAttributes(attrs...),
-	}, workflows.ScanWorkflowName, req)
+	scans := &control.Scans{Temporal: s.client}
+	runID, err := scans.Start(ctx, req, control.StartOptions{})
 	if err != nil {
-		return workflows.ScanResult{}, fmt.Errorf("start scan workflow %s: %w", req.ScanID, err)
+		return workflows.ScanResult{}, err
 	}
 	done := make(chan struct{})
 	defer close(done)
 	if progress != nil {
-		go watchProgress(ctx, s.client, run.GetID(), run.GetRunID(), progress, done)
+		go watchProgress(ctx, scans, req.ScanID, progress, done)
 	}
-	var res workflows.ScanResult
-	if err := run.Get(ctx, &res); err != nil {
-		return workflows.ScanResult{}, err
-	}
-	return res, nil
+	return scans.Wait(ctx, req.ScanID, runID)
 }
 
 // Report reads a finished scan's report back from the evidence store.
@@ -61,9 +41,9 @@ func (s *Stack) Report(ctx context.Context, res workflows.ScanResult) (report.Re
 	return r, nil
 }
 
-// watchProgress polls the workflow's progress query, for people watching a
-// terminal; nothing waits on it.
-func watchProgress(ctx context.Context, c client.Client, id, runID string, progress func(workflows.Progress), done <-chan struct{}) {
+// watchProgress asks the scan's progress every 100 ms, for people watching
+// a terminal; nothing waits on it.
+func watchProgress(ctx context.Context, scans *control.Scans, id string, progress func(workflows.Progress), done <-chan struct{}) {
 	last := ""
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -75,12 +55,8 @@ func watchProgress(ctx context.Context, c client.Client, id, runID string, progr
 			return
 		case <-tick.C:
 		}
-		v, err := c.QueryWorkflow(ctx, id, runID, workflows.QueryProgress)
-		if err != nil {
-			continue
-		}
-		var p workflows.Progress
-		if v.Get(&p) != nil || p.Stage == last || p.Done {
+		p, err := scans.Progress(ctx, id)
+		if err != nil || p.Stage == last || p.Done {
 			continue
 		}
 		last = p.Stage

@@ -301,7 +301,9 @@ func (c *client) scan(ctx context.Context, job Job, seq int) outcome {
 			out.err = fmt.Errorf("scan %s of %s: no verdict: %w", st.ScanID, job.App, ctx.Err())
 			return out
 		}
-		next, err := c.api.Status(ctx, st.ScanID, 30*time.Second)
+		// The longest wait the API allows: a closed loop's latency (about
+		// 37 s at 300 in flight) fits in one wait, not two plus a query.
+		next, err := c.api.Status(ctx, st.ScanID, api.MaxWait)
 		if err != nil {
 			time.Sleep(250 * time.Millisecond) // the API or Temporal restarting
 			continue

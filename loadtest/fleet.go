@@ -22,6 +22,7 @@ import (
 	tlog "go.temporal.io/sdk/log"
 
 	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/control"
 	"github.com/tollgate/tollgate/internal/syncbuf"
 	"github.com/tollgate/tollgate/stack"
 )
@@ -293,7 +294,7 @@ func (f *Fleet) S3Requests(ctx context.Context) (float64, error) { return f.mini
 // HistoryEvents counts the events in a scan's workflow history: what
 // Temporal stores, and bills, per scan.
 func (f *Fleet) HistoryEvents(ctx context.Context, scanID string) (int, error) {
-	id := "scan-" + scanID // the API's workflow id (api.workflowID)
+	id := control.WorkflowID(scanID)
 	it := f.history.GetWorkflowHistory(ctx, id, "", false, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	n := 0
 	for it.HasNext() {

@@ -22,8 +22,8 @@ import (
 	"github.com/tollgate/tollgate/activities"
 	"github.com/tollgate/tollgate/activities/deployers"
 	"github.com/tollgate/tollgate/attest"
+	"github.com/tollgate/tollgate/control"
 	"github.com/tollgate/tollgate/exceptions"
-	"github.com/tollgate/tollgate/guards"
 	"github.com/tollgate/tollgate/policies"
 	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/storage"
@@ -141,7 +141,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 	}
 	acts.Register(w)
 	guard := &activities.Guard{
-		Releases: rels, Rollbacks: &guards.Client{Temporal: deps.Temporal}, Targets: targets,
+		Releases: rels, Rollbacks: &control.Guards{Temporal: deps.Temporal}, Targets: targets,
 		Policy: engine, Evidence: deps.Evidence, Health: cfg.Health, PullLag: cfg.HealthLag, Logger: logger,
 	}
 	guard.Register(w)

@@ -266,7 +266,7 @@ func (s *scanRun) review(byPerson func() bool) (*report.Review, error) {
 func reviewResults(results []tasks.Result) []tasks.Result {
 	out := make([]tasks.Result, 0, len(results))
 	for _, r := range results {
-		out = append(out, tasks.Result{Kind: r.Kind, Touches: r.Touches, Limit: r.Limit})
+		out = append(out, tasks.Result{Kind: r.Kind, Findings: report.Findings{Touches: r.Touches}, Limit: r.Limit})
 	}
 	return out
 }

@@ -336,7 +336,7 @@ func TestScanWorkflowV2ReviewInputAndExceptions(t *testing.T) {
 			if t.Kind == tasks.KindDeep {
 				return deepResult(), nil
 			}
-			return tasks.Result{Kind: tasks.KindSecrets, Touches: map[string][]string{"auth": {"login.js"}}}, nil
+			return tasks.Result{Kind: tasks.KindSecrets, Findings: report.Findings{Touches: map[string][]string{"auth": {"login.js"}}}}, nil
 		})
 		var review PolicyRequest
 		env.OnActivity(ActivityPolicy, mock.Anything, mock.Anything).Return(func(_ context.Context, r PolicyRequest) (report.Decision, error) {

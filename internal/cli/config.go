@@ -3,8 +3,6 @@ package cli
 import (
 	"cmp"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,13 +16,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 	"sigs.k8s.io/yaml"
 
 	"github.com/tollgate/tollgate/activities"
 	"github.com/tollgate/tollgate/activities/deployers"
 	"github.com/tollgate/tollgate/activities/healthpull"
 	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/fleet"
 	"github.com/tollgate/tollgate/orchestrator"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/tasks"
@@ -265,6 +263,26 @@ type conns struct {
 	closers []func()
 }
 
+// fleet is the part of the configuration the fleet package wires
+// processes from.
+func (c Config) fleet() fleet.Config {
+	return fleet.Config{Version: Version,
+		Temporal: fleet.Temporal{Address: c.Temporal.Address, Namespace: c.Temporal.Namespace,
+			CAFile: c.Temporal.CAFile, CertFile: c.Temporal.CertFile, KeyFile: c.Temporal.KeyFile},
+		API: fleet.API{Tokens: c.API.Tokens, MaxArchiveBytes: c.API.MaxArchiveBytes, RatePerSecond: c.API.RatePerSecond,
+			Burst: c.API.Burst, Full: c.API.Full, OIDC: c.API.OIDC}}
+}
+
+// clients are the process's connections and stores, for the fleet package.
+func (c *conns) clients() fleet.Clients {
+	return fleet.Clients{Temporal: c.temporal, JetStream: c.js, Stream: c.stream, Evidence: c.evidence, Inputs: c.inputs}
+}
+
+// observability is what the process reports through.
+func (c *conns) observability(g *globals) fleet.Observability {
+	return fleet.Observability{Logger: g.logger, Metrics: c.metrics, Tracing: c.tracing}
+}
+
 func (c *conns) Close() {
 	for i := len(c.closers) - 1; i >= 0; i-- {
 		c.closers[i]()
@@ -283,9 +301,6 @@ func connect(ctx context.Context, g *globals, cfg Config) (_ *conns, err error) 
 	if c.metrics, err = telemetry.NewMetrics(); err != nil {
 		return nil, err
 	}
-	copts := client.Options{HostPort: cfg.Temporal.Address, Namespace: cfg.Temporal.Namespace,
-		Logger:         tlog.NewStructuredLogger(g.logger.With("component", "temporal")),
-		MetricsHandler: c.metrics.Temporal()}
 	if c.tracing, err = telemetry.NewOTLPTracing(ctx, cfg.OTLPEndpoint, processName()); err != nil {
 		return nil, usageErr(err)
 	}
@@ -296,18 +311,17 @@ func connect(ctx context.Context, g *globals, cfg Config) (_ *conns, err error) 
 			defer cancel()
 			tr.Shutdown(sctx)
 		})
-		ti, err := tr.TemporalInterceptor()
-		if err != nil {
-			return nil, err
-		}
-		copts.Interceptors = append(copts.Interceptors, ti)
 	}
-	if cfg.Temporal.CAFile != "" || cfg.Temporal.CertFile != "" {
-		tc, err := tlsConfig(cfg.Temporal.CAFile, cfg.Temporal.CertFile, cfg.Temporal.KeyFile)
-		if err != nil {
-			return nil, err
-		}
-		copts.ConnectionOptions.TLS = tc
+	fcfg := cfg.fleet()
+	if err := fcfg.Validate(); err != nil {
+		return nil, usageErr(err)
+	}
+	copts, err := fleet.TemporalOptions(fcfg.Temporal, c.observability(g))
+	if errors.Is(err, fleet.ErrConfig) {
+		return nil, usageErr(err)
+	}
+	if err != nil {
+		return nil, err
 	}
 	if c.temporal, err = dialTemporal(ctx, copts); err != nil {
 		return nil, err
@@ -382,29 +396,6 @@ func retry(ctx context.Context, what string, fn func() error) error {
 		}
 		delay = min(2*delay, 5*time.Second)
 	}
-}
-
-func tlsConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return nil, usageErrf("read CA file %q: %w", caFile, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, usageErrf("CA file %q has no PEM certificates", caFile)
-		}
-		tc.RootCAs = pool
-	}
-	if certFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			return nil, usageErrf("load client certificate %q: %w", certFile, err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
-	}
-	return tc, nil
 }
 
 // envNames lists the variables, for help texts.

@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/control"
 	"github.com/tollgate/tollgate/embedded"
 	"github.com/tollgate/tollgate/exceptions"
-	"github.com/tollgate/tollgate/guards"
 	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/workers/scanners"
@@ -73,7 +73,7 @@ func newCrossEnv(t *testing.T) *crossEnv {
 	srv, err := api.New(api.Config{RatePerSecond: 1000, Burst: 1000, IPRatePerSecond: 1000, IPBurst: 1000, Tokens: tokens},
 		api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Redactor: redactor,
 			Releases: newReleaseStore(st.Evidence()), Exceptions: newExceptionStore(st.Evidence()),
-			Guards: &guards.Client{Temporal: st.Client()}, Pools: tasks.Pools{JS: st.JetStream()}})
+			Guards: &control.Guards{Temporal: st.Client()}, Pools: tasks.Pools{JS: st.JetStream()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,7 +260,7 @@ func TestCrossTenantMatrix(t *testing.T) {
 
 	t.Run("alpha's things are unchanged", func(t *testing.T) {
 		code, body := e.call(t, http.MethodGet, "/v1/apps/"+appA+"/guard", "alpha-oncall", nil)
-		var gs guards.Status
+		var gs control.GuardStatus
 		if code != http.StatusOK || json.Unmarshal(body, &gs) != nil {
 			t.Fatalf("alpha's guard: %d %s", code, body)
 		}

@@ -10,17 +10,13 @@ import (
 	"path/filepath"
 
 	"github.com/spf13/cobra"
-	"go.opentelemetry.io/otel/trace"
-	"go.temporal.io/sdk/client"
 
 	"github.com/tollgate/tollgate/api"
 	"github.com/tollgate/tollgate/embedded"
-	"github.com/tollgate/tollgate/guards"
+	"github.com/tollgate/tollgate/fleet"
 	"github.com/tollgate/tollgate/storage"
-	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/telemetry"
 	"github.com/tollgate/tollgate/vulndb"
-	"github.com/tollgate/tollgate/workers/scanners"
 )
 
 type devOptions struct {
@@ -107,10 +103,7 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 		return fmt.Errorf("start embedded stack: %w", err)
 	}
 	defer st.Close()
-	if err := observePools(metrics.Meter("tollgate/api"), tasks.Pools{JS: st.JetStream()}); err != nil {
-		return err
-	}
-	srv, err := newDevAPI(st, token, o.full, metrics, tracerProvider(tracing))
+	srv, err := newDevAPI(st, token, o.full, fleet.Observability{Logger: g.logger, Metrics: metrics, Tracing: tracing})
 	if err != nil {
 		return err
 	}
@@ -157,23 +150,11 @@ func defaultDevStateDir() string {
 	return xdgDir("TOLLGATE_DEV_STATE_DIR", "XDG_STATE_HOME", filepath.Join(".local", "state"), "dev")
 }
 
-// newDevAPI builds the API over an embedded stack with one all-roles token.
-func newDevAPI(st *embedded.Stack, token string, full bool, metrics *telemetry.Metrics, tp trace.TracerProvider) (*api.Server, error) {
-	redactor, err := scanners.NewSecrets()
-	if err != nil {
-		return nil, err
-	}
-	return api.New(api.Config{
-		Tokens:  []api.Token{{Name: "dev", SHA256: api.HashToken(token), Tenant: "dev", Roles: []string{api.RoleCI, api.RoleSRE, api.RoleOncall, api.RoleAdmin}}},
-		Full:    full,
-		Version: Version,
-	}, api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Redactor: redactor,
-		Releases: newReleaseStore(st.Evidence()), Exceptions: newExceptionStore(st.Evidence()), Guards: &guards.Client{Temporal: st.Client()}, Metrics: metrics.Gatherer(),
-		Pools: tasks.Pools{JS: st.JetStream()}, TracerProvider: tp, Ready: []api.Checker{
-			{Name: "temporal", Check: func(ctx context.Context) error {
-				_, err := st.Client().CheckHealth(ctx, &client.CheckHealthRequest{})
-				return err
-			}},
-			{Name: "nats", Check: func(ctx context.Context) error { _, err := st.JetStream().AccountInfo(ctx); return err }},
-		}})
+// newDevAPI builds the API over an embedded stack with one all-roles token,
+// wired as serve wires it.
+func newDevAPI(st *embedded.Stack, token string, full bool, o fleet.Observability) (*api.Server, error) {
+	return fleet.NewAPI(fleet.Config{Version: Version, API: fleet.API{
+		Tokens: []api.Token{{Name: "dev", SHA256: api.HashToken(token), Tenant: "dev", Roles: []string{api.RoleCI, api.RoleSRE, api.RoleOncall, api.RoleAdmin}}},
+		Full:   full,
+	}}, fleet.Clients{Temporal: st.Client(), JetStream: st.JetStream(), Evidence: st.Evidence(), Inputs: st.Inputs()}, o)
 }

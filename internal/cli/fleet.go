@@ -12,19 +12,11 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
-	"go.opentelemetry.io/otel/trace"
-	"go.temporal.io/sdk/client"
 
-	"github.com/tollgate/tollgate/api"
-	"github.com/tollgate/tollgate/exceptions"
-	"github.com/tollgate/tollgate/guards"
+	"github.com/tollgate/tollgate/fleet"
 	"github.com/tollgate/tollgate/orchestrator"
-	"github.com/tollgate/tollgate/releases"
-	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/tasks"
-	"github.com/tollgate/tollgate/telemetry"
 	"github.com/tollgate/tollgate/vulndb"
 	"github.com/tollgate/tollgate/workers"
 	"github.com/tollgate/tollgate/workers/sandbox"
@@ -66,20 +58,12 @@ func newServeCmd(g *globals) *cobra.Command {
 }
 
 func serve(ctx context.Context, g *globals, cfg Config, c *conns) error {
-	redactor, err := scanners.NewSecrets()
-	if err != nil {
-		return err
-	}
-	if err := observePools(c.metrics.Meter("tollgate/api"), tasks.Pools{JS: c.js, Config: c.stream}); err != nil {
-		return err
-	}
-	srv, err := api.New(api.Config{Tokens: cfg.API.Tokens, MaxArchiveBytes: cfg.API.MaxArchiveBytes,
-		RatePerSecond: cfg.API.RatePerSecond, Burst: cfg.API.Burst, Full: cfg.API.Full, Version: Version, OIDC: cfg.API.OIDC},
-		api.Deps{Temporal: c.temporal, Inputs: c.inputs, Evidence: c.evidence, Logger: g.logger, Ready: readiness(c), Redactor: redactor,
-			Releases: newReleaseStore(c.evidence), Exceptions: newExceptionStore(c.evidence), Guards: &guards.Client{Temporal: c.temporal}, Metrics: c.metrics.Gatherer(),
-			Pools: tasks.Pools{JS: c.js, Config: c.stream}, TracerProvider: tracerProvider(c.tracing)})
-	if err != nil {
+	srv, err := fleet.NewAPI(cfg.fleet(), c.clients(), c.observability(g))
+	if errors.Is(err, fleet.ErrConfig) {
 		return usageErr(err)
+	}
+	if err != nil {
+		return err
 	}
 	return serveHTTP(ctx, g, endpoint{"API", cfg.API.Listen, srv.Handler()},
 		endpoint{"metrics", cmp.Or(cfg.MetricsListen, defaultAPIMetricsListen), srv.MetricsHandler()})
@@ -89,23 +73,6 @@ func serve(ctx context.Context, g *globals, cfg Config, c *conns) error {
 // TOLLGATE_METRICS_LISTEN is not set: loopback, because the metrics name
 // tenants and have no authentication. They are never on the API's listener.
 const defaultAPIMetricsListen = "127.0.0.1:9464"
-
-func readiness(c *conns) []api.Checker {
-	return []api.Checker{
-		{Name: "temporal", Check: func(ctx context.Context) error {
-			_, err := c.temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
-			return err
-		}},
-		{Name: "nats", Check: func(ctx context.Context) error { _, err := c.js.AccountInfo(ctx); return err }},
-		{Name: "evidence", Check: func(ctx context.Context) error {
-			_, _, err := c.evidence.Get(ctx, "readyz-probe")
-			if err == nil || errors.Is(err, storage.ErrNotFound) {
-				return nil
-			}
-			return err
-		}},
-	}
-}
 
 // endpoint is one HTTP listener of a process.
 type endpoint struct {
@@ -182,10 +149,10 @@ func newOrchestratorCmd(g *globals) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				w, err := orchestrator.Start(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, SigningKey: cfg.SigningKey, Version: Version,
-					Stream: c.stream, Targets: cfg.Guard.Targets, DefaultTarget: cfg.Guard.DefaultTarget, RematchInterval: every,
+				w, err := fleet.StartOrchestrator(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, SigningKey: cfg.SigningKey, Version: Version,
+					Targets: cfg.Guard.Targets, DefaultTarget: cfg.Guard.DefaultTarget, RematchInterval: every,
 					EventsWebhookURL: cfg.Rematch.WebhookURL, EventsWebhookSecret: os.Getenv("TOLLGATE_EVENTS_WEBHOOK_SECRET"), Health: pull, HealthLag: lag},
-					orchestrator.Deps{Temporal: c.temporal, Publisher: c.js, Evidence: c.evidence, Meter: c.metrics.Meter("tollgate/orchestrator"), Logger: g.logger})
+					c.clients(), c.observability(g))
 				if err != nil {
 					return err
 				}
@@ -242,8 +209,7 @@ func newWorkerCmd(g *globals) *cobra.Command {
 			}
 			defer sb.Close()
 			meter := c.metrics.Meter("tollgate/worker")
-			w, err := workers.New(workers.Config{Pool: pool, Concurrency: cfg.Worker.Concurrency, Stream: c.stream},
-				workers.Deps{JetStream: c.js, Temporal: c.temporal, Evidence: c.evidence, Inputs: c.inputs, Sandbox: sb, Meter: meter, Tracer: c.tracing.Tracer("tollgate/worker"), Logger: g.logger})
+			w, err := fleet.NewWorker(workers.Config{Pool: pool, Concurrency: cfg.Worker.Concurrency}, c.clients(), sb, c.observability(g))
 			if err != nil {
 				return usageErr(err)
 			}
@@ -283,16 +249,13 @@ func startSandbox(ctx context.Context, g *globals, cfg Config, pool string) (*sa
 		SecretFingerprintKey: []byte(cfg.Worker.SecretFingerprintKey)}, g.logger)
 }
 
-// newReleaseStore is the API's release record over the evidence store.
-func newReleaseStore(ev storage.Evidence) *releases.Store {
-	lister, _ := ev.(storage.Lister)
-	return &releases.Store{Evidence: ev, Lister: lister}
-}
-
-func newExceptionStore(ev storage.Evidence) *exceptions.Store {
-	lister, _ := ev.(storage.Lister)
-	return &exceptions.Store{Evidence: ev, Lister: lister}
-}
+// The API's stores and its pools' metrics, as the fleet wires them (the
+// tests build APIs over embedded stacks with them).
+var (
+	newReleaseStore   = fleet.NewReleaseStore
+	newExceptionStore = fleet.NewExceptionStore
+	observePools      = fleet.ObservePools
+)
 
 // serveMetrics serves the process's /metrics on TOLLGATE_METRICS_LISTEN, if
 // set, until ctx ends.
@@ -320,52 +283,4 @@ func observeDBAge(meter metric.Meter, dir string) error {
 			return nil
 		}))
 	return err
-}
-
-// observePools reports each pool's queue on every scrape: tasks pending, in
-// progress and redelivered, and the oldest task's age.
-func observePools(meter metric.Meter, pools tasks.Pools) error {
-	pending, err := meter.Int64ObservableGauge("tollgate.pool.pending", metric.WithDescription("Tasks waiting for a worker."))
-	if err != nil {
-		return err
-	}
-	running, err := meter.Int64ObservableGauge("tollgate.pool.in_progress", metric.WithDescription("Tasks a worker holds."))
-	if err != nil {
-		return err
-	}
-	redelivered, err := meter.Int64ObservableGauge("tollgate.pool.redelivered", metric.WithDescription("Tasks delivered more than once and not yet done."))
-	if err != nil {
-		return err
-	}
-	oldest, err := meter.Float64ObservableGauge("tollgate.pool.oldest_task_age", metric.WithUnit("s"), metric.WithDescription("Age of the oldest task not yet done."))
-	if err != nil {
-		return err
-	}
-	_, err = meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		st, err := pools.Status(ctx)
-		if err != nil {
-			return nil // NATS away: no values this scrape
-		}
-		for _, p := range st {
-			attrs := metric.WithAttributes(attribute.String("pool", p.Pool))
-			o.ObserveInt64(pending, int64(p.Pending), attrs)
-			o.ObserveInt64(running, int64(p.AckPending), attrs)
-			o.ObserveInt64(redelivered, int64(p.Redelivered), attrs)
-			age := 0.0
-			if !p.Oldest.IsZero() {
-				age = time.Since(p.Oldest).Seconds()
-			}
-			o.ObserveFloat64(oldest, age, attrs)
-		}
-		return nil
-	}, pending, running, redelivered, oldest)
-	return err
-}
-
-// tracerProvider is t's provider, or nil without tracing.
-func tracerProvider(t *telemetry.Tracing) trace.TracerProvider {
-	if t == nil {
-		return nil
-	}
-	return t.Provider
 }

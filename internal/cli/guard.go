@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tollgate/tollgate/api"
-	"github.com/tollgate/tollgate/guards"
+	"github.com/tollgate/tollgate/control"
 	"github.com/tollgate/tollgate/releases"
 )
 
@@ -152,7 +152,7 @@ refused if --to names another release). Needs the oncall role.`,
 			if strings.TrimSpace(in.Reason) == "" {
 				return usageErrf("--reason is required")
 			}
-			var st guards.Started
+			var st control.RollbackStarted
 			return s.call(cmd.Context(), g, "rollback", in, &st, func() {
 				verb := "started"
 				if st.Joined {
@@ -212,7 +212,7 @@ func newGuardCmd(g *globals) *cobra.Command {
 		Short: "The guard's current values against its thresholds, and its recent decisions",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var st guards.Status
+			var st control.GuardStatus
 			return s.call(cmd.Context(), g, "guard", nil, &st, func() { printGuardStatus(g.stdout, st) })
 		},
 	}
@@ -221,7 +221,7 @@ func newGuardCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-func printGuardStatus(w io.Writer, st guards.Status) {
+func printGuardStatus(w io.Writer, st control.GuardStatus) {
 	gs := st.Guard
 	fmt.Fprintf(w, "app %s (tenant %s), release %s", gs.App, gs.Tenant, orDash(gs.Release.ID))
 	if gs.KnownGood {

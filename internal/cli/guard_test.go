@@ -25,8 +25,8 @@ import (
 
 	"github.com/tollgate/tollgate/activities/healthpull"
 	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/control"
 	"github.com/tollgate/tollgate/embedded"
-	"github.com/tollgate/tollgate/guards"
 	"github.com/tollgate/tollgate/internal/golden"
 	"github.com/tollgate/tollgate/policies"
 	"github.com/tollgate/tollgate/releases"
@@ -177,7 +177,7 @@ func newGuardEnv(t *testing.T, rules map[string]any, health func(*embedded.Confi
 		{Name: "exporter-a", SHA256: api.HashToken("token-health"), Tenant: "a", Roles: []string{api.RoleHealth}},
 		{Name: "sam", SHA256: api.HashToken("token-security"), Tenant: "a", Roles: []string{api.RoleSecurity}},
 	}}, api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Redactor: redactor,
-		Releases: newReleaseStore(st.Evidence()), Exceptions: newExceptionStore(st.Evidence()), Guards: &guards.Client{Temporal: st.Client()}, Metrics: metrics.Gatherer()})
+		Releases: newReleaseStore(st.Evidence()), Exceptions: newExceptionStore(st.Evidence()), Guards: &control.Guards{Temporal: st.Client()}, Metrics: metrics.Gatherer()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,13 +219,13 @@ func (e *guardEnv) record(t *testing.T, app, scanID, artifact string) releases.R
 	return rel
 }
 
-func (e *guardEnv) status(t *testing.T, app string) guards.Status {
+func (e *guardEnv) status(t *testing.T, app string) control.GuardStatus {
 	t.Helper()
 	code, stdout, stderr := run(t, "guard", "status", "--server", e.api.URL, "--token", "token-oncall", "--app", app, "--json")
 	if code != 0 {
 		t.Fatalf("guard status: exit %d: %s", code, stderr)
 	}
-	var st guards.Status
+	var st control.GuardStatus
 	if err := json.Unmarshal([]byte(stdout), &st); err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +235,7 @@ func (e *guardEnv) status(t *testing.T, app string) guards.Status {
 // waitFor checks the guard's status each time the guard's history grows (a
 // timer fired, a signal or an activity landed), until cond holds or within
 // runs out: it waits on the guard's own events, not on a clock.
-func (e *guardEnv) waitFor(t *testing.T, app, what string, within time.Duration, cond func(guards.Status) bool) guards.Status {
+func (e *guardEnv) waitFor(t *testing.T, app, what string, within time.Duration, cond func(control.GuardStatus) bool) control.GuardStatus {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
@@ -401,14 +401,14 @@ func (e *guardEnv) rollbackFlow(t *testing.T, app string, load traffic) releases
 	s2 := e.scan(t, app, "clean-static")
 	load.setErrPermille(5) // 0.5%
 	r1 := e.record(t, app, s1, "sha256:"+strings.Repeat("1", 64))
-	e.waitFor(t, app, "release 1 known-good", time.Minute, func(st guards.Status) bool {
+	e.waitFor(t, app, "release 1 known-good", time.Minute, func(st control.GuardStatus) bool {
 		return st.Guard.Release.ID == r1.ID && st.Guard.KnownGood
 	})
 	r2 := e.record(t, app, s2, "sha256:"+strings.Repeat("2", 64))
 	if r1.ID == r2.ID {
 		t.Fatalf("two releases with one id %s", r1.ID)
 	}
-	e.waitFor(t, app, "release 2 judged healthy", time.Minute, func(st guards.Status) bool {
+	e.waitFor(t, app, "release 2 judged healthy", time.Minute, func(st control.GuardStatus) bool {
 		return st.Guard.Release.ID == r2.ID && len(st.Guard.Current) > 0 && st.Guard.Current[0].Outcome == workflows.OutcomeHealthy
 	})
 
@@ -423,7 +423,7 @@ func (e *guardEnv) rollbackFlow(t *testing.T, app string, load traffic) releases
 	}
 	// The release rolled back to is healthy: the rollback confirms it.
 	load.setErrPermille(5)
-	st := e.waitFor(t, app, "rollback finished", time.Minute, func(st guards.Status) bool {
+	st := e.waitFor(t, app, "rollback finished", time.Minute, func(st control.GuardStatus) bool {
 		return st.Rollback != nil && st.Rollback.Phase == workflows.PhaseDone
 	})
 	if st.Rollback.Outcome != workflows.OutcomeRecovered || st.Guard.Release.ID != r1.ID {
@@ -567,7 +567,7 @@ func (e *guardEnv) onCall(t *testing.T, r1 releases.Release) {
 		return stdout
 	}
 	oncall("freeze", "--reason", "irreversible migration")
-	st := e.waitFor(t, "todo", "frozen", 30*time.Second, func(st guards.Status) bool { return st.Guard.Frozen })
+	st := e.waitFor(t, "todo", "frozen", 30*time.Second, func(st control.GuardStatus) bool { return st.Guard.Frozen })
 	if !strings.Contains(st.Guard.FreezeReason, "irreversible migration (by alice)") {
 		t.Errorf("freeze reason %q", st.Guard.FreezeReason)
 	}
@@ -575,7 +575,7 @@ func (e *guardEnv) onCall(t *testing.T, r1 releases.Release) {
 		t.Errorf("guard status:\n%s", out)
 	}
 	oncall("unfreeze")
-	e.waitFor(t, "todo", "unfrozen", 30*time.Second, func(st guards.Status) bool { return !st.Guard.Frozen })
+	e.waitFor(t, "todo", "unfrozen", 30*time.Second, func(st control.GuardStatus) bool { return !st.Guard.Frozen })
 
 	// The fast path to a release that does not exist: the rollback starts,
 	// fails to pick, deploys nothing, and the guard watches r1 again.
@@ -584,13 +584,13 @@ func (e *guardEnv) onCall(t *testing.T, r1 releases.Release) {
 	if !strings.Contains(out, "started rollback rollback/a/todo") {
 		t.Fatalf("rollback printed %q", out)
 	}
-	st = e.waitFor(t, "todo", "manual rollback finished", 30*time.Second, func(st guards.Status) bool {
+	st = e.waitFor(t, "todo", "manual rollback finished", 30*time.Second, func(st control.GuardStatus) bool {
 		return st.Rollback != nil && st.Rollback.Phase == workflows.PhaseDone && !st.RollbackRunning
 	})
 	if st.Rollback.Outcome != workflows.OutcomeFailed || len(e.deployer.requests()) != before {
 		t.Fatalf("rollback %+v, deployer got %d more", st.Rollback, len(e.deployer.requests())-before)
 	}
-	e.waitFor(t, "todo", "watching r1 again", 30*time.Second, func(st guards.Status) bool {
+	e.waitFor(t, "todo", "watching r1 again", 30*time.Second, func(st control.GuardStatus) bool {
 		return !st.Guard.AwaitingRelease && st.Guard.Release.ID == r1.ID
 	})
 }

@@ -1,4 +1,4 @@
-package guards
+package control
 
 import (
 	"context"
@@ -14,10 +14,10 @@ import (
 // would name another tenant's workflow. Every function refuses it before
 // it talks to Temporal (the client here has none, so a call that got that
 // far would panic).
-func TestClientRefusesATenantOutsideTheGrammar(t *testing.T) {
+func TestGuardsRefuseATenantOutsideTheGrammar(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	c := &Client{}
+	c := &Guards{}
 	for _, bad := range []string{"x/../victim", "victim/shop", "..", "Victim", ""} {
 		checks := map[string]error{
 			"Watch":    c.Watch(ctx, bad, "shop", workflows.ReleaseRef{ID: "r1"}),

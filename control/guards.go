@@ -1,9 +1,4 @@
-// Package guards is how the API (and the guard itself) act on an app's
-// GuardWorkflow and RollbackWorkflow through Temporal: watch a release, push
-// health samples, freeze, start or join a rollback, read the status. Workflow
-// IDs are per tenant and app, which is what makes one guard and at most one
-// running rollback per app.
-package guards
+package control
 
 import (
 	"context"
@@ -24,12 +19,12 @@ import (
 var (
 	// ErrNoGuard is an app nobody recorded a release of.
 	ErrNoGuard = errors.New("no guard for this app: record a release first")
-	// ErrConflict is a rollback to a release other than the running one's.
-	ErrConflict = errors.New("another rollback of this app is running")
+	// ErrRollbackConflict is a rollback to a release other than the running one's.
+	ErrRollbackConflict = errors.New("another rollback of this app is running")
 )
 
-// Client acts on guards and rollbacks.
-type Client struct {
+// Guards acts on apps' guards and rollbacks.
+type Guards struct {
 	Temporal client.Client
 }
 
@@ -49,7 +44,7 @@ func checkApp(tenantName, app string) error {
 
 // Watch has the app's guard watch a release from now on, starting the guard
 // (with its rules from policy) if it is not running.
-func (c *Client) Watch(ctx context.Context, tenant, app string, ref workflows.ReleaseRef) error {
+func (c *Guards) Watch(ctx context.Context, tenant, app string, ref workflows.ReleaseRef) error {
 	if err := checkApp(tenant, app); err != nil {
 		return err
 	}
@@ -61,7 +56,7 @@ func (c *Client) Watch(ctx context.Context, tenant, app string, ref workflows.Re
 	return nil
 }
 
-func (c *Client) guardOptions(tenant, app string) client.StartWorkflowOptions {
+func (c *Guards) guardOptions(tenant, app string) client.StartWorkflowOptions {
 	return client.StartWorkflowOptions{
 		ID: workflows.GuardWorkflowID(tenant, app), TaskQueue: workflows.TaskQueue,
 		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
@@ -72,7 +67,7 @@ func (c *Client) guardOptions(tenant, app string) client.StartWorkflowOptions {
 // Push hands health samples to the app's guard, in order, as one signal:
 // a push of many samples adds one event to the guard's history, not one per
 // sample.
-func (c *Client) Push(ctx context.Context, tenant, app string, samples []workflows.HealthSample) error {
+func (c *Guards) Push(ctx context.Context, tenant, app string, samples []workflows.HealthSample) error {
 	if err := c.signal(ctx, tenant, app, workflows.SignalHealthSamples, workflows.HealthBatch{Samples: samples}); err != nil {
 		return fmt.Errorf("push %d health samples of %s/%s: %w", len(samples), tenant, app, err)
 	}
@@ -81,7 +76,7 @@ func (c *Client) Push(ctx context.Context, tenant, app string, samples []workflo
 
 // Freeze stops the guard from rolling the app back; it still watches and
 // alerts. An app without a guard gets one, frozen, awaiting its release.
-func (c *Client) Freeze(ctx context.Context, tenant, app, reason string) error {
+func (c *Guards) Freeze(ctx context.Context, tenant, app, reason string) error {
 	if err := checkApp(tenant, app); err != nil {
 		return err
 	}
@@ -94,14 +89,14 @@ func (c *Client) Freeze(ctx context.Context, tenant, app, reason string) error {
 }
 
 // Unfreeze lets the guard roll the app back again.
-func (c *Client) Unfreeze(ctx context.Context, tenant, app string) error {
+func (c *Guards) Unfreeze(ctx context.Context, tenant, app string) error {
 	if err := c.signal(ctx, tenant, app, workflows.SignalUnfreeze, nil); err != nil {
 		return fmt.Errorf("unfreeze %s/%s: %w", tenant, app, err)
 	}
 	return nil
 }
 
-func (c *Client) signal(ctx context.Context, tenant, app, name string, arg any) error {
+func (c *Guards) signal(ctx context.Context, tenant, app, name string, arg any) error {
 	if err := checkApp(tenant, app); err != nil {
 		return err
 	}
@@ -112,8 +107,8 @@ func (c *Client) signal(ctx context.Context, tenant, app, name string, arg any) 
 	return err
 }
 
-// Started says which rollback a request went to.
-type Started struct {
+// RollbackStarted says which rollback a request went to.
+type RollbackStarted struct {
 	RollbackID string `json:"rollback_id"`
 	RunID      string `json:"run_id"`
 	// Joined is set when a rollback was already running: the request was
@@ -123,10 +118,10 @@ type Started struct {
 
 // Rollback starts the app's rollback, or joins the one running. A request
 // naming a release (ToRelease) cannot join a rollback going elsewhere: that
-// is ErrConflict.
-func (c *Client) Rollback(ctx context.Context, req workflows.RollbackRequest) (Started, error) {
+// is ErrRollbackConflict.
+func (c *Guards) Rollback(ctx context.Context, req workflows.RollbackRequest) (RollbackStarted, error) {
 	if err := checkApp(req.Tenant, req.App); err != nil {
-		return Started{}, err
+		return RollbackStarted{}, err
 	}
 	if req.RequestedAt.IsZero() {
 		req.RequestedAt = time.Now().UTC()
@@ -144,10 +139,10 @@ func (c *Client) Rollback(ctx context.Context, req workflows.RollbackRequest) (S
 	for attempt := 0; ; attempt++ {
 		run, err := c.Temporal.ExecuteWorkflow(ctx, opts, workflows.RollbackWorkflow, req)
 		if err == nil {
-			return Started{RollbackID: id, RunID: run.GetRunID()}, nil
+			return RollbackStarted{RollbackID: id, RunID: run.GetRunID()}, nil
 		}
 		if _, ok := errors.AsType[*serviceerror.WorkflowExecutionAlreadyStarted](err); !ok {
-			return Started{}, fmt.Errorf("start rollback of %s/%s: %w", req.Tenant, req.App, err)
+			return RollbackStarted{}, fmt.Errorf("start rollback of %s/%s: %w", req.Tenant, req.App, err)
 		}
 		st, err := c.joinRunning(ctx, id, req)
 		if _, gone := errors.AsType[*serviceerror.NotFound](err); gone && attempt == 0 {
@@ -157,10 +152,10 @@ func (c *Client) Rollback(ctx context.Context, req workflows.RollbackRequest) (S
 	}
 }
 
-func (c *Client) joinRunning(ctx context.Context, id string, req workflows.RollbackRequest) (Started, error) {
+func (c *Guards) joinRunning(ctx context.Context, id string, req workflows.RollbackRequest) (RollbackStarted, error) {
 	desc, err := c.Temporal.DescribeWorkflowExecution(ctx, id, "")
 	if err != nil {
-		return Started{}, fmt.Errorf("join rollback %s: %w", id, err)
+		return RollbackStarted{}, fmt.Errorf("join rollback %s: %w", id, err)
 	}
 	runID := desc.GetWorkflowExecutionInfo().GetExecution().GetRunId()
 	if req.ToRelease != "" {
@@ -170,24 +165,24 @@ func (c *Client) joinRunning(ctx context.Context, id string, req workflows.Rollb
 			err = v.Get(&st)
 		}
 		if err != nil {
-			return Started{}, fmt.Errorf("join rollback %s: %w", id, err)
+			return RollbackStarted{}, fmt.Errorf("join rollback %s: %w", id, err)
 		}
 		if st.Target == nil || st.Target.Release.ID != req.ToRelease {
 			target := "a release not yet picked"
 			if st.Target != nil {
 				target = st.Target.Release.ID
 			}
-			return Started{RollbackID: id, RunID: runID}, fmt.Errorf("%w: rollback %s is going to %s, not %s; wait for it to finish", ErrConflict, id, target, req.ToRelease)
+			return RollbackStarted{RollbackID: id, RunID: runID}, fmt.Errorf("%w: rollback %s is going to %s, not %s; wait for it to finish", ErrRollbackConflict, id, target, req.ToRelease)
 		}
 	}
 	if err := c.Temporal.SignalWorkflow(ctx, id, runID, workflows.SignalRollbackJoined, req); err != nil {
-		return Started{}, fmt.Errorf("join rollback %s: %w", id, err)
+		return RollbackStarted{}, fmt.Errorf("join rollback %s: %w", id, err)
 	}
-	return Started{RollbackID: id, RunID: runID, Joined: true}, nil
+	return RollbackStarted{RollbackID: id, RunID: runID, Joined: true}, nil
 }
 
-// Status is an app's guard and its latest rollback.
-type Status struct {
+// GuardStatus is an app's guard and its latest rollback.
+type GuardStatus struct {
 	Guard    workflows.GuardStatus     `json:"guard"`
 	Rollback *workflows.RollbackResult `json:"rollback,omitempty"`
 	// RollbackRunning is set while the rollback has not finished.
@@ -195,27 +190,27 @@ type Status struct {
 }
 
 // Status reads the guard's status and the latest rollback's.
-func (c *Client) Status(ctx context.Context, tenant, app string) (Status, error) {
+func (c *Guards) Status(ctx context.Context, tenant, app string) (GuardStatus, error) {
 	if err := checkApp(tenant, app); err != nil {
-		return Status{}, err
+		return GuardStatus{}, err
 	}
-	var st Status
+	var st GuardStatus
 	v, err := c.Temporal.QueryWorkflow(ctx, workflows.GuardWorkflowID(tenant, app), "", workflows.QueryGuardStatus)
 	if _, ok := errors.AsType[*serviceerror.NotFound](err); ok {
-		return Status{}, ErrNoGuard
+		return GuardStatus{}, ErrNoGuard
 	}
 	if err == nil {
 		err = v.Get(&st.Guard)
 	}
 	if err != nil {
-		return Status{}, fmt.Errorf("guard status of %s/%s: %w", tenant, app, err)
+		return GuardStatus{}, fmt.Errorf("guard status of %s/%s: %w", tenant, app, err)
 	}
 	id := workflows.RollbackWorkflowID(tenant, app)
 	desc, err := c.Temporal.DescribeWorkflowExecution(ctx, id, "")
 	if _, ok := errors.AsType[*serviceerror.NotFound](err); ok {
 		return st, nil
 	} else if err != nil {
-		return Status{}, fmt.Errorf("rollback status of %s/%s: %w", tenant, app, err)
+		return GuardStatus{}, fmt.Errorf("rollback status of %s/%s: %w", tenant, app, err)
 	}
 	info := desc.GetWorkflowExecutionInfo()
 	st.RollbackRunning = info.GetStatus() == enums.WORKFLOW_EXECUTION_STATUS_RUNNING
