@@ -270,7 +270,7 @@ func (s *Scans) run(ctx context.Context, sc Scan) client.WorkflowRun {
 // workflow's error (BadInput tells a refused input).
 func (s *Scans) Wait(ctx context.Context, id, runID string) (workflows.ScanResult, error) {
 	var res workflows.ScanResult
-	err := s.Temporal.GetWorkflow(ctx, WorkflowID(id), runID).Get(ctx, &res)
+	err := s.run(ctx, Scan{ID: id, RunID: runID}).Get(ctx, &res)
 	return res, err
 }
 

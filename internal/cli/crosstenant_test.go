@@ -19,6 +19,7 @@ import (
 	"github.com/tollgate/tollgate/control"
 	"github.com/tollgate/tollgate/embedded"
 	"github.com/tollgate/tollgate/exceptions"
+	"github.com/tollgate/tollgate/fleet"
 	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/workers/scanners"
@@ -72,7 +73,7 @@ func newCrossEnv(t *testing.T) *crossEnv {
 	// under test here.
 	srv, err := api.New(api.Config{RatePerSecond: 1000, Burst: 1000, IPRatePerSecond: 1000, IPBurst: 1000, Tokens: tokens},
 		api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Redactor: redactor,
-			Releases: newReleaseStore(st.Evidence()), Exceptions: newExceptionStore(st.Evidence()),
+			Releases: fleet.NewReleaseStore(st.Evidence()), Exceptions: fleet.NewExceptionStore(st.Evidence()),
 			Guards: &control.Guards{Temporal: st.Client()}, Pools: tasks.Pools{JS: st.JetStream()}})
 	if err != nil {
 		t.Fatal(err)

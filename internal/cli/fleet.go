@@ -249,14 +249,6 @@ func startSandbox(ctx context.Context, g *globals, cfg Config, pool string) (*sa
 		SecretFingerprintKey: []byte(cfg.Worker.SecretFingerprintKey)}, g.logger)
 }
 
-// The API's stores and its pools' metrics, as the fleet wires them (the
-// tests build APIs over embedded stacks with them).
-var (
-	newReleaseStore   = fleet.NewReleaseStore
-	newExceptionStore = fleet.NewExceptionStore
-	observePools      = fleet.ObservePools
-)
-
 // serveMetrics serves the process's /metrics on TOLLGATE_METRICS_LISTEN, if
 // set, until ctx ends.
 func serveMetrics(ctx context.Context, g *globals, cfg Config, c *conns) {

@@ -27,6 +27,7 @@ import (
 	"github.com/tollgate/tollgate/api"
 	"github.com/tollgate/tollgate/control"
 	"github.com/tollgate/tollgate/embedded"
+	"github.com/tollgate/tollgate/fleet"
 	"github.com/tollgate/tollgate/internal/golden"
 	"github.com/tollgate/tollgate/policies"
 	"github.com/tollgate/tollgate/releases"
@@ -158,7 +159,7 @@ func newGuardEnv(t *testing.T, rules map[string]any, health func(*embedded.Confi
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
-	if err := observePools(metrics.Meter("tollgate/api"), tasks.Pools{JS: st.JetStream()}); err != nil {
+	if err := fleet.ObservePools(metrics.Meter("tollgate/api"), tasks.Pools{JS: st.JetStream()}); err != nil {
 		t.Fatal(err)
 	}
 	redactor, err := scanners.NewSecrets()
@@ -177,7 +178,7 @@ func newGuardEnv(t *testing.T, rules map[string]any, health func(*embedded.Confi
 		{Name: "exporter-a", SHA256: api.HashToken("token-health"), Tenant: "a", Roles: []string{api.RoleHealth}},
 		{Name: "sam", SHA256: api.HashToken("token-security"), Tenant: "a", Roles: []string{api.RoleSecurity}},
 	}}, api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Redactor: redactor,
-		Releases: newReleaseStore(st.Evidence()), Exceptions: newExceptionStore(st.Evidence()), Guards: &control.Guards{Temporal: st.Client()}, Metrics: metrics.Gatherer()})
+		Releases: fleet.NewReleaseStore(st.Evidence()), Exceptions: fleet.NewExceptionStore(st.Evidence()), Guards: &control.Guards{Temporal: st.Client()}, Metrics: metrics.Gatherer()})
 	if err != nil {
 		t.Fatal(err)
 	}

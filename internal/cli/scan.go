@@ -18,7 +18,6 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/tollgate/tollgate/api"
-	"github.com/tollgate/tollgate/apiclient"
 	"github.com/tollgate/tollgate/embedded"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage/archive"
@@ -102,11 +101,7 @@ func runScan(ctx context.Context, g *globals, o *scanOptions, path string) error
 	if !validFormat(o.format) {
 		return usageErrf("--format %q: want one of %s", o.format, strings.Join(formats, ", "))
 	}
-	progress := func(format string, args ...any) {
-		if !o.quiet {
-			fmt.Fprintf(g.stderr, "tollgate: "+format+"\n", args...)
-		}
-	}
+	progress := g.progress(o.quiet)
 	rules, err := rulesDir(o.rules)
 	if err != nil {
 		return err
@@ -121,10 +116,7 @@ func runScan(ctx context.Context, g *globals, o *scanOptions, path string) error
 	}
 	defer cleanup()
 
-	app := o.app
-	if app == "" {
-		app = appName(path)
-	}
+	app := appOr(o.app, path)
 	id, err := uuid.NewV7()
 	if err != nil {
 		return fmt.Errorf("new scan id: %w", err)
@@ -194,19 +186,12 @@ func scanOnDev(ctx context.Context, g *globals, o *scanOptions, path string, pro
 	if err != nil {
 		return true, err
 	}
-	app := o.app
-	if app == "" {
-		app = appName(path)
-	}
-	body, err := packInput(ctx, path)
+	meta := api.Metadata{App: appOr(o.app, path), Commit: o.commit, Labels: o.labels}
+	st, err := c.submitPath(ctx, path, meta, "")
 	if err != nil {
 		return true, err
 	}
-	st, err := c.submit(ctx, apiclient.Submission{Metadata: api.Metadata{App: app, Commit: o.commit, Labels: o.labels}, Archive: body})
-	if err != nil {
-		return true, err
-	}
-	progress("scanning %s as app %q on the tollgate dev at %s (scan %s; --embedded to start a stack of its own)", path, app, link.API, st.ScanID)
+	progress("scanning %s as app %q on the tollgate dev at %s (scan %s; --embedded to start a stack of its own)", path, meta.App, link.API, st.ScanID)
 	return true, awaitReport(ctx, g, c, st, o.format, o.output, time.Hour, progress)
 }
 
@@ -335,6 +320,14 @@ func findEvidence(r report.Report, name string) (report.Evidence, bool) {
 func validFormat(f string) bool { return slices.Contains(formats, f) }
 
 var nonName = regexp.MustCompile(`[^a-z0-9._-]+`)
+
+// appOr is app, or when it is "" the name appName derives from path.
+func appOr(app, path string) string {
+	if app != "" {
+		return app
+	}
+	return appName(path)
+}
 
 // appName derives an app name from a path: its base name without archive
 // extensions, in the characters the fast policy accepts.

@@ -128,33 +128,40 @@ func runSubmit(ctx context.Context, g *globals, o *submitOptions, path string) e
 	if err != nil {
 		return err
 	}
-	app := o.app
-	if app == "" {
-		app = appName(path)
-	}
-	body, err := packInput(ctx, path)
-	if err != nil {
-		return err
-	}
 	author := o.author
 	if author == "" {
 		author = gitAuthor(ctx, path)
 	}
-	st, err := c.submit(ctx, apiclient.Submission{
-		Metadata:       api.Metadata{App: app, Commit: o.commit, Labels: o.labels, Priority: o.priority, Author: author},
-		Archive:        body,
-		IdempotencyKey: o.idemKey,
-	})
+	meta := api.Metadata{App: appOr(o.app, path), Commit: o.commit, Labels: o.labels, Priority: o.priority, Author: author}
+	st, err := c.submitPath(ctx, path, meta, o.idemKey)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stderr, "tollgate: submitted %s as app %q: scan %s\n", path, app, st.ScanID)
+	progress := g.progress(false)
+	progress("submitted %s as app %q: scan %s", path, meta.App, st.ScanID)
 	if !o.wait {
 		return writeJSONTo(g.stdout, st)
 	}
-	return awaitReport(ctx, g, c, st, o.format, o.output, o.timeout, func(format string, args ...any) {
-		fmt.Fprintf(g.stderr, "tollgate: "+format+"\n", args...)
-	})
+	return awaitReport(ctx, g, c, st, o.format, o.output, o.timeout, progress)
+}
+
+// submitPath packs path (see packInput) and submits it with meta.
+func (a *apiClient) submitPath(ctx context.Context, path string, meta api.Metadata, idemKey string) (api.ScanStatus, error) {
+	body, err := packInput(ctx, path)
+	if err != nil {
+		return api.ScanStatus{}, err
+	}
+	return a.submit(ctx, apiclient.Submission{Metadata: meta, Archive: body, IdempotencyKey: idemKey})
+}
+
+// progress returns the printer of progress lines on stderr ("tollgate: ..."),
+// silent when quiet.
+func (g *globals) progress(quiet bool) func(format string, args ...any) {
+	return func(format string, args ...any) {
+		if !quiet {
+			fmt.Fprintf(g.stderr, "tollgate: "+format+"\n", args...)
+		}
+	}
 }
 
 // awaitReport follows a submitted scan to its end (up to timeout), telling
