@@ -222,8 +222,11 @@ func (f *Fleet) waitReady(ctx context.Context) error {
 }
 
 // CPU returns the CPU seconds each component has used so far: running
-// processes from /proc, ended ones from their exit status.
+// processes and every process they started (the workers' sandboxed
+// scanner children above all) from /proc, ended ones from their exit
+// status.
 func (f *Fleet) CPU() map[string]float64 {
+	procs := readProcs()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := map[string]float64{}
@@ -237,42 +240,96 @@ func (f *Fleet) CPU() map[string]float64 {
 				continue // counted in gone
 			default:
 			}
-			out[c] += procCPU(p.cmd.Process.Pid)
+			out[c] += procs.treeCPU(p.cmd.Process.Pid)
 		}
 	}
 	if f.temporal != nil {
-		out["temporal"] += procCPU(f.temporal.Pid())
+		out["temporal"] += procs.treeCPU(f.temporal.Pid())
 	}
 	if f.minio != nil {
-		out["minio"] += procCPU(f.minio.Pid())
+		out["minio"] += procs.treeCPU(f.minio.Pid())
 	}
 	return out
 }
 
-// procCPU reads utime+stime of a process (and its waited-for children)
-// from /proc/PID/stat, in seconds; 0 when it cannot.
-func procCPU(pid int) float64 {
+// procTable is one reading of /proc: each process's parent and CPU.
+type procTable struct {
+	parent map[int]int
+	cpu    map[int]float64
+}
+
+// readProcs reads every process's /proc/PID/stat once.
+func readProcs() procTable {
+	t := procTable{parent: map[int]int{}, cpu: map[int]float64{}}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return t
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if ppid, cpu, ok := procStat(pid); ok {
+			t.parent[pid], t.cpu[pid] = ppid, cpu
+		}
+	}
+	return t
+}
+
+// treeCPU is the CPU of pid and of every live process under it. Each
+// process's own figure holds its reaped children, and a live process is
+// in no one's, so nothing is counted twice.
+func (t procTable) treeCPU(pid int) float64 {
+	sum := t.cpu[pid]
+	for p, pp := range t.parent {
+		if p != pid && t.descends(pp, pid) {
+			sum += t.cpu[p]
+		}
+	}
+	return sum
+}
+
+// descends reports whether p is root or one of its descendants.
+func (t procTable) descends(p, root int) bool {
+	for range 64 { // a bound against a cycle read across a pid's reuse
+		if p == root {
+			return true
+		}
+		next, ok := t.parent[p]
+		if !ok || next == p {
+			return false
+		}
+		p = next
+	}
+	return false
+}
+
+// procStat reads a process's parent and its utime+stime with those of
+// its waited-for children from /proc/PID/stat, in seconds.
+func procStat(pid int) (ppid int, cpu float64, ok bool) {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0
+		return 0, 0, false
 	}
 	// The command name is in parentheses and may hold spaces.
 	s := string(raw)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0
+		return 0, 0, false
 	}
 	fields := strings.Fields(s[i+1:])
-	// After the name: state(0) ... utime(11) stime(12) cutime(13) cstime(14).
+	// After the name: state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
 	if len(fields) < 15 {
-		return 0
+		return 0, 0, false
 	}
+	ppid, _ = strconv.Atoi(fields[1])
 	var ticks float64
 	for _, k := range []int{11, 12, 13, 14} {
 		v, _ := strconv.ParseFloat(fields[k], 64)
 		ticks += v
 	}
-	return ticks / clockTicks
+	return ppid, ticks / clockTicks, true
 }
 
 // selfCPU is this process's user and system CPU time so far, in seconds

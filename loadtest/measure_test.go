@@ -1,10 +1,12 @@
 package loadtest
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os/exec"
 	"testing"
 
 	tclient "go.temporal.io/sdk/client"
@@ -75,5 +77,47 @@ func TestFleetCountsAScansHistoryEvents(t *testing.T) {
 	}
 	if _, err := f.HistoryEvents(ctx, "no-such-scan"); err == nil {
 		t.Error("the history of a scan that does not exist was read")
+	}
+}
+
+// TestCPUCountsLiveDescendants: a component's CPU holds the processes it
+// started that are still running (the workers' warm sandbox children),
+// which its own /proc figures leave out until they are reaped.
+func TestCPUCountsLiveDescendants(t *testing.T) {
+	// The outer shell starts an inner one that spins, says so and then
+	// waits on its stdin, alive, until the test ends.
+	cmd := exec.Command("sh", "-c", `sh -c 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo spun; read x'; true`)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "spun\n" {
+		t.Fatalf("inner shell said %q, %v", line, err)
+	}
+	procs := readProcs()
+	outer := cmd.Process.Pid
+	var inner int
+	for p, pp := range procs.parent {
+		if pp == outer {
+			inner = p
+		}
+	}
+	if inner == 0 {
+		t.Fatal("the inner shell is not under the outer one in /proc")
+	}
+	if procs.cpu[inner] <= 0 {
+		t.Fatalf("the inner shell spun but shows %g CPU-s", procs.cpu[inner])
+	}
+	if got, want := procs.treeCPU(outer), procs.cpu[outer]+procs.cpu[inner]; got != want {
+		t.Errorf("tree CPU %g, want the outer's %g and the inner's %g", got, procs.cpu[outer], procs.cpu[inner])
 	}
 }
