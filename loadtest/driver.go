@@ -317,7 +317,11 @@ func (c *client) scan(ctx context.Context, job Job, seq int) outcome {
 	}
 	out.verdict, out.stage = string(st.Verdict), st.Stage
 	out.fast = out.done.Sub(out.submitted)
-	if f, ok := st.Timings["fast"]; ok && st.Stage != "fast" && !st.StartedAt.IsZero() {
+	// A scan that ran the deep stage (also one whose verdict the fast
+	// stage decided, under TOLLGATE_SCAN_FULL) had its fast verdict before
+	// the client saw the final one.
+	_, deep := st.Timings["deep"]
+	if f, ok := st.Timings["fast"]; ok && deep && !st.StartedAt.IsZero() {
 		out.fast = st.StartedAt.Add(time.Duration(f * float64(time.Second))).Sub(out.submitted)
 		out.fastDerived = true
 	}

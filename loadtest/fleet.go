@@ -145,10 +145,27 @@ func StartFleet(ctx context.Context, o FleetOptions) (_ *Fleet, err error) {
 			}
 		}
 	}
-	if err := f.waitReady(ctx); err != nil {
+	if err := f.waitReady(ctx, f.URL); err != nil {
 		return nil, err
 	}
 	return f, nil
+}
+
+// StartFullAPI starts a second API on the same fleet whose scans all run
+// the deep stage, also after a fast-stage block (TOLLGATE_SCAN_FULL), and
+// returns its base URL. Its CPU counts as the API's.
+func (f *Fleet) StartFullAPI(ctx context.Context) (string, error) {
+	port, err := stack.FreePort()
+	if err != nil {
+		return "", err
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	cmd := exec.Command(f.opts.Bin, "serve")
+	cmd.Env = append(slices.Clip(f.env), "TOLLGATE_LISTEN="+strings.TrimPrefix(url, "http://"), "TOLLGATE_SCAN_FULL=true")
+	if _, err := f.startCmd("api", cmd); err != nil {
+		return "", err
+	}
+	return url, f.waitReady(ctx, url)
 }
 
 // NATSURL is the NATS server's URL.
@@ -203,10 +220,10 @@ func (f *Fleet) startCmd(component string, cmd *exec.Cmd) (*proc, error) {
 	return p, nil
 }
 
-func (f *Fleet) waitReady(ctx context.Context) error {
+func (f *Fleet) waitReady(ctx context.Context, url string) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, f.URL+"/readyz", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url+"/readyz", nil)
 		resp, err := http.DefaultClient.Do(req)
 		if err == nil {
 			resp.Body.Close()
@@ -215,7 +232,7 @@ func (f *Fleet) waitReady(ctx context.Context) error {
 			}
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("the API at %s is not ready: %v; output:\n%s", f.URL, err, f.Output())
+			return fmt.Errorf("the API at %s is not ready: %v; output:\n%s", url, err, f.Output())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

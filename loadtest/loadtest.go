@@ -38,6 +38,10 @@ type Options struct {
 	Work, Out string
 	// The main run: Scans after Warmup with Clients closed-loop clients.
 	Scans, Clients, Warmup int
+	// FullScans is a second closed-loop run (Clients clients, Warmup/10
+	// warm-up) whose scans all run the deep stage, as the baselines do; 0
+	// skips it.
+	FullScans int
 	// Rates is the open-loop sweep (arrivals per second), ScansPerRate each.
 	Rates        []float64
 	ScansPerRate int
@@ -88,6 +92,7 @@ func RunAll(ctx context.Context, o Options) (Report, error) {
 	}
 	rep.Notes = append(rep.Notes, Bottleneck(rep)...)
 	rep.Notes = append(rep.Notes, FastLatencyNote(rep)...)
+	rep.Notes = append(rep.Notes, WorkNote(rep)...)
 	rep.TookS = time.Since(rep.StartedAt).Seconds()
 	return rep, writeReport(o.Out, rep)
 }
@@ -107,8 +112,10 @@ func runFleet(ctx context.Context, o Options, jobs []Job, db string, rep *Report
 	}
 	defer pools.Close()
 	seq := new(int64)
+	// drive runs d on the fleet: on its API unless d names another.
 	drive := func(d DriverOptions, workers int) error {
-		d.URL, d.Token, d.Jobs, d.Seq, d.Pools, d.CPU = fleet.URL, fleet.Token, jobs, seq, pools.sample, fleet.CPU
+		d.URL = cmp.Or(d.URL, fleet.URL)
+		d.Token, d.Jobs, d.Seq, d.Pools, d.CPU = fleet.Token, jobs, seq, pools.sample, fleet.CPU
 		d.S3Requests, d.HistoryEvents = fleet.S3Requests, fleet.HistoryEvents
 		logger.Info("load run", "name", d.Name, "scans", d.Scans)
 		r, err := Drive(ctx, d)
@@ -122,6 +129,17 @@ func runFleet(ctx context.Context, o Options, jobs []Job, db string, rep *Report
 	}
 	if err := drive(DriverOptions{Name: fmt.Sprintf("closed-%d", o.Clients), Clients: o.Clients, Scans: o.Scans, Warmup: o.Warmup}, 1); err != nil {
 		return err
+	}
+	if o.FullScans > 0 {
+		url, err := fleet.StartFullAPI(ctx)
+		if err != nil {
+			return err
+		}
+		d := DriverOptions{Name: fmt.Sprintf("closed-%d-full", o.Clients), URL: url, Clients: o.Clients, Scans: o.FullScans, Warmup: o.Warmup / 10}
+		if err := drive(d, 1); err != nil {
+			return err
+		}
+		rep.Runs[len(rep.Runs)-1].DeepForced = true
 	}
 	for _, rate := range o.Rates {
 		if err := drive(DriverOptions{Name: fmt.Sprintf("open-%g/s", rate), Rate: rate, Scans: o.ScansPerRate}, 1); err != nil {
@@ -289,10 +307,41 @@ func Bottleneck(rep Report) []string {
 		notes = append(notes, fmt.Sprintf("The load generator (the loadtest process: its clients and queue sampling) ran on the same cores and used %s CPU-seconds per scan in %s, not counted in the total above; with it, the cores were %.0f%% busy.",
 			sig(driver), run.Name, 100*(total+driver)*run.Throughput/float64(rep.Host.CPUs)))
 	}
-	if b, ok := rep.baseline("scanners-alone"); ok && b.Scans > b.Errors {
+	if b, ok := rep.ceiling(); ok && b.Scans > b.Errors {
 		own := b.CPUSeconds / float64(b.Scans-b.Errors)
 		notes = append(notes, fmt.Sprintf("The scanners' own work is %s CPU-seconds per app (scanners alone); everything else tollgate does per scan (%s s: Temporal, evidence in MinIO, the orchestrator, the API, NATS) is what separates the fleet from the ceiling on one machine. With all of it on the same %d cores, the most this machine can gate is about %s scans/s.",
 			sig(own), sig(total-own), rep.Host.CPUs, sig(float64(rep.Host.CPUs)/total)))
 	}
 	return notes
+}
+
+// WorkNote says what each side of the comparison does per app, and how
+// often tollgate skipped its deep stage where the baselines never do: the
+// forced-deep run, if there is one, is the like-for-like ratio.
+func WorkNote(rep Report) []string {
+	if len(rep.Runs) == 0 || len(rep.Baselines) == 0 {
+		return nil
+	}
+	note := "What each side does per app. The CLI pipeline: secrets (gitleaks), a CycloneDX SBOM (syft), vulnerabilities (trivy). " +
+		"The scanners alone and tollgate: the same, and code weaknesses (SAST), IaC misconfigurations, an SPDX SBOM, the permission manifest and the touched files; " +
+		"tollgate also stores each input, SBOM, report and verdict as write-once evidence and runs the fast, deep and review policies."
+	main := rep.Runs[0]
+	if main.Completed > 0 && main.RatePerSecond == 0 {
+		note += fmt.Sprintf(" tollgate skips the deep stage after a fast-stage block: in %s it ran for %d of %d scans (%.0f%%).",
+			main.Name, main.FastDerived, main.Completed, 100*float64(main.FastDerived)/float64(main.Completed))
+	}
+	for _, r := range rep.Runs {
+		if !r.DeepForced {
+			continue
+		}
+		note += fmt.Sprintf(" %s forces it on every scan, as the baselines run: %s scans/s", r.Name, sig(r.Throughput))
+		if cli, ok := rep.baseline("cli-pipeline"); ok && cli.Throughput > 0 {
+			note += fmt.Sprintf(", %s× the CLI pipeline", sig(r.Throughput/cli.Throughput))
+		}
+		if c, ok := rep.ceiling(); ok && c.Throughput > 0 {
+			note += fmt.Sprintf(", %s%% of the scanners-alone ceiling", sig(100*r.Throughput/c.Throughput))
+		}
+		note += "."
+	}
+	return []string{note}
 }

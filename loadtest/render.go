@@ -33,6 +33,16 @@ func (r Report) baseline(name string) (Baseline, bool) {
 	return Baseline{}, false
 }
 
+// ceiling is the scanners-alone baseline the fleet is measured against:
+// the sandboxed one when it ran (the fleet's scanners run sandboxed too),
+// else the in-process one.
+func (r Report) ceiling() (Baseline, bool) {
+	if b, ok := r.baseline("scanners-alone-sandboxed"); ok {
+		return b, true
+	}
+	return r.baseline("scanners-alone")
+}
+
 // WriteMarkdown writes the report as Markdown: the comparison with the
 // baselines, where the CPU goes, latency against load, and scaling.
 func WriteMarkdown(w io.Writer, r Report) error {
@@ -59,7 +69,7 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		c.Apps, c.Seed, sig(c.Packages.P50), sig(c.Packages.P90), sig(c.Packages.Max), sig(c.Packages.Mean), strings.Join(ks, ", "))
 
 	cli, hasCLI := r.baseline("cli-pipeline")
-	ceiling, hasCeiling := r.baseline("scanners-alone")
+	ceiling, hasCeiling := r.ceiling()
 	p("## tollgate against the baselines\n\n")
 	p("| run | scans | throughput (scans/s) | × CLI pipeline | of scanners-alone ceiling | full p50 / p99 (s) | fast p50 / p99 (s) | errors | lost | wrong |\n")
 	p("|---|---|---|---|---|---|---|---|---|---|\n")
@@ -81,6 +91,9 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		if run.RatePerSecond > 0 {
 			x, y = "-", "-"
 			offered = fmt.Sprintf(", offered %s scans/s", sig(run.RatePerSecond))
+		}
+		if run.DeepForced {
+			offered += ", deep stage on every scan"
 		}
 		p("| tollgate %s (%d workers/pool%s) | %d | %s | %s | %s | %s / %s | %s / %s | %d | %d | %d |\n",
 			run.Name, max(run.WorkersPerPool, 1), offered, run.Completed, sig(run.Throughput), x, y,
@@ -161,7 +174,7 @@ func WriteMarkdown(w io.Writer, r Report) error {
 	}
 	var scale []Run
 	for _, run := range r.Runs {
-		if strings.HasPrefix(run.Name, "scale-") || (run.Clients > 0 && run.WorkersPerPool == 1 && !run.Chaos && strings.HasPrefix(run.Name, "closed-")) {
+		if strings.HasPrefix(run.Name, "scale-") || (run.Clients > 0 && run.WorkersPerPool == 1 && !run.Chaos && !run.DeepForced && strings.HasPrefix(run.Name, "closed-")) {
 			scale = append(scale, run)
 		}
 	}

@@ -27,12 +27,14 @@ func fixedReport() Report {
 			FastDerived: 88, CPUPerScan: cpu, HistoryEvents: 41.5, HistorySample: 20, S3Requests: 9.25, Timeline: tl}
 	}
 	chaos := run("chaos", 300, 0, 1, 7.5, 6)
+	full := run("closed-300-full", 300, 0, 1, 8.5, 38)
+	full.DeepForced, full.FastDerived = true, 100
 	chaos.Chaos, chaos.ChaosEvents = true, []string{"10:00:05 SIGKILL a deep worker", "10:00:06 restart NATS", "10:00:07 pause MinIO for 4s"}
 	return Report{
 		Command: "loadtest -scans 1000", StartedAt: at, TookS: 900,
 		Host:   Host{CPUs: 2, CPUModel: "Test CPU", MemoryMiB: 8000, GoVersion: "go1.26.8", Version: "test"},
 		Corpus: CorpusInfo{Seed: 1, Apps: 200, Packages: Latencies{Count: 200, P50: 180, P90: 700, P99: 1300, Max: 1500, Mean: 260}, Kinds: map[string]int{"npm": 140, "pypi": 30, "go": 30}},
-		Runs:   []Run{run("closed-300", 300, 0, 1, 9.5, 35), run("open-1/s", 0, 1, 1, 1, 1.5), run("open-4/s", 0, 4, 1, 4, 2), run("open-8/s", 0, 8, 1, 7, 9), chaos, run("scale-2", 300, 0, 2, 9.8, 33)},
+		Runs:   []Run{run("closed-300", 300, 0, 1, 9.5, 35), full, run("open-1/s", 0, 1, 1, 1, 1.5), run("open-4/s", 0, 4, 1, 4, 2), run("open-8/s", 0, 8, 1, 7, 9), chaos, run("scale-2", 300, 0, 2, 9.8, 33)},
 		Baselines: []Baseline{
 			{Name: "scanners-alone", Concurrency: 2, Scans: 200, DurationS: 10, Throughput: 20, Latency: Latencies{Count: 200, P50: 0.08, P99: 0.4}, CPUSeconds: 19},
 			{Name: "cli-pipeline", Concurrency: 2, Scans: 200, DurationS: 200, Throughput: 1, Latency: Latencies{Count: 200, P50: 1.9, P99: 3}, CPUSeconds: 366, Command: "gitleaks dir APP && syft scan dir:APP && trivy fs APP"},
@@ -46,6 +48,7 @@ func TestRenderMarkdown(t *testing.T) {
 	r := fixedReport()
 	r.Notes = append(r.Notes, Bottleneck(r)...)
 	r.Notes = append(r.Notes, FastLatencyNote(r)...)
+	r.Notes = append(r.Notes, WorkNote(r)...)
 	if err := WriteMarkdown(&b, r); err != nil {
 		t.Fatal(err)
 	}
@@ -143,5 +146,27 @@ func TestBaselineAppsNoteSaysWhenAppSetsDiffer(t *testing.T) {
 	}
 	if n := BaselineAppsNote(60, 200); !strings.Contains(n, "only the first 60 of the corpus's 200 apps") || !strings.Contains(n, "different app sets") {
 		t.Errorf("first 60: %q", n)
+	}
+}
+
+// TestCeilingIsTheSandboxedBaseline: the ceiling column and notes use the
+// sandboxed scanners-alone baseline when it ran (the fleet's scanners run
+// sandboxed), the in-process one otherwise.
+func TestCeilingIsTheSandboxedBaseline(t *testing.T) {
+	r := fixedReport()
+	r.Baselines[0].Name = "scanners-alone-sandboxed"
+	r.Baselines = append(r.Baselines, Baseline{Name: "scanners-alone", Concurrency: 2, Scans: 200, Throughput: 40})
+	if c, ok := r.ceiling(); !ok || c.Name != "scanners-alone-sandboxed" {
+		t.Fatalf("ceiling %q, %v", c.Name, ok)
+	}
+	var b bytes.Buffer
+	if err := WriteMarkdown(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "| tollgate closed-300 (1 workers/pool) | 100 | 9.50 | 9.50× | 47.5% |") {
+		t.Errorf("closed-300 is not measured against the sandboxed ceiling (20 scans/s):\n%s", b.String())
+	}
+	if notes := WorkNote(r); len(notes) != 1 || !strings.Contains(notes[0], "closed-300-full forces it on every scan, as the baselines run: 8.50 scans/s, 8.50× the CLI pipeline, 42.5% of the scanners-alone ceiling") {
+		t.Errorf("work note %q", notes)
 	}
 }

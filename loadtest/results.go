@@ -45,9 +45,12 @@ type Run struct {
 	RatePerSecond  float64 `json:"rate_per_second,omitempty"`
 	WorkersPerPool int     `json:"workers_per_pool"`
 	Chaos          bool    `json:"chaos,omitempty"`
-	Submitted      int     `json:"submitted"`
-	Completed      int     `json:"completed"`
-	Errors         int     `json:"errors"`
+	// DeepForced: the API ran every scan's deep stage, also after a
+	// fast-stage block (TOLLGATE_SCAN_FULL), as the baselines do.
+	DeepForced bool `json:"deep_forced,omitempty"`
+	Submitted  int  `json:"submitted"`
+	Completed  int  `json:"completed"`
+	Errors     int  `json:"errors"`
 	// Lost are scans submitted and accepted that never finished.
 	Lost int `json:"lost"`
 	// Wrong are verdicts that differ from the corpus's expectation.

@@ -51,7 +51,8 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pools.Close()
-	run, err := Drive(ctx, DriverOptions{Name: "smoke", URL: fleet.URL, Token: fleet.Token, Jobs: jobs, Clients: 20, Scans: 30, Warmup: 4,
+	seq := new(int64)
+	run, err := Drive(ctx, DriverOptions{Name: "smoke", URL: fleet.URL, Token: fleet.Token, Jobs: jobs, Seq: seq, Clients: 20, Scans: 30, Warmup: 4,
 		Pools: pools.sample, CPU: fleet.CPU, S3Requests: fleet.S3Requests, HistoryEvents: fleet.HistoryEvents})
 	if err != nil {
 		t.Fatal(err)
@@ -67,6 +68,21 @@ func TestSmoke(t *testing.T) {
 	}
 	if run.S3Requests <= 0 || run.HistoryEvents <= 0 || run.HistorySample != min(historySample, run.Completed) {
 		t.Errorf("%g MinIO requests, %g history events (%d scans) per scan: not measured; %v", run.S3Requests, run.HistoryEvents, run.HistorySample, run.ErrorExamples)
+	}
+
+	// The forced-deep run: a second API whose scans all reach the deep
+	// stage, the fast-blocked ones included, with the same verdicts.
+	url, err := fleet.StartFullAPI(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := Drive(ctx, DriverOptions{Name: "smoke-full", URL: url, Token: fleet.Token, Jobs: jobs, Seq: seq, Clients: 4, Scans: len(jobs), CPU: fleet.CPU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.Completed != len(jobs) || full.Lost != 0 || full.Errors != 0 || full.Wrong != 0 || full.FastDerived != full.Completed {
+		t.Fatalf("forced-deep run: completed %d of %d, lost %d, errors %d %v, wrong %d %v, %d reached the deep stage\n%s",
+			full.Completed, len(jobs), full.Lost, full.Errors, full.ErrorExamples, full.Wrong, full.WrongApps, full.FastDerived, fleet.Output())
 	}
 }
 

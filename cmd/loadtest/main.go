@@ -64,6 +64,7 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 	scans := fs.Int("scans", 1000, "scans in the main closed-loop run")
 	clients := fs.Int("clients", 300, "closed-loop clients")
 	warmup := fs.Int("warmup", 60, "scans before the main run is measured")
+	fullScans := fs.Int("full-scans", 300, "scans in a second closed-loop run with the deep stage forced on every scan, as the baselines run it (0 skips)")
 	rates := fs.String("rates", "1,2,4,6,8", "open-loop arrival rates (scans/s), comma-separated; empty skips the sweep")
 	perRate := fs.Int("scans-per-rate", 60, "scans per open-loop rate")
 	scaling := fs.String("scaling", "2,4", "workers per pool to add for the scaling table (1 is the main run); empty skips")
@@ -151,7 +152,7 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 	}
 	rep, err := loadtest.RunAll(ctx, loadtest.Options{
 		Command: "loadtest " + strings.Join(args, " "), Bin: absBin, Self: self, Corpus: root, OSV: *osv, Baselines: baselines,
-		Work: dir, Out: *out, Scans: *scans, Clients: *clients, Warmup: *warmup, Rates: rl, ScansPerRate: *perRate,
+		Work: dir, Out: *out, Scans: *scans, Clients: *clients, Warmup: *warmup, FullScans: *fullScans, Rates: rl, ScansPerRate: *perRate,
 		Scaling: sl, ScansPerScale: *perScale, Chaos: *chaos, ChaosScans: *chaosScans, Logger: logger,
 	})
 	if err != nil {
