@@ -28,7 +28,10 @@ import (
 )
 
 // Components the CPU table reports, in order.
-var Components = []string{"api", "orchestrator", "temporal", "nats", "minio", "workers"}
+// "workers" are the worker processes themselves; "scanners" are their
+// sandboxed children, which run the scanners (the scanners-alone
+// baseline's work).
+var Components = []string{"api", "orchestrator", "temporal", "nats", "minio", "workers", "scanners"}
 
 // Driver is the load generator's own CPU: this process, its clients and its
 // queue sampling (NATS is a process of its own). It shares the cores with
@@ -239,9 +242,8 @@ func (f *Fleet) waitReady(ctx context.Context, url string) error {
 }
 
 // CPU returns the CPU seconds each component has used so far: running
-// processes and every process they started (the workers' sandboxed
-// scanner children above all) from /proc, ended ones from their exit
-// status.
+// processes and every process they started from /proc (the workers'
+// sandboxed children as "scanners"), ended ones from their exit status.
 func (f *Fleet) CPU() map[string]float64 {
 	procs := readProcs()
 	f.mu.Lock()
@@ -257,7 +259,13 @@ func (f *Fleet) CPU() map[string]float64 {
 				continue // counted in gone
 			default:
 			}
-			out[c] += procs.treeCPU(p.cmd.Process.Pid)
+			pid := p.cmd.Process.Pid
+			if c == "workers" {
+				out[c] += procs.cpu[pid]
+				out["scanners"] += procs.treeCPU(pid) - procs.cpu[pid]
+				continue
+			}
+			out[c] += procs.treeCPU(pid)
 		}
 	}
 	if f.temporal != nil {
@@ -462,7 +470,7 @@ func (f *Fleet) Output() string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var b strings.Builder
-	for _, c := range append([]string{"nats"}, Components...) {
+	for _, c := range Components {
 		for _, p := range f.procs[c] {
 			fmt.Fprintf(&b, "--- %s\n%s\n", p.name, p.out.String())
 		}

@@ -309,8 +309,12 @@ func Bottleneck(rep Report) []string {
 	}
 	if b, ok := rep.ceiling(); ok && b.Scans > b.Errors {
 		own := b.CPUSeconds / float64(b.Scans-b.Errors)
-		notes = append(notes, fmt.Sprintf("The scanners' own work is %s CPU-seconds per app (scanners alone); everything else tollgate does per scan (%s s: Temporal, evidence in MinIO, the orchestrator, the API, NATS) is what separates the fleet from the ceiling on one machine. With all of it on the same %d cores, the most this machine can gate is about %s scans/s.",
+		notes = append(notes, fmt.Sprintf("The scanners' own work is %s CPU-seconds per app (scanners alone); everything else tollgate does per scan (%s s: Temporal, evidence in MinIO, the orchestrator, the API, NATS, the workers around the scanners) is what separates the fleet from the ceiling on one machine. With all of it on the same %d cores, the most this machine can gate is about %s scans/s.",
 			sig(own), sig(total-own), rep.Host.CPUs, sig(float64(rep.Host.CPUs)/total)))
+		if sc := run.CPUPerScan["scanners"]; sc > 0 {
+			notes = append(notes, fmt.Sprintf("In %s the scanners themselves (the workers' sandboxed children) took %s CPU-seconds per scan, %.0f%% of their cost alone per app, though %d of %d scans skipped the deep stage.",
+				run.Name, sig(sc), 100*sc/own, run.Completed-run.FastDerived, run.Completed))
+		}
 	}
 	return notes
 }

@@ -179,9 +179,9 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		}
 	}
 	if len(scale) > 1 {
-		p("## Scaling: workers per pool\n\n| workers per pool | throughput (scans/s) | full p50 (s) | full p99 (s) | worker CPU per scan (s) |\n|---|---|---|---|---|\n")
+		p("## Scaling: workers per pool\n\n| workers per pool | throughput (scans/s) | full p50 (s) | full p99 (s) | workers' and scanners' CPU per scan (s) |\n|---|---|---|---|---|\n")
 		for _, run := range scale {
-			p("| %d | %s | %s | %s | %s |\n", max(run.WorkersPerPool, 1), sig(run.Throughput), sig(run.Full.P50), sig(run.Full.P99), sig(run.CPUPerScan["workers"]))
+			p("| %d | %s | %s | %s | %s |\n", max(run.WorkersPerPool, 1), sig(run.Throughput), sig(run.Full.P50), sig(run.Full.P99), sig(run.CPUPerScan["workers"]+run.CPUPerScan["scanners"]))
 		}
 		p("\n")
 	}

@@ -20,7 +20,7 @@ func fixedReport() Report {
 		tl = append(tl, Sample{At: at.Add(time.Duration(i) * time.Second), Elapsed: float64(i + 1), Completed: 5 + i%3, P50: 0.4 + 0.05*float64(i), P99: 1.2 + 0.1*float64(i),
 			Pools: map[string]PoolStats{"fast": {Pending: uint64(i), AckPending: 2}, "deep": {Pending: uint64(2 * i), AckPending: 2, OldestAgeS: 1.5}}})
 	}
-	cpu := map[string]float64{"api": 0.002, "orchestrator": 0.012, "temporal": 0.05, "nats": 0.003, "minio": 0.018, "workers": 0.03, "total": 0.115, Driver: 0.004}
+	cpu := map[string]float64{"api": 0.002, "orchestrator": 0.012, "temporal": 0.05, "nats": 0.003, "minio": 0.018, "workers": 0.01, "scanners": 0.02, "total": 0.115, Driver: 0.004}
 	run := func(name string, clients int, rate float64, workers int, tp, p99 float64) Run {
 		return Run{Name: name, Clients: clients, RatePerSecond: rate, WorkersPerPool: workers, Submitted: 100, Completed: 100, DurationS: 100 / tp, Throughput: tp,
 			Fast: Latencies{Count: 100, P50: 0.3, P90: 0.5, P99: 0.8, Max: 1, Mean: 0.35}, Full: Latencies{Count: 100, P50: 0.9, P90: 1.4, P99: p99, Max: p99 + 0.2, Mean: 1},
