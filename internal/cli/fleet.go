@@ -169,16 +169,23 @@ func newWorkerCmd(g *globals) *cobra.Command {
 			if cmd.Flags().Changed("concurrency") {
 				cfg.Worker.Concurrency = concurrency
 			}
+			// The worker's settings are checked before anything is dialled.
+			fcfg, err := cfg.fleet()
+			if err != nil {
+				return err
+			}
+			if fcfg.Worker.RulesDir, err = rulesDir(fcfg.Worker.RulesDir); err != nil {
+				return err
+			}
+			fcfg.Worker.LogLevel = g.logLevel
+			if err := fcfg.ValidateWorker(); err != nil {
+				return usageErr(err)
+			}
 			c, err := connect(ctx, g, cfg)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			fcfg := c.fleet
-			if fcfg.Worker.RulesDir, err = rulesDir(fcfg.Worker.RulesDir); err != nil {
-				return err
-			}
-			fcfg.Worker.LogLevel = g.logLevel
 			sb, err := fleet.StartSandbox(ctx, fcfg, pool, g.logger)
 			if err != nil {
 				if ctx.Err() != nil {
