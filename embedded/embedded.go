@@ -16,7 +16,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"time"
 
@@ -27,29 +26,28 @@ import (
 	"go.temporal.io/sdk/worker"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/tollgate/tollgate/activities"
-	"github.com/tollgate/tollgate/activities/deployers"
 	"github.com/tollgate/tollgate/fleet"
-	"github.com/tollgate/tollgate/orchestrator"
 	"github.com/tollgate/tollgate/stack"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/telemetry"
 	"github.com/tollgate/tollgate/workers"
 	"github.com/tollgate/tollgate/workers/sandbox"
+	"github.com/tollgate/tollgate/workers/scanners"
 )
 
 // Config of the embedded stack. Zero fields take the documented defaults.
 type Config struct {
-	// DBDir is the vulnerability DB ("" means none: vulnerabilities are not
-	// checked and the report says so).
-	DBDir string
-	// PolicyDir replaces the embedded policy bundle when set.
-	PolicyDir string
-	// RulesDir replaces the SAST engine's embedded rules when set.
-	RulesDir string
-	// LicenseDeny replaces the bundle's licence deny list when non-nil.
-	LicenseDeny []string
+	// Orchestrator and Worker configure the roles as in the fleet (see
+	// fleet.Orchestrator and fleet.Worker): the stack starts them through
+	// the same fleet functions as `tollgate orchestrator` and `worker`.
+	// Worker.DBDir "" means no DB: vulnerabilities are not checked and the
+	// report says so. An empty Worker.SecretFingerprintKey is a random one
+	// for this stack, logged.
+	Orchestrator fleet.Orchestrator
+	Worker       fleet.Worker
+	// Version is written into SBOMs and SARIF.
+	Version string
 	// EvidenceDir is the local write-once evidence store (required).
 	EvidenceDir string
 	// InputsDir keeps submitted archives by digest (default: a directory in
@@ -65,9 +63,6 @@ type Config struct {
 	TemporalCLI string
 	// TemporalDBFile keeps workflow history in a file (default: in memory).
 	TemporalDBFile string
-	// Concurrency of each pool's worker (default: the number of CPUs): one
-	// sandboxed scanner process per slot.
-	Concurrency int
 	// ScanRoots are the directories whose scans (tasks.Input.Dir) the
 	// sandboxed scanners may read (default: the working directory). An
 	// archive's tree is always readable to them.
@@ -76,26 +71,6 @@ type Config struct {
 	// executable's `sandbox-child`; a test binary serves it from TestMain,
 	// see sandbox.IsChild).
 	SandboxCommand []string
-	// TaskMemory, TaskTimeout bound each task's sandboxed scanners
-	// (default: sandbox.Config's).
-	TaskMemory  int64
-	TaskTimeout time.Duration
-	// SigningKey signs each scan's in-toto attestation (see orchestrator.Config).
-	SigningKey string
-	// Version is written into SBOMs and SARIF.
-	Version string
-	// SecretFingerprintKey keys secret fingerprints (see
-	// scanners.Options; empty: a random key for this stack, logged).
-	SecretFingerprintKey []byte
-	// RematchInterval is how often live releases are matched again (see
-	// orchestrator.Config; negative: never, as for a one-off scan).
-	RematchInterval time.Duration
-	// Targets, DefaultTarget and Health configure the guard (see
-	// orchestrator.Config).
-	Targets       map[string]deployers.Target
-	DefaultTarget *deployers.Target
-	Health        activities.HealthPuller
-	HealthLag     time.Duration
 	// Metrics, when set, receives the Temporal SDK's metrics and the
 	// workflows' own (guard and rollback counters).
 	Metrics *telemetry.Metrics
@@ -103,6 +78,16 @@ type Config struct {
 	// workers.
 	Tracing *telemetry.Tracing
 	Logger  *slog.Logger
+}
+
+// fleet is the stack's roles' configuration, as the fleet wires them: the
+// stack's workers are named for it and stop sooner than a fleet's.
+func (c Config) fleet() fleet.Config {
+	w := c.Worker
+	w.Name = cmp.Or(w.Name, "embedded")
+	w.ShutdownGrace = cmp.Or(w.ShutdownGrace, 5*time.Second)
+	w.SandboxCommand, w.ReadRoots = c.SandboxCommand, c.ScanRoots
+	return fleet.Config{Orchestrator: c.Orchestrator, Worker: w, Version: c.Version}
 }
 
 // TemporalOptions are the options the stack starts its Temporal dev server
@@ -124,8 +109,8 @@ func (c Config) Validate() error {
 	if c.EvidenceDir == "" && c.Store == nil {
 		return errors.New("embedded stack: no evidence dir")
 	}
-	if c.Concurrency < 0 {
-		return fmt.Errorf("embedded stack: concurrency %d must not be negative", c.Concurrency)
+	if err := c.fleet().Validate(); err != nil {
+		return fmt.Errorf("embedded stack: %w", err)
 	}
 	return nil
 }
@@ -198,31 +183,29 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		s.temporal, err = stack.StartTemporalDev(gctx, cfg.TemporalOptions())
 		return err
 	})
-	roots := cfg.ScanRoots
-	if roots == nil {
+	if cfg.ScanRoots == nil {
 		wd, err := os.Getwd()
 		if err != nil {
 			return nil, fmt.Errorf("embedded stack: working directory: %w", err)
 		}
-		roots = []string{wd}
+		cfg.ScanRoots = []string{wd}
 	}
 	// Every sandboxed child must fingerprint secrets with the same key, or
 	// one scan's fingerprints would differ between its children: without a
 	// configured key the stack makes one for its own lifetime.
-	if len(cfg.SecretFingerprintKey) == 0 {
-		cfg.SecretFingerprintKey = make([]byte, 32) // scanners.MinFingerprintKeyBytes
-		rand.Read(cfg.SecretFingerprintKey)
+	if len(cfg.Worker.SecretFingerprintKey) == 0 {
+		cfg.Worker.SecretFingerprintKey = make([]byte, scanners.MinFingerprintKeyBytes)
+		rand.Read(cfg.Worker.SecretFingerprintKey)
 		s.logger.WarnContext(ctx, "no secret fingerprint key configured: generated one for this stack; "+
 			"secret fingerprints, and exceptions made from them, hold only for its own scans (set $TOLLGATE_SECRET_FINGERPRINT_KEY)")
 	}
+	fcfg := cfg.fleet()
 	pools := []string{tasks.PoolFast, tasks.PoolDeep}
 	s.sandboxes = make([]*sandbox.Pool, len(pools))
 	for i, pool := range pools {
 		g.Go(func() error {
 			var err error
-			s.sandboxes[i], err = sandbox.Start(gctx, sandbox.Config{Command: cfg.SandboxCommand, Slots: cmp.Or(cfg.Concurrency, runtime.NumCPU()), Name: pool,
-				DBDir: cfg.DBDir, RulesDir: cfg.RulesDir, Version: cfg.Version, ReadRoots: roots, TaskMemory: cfg.TaskMemory, TaskTimeout: cfg.TaskTimeout,
-				SecretFingerprintKey: cfg.SecretFingerprintKey}, s.logger)
+			s.sandboxes[i], err = fleet.StartSandbox(gctx, fcfg, pool, s.logger)
 			return err
 		})
 	}
@@ -250,9 +233,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 
 	clients := fleet.Clients{Temporal: s.client, JetStream: s.js, Stream: streamCfg, Evidence: s.evidence, Inputs: s.inputs}
-	if s.orch, err = fleet.StartOrchestrator(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, LicenseDeny: cfg.LicenseDeny, SigningKey: cfg.SigningKey, Version: cfg.Version,
-		Targets: cfg.Targets, DefaultTarget: cfg.DefaultTarget, Health: cfg.Health, HealthLag: cfg.HealthLag, RematchInterval: cfg.RematchInterval},
-		clients, fleet.Observability{Logger: s.logger, Metrics: cfg.Metrics}); err != nil {
+	if s.orch, err = fleet.StartOrchestrator(ctx, fcfg, clients, fleet.Observability{Logger: s.logger, Metrics: cfg.Metrics}); err != nil {
 		return nil, err
 	}
 
@@ -260,8 +241,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	s.cancelWorkers = cancel
 	for i, pool := range pools {
 		// The workers report no metrics here: two pools share the process.
-		w, err := fleet.NewWorker(workers.Config{Pool: pool, Concurrency: cfg.Concurrency, Name: "embedded-" + pool, ShutdownGrace: 5 * time.Second},
-			clients, s.sandboxes[i], fleet.Observability{Logger: s.logger, Tracing: cfg.Tracing})
+		w, err := fleet.NewWorker(fcfg, pool, clients, s.sandboxes[i], fleet.Observability{Logger: s.logger, Tracing: cfg.Tracing})
 		if err != nil {
 			return nil, err
 		}

@@ -16,6 +16,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/tollgate/tollgate/fleet"
 	"github.com/tollgate/tollgate/internal/golden"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/stack"
@@ -79,10 +80,10 @@ func startShared(t *testing.T) *Stack {
 			return
 		}
 		shared.stack, shared.err = Start(ctx, Config{
-			ScanRoots: []string{root},
-			DBDir:     dbDir, EvidenceDir: filepath.Join(dir, "evidence"), Version: "test",
-			SecretFingerprintKey: []byte("tollgate-e2e-test-fingerprint-key-32bytes"),
-			Logger:               slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+			ScanRoots:   []string{root},
+			Worker:      fleet.Worker{DBDir: dbDir, SecretFingerprintKey: []byte("tollgate-e2e-test-fingerprint-key-32bytes")},
+			EvidenceDir: filepath.Join(dir, "evidence"), Version: "test",
+			Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		})
 	})
 	if shared.err != nil {

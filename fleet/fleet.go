@@ -1,5 +1,6 @@
 // Package fleet wires tollgate's processes: the Temporal client every role
-// dials, and the API server over the fleet's clients and stores. The
+// dials, the API server, the orchestrator, and the workers with their
+// sandboxed scanners, over the fleet's clients and stores. The
 // commands (internal/cli: serve, orchestrator, worker, dev) and the
 // embedded stack build them here, so that client options and the API's
 // dependencies are written once; internal/cli keeps the commands, their
@@ -13,12 +14,18 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 
+	"github.com/tollgate/tollgate/activities"
+	"github.com/tollgate/tollgate/activities/deployers"
+	"github.com/tollgate/tollgate/activities/healthpull"
 	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/orchestrator"
 	"github.com/tollgate/tollgate/telemetry"
+	"github.com/tollgate/tollgate/workers/scanners"
 )
 
 // ErrConfig marks errors of the configuration itself (a field out of range,
@@ -38,11 +45,14 @@ func configErrorf(format string, args ...any) error {
 }
 
 // Config is what the wiring needs, whichever command starts the process.
-// Zero fields take the documented defaults.
+// Zero fields take the documented defaults. Its errors name the fields as
+// the configuration file spells them (worker.task_timeout).
 type Config struct {
-	Temporal Temporal
-	API      API
-	// Version is tollgate's version, written into SARIF.
+	Temporal     Temporal
+	API          API
+	Orchestrator Orchestrator
+	Worker       Worker
+	// Version is tollgate's version, written into SBOMs and SARIF.
 	Version string
 }
 
@@ -69,8 +79,74 @@ type API struct {
 	OIDC api.OIDC
 }
 
+// Orchestrator is the orchestrator role's part (see orchestrator.Config).
+type Orchestrator struct {
+	// PolicyDir replaces the embedded policy bundle when set.
+	PolicyDir string
+	// LicenseDeny replaces the bundle's licence deny list when not nil.
+	LicenseDeny []string
+	// SigningKey is the PEM private key that signs each scan's in-toto
+	// attestation (empty: unsigned).
+	SigningKey string
+	// Targets are the deploy targets of rollbacks, keyed "tenant/app"
+	// only; DefaultTarget serves every app without its own entry.
+	Targets       map[string]deployers.Target
+	DefaultTarget *deployers.Target
+	// RematchInterval is how often live releases are matched again
+	// (0: the default, 1h; negative: never; else at least a minute).
+	RematchInterval time.Duration
+	// EventsWebhookURL receives each verdict event, signed with
+	// EventsWebhookSecret (at least 32 bytes; required with the URL).
+	EventsWebhookURL    string
+	EventsWebhookSecret string
+	// PrometheusURL is the Prometheus-compatible API guards pull samples
+	// from (empty: no pulling); Health, when set, pulls instead of it.
+	PrometheusURL string
+	Health        activities.HealthPuller
+	// HealthLag is how far behind now samples are pulled (see
+	// activities.Guard.PullLag; the commands default it to 15s).
+	HealthLag time.Duration
+}
+
+// Worker is the workers' part: the pool's worker and its sandboxed
+// scanners (see workers.Config and sandbox.Config).
+type Worker struct {
+	// Concurrency is how many tasks run at once, one sandboxed scanner
+	// process per slot (default: the number of CPUs).
+	Concurrency int
+	// DBDir is the vulnerability DB the scanners load.
+	DBDir string
+	// RulesDir replaces the SAST engine's embedded rules when set.
+	RulesDir string
+	// SecretFingerprintKey keys the fingerprints of secrets in reports: at
+	// least scanners.MinFingerprintKeyBytes, the same in every worker
+	// (ValidateWorker requires it).
+	SecretFingerprintKey []byte
+	// TaskMemory (bytes) and TaskTimeout bound one task's sandboxed
+	// scanners (defaults: sandbox.Config's, 1 GiB and 10m).
+	TaskMemory  int64
+	TaskTimeout time.Duration
+
+	// The rest is the process's, not the configuration file's.
+
+	// Name identifies a worker in results and logs, followed by its pool
+	// (default: host-pid).
+	Name string
+	// ShutdownGrace is how long running tasks may finish once the worker
+	// stops (default: workers.Config's, 30s).
+	ShutdownGrace time.Duration
+	// SandboxCommand starts a sandboxed scanner process (default: this
+	// executable's sandbox-child); ReadRoots are the directories the
+	// scanners may read besides their tree (embedded scans of a
+	// directory); LogLevel is the children's.
+	SandboxCommand []string
+	ReadRoots      []string
+	LogLevel       string
+}
+
 // Validate checks what can be checked without dialling anything. Each
-// error names its field, and errors.Is(err, ErrConfig) holds.
+// error names its field, and errors.Is(err, ErrConfig) holds. A worker's
+// secret fingerprint key is checked by ValidateWorker.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(field string, err error) { errs = append(errs, configErrorf("%s: %w", field, err)) }
@@ -94,7 +170,45 @@ func (c Config) Validate() error {
 	if err := c.API.OIDC.Validate(); err != nil {
 		bad("api.oidc", err)
 	}
+	o := c.Orchestrator
+	if err := orchestrator.ValidateTargets(o.Targets); err != nil {
+		bad("guard.targets", err)
+	}
+	if o.RematchInterval > 0 && o.RematchInterval < time.Minute {
+		bad("rematch.interval", fmt.Errorf("%s: want at least 1m, or never", o.RematchInterval))
+	}
+	if err := activities.ValidateEventsWebhook(o.EventsWebhookURL, []byte(o.EventsWebhookSecret)); err != nil {
+		bad("rematch.webhook_url", err)
+	}
+	if o.PrometheusURL != "" {
+		if _, err := healthpull.NewPuller(o.PrometheusURL, nil, nil); err != nil {
+			bad("guard.prometheus_url", err)
+		}
+	}
+	if o.HealthLag < 0 {
+		bad("guard.prometheus_lag", fmt.Errorf("%s must not be negative", o.HealthLag))
+	}
+	w := c.Worker
+	if w.Concurrency < 0 {
+		bad("worker.concurrency", fmt.Errorf("%d must not be negative", w.Concurrency))
+	}
+	if w.TaskMemory < 0 {
+		bad("worker.task_memory_mib", errors.New("must not be negative"))
+	}
+	if w.TaskTimeout < 0 {
+		bad("worker.task_timeout", fmt.Errorf("%s: want a positive duration", w.TaskTimeout))
+	}
 	return errors.Join(errs...)
+}
+
+// ValidateWorker is Validate for a process that runs workers: every
+// worker's secret fingerprint key must also be set, long enough.
+func (c Config) ValidateWorker() error {
+	var keyErr error
+	if n := len(c.Worker.SecretFingerprintKey); n < scanners.MinFingerprintKeyBytes {
+		keyErr = configErrorf("worker.secret_fingerprint_key: %d bytes, want at least %d, the same in every worker", n, scanners.MinFingerprintKeyBytes)
+	}
+	return errors.Join(c.Validate(), keyErr)
 }
 
 // Observability is what a process reports through; each part may be nil.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/tollgate/tollgate/api"
 	"github.com/tollgate/tollgate/embedded"
+	"github.com/tollgate/tollgate/fleet"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage/archive"
 	"github.com/tollgate/tollgate/workers/scanners"
@@ -46,7 +47,7 @@ func newAPIEnv(t *testing.T) *apiEnv {
 	if code, _, stderr := run(t, "db", "import", "--osv", filepath.Join("..", "..", "testdata", "osv"), "--db", db); code != 0 {
 		t.Fatalf("db import: %s", stderr)
 	}
-	st, err := embedded.Start(context.Background(), embedded.Config{DBDir: db, EvidenceDir: filepath.Join(dir, "evidence"), Version: "test",
+	st, err := embedded.Start(context.Background(), embedded.Config{Worker: fleet.Worker{DBDir: db}, EvidenceDir: filepath.Join(dir, "evidence"), Version: "test",
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/tollgate/tollgate/activities"
 	"github.com/tollgate/tollgate/activities/deployers"
-	"github.com/tollgate/tollgate/activities/healthpull"
 	"github.com/tollgate/tollgate/api"
 	"github.com/tollgate/tollgate/fleet"
 	"github.com/tollgate/tollgate/orchestrator"
@@ -260,17 +258,50 @@ type conns struct {
 	}
 	metrics *telemetry.Metrics
 	tracing *telemetry.Tracing
+	// fleet is the configuration the process's roles are wired from.
+	fleet   fleet.Config
 	closers []func()
 }
 
-// fleet is the part of the configuration the fleet package wires
-// processes from.
-func (c Config) fleet() fleet.Config {
+// fleet is the configuration in the typed form the fleet package wires
+// processes from: this is where the file's and the environment's text
+// (durations, MiB, keys) is parsed; fleet.Config.Validate checks the
+// values. SAST rules directories are resolved by the commands that load
+// them (rulesDir).
+func (c Config) fleet() (fleet.Config, error) {
+	lag, err := c.prometheusLag()
+	if err != nil {
+		return fleet.Config{}, err
+	}
+	every, err := c.rematchInterval()
+	if err != nil {
+		return fleet.Config{}, err
+	}
+	timeout, err := c.taskTimeout()
+	if err != nil {
+		return fleet.Config{}, err
+	}
 	return fleet.Config{Version: Version,
 		Temporal: fleet.Temporal{Address: c.Temporal.Address, Namespace: c.Temporal.Namespace,
 			CAFile: c.Temporal.CAFile, CertFile: c.Temporal.CertFile, KeyFile: c.Temporal.KeyFile},
 		API: fleet.API{Tokens: c.API.Tokens, MaxArchiveBytes: c.API.MaxArchiveBytes, RatePerSecond: c.API.RatePerSecond,
-			Burst: c.API.Burst, Full: c.API.Full, OIDC: c.API.OIDC}}
+			Burst: c.API.Burst, Full: c.API.Full, OIDC: c.API.OIDC},
+		Orchestrator: fleet.Orchestrator{PolicyDir: c.PolicyDir, SigningKey: c.SigningKey,
+			Targets: c.Guard.Targets, DefaultTarget: c.Guard.DefaultTarget, RematchInterval: every,
+			EventsWebhookURL: c.Rematch.WebhookURL, EventsWebhookSecret: os.Getenv("TOLLGATE_EVENTS_WEBHOOK_SECRET"),
+			PrometheusURL: c.Guard.PrometheusURL, HealthLag: lag},
+		Worker: fleet.Worker{Concurrency: c.Worker.Concurrency, DBDir: c.Worker.DBDir, RulesDir: c.Worker.RulesDir,
+			SecretFingerprintKey: []byte(c.Worker.SecretFingerprintKey),
+			TaskMemory:           int64(c.Worker.TaskMemoryMiB) << 20, TaskTimeout: timeout},
+	}, nil
+}
+
+// fleetErr is err, as a usage error when the configuration is at fault.
+func fleetErr(err error) error {
+	if errors.Is(err, fleet.ErrConfig) {
+		return usageErr(err)
+	}
+	return err
 }
 
 // clients are the process's connections and stores, for the fleet package.
@@ -312,16 +343,15 @@ func connect(ctx context.Context, g *globals, cfg Config) (_ *conns, err error) 
 			tr.Shutdown(sctx)
 		})
 	}
-	fcfg := cfg.fleet()
-	if err := fcfg.Validate(); err != nil {
-		return nil, usageErr(err)
-	}
-	copts, err := fleet.TemporalOptions(fcfg.Temporal, c.observability(g))
-	if errors.Is(err, fleet.ErrConfig) {
-		return nil, usageErr(err)
-	}
-	if err != nil {
+	if c.fleet, err = cfg.fleet(); err != nil {
 		return nil, err
+	}
+	if err := c.fleet.Validate(); err != nil {
+		return nil, usageErr(err)
+	}
+	copts, err := fleet.TemporalOptions(c.fleet.Temporal, c.observability(g))
+	if err != nil {
+		return nil, fleetErr(err)
 	}
 	if c.temporal, err = dialTemporal(ctx, copts); err != nil {
 		return nil, err
@@ -409,25 +439,30 @@ func envNames() string {
 	return strings.Join(slices.Sorted(slices.Values(names)), ", ")
 }
 
-// guardHealth is the orchestrator's Prometheus puller and its lag, when a
-// Prometheus is configured.
-func guardHealth(cfg Config, logger *slog.Logger) (activities.HealthPuller, time.Duration, error) {
-	lag := 15 * time.Second
-	if cfg.Guard.PrometheusLag != "" {
-		d, err := time.ParseDuration(cfg.Guard.PrometheusLag)
-		if err != nil || d < 0 {
-			return nil, 0, usageErrf("guard.prometheus_lag %q: want a duration like 15s", cfg.Guard.PrometheusLag)
-		}
-		lag = d
+// prometheusLag reads guard.prometheus_lag: a Go duration, or empty for
+// the default, 15s.
+func (c Config) prometheusLag() (time.Duration, error) {
+	if c.Guard.PrometheusLag == "" {
+		return 15 * time.Second, nil
 	}
-	if cfg.Guard.PrometheusURL == "" {
-		return nil, lag, nil
+	d, err := time.ParseDuration(c.Guard.PrometheusLag)
+	if err != nil || d < 0 {
+		return 0, usageErrf("guard.prometheus_lag %q: want a duration like 15s", c.Guard.PrometheusLag)
 	}
-	p, err := healthpull.NewPuller(cfg.Guard.PrometheusURL, nil, logger)
-	if err != nil {
-		return nil, 0, usageErr(err)
+	return d, nil
+}
+
+// taskTimeout reads worker.task_timeout: a positive Go duration, or empty
+// for the default.
+func (c Config) taskTimeout() (time.Duration, error) {
+	if c.Worker.TaskTimeout == "" {
+		return 0, nil
 	}
-	return p, lag, nil
+	d, err := time.ParseDuration(c.Worker.TaskTimeout)
+	if err != nil || d <= 0 {
+		return 0, usageErrf("worker.task_timeout %q: want a positive Go duration", c.Worker.TaskTimeout)
+	}
+	return d, nil
 }
 
 // processName is the service name of this process's traces: tollgate-serve,

@@ -63,3 +63,29 @@ func TestConfigOIDCRoleMapGrantsOnlyKnownRoles(t *testing.T) {
 		t.Error("an unknown role from $TOLLGATE_OIDC_ROLE_MAP was taken")
 	}
 }
+
+// A worker with bad settings stops at once with a usage error naming the
+// setting, before it dials NATS or Temporal (none run here).
+func TestWorkerRefusesBadSettings(t *testing.T) {
+	t.Setenv("TOLLGATE_CONFIG", "")
+	t.Setenv("TOLLGATE_NATS_URL", "nats://127.0.0.1:1")
+	t.Setenv("TOLLGATE_TEMPORAL_ADDRESS", "127.0.0.1:1")
+	key := strings.Repeat("k", 32)
+	for _, c := range []struct{ env, value, key, field string }{
+		{"TOLLGATE_WORKER_TASK_TIMEOUT", "ten minutes", key, "worker.task_timeout"},
+		{"TOLLGATE_WORKER_TASK_TIMEOUT", "0s", key, "worker.task_timeout"},
+		{"TOLLGATE_WORKER_TASK_MEMORY_MIB", "-1", key, "worker.task_memory_mib"},
+		{"TOLLGATE_WORKER_CONCURRENCY", "-2", key, "worker.concurrency"},
+		{"TOLLGATE_WORKER_CONCURRENCY", "1", "", "worker.secret_fingerprint_key"},
+		{"TOLLGATE_WORKER_CONCURRENCY", "1", "too-short", "worker.secret_fingerprint_key"},
+	} {
+		t.Run(c.field, func(t *testing.T) {
+			t.Setenv(c.env, c.value)
+			t.Setenv("TOLLGATE_SECRET_FINGERPRINT_KEY", c.key)
+			code, _, stderr := run(t, "worker", "--pool", "fast")
+			if code != ExitBadInput || !strings.Contains(stderr, c.field) {
+				t.Fatalf("$%s=%q: exit %d, want %d naming %s: %s", c.env, c.value, code, ExitBadInput, c.field, stderr)
+			}
+		})
+	}
+}

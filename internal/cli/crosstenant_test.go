@@ -49,7 +49,7 @@ func newCrossEnv(t *testing.T) *crossEnv {
 	}
 	dir := t.TempDir()
 	st, err := embedded.Start(context.Background(), embedded.Config{
-		EvidenceDir: filepath.Join(dir, "evidence"), PolicyDir: guardPolicy(t, nil), Version: "test",
+		EvidenceDir: filepath.Join(dir, "evidence"), Orchestrator: fleet.Orchestrator{PolicyDir: guardPolicy(t, nil)}, Version: "test",
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	if err != nil {

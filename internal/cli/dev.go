@@ -67,11 +67,7 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 	if err != nil {
 		return err
 	}
-	pull, lag, err := guardHealth(cfg, g.logger)
-	if err != nil {
-		return err
-	}
-	every, err := cfg.rematchInterval()
+	fcfg, err := cfg.fleet()
 	if err != nil {
 		return err
 	}
@@ -84,11 +80,8 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 		return usageErr(err)
 	}
 	defer tracing.Shutdown(context.Background())
-	ecfg := o.stackConfig(rules)
-	ecfg.SigningKey, ecfg.Logger = cfg.SigningKey, g.logger
-	ecfg.SecretFingerprintKey = []byte(cfg.Worker.SecretFingerprintKey)
-	ecfg.Targets, ecfg.DefaultTarget, ecfg.Health, ecfg.HealthLag = cfg.Guard.Targets, cfg.Guard.DefaultTarget, pull, lag
-	ecfg.Metrics, ecfg.Tracing, ecfg.RematchInterval = metrics, tracing, every
+	ecfg := o.stackConfig(rules, fcfg)
+	ecfg.Logger, ecfg.Metrics, ecfg.Tracing = g.logger, metrics, tracing
 	where := o.evidence
 	if cfg.MinIO.Endpoint != "" {
 		m, err := storage.OpenMinIO(ctx, cfg.MinIO, g.logger)
@@ -100,7 +93,7 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 	}
 	st, err := embedded.Start(ctx, ecfg)
 	if err != nil {
-		return fmt.Errorf("start embedded stack: %w", err)
+		return fleetErr(fmt.Errorf("start embedded stack: %w", err))
 	}
 	defer st.Close()
 	srv, err := newDevAPI(st, token, o.full, fleet.Observability{Logger: g.logger, Metrics: metrics, Tracing: tracing})
@@ -134,14 +127,18 @@ func localAddr(listen string) string {
 	return net.JoinHostPort(host, port)
 }
 
-// stackConfig is the embedded stack dev runs, before the parts that come
-// from the config file. NATS's streams, submitted archives and Temporal's
-// history live in the state folder and outlive a restart, as the evidence
-// does: Temporal runs on a file there, tuned as in the load test, never in
-// memory.
-func (o *devOptions) stackConfig(rules string) embedded.Config {
-	return embedded.Config{DBDir: o.db, PolicyDir: o.policy, RulesDir: rules, EvidenceDir: o.evidence,
-		StateDir: o.state, TemporalDBFile: filepath.Join(o.state, "temporal.db"), TemporalCLI: o.temporalCLI, Version: Version}
+// stackConfig is the embedded stack dev runs: the orchestrator as the
+// configuration (f) says, its policy from the flag; workers with the
+// flags' DB and rules and the configuration's secret fingerprint key.
+// NATS's streams, submitted archives and Temporal's history live in the
+// state folder and outlive a restart, as the evidence does: Temporal runs
+// on a file there, tuned as in the load test, never in memory.
+func (o *devOptions) stackConfig(rules string, f fleet.Config) embedded.Config {
+	orch := f.Orchestrator
+	orch.PolicyDir = o.policy
+	return embedded.Config{Orchestrator: orch,
+		Worker:      fleet.Worker{DBDir: o.db, RulesDir: rules, SecretFingerprintKey: f.Worker.SecretFingerprintKey},
+		EvidenceDir: o.evidence, StateDir: o.state, TemporalDBFile: filepath.Join(o.state, "temporal.db"), TemporalCLI: o.temporalCLI, Version: Version}
 }
 
 // defaultDevStateDir is $TOLLGATE_DEV_STATE_DIR, else tollgate/dev in the

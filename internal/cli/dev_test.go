@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tollgate/tollgate/fleet"
 )
 
 // TestDevRunsTemporalOnAFileInItsState: `tollgate dev` keeps Temporal's
@@ -14,7 +16,7 @@ import (
 // memory, and that file reaches the options Temporal is started with.
 func TestDevRunsTemporalOnAFileInItsState(t *testing.T) {
 	state := t.TempDir()
-	cfg := (&devOptions{state: state}).stackConfig("")
+	cfg := (&devOptions{state: state}).stackConfig("", fleet.Config{})
 	if cfg.StateDir != state {
 		t.Errorf("state dir %q, want %q", cfg.StateDir, state)
 	}

@@ -7,20 +7,14 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
-	"runtime"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/tollgate/tollgate/fleet"
-	"github.com/tollgate/tollgate/orchestrator"
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/vulndb"
-	"github.com/tollgate/tollgate/workers"
-	"github.com/tollgate/tollgate/workers/sandbox"
-	"github.com/tollgate/tollgate/workers/scanners"
 )
 
 const fleetLong = `Configuration comes from --config FILE (YAML; $TOLLGATE_CONFIG) and these
@@ -58,12 +52,9 @@ func newServeCmd(g *globals) *cobra.Command {
 }
 
 func serve(ctx context.Context, g *globals, cfg Config, c *conns) error {
-	srv, err := fleet.NewAPI(cfg.fleet(), c.clients(), c.observability(g))
-	if errors.Is(err, fleet.ErrConfig) {
-		return usageErr(err)
-	}
+	srv, err := fleet.NewAPI(c.fleet, c.clients(), c.observability(g))
 	if err != nil {
-		return err
+		return fleetErr(err)
 	}
 	return serveHTTP(ctx, g, endpoint{"API", cfg.API.Listen, srv.Handler()},
 		endpoint{"metrics", cmp.Or(cfg.MetricsListen, defaultAPIMetricsListen), srv.MetricsHandler()})
@@ -141,20 +132,9 @@ func newOrchestratorCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			return withConns(ctx, g, cfgPath, func(cfg Config, c *conns) error {
-				pull, lag, err := guardHealth(cfg, g.logger)
+				w, err := fleet.StartOrchestrator(ctx, c.fleet, c.clients(), c.observability(g))
 				if err != nil {
-					return err
-				}
-				every, err := cfg.rematchInterval()
-				if err != nil {
-					return err
-				}
-				w, err := fleet.StartOrchestrator(ctx, orchestrator.Config{PolicyDir: cfg.PolicyDir, SigningKey: cfg.SigningKey, Version: Version,
-					Targets: cfg.Guard.Targets, DefaultTarget: cfg.Guard.DefaultTarget, RematchInterval: every,
-					EventsWebhookURL: cfg.Rematch.WebhookURL, EventsWebhookSecret: os.Getenv("TOLLGATE_EVENTS_WEBHOOK_SECRET"), Health: pull, HealthLag: lag},
-					c.clients(), c.observability(g))
-				if err != nil {
-					return err
+					return fleetErr(err)
 				}
 				fmt.Fprintf(g.stderr, "tollgate: orchestrator running (Temporal %s, NATS %s)\n", cfg.Temporal.Address, cfg.NATS.URL)
 				serveMetrics(ctx, g, cfg, c)
@@ -189,15 +169,24 @@ func newWorkerCmd(g *globals) *cobra.Command {
 			if cmd.Flags().Changed("concurrency") {
 				cfg.Worker.Concurrency = concurrency
 			}
+			// The worker's settings are checked before anything is dialled.
+			fcfg, err := cfg.fleet()
+			if err != nil {
+				return err
+			}
+			if fcfg.Worker.RulesDir, err = rulesDir(fcfg.Worker.RulesDir); err != nil {
+				return err
+			}
+			fcfg.Worker.LogLevel = g.logLevel
+			if err := fcfg.ValidateWorker(); err != nil {
+				return usageErr(err)
+			}
 			c, err := connect(ctx, g, cfg)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			if len(cfg.Worker.SecretFingerprintKey) < scanners.MinFingerprintKeyBytes {
-				return usageErrf("worker: $TOLLGATE_SECRET_FINGERPRINT_KEY (worker.secret_fingerprint_key) must be at least %d bytes, the same in every worker", scanners.MinFingerprintKeyBytes)
-			}
-			sb, err := startSandbox(ctx, g, cfg, pool)
+			sb, err := fleet.StartSandbox(ctx, fcfg, pool, g.logger)
 			if err != nil {
 				if ctx.Err() != nil {
 					// Stopped (SIGTERM) while the scanners were loading:
@@ -205,13 +194,13 @@ func newWorkerCmd(g *globals) *cobra.Command {
 					fmt.Fprintf(g.stderr, "tollgate: %s worker stopped before it started\n", pool)
 					return nil
 				}
-				return err
+				return fleetErr(err)
 			}
 			defer sb.Close()
 			meter := c.metrics.Meter("tollgate/worker")
-			w, err := fleet.NewWorker(workers.Config{Pool: pool, Concurrency: cfg.Worker.Concurrency}, c.clients(), sb, c.observability(g))
+			w, err := fleet.NewWorker(fcfg, pool, c.clients(), sb, c.observability(g))
 			if err != nil {
-				return usageErr(err)
+				return fleetErr(err)
 			}
 			if err := observeDBAge(meter, cfg.Worker.DBDir); err != nil {
 				return err
@@ -225,28 +214,6 @@ func newWorkerCmd(g *globals) *cobra.Command {
 	cmd.Flags().StringVar(&pool, "pool", "", "pool: fast or deep")
 	cmd.Flags().IntVar(&concurrency, "concurrency", 0, "tasks at once (default: the number of CPUs; $TOLLGATE_WORKER_CONCURRENCY)")
 	return cmd
-}
-
-// startSandbox starts a worker's sandboxed scanner processes, one per slot.
-func startSandbox(ctx context.Context, g *globals, cfg Config, pool string) (*sandbox.Pool, error) {
-	var timeout time.Duration
-	if cfg.Worker.TaskTimeout != "" {
-		d, err := time.ParseDuration(cfg.Worker.TaskTimeout)
-		if err != nil || d <= 0 {
-			return nil, usageErrf("worker.task_timeout %q: want a positive Go duration", cfg.Worker.TaskTimeout)
-		}
-		timeout = d
-	}
-	if cfg.Worker.TaskMemoryMiB < 0 {
-		return nil, usageErrf("worker.task_memory_mib %d must not be negative", cfg.Worker.TaskMemoryMiB)
-	}
-	rules, err := rulesDir(cfg.Worker.RulesDir)
-	if err != nil {
-		return nil, err
-	}
-	return sandbox.Start(ctx, sandbox.Config{Slots: cmp.Or(cfg.Worker.Concurrency, runtime.NumCPU()), Name: pool, DBDir: cfg.Worker.DBDir, RulesDir: rules, Version: Version,
-		TaskMemory: int64(cfg.Worker.TaskMemoryMiB) << 20, TaskTimeout: timeout, LogLevel: g.logLevel,
-		SecretFingerprintKey: []byte(cfg.Worker.SecretFingerprintKey)}, g.logger)
 }
 
 // serveMetrics serves the process's /metrics on TOLLGATE_METRICS_LISTEN, if

@@ -142,9 +142,10 @@ func newGuardEnv(t *testing.T, rules map[string]any, health func(*embedded.Confi
 	t.Cleanup(ds.Close)
 	dir := t.TempDir()
 	cfg := embedded.Config{
-		EvidenceDir: filepath.Join(dir, "evidence"), PolicyDir: guardPolicy(t, rules), Version: "test",
-		DefaultTarget: &deployers.Target{Type: deployers.TypeWebhook, URL: ds.URL + "/deploy", Secret: deploySecret},
-		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		EvidenceDir: filepath.Join(dir, "evidence"), Version: "test",
+		Orchestrator: fleet.Orchestrator{PolicyDir: guardPolicy(t, rules),
+			DefaultTarget: &deployers.Target{Type: deployers.TypeWebhook, URL: ds.URL + "/deploy", Secret: deploySecret}},
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	if health != nil {
 		health(&cfg)
@@ -380,7 +381,7 @@ func TestGuardRollsBackEndToEnd(t *testing.T) {
 		}
 		// One scrape behind: every query of a sample sees the same scrapes,
 		// and the sample is still fresh for a 1s interval (under 2 intervals).
-		cfg.Health, cfg.HealthLag = puller, time.Second
+		cfg.Orchestrator.Health, cfg.Orchestrator.HealthLag = puller, time.Second
 	})
 
 	push := startPusher(t, e.api.URL, "token-health", "todo")

@@ -19,6 +19,7 @@ import (
 
 	"github.com/tollgate/tollgate/api"
 	"github.com/tollgate/tollgate/embedded"
+	"github.com/tollgate/tollgate/fleet"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage/archive"
 	"github.com/tollgate/tollgate/tasks"
@@ -132,13 +133,13 @@ func runScan(ctx context.Context, g *globals, o *scanOptions, path string) error
 
 	st, err := embedded.Start(ctx, embedded.Config{
 		ScanRoots: []string{dir}, // the sandboxed scanners read the scanned tree and nothing else
-		DBDir:     o.db, PolicyDir: o.policy, RulesDir: rules, LicenseDeny: o.denyLicense, EvidenceDir: o.evidence,
-		TemporalCLI: o.temporalCLI, SigningKey: o.signingKey, Version: Version, Logger: g.logger,
-		SecretFingerprintKey: []byte(os.Getenv("TOLLGATE_SECRET_FINGERPRINT_KEY")),
-		RematchInterval:      -1, // a one-off scan has no live releases to watch
+		Orchestrator: fleet.Orchestrator{PolicyDir: o.policy, LicenseDeny: o.denyLicense, SigningKey: o.signingKey,
+			RematchInterval: -1}, // a one-off scan has no live releases to watch
+		Worker:      fleet.Worker{DBDir: o.db, RulesDir: rules, SecretFingerprintKey: []byte(os.Getenv("TOLLGATE_SECRET_FINGERPRINT_KEY"))},
+		EvidenceDir: o.evidence, TemporalCLI: o.temporalCLI, Version: Version, Logger: g.logger,
 	})
 	if err != nil {
-		return fmt.Errorf("start embedded stack: %w", err)
+		return fleetErr(fmt.Errorf("start embedded stack: %w", err))
 	}
 	defer st.Close()
 	progress("embedded stack up in %.2fs (NATS, Temporal dev server %s, warm scanners)", time.Since(begin).Seconds(), st.TemporalAddr())
