@@ -206,7 +206,7 @@ func (c Config) Validate() error {
 func (c Config) ValidateWorker() error {
 	var keyErr error
 	if n := len(c.Worker.SecretFingerprintKey); n < scanners.MinFingerprintKeyBytes {
-		keyErr = configErrorf("worker.secret_fingerprint_key: %d bytes, want at least %d, the same in every worker", n, scanners.MinFingerprintKeyBytes)
+		keyErr = configErrorf("worker.secret_fingerprint_key ($TOLLGATE_SECRET_FINGERPRINT_KEY): %d bytes, want at least %d, the same in every worker", n, scanners.MinFingerprintKeyBytes)
 	}
 	return errors.Join(c.Validate(), keyErr)
 }

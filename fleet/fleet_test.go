@@ -56,7 +56,7 @@ func TestValidateWorkerNeedsTheFingerprintKey(t *testing.T) {
 	t.Parallel()
 	for _, key := range []string{"", "short"} {
 		err := Config{Worker: Worker{SecretFingerprintKey: []byte(key)}}.ValidateWorker()
-		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "worker.secret_fingerprint_key:") {
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "worker.secret_fingerprint_key ($TOLLGATE_SECRET_FINGERPRINT_KEY):") {
 			t.Errorf("key %q: ValidateWorker = %v, want ErrConfig naming worker.secret_fingerprint_key", key, err)
 		}
 	}
