@@ -37,7 +37,16 @@ func FuzzExtractTar(f *testing.F) {
 }
 
 func FuzzExtractZip(f *testing.F) {
-	for _, entries := range [][]zEntry{
+	for _, entries := range fuzzZipSeeds() {
+		f.Add(buildZip(f, entries...))
+	}
+	f.Fuzz(fuzzExtract)
+}
+
+// fuzzZipSeeds are zip entry lists covering the happy path and each hostile
+// shape.
+func fuzzZipSeeds() [][]zEntry {
+	return [][]zEntry{
 		{{name: "app/", mode: fs.ModeDir | 0o755}, {name: "app/main.go", body: "package main"}, {name: "app/link", body: "main.go", mode: fs.ModeSymlink | 0o777}, {name: "app/run", body: "#!/bin/sh", mode: 0o4755, store: true}},
 		{{name: "../evil", body: "x"}},
 		{{name: `..\evil`, body: "x"}, {name: "C:/x", body: "x"}},
@@ -45,10 +54,7 @@ func FuzzExtractZip(f *testing.F) {
 		{{name: "l", body: "sub", mode: fs.ModeSymlink | 0o777}, {name: "sub/", mode: fs.ModeDir | 0o755}, {name: "l/x", body: "x"}},
 		{{name: "p", mode: fs.ModeNamedPipe | 0o644}, {name: "a\x00b", body: "x"}},
 		{{name: "zeros", body: strings.Repeat("\x00", 64<<10)}},
-	} {
-		f.Add(buildZip(f, entries...))
 	}
-	f.Fuzz(fuzzExtract)
 }
 
 // fuzzExtract extracts data and checks it never panics, fails only by

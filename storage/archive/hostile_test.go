@@ -17,11 +17,22 @@ import (
 	"testing"
 )
 
-// TestExtractRejectsHostileArchives builds each hostile archive in the test
-// and checks it is rejected for the right reason, with a one-line error,
-// without anything written outside dest.
-func TestExtractRejectsHostileArchives(t *testing.T) {
-	t.Parallel()
+// hostileCase is one hostile archive, built in the test, and the reason it
+// must be rejected for.
+type hostileCase struct {
+	name    string
+	archive func(t *testing.T, b *testBundle) []byte
+	lim     Limits
+	reason  Reason
+	// escape lists paths, relative to base, that must not exist.
+	escape []string
+	// inside lists paths, relative to dest, that must not exist.
+	inside []string
+}
+
+// hostileCases are the hostile archives and limit cases that Extract must
+// reject, and Check must reject alike.
+func hostileCases() []hostileCase {
 	deep := strings.Repeat("d/", 64) + "f"
 	tgz := func(e ...tEntry) func(t *testing.T, b *testBundle) []byte {
 		return func(t *testing.T, b *testBundle) []byte { return buildTar(t, true, e...) }
@@ -29,16 +40,7 @@ func TestExtractRejectsHostileArchives(t *testing.T) {
 	zp := func(e ...zEntry) func(t *testing.T, b *testBundle) []byte {
 		return func(t *testing.T, b *testBundle) []byte { return buildZip(t, e...) }
 	}
-	for _, tc := range []struct {
-		name    string
-		archive func(t *testing.T, b *testBundle) []byte
-		lim     Limits
-		reason  Reason
-		// escape lists paths, relative to base, that must not exist.
-		escape []string
-		// inside lists paths, relative to dest, that must not exist.
-		inside []string
-	}{
+	return []hostileCase{
 		{name: "tar zip slip", archive: tgz(tfile("../evil", "x")), reason: ReasonPathEscape, escape: []string{"evil"}},
 		{name: "tar nested slip", archive: tgz(tfile("a/../../evil", "x")), reason: ReasonPathEscape, escape: []string{"evil"}},
 		{name: "zip slip", archive: zp(zEntry{name: "../evil", body: "x"}), reason: ReasonPathEscape, escape: []string{"evil"}},
@@ -184,7 +186,15 @@ func TestExtractRejectsHostileArchives(t *testing.T) {
 		}, reason: ReasonUnknownFormat},
 		{name: "unknown format", archive: func(t *testing.T, b *testBundle) []byte { return []byte("hello, world") }, reason: ReasonUnknownFormat},
 		{name: "empty input", archive: func(t *testing.T, b *testBundle) []byte { return nil }, reason: ReasonUnknownFormat},
-	} {
+	}
+}
+
+// TestExtractRejectsHostileArchives builds each hostile archive in the test
+// and checks it is rejected for the right reason, with a one-line error,
+// without anything written outside dest.
+func TestExtractRejectsHostileArchives(t *testing.T) {
+	t.Parallel()
+	for _, tc := range hostileCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t)
