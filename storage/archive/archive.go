@@ -69,23 +69,30 @@ type Stats struct {
 // reject the archive wrap ErrRejected; see the package documentation. The
 // returned Stats describe what was written, also on error.
 func Extract(ctx context.Context, src, dest string, limits Limits) (Stats, error) {
-	f, err := os.Open(src)
-	if err != nil {
-		return Stats{}, fmt.Errorf("extract %q: %w", src, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return Stats{}, fmt.Errorf("extract %q: %w", src, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return Stats{}, fmt.Errorf("extract %q: not a regular file", src)
-	}
-	st, err := extract(ctx, f, f, fi.Size(), dest, limits)
+	st, err := withFile(src, func(f *os.File, size int64) (Stats, error) {
+		return extract(ctx, f, f, size, dest, limits)
+	})
 	if err != nil {
 		return st, fmt.Errorf("extract %q: %w", src, err)
 	}
 	return st, nil
+}
+
+// withFile opens src, a regular file, and runs fn on it and its size.
+func withFile(src string, fn func(f *os.File, size int64) (Stats, error)) (Stats, error) {
+	f, err := os.Open(src)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Stats{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		return Stats{}, errors.New("not a regular file")
+	}
+	return fn(f, fi.Size())
 }
 
 // ExtractReader is Extract for an archive read from r, such as an HTTP
@@ -117,19 +124,9 @@ func ExtractReader(ctx context.Context, r io.Reader, size int64, dest string, li
 // same limit checks, and thrown away; directories, symlinks and hard links
 // are recorded only in memory. An archive Check accepts, Extract accepts.
 func Check(ctx context.Context, src string, limits Limits) (Stats, error) {
-	f, err := os.Open(src)
-	if err != nil {
-		return Stats{}, fmt.Errorf("check %q: %w", src, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return Stats{}, fmt.Errorf("check %q: %w", src, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return Stats{}, fmt.Errorf("check %q: not a regular file", src)
-	}
-	st, err := check(ctx, f, f, fi.Size(), limits)
+	st, err := withFile(src, func(f *os.File, size int64) (Stats, error) {
+		return check(ctx, f, f, size, limits)
+	})
 	if err != nil {
 		return st, fmt.Errorf("check %q: %w", src, err)
 	}

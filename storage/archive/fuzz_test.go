@@ -75,3 +75,27 @@ func fuzzExtract(t *testing.T, data []byte) {
 	}
 	b.assertContained(t)
 }
+
+// FuzzCheckMatchesExtract checks that Check decides every input as Extract
+// does: both accept it, or both reject it with the same reason, and give the
+// same Stats; and that the extractor under a strictSink is never refused by
+// it. Any error that is not a rejection fails (ctx is never cancelled here).
+func FuzzCheckMatchesExtract(f *testing.F) {
+	for _, entries := range fuzzTarSeeds() {
+		f.Add(buildTar(f, false, entries...))
+		f.Add(buildTar(f, true, entries...))
+	}
+	for _, entries := range fuzzZipSeeds() {
+		f.Add(buildZip(f, entries...))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b := setup(t)
+		ctx := context.Background()
+		est, eerr := ExtractReader(ctx, bytes.NewReader(data), int64(len(data)), b.dest, fuzzLimits)
+		cst, cerr := CheckReader(ctx, bytes.NewReader(data), int64(len(data)), fuzzLimits)
+		assertSameOutcome(t, "CheckReader", est, eerr, cst, cerr)
+		sst, serr := runStrict(t, data, fuzzLimits)
+		assertSameOutcome(t, "strict sink", est, eerr, sst, serr)
+		b.assertContained(t)
+	})
+}
