@@ -338,15 +338,11 @@ func (s *Server) spool(part *multipart.Part) (*os.File, int64, error) {
 	return f, n, nil
 }
 
-// checkArchive runs the archive checks at the edge: the archive is extracted
-// with the same limits as the workers use, then thrown away.
+// checkArchive runs the archive checks at the edge: archive.Check makes every
+// decision the workers' extraction will make, with the same limits, and
+// writes nothing, so a hostile archive is refused before anything is stored.
 func (s *Server) checkArchive(ctx context.Context, path string) error {
-	dir, err := os.MkdirTemp(s.cfg.WorkDir, "tollgate-check-*")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	_, err = archive.Extract(ctx, path, dir, s.cfg.Limits)
+	_, err := archive.Check(ctx, path, s.cfg.Limits)
 	return err
 }
 

@@ -65,7 +65,7 @@ type Config struct {
 	// MaxLimiterKeys bounds each rate limiter's table of clients
 	// (default 10000): the least recently seen client is forgotten first.
 	MaxLimiterKeys int
-	// MaxConcurrentChecks bounds the archive checks (extractions) running
+	// MaxConcurrentChecks bounds the archive checks (archive.Check) running
 	// at once (default: the number of CPUs); CheckQueueWait is how long a
 	// submission waits for a free slot before it is answered 503 with
 	// Retry-After (default 10s).

@@ -1,5 +1,5 @@
-// Package archive extracts untrusted source archives safely and packs
-// directories into archives for upload.
+// Package archive extracts untrusted source archives safely, checks them
+// without writing anything, and packs directories into archives for upload.
 //
 // Extract accepts tar, tar.gz and zip, detected by their magic bytes, and
 // rejects, with an error wrapping ErrRejected, anything that could write
@@ -28,6 +28,15 @@
 // Extracted files get mode 0644, or 0755 if any execute bit was set;
 // directories get 0755; ownership and times are not restored.
 //
+// Check makes the same decisions as Extract, with the same errors and Stats,
+// without writing: no destination, no temporary file. It runs the one
+// extractor, whose tree (an in-memory record of every path put so far) makes
+// every decision, including those a disk would otherwise make for it (a name
+// already taken, a hard link's target, an empty start); only the sink differs:
+// Extract writes under an os.Root, Check reads file bodies through the same
+// limit checks into nothing. The API uses Check to refuse hostile archives at
+// the edge; the workers Extract.
+//
 // Cancelling ctx stops the extraction between entries and between reads; the
 // error then wraps ctx.Err() and not ErrRejected, since nothing was decided
 // about the archive. On any error the destination may hold a partial
@@ -47,7 +56,7 @@ import (
 	"path/filepath"
 )
 
-// Stats describes an extraction.
+// Stats describes an extraction, or for Check the extraction it stands for.
 type Stats struct {
 	// Files is the number of regular files (including hard links) created.
 	Files int
@@ -60,23 +69,30 @@ type Stats struct {
 // reject the archive wrap ErrRejected; see the package documentation. The
 // returned Stats describe what was written, also on error.
 func Extract(ctx context.Context, src, dest string, limits Limits) (Stats, error) {
-	f, err := os.Open(src)
-	if err != nil {
-		return Stats{}, fmt.Errorf("extract %q: %w", src, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return Stats{}, fmt.Errorf("extract %q: %w", src, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return Stats{}, fmt.Errorf("extract %q: not a regular file", src)
-	}
-	st, err := extract(ctx, f, f, fi.Size(), dest, limits)
+	st, err := withFile(src, func(f *os.File, size int64) (Stats, error) {
+		return extract(ctx, f, f, size, dest, limits)
+	})
 	if err != nil {
 		return st, fmt.Errorf("extract %q: %w", src, err)
 	}
 	return st, nil
+}
+
+// withFile opens src, a regular file, and runs fn on it and its size.
+func withFile(src string, fn func(f *os.File, size int64) (Stats, error)) (Stats, error) {
+	f, err := os.Open(src)
+	if err != nil {
+		return Stats{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Stats{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		return Stats{}, errors.New("not a regular file")
+	}
+	return fn(f, fi.Size())
 }
 
 // ExtractReader is Extract for an archive read from r, such as an HTTP
@@ -102,18 +118,48 @@ func ExtractReader(ctx context.Context, r io.Reader, size int64, dest string, li
 	return st, nil
 }
 
+// Check makes every decision Extract would make on the archive at src, with
+// the same errors and the same Stats, and writes nothing: no destination, no
+// temporary file. File bodies are still read and decompressed, through the
+// same limit checks, and thrown away; directories, symlinks and hard links
+// are recorded only in memory. An archive Check accepts, Extract accepts.
+func Check(ctx context.Context, src string, limits Limits) (Stats, error) {
+	st, err := withFile(src, func(f *os.File, size int64) (Stats, error) {
+		return check(ctx, f, f, size, limits)
+	})
+	if err != nil {
+		return st, fmt.Errorf("check %q: %w", src, err)
+	}
+	return st, nil
+}
+
+// CheckReader is Check for an archive read from r, as ExtractReader is
+// Extract. Tar and tar.gz are streamed. A zip needs random access, and
+// CheckReader never spools one to disk: unless r implements io.ReaderAt and
+// size is known, a zip fails with ErrNeedReaderAt (not a rejection).
+func CheckReader(ctx context.Context, r io.Reader, size int64, limits Limits) (Stats, error) {
+	var ra io.ReaderAt
+	if a, ok := r.(io.ReaderAt); ok && size >= 0 {
+		ra = a
+		r = io.NewSectionReader(a, 0, size)
+	}
+	st, err := check(ctx, r, ra, size, limits)
+	if err != nil {
+		return st, fmt.Errorf("check archive stream: %w", err)
+	}
+	return st, nil
+}
+
+// ErrNeedReaderAt is returned by CheckReader for a zip read from a plain
+// stream: checking it would mean writing it to disk first.
+var ErrNeedReaderAt = errors.New("a zip archive needs an io.ReaderAt of known size to be checked without writing it")
+
 // extract is the shared body of Extract and ExtractReader. ra, if not nil,
 // reads the same bytes as r by offset.
 func extract(ctx context.Context, r io.Reader, ra io.ReaderAt, size int64, dest string, limits Limits) (Stats, error) {
-	if err := limits.Validate(); err != nil {
+	lim, err := admit(ctx, size, limits)
+	if err != nil {
 		return Stats{}, err
-	}
-	lim := limits.withDefaults()
-	if err := ctx.Err(); err != nil {
-		return Stats{}, err
-	}
-	if size > lim.streamCap() {
-		return Stats{}, reject("", ReasonTooLarge, fmt.Sprintf("%d bytes, limit %d", size, lim.streamCap()))
 	}
 	root, err := os.OpenRoot(dest)
 	if err != nil {
@@ -123,11 +169,43 @@ func extract(ctx context.Context, r io.Reader, ra io.ReaderAt, size int64, dest 
 	if err := emptyDir(root, dest); err != nil {
 		return Stats{}, err
 	}
+	return run(ctx, r, ra, size, lim, dirSink{root}, filepath.Dir(dest))
+}
+
+// check is the shared body of Check and CheckReader.
+func check(ctx context.Context, r io.Reader, ra io.ReaderAt, size int64, limits Limits) (Stats, error) {
+	lim, err := admit(ctx, size, limits)
+	if err != nil {
+		return Stats{}, err
+	}
+	return run(ctx, r, ra, size, lim, discardSink{}, "")
+}
+
+// admit validates limits and rejects a known size over them, before anything
+// is opened or read; it returns the limits with their defaults.
+func admit(ctx context.Context, size int64, limits Limits) (Limits, error) {
+	if err := limits.Validate(); err != nil {
+		return Limits{}, err
+	}
+	lim := limits.withDefaults()
+	if err := ctx.Err(); err != nil {
+		return Limits{}, err
+	}
+	if size > lim.streamCap() {
+		return Limits{}, reject("", ReasonTooLarge, fmt.Sprintf("%d bytes, limit %d", size, lim.streamCap()))
+	}
+	return lim, nil
+}
+
+// run reads the archive and puts what it accepts into s: the one set of rules
+// behind both Extract and Check. spoolDir is where a zip read from a plain
+// stream is spooled, or "" if it must not be.
+func run(ctx context.Context, r io.Reader, ra io.ReaderAt, size int64, lim Limits, s sink, spoolDir string) (Stats, error) {
 	m := &meter{ctx: ctx, outCap: lim.streamCap(), maxRatio: lim.MaxRatio}
-	x := &extractor{root: root, lim: lim, meter: m, tree: newTree()}
+	x := &extractor{sink: s, lim: lim, meter: m, tree: newTree()}
 	// A small buffer keeps read-ahead, and so the ratio's slack, small.
 	src := bufio.NewReaderSize(&inReader{r: r, m: m}, 4096)
-	err = x.detect(src, ra, size, dest)
+	err := x.detect(src, ra, size, spoolDir)
 	if ferr := x.finish(); ferr != nil && (err == nil || !errors.Is(ferr, ErrRejected)) {
 		err = ferr // a failed clean-up outranks the first error
 	}
@@ -141,7 +219,7 @@ var (
 )
 
 // detect picks the format from the magic bytes and extracts.
-func (x *extractor) detect(src *bufio.Reader, ra io.ReaderAt, size int64, dest string) error {
+func (x *extractor) detect(src *bufio.Reader, ra io.ReaderAt, size int64, spoolDir string) error {
 	ctx := x.meter.ctx
 	magic, err := src.Peek(4)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -166,7 +244,7 @@ func (x *extractor) detect(src *bufio.Reader, ra io.ReaderAt, size int64, dest s
 		return nil
 	case bytes.HasPrefix(magic, zipMagic) || bytes.HasPrefix(magic, zipEmpty):
 		if ra == nil {
-			spool, n, err := x.spool(src, dest)
+			spool, n, err := x.spool(src, spoolDir)
 			if err != nil {
 				return err
 			}
@@ -193,9 +271,13 @@ func (x *extractor) tarStream(r *bufio.Reader, notTar string) error {
 }
 
 // spool copies a zip that arrived as a plain stream to an unnamed temporary
-// file in dest's parent, so archive/zip can read it by offset.
-func (x *extractor) spool(src io.Reader, dest string) (*os.File, int64, error) {
-	f, err := os.CreateTemp(filepath.Dir(dest), ".tollgate-zip-*")
+// file in dir (the destination's parent), so archive/zip can read it by
+// offset. With no dir (Check) it refuses: nothing may be written.
+func (x *extractor) spool(src io.Reader, dir string) (*os.File, int64, error) {
+	if dir == "" {
+		return nil, 0, ErrNeedReaderAt
+	}
+	f, err := os.CreateTemp(dir, ".tollgate-zip-*")
 	if err != nil {
 		return nil, 0, fmt.Errorf("create spool file: %w", err)
 	}

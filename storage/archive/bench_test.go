@@ -42,7 +42,9 @@ func smallApp() ([]tEntry, []zEntry) {
 	return tes, zes
 }
 
-func BenchmarkExtract(b *testing.B) {
+// benchArchives writes the small app as tar.gz and zip files and runs fn on
+// each.
+func benchArchives(b *testing.B, fn func(b *testing.B, src string)) {
 	tes, zes := smallApp()
 	for _, tc := range []struct {
 		name string
@@ -57,17 +59,55 @@ func BenchmarkExtract(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
-			for b.Loop() {
-				b.StopTimer()
-				dest, err := os.MkdirTemp(b.TempDir(), "dest")
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
-				if _, err := Extract(context.Background(), src, dest, Limits{}); err != nil {
-					b.Fatal(err)
-				}
-			}
+			fn(b, src)
 		})
 	}
+}
+
+func BenchmarkExtract(b *testing.B) {
+	benchArchives(b, func(b *testing.B, src string) {
+		for b.Loop() {
+			b.StopTimer()
+			dest, err := os.MkdirTemp(b.TempDir(), "dest")
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+			if _, err := Extract(context.Background(), src, dest, Limits{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkCheck is BenchmarkExtract's work without the writing: what the
+// API's edge check costs per upload.
+func BenchmarkCheck(b *testing.B) {
+	benchArchives(b, func(b *testing.B, src string) {
+		for b.Loop() {
+			if _, err := Check(context.Background(), src, Limits{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkExtractThrowAway is what the API's edge check did before Check:
+// create a directory, extract into it, remove it.
+func BenchmarkExtractThrowAway(b *testing.B) {
+	benchArchives(b, func(b *testing.B, src string) {
+		tmp := b.TempDir()
+		for b.Loop() {
+			dest, err := os.MkdirTemp(tmp, "dest")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := Extract(context.Background(), src, dest, Limits{}); err != nil {
+				b.Fatal(err)
+			}
+			if err := os.RemoveAll(dest); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

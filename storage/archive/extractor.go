@@ -5,15 +5,15 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 )
 
-// extractor writes entries under an os.Root, so no write can leave the
-// destination even if the tree bookkeeping were wrong or the directory were
-// changed underneath it. It enforces the entry, size and name limits; the
-// meter enforces the stream limits.
+// extractor decides every entry from its tree and the limits, then hands what
+// it accepts to its sink: a dirSink writes it under an os.Root (Extract), a
+// discardSink drops it (Check). It enforces the entry, size and name limits;
+// the meter enforces the stream limits. Every decision is made before the sink
+// is called, so both sinks see the same archive accepted or rejected alike.
 type extractor struct {
-	root     *os.Root
+	sink     sink
 	lim      Limits
 	meter    *meter
 	tree     *tree
@@ -64,12 +64,8 @@ func (x *extractor) prepare(raw, name string) error {
 }
 
 func (x *extractor) mkdir(raw, name string) error {
-	if err := x.root.Mkdir(name, 0o755); err != nil {
-		return fmt.Errorf("entry %s: create directory: %w", quote(raw), err)
-	}
-	// Mkdir is subject to the umask; make the mode exact.
-	if err := x.root.Chmod(name, 0o755); err != nil {
-		return fmt.Errorf("entry %s: chmod directory: %w", quote(raw), err)
+	if err := x.sink.mkdir(name); err != nil {
+		return fmt.Errorf("entry %s: %w", quote(raw), err)
 	}
 	x.tree.kinds[name] = kindDir
 	return nil
@@ -110,20 +106,15 @@ func (x *extractor) file(raw string, mode fs.FileMode, size int64, body io.Reade
 	if mode&0o111 != 0 {
 		perm = 0o755
 	}
-	// O_EXCL: never follow or replace whatever is at name.
-	f, err := x.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	f, err := x.sink.create(name, perm)
 	if err != nil {
-		return fmt.Errorf("entry %s: create file: %w", quote(raw), err)
+		return fmt.Errorf("entry %s: %w", quote(raw), err)
 	}
 	x.tree.kinds[name] = kindFile
 	x.stats.Files++
 	if err := x.copy(raw, f, body); err != nil {
 		_ = f.Close()
 		return err
-	}
-	if err := f.Chmod(perm); err != nil { // the umask applied at create
-		_ = f.Close()
-		return fmt.Errorf("entry %s: chmod file: %w", quote(raw), err)
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("entry %s: close file: %w", quote(raw), err)
@@ -132,8 +123,8 @@ func (x *extractor) file(raw string, mode fs.FileMode, size int64, body io.Reade
 }
 
 // copy streams body into f, checking the per-file and total limits before
-// each write so that nothing past a limit reaches the disk.
-func (x *extractor) copy(raw string, f *os.File, body io.Reader) error {
+// each write so that nothing past a limit reaches the sink.
+func (x *extractor) copy(raw string, f io.Writer, body io.Reader) error {
 	if x.buf == nil {
 		x.buf = make([]byte, 32<<10)
 	}
@@ -182,8 +173,8 @@ func (x *extractor) symlink(raw, target string) error {
 		rej.Entry = raw
 		return rej
 	}
-	if err := x.root.Symlink(target, name); err != nil {
-		return fmt.Errorf("entry %s: create symlink: %w", quote(raw), err)
+	if err := x.sink.symlink(target, name); err != nil {
+		return fmt.Errorf("entry %s: %w", quote(raw), err)
 	}
 	x.symlinks = append(x.symlinks, name)
 	return nil
@@ -203,8 +194,8 @@ func (x *extractor) hardlink(raw, target string) error {
 	if err := x.prepare(raw, name); err != nil {
 		return err
 	}
-	if err := x.root.Link(old, name); err != nil {
-		return fmt.Errorf("entry %s: create hard link: %w", quote(raw), err)
+	if err := x.sink.link(old, name); err != nil {
+		return fmt.Errorf("entry %s: %w", quote(raw), err)
 	}
 	x.tree.kinds[name] = kindFile
 	x.stats.Files++
@@ -221,27 +212,9 @@ func (x *extractor) finish() error {
 		return nil
 	}
 	for _, name := range x.symlinks {
-		if err := x.root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := x.sink.remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("remove symlink %s of rejected archive: %w", quote(name), err)
 		}
 	}
 	return rej
-}
-
-// emptyDir fails unless the directory root refers to is empty: the tree
-// bookkeeping assumes it starts from nothing.
-func emptyDir(root *os.Root, dest string) error {
-	d, err := root.Open(".")
-	if err != nil {
-		return fmt.Errorf("open destination %q: %w", dest, err)
-	}
-	defer d.Close()
-	names, err := d.Readdirnames(1)
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("read destination %q: %w", dest, err)
-	}
-	if len(names) > 0 {
-		return fmt.Errorf("destination %q is not empty", dest)
-	}
-	return nil
 }

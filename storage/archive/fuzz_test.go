@@ -37,7 +37,16 @@ func FuzzExtractTar(f *testing.F) {
 }
 
 func FuzzExtractZip(f *testing.F) {
-	for _, entries := range [][]zEntry{
+	for _, entries := range fuzzZipSeeds() {
+		f.Add(buildZip(f, entries...))
+	}
+	f.Fuzz(fuzzExtract)
+}
+
+// fuzzZipSeeds are zip entry lists covering the happy path and each hostile
+// shape.
+func fuzzZipSeeds() [][]zEntry {
+	return [][]zEntry{
 		{{name: "app/", mode: fs.ModeDir | 0o755}, {name: "app/main.go", body: "package main"}, {name: "app/link", body: "main.go", mode: fs.ModeSymlink | 0o777}, {name: "app/run", body: "#!/bin/sh", mode: 0o4755, store: true}},
 		{{name: "../evil", body: "x"}},
 		{{name: `..\evil`, body: "x"}, {name: "C:/x", body: "x"}},
@@ -45,10 +54,7 @@ func FuzzExtractZip(f *testing.F) {
 		{{name: "l", body: "sub", mode: fs.ModeSymlink | 0o777}, {name: "sub/", mode: fs.ModeDir | 0o755}, {name: "l/x", body: "x"}},
 		{{name: "p", mode: fs.ModeNamedPipe | 0o644}, {name: "a\x00b", body: "x"}},
 		{{name: "zeros", body: strings.Repeat("\x00", 64<<10)}},
-	} {
-		f.Add(buildZip(f, entries...))
 	}
-	f.Fuzz(fuzzExtract)
 }
 
 // fuzzExtract extracts data and checks it never panics, fails only by
@@ -68,4 +74,28 @@ func fuzzExtract(t *testing.T, data []byte) {
 		t.Fatalf("stats %+v exceed limits %+v", st, fuzzLimits)
 	}
 	b.assertContained(t)
+}
+
+// FuzzCheckMatchesExtract checks that Check decides every input as Extract
+// does: both accept it, or both reject it with the same reason, and give the
+// same Stats; and that the extractor under a strictSink is never refused by
+// it. Any error that is not a rejection fails (ctx is never cancelled here).
+func FuzzCheckMatchesExtract(f *testing.F) {
+	for _, entries := range fuzzTarSeeds() {
+		f.Add(buildTar(f, false, entries...))
+		f.Add(buildTar(f, true, entries...))
+	}
+	for _, entries := range fuzzZipSeeds() {
+		f.Add(buildZip(f, entries...))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		b := setup(t)
+		ctx := context.Background()
+		est, eerr := ExtractReader(ctx, bytes.NewReader(data), int64(len(data)), b.dest, fuzzLimits)
+		cst, cerr := CheckReader(ctx, bytes.NewReader(data), int64(len(data)), fuzzLimits)
+		assertSameOutcome(t, "CheckReader", est, eerr, cst, cerr)
+		sst, serr := runStrict(t, data, fuzzLimits)
+		assertSameOutcome(t, "strict sink", est, eerr, sst, serr)
+		b.assertContained(t)
+	})
 }

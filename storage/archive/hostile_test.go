@@ -17,11 +17,22 @@ import (
 	"testing"
 )
 
-// TestExtractRejectsHostileArchives builds each hostile archive in the test
-// and checks it is rejected for the right reason, with a one-line error,
-// without anything written outside dest.
-func TestExtractRejectsHostileArchives(t *testing.T) {
-	t.Parallel()
+// hostileCase is one hostile archive, built in the test, and the reason it
+// must be rejected for.
+type hostileCase struct {
+	name    string
+	archive func(t *testing.T, b *testBundle) []byte
+	lim     Limits
+	reason  Reason
+	// escape lists paths, relative to base, that must not exist.
+	escape []string
+	// inside lists paths, relative to dest, that must not exist.
+	inside []string
+}
+
+// hostileCases are the hostile archives and limit cases that Extract must
+// reject, and Check must reject alike.
+func hostileCases() []hostileCase {
 	deep := strings.Repeat("d/", 64) + "f"
 	tgz := func(e ...tEntry) func(t *testing.T, b *testBundle) []byte {
 		return func(t *testing.T, b *testBundle) []byte { return buildTar(t, true, e...) }
@@ -29,16 +40,7 @@ func TestExtractRejectsHostileArchives(t *testing.T) {
 	zp := func(e ...zEntry) func(t *testing.T, b *testBundle) []byte {
 		return func(t *testing.T, b *testBundle) []byte { return buildZip(t, e...) }
 	}
-	for _, tc := range []struct {
-		name    string
-		archive func(t *testing.T, b *testBundle) []byte
-		lim     Limits
-		reason  Reason
-		// escape lists paths, relative to base, that must not exist.
-		escape []string
-		// inside lists paths, relative to dest, that must not exist.
-		inside []string
-	}{
+	return []hostileCase{
 		{name: "tar zip slip", archive: tgz(tfile("../evil", "x")), reason: ReasonPathEscape, escape: []string{"evil"}},
 		{name: "tar nested slip", archive: tgz(tfile("a/../../evil", "x")), reason: ReasonPathEscape, escape: []string{"evil"}},
 		{name: "zip slip", archive: zp(zEntry{name: "../evil", body: "x"}), reason: ReasonPathEscape, escape: []string{"evil"}},
@@ -184,7 +186,15 @@ func TestExtractRejectsHostileArchives(t *testing.T) {
 		}, reason: ReasonUnknownFormat},
 		{name: "unknown format", archive: func(t *testing.T, b *testBundle) []byte { return []byte("hello, world") }, reason: ReasonUnknownFormat},
 		{name: "empty input", archive: func(t *testing.T, b *testBundle) []byte { return nil }, reason: ReasonUnknownFormat},
-	} {
+	}
+}
+
+// TestExtractRejectsHostileArchives builds each hostile archive in the test
+// and checks it is rejected for the right reason, with a one-line error,
+// without anything written outside dest.
+func TestExtractRejectsHostileArchives(t *testing.T) {
+	t.Parallel()
+	for _, tc := range hostileCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			b := setup(t)
@@ -227,18 +237,7 @@ func TestExtractErrorNamesArchiveAndEntry(t *testing.T) {
 func TestExtractStopsGzipBomb(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	const total, per = 1 << 30, 100 << 20
-	r := streamTarGz(t, func(tw *tar.Writer) error {
-		for i := 0; i*per < total; i++ {
-			if err := tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("zeros-%d", i), Typeflag: tar.TypeReg, Size: per, Mode: 0o644}); err != nil {
-				return err
-			}
-			if _, err := io.CopyN(tw, zeros{}, per); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	r := streamTarGz(t, gzipBomb)
 	_, err := ExtractReader(context.Background(), r, -1, b.dest, Limits{})
 	assertRejected(t, err, ReasonBomb)
 	t.Log(err)
@@ -260,18 +259,7 @@ func TestExtractStopsManyFiles(t *testing.T) {
 		lim.MaxFiles = 1000
 	}
 	max := lim.withDefaults().MaxFiles
-	r := streamTarGz(t, func(tw *tar.Writer) error {
-		for i := range 100_000 {
-			name := fmt.Sprintf("d%03d/f%06d", i/1000, i)
-			if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Size: 1, Mode: 0o644}); err != nil {
-				return err
-			}
-			if _, err := tw.Write([]byte{'x'}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	r := streamTarGz(t, manyFiles)
 	st, err := ExtractReader(context.Background(), r, -1, b.dest, lim)
 	assertRejected(t, err, ReasonTooManyFiles)
 	files := 0
@@ -292,19 +280,51 @@ func TestExtractStopsManyFiles(t *testing.T) {
 func TestExtractOversizedHeaderStopsBeforeReading(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
-	r := streamTarGz(t, func(tw *tar.Writer) error {
-		if err := tw.WriteHeader(&tar.Header{Name: "huge", Typeflag: tar.TypeReg, Size: DefaultMaxFileBytes + 1, Mode: 0o644}); err != nil {
-			return err
-		}
-		_, err := io.CopyN(tw, zeros{}, DefaultMaxFileBytes+1)
-		return err
-	})
+	r := streamTarGz(t, hugeHeader)
 	_, err := ExtractReader(context.Background(), r, -1, b.dest, Limits{})
 	assertRejected(t, err, ReasonFileTooLarge)
 	if _, err := os.Lstat(filepath.Join(b.dest, "huge")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("huge: Lstat err %v, want not exist", err)
 	}
 	b.assertContained(t)
+}
+
+// gzipBomb writes 1 GiB of zeros in 100 MiB files, generated only as fast
+// as it is read.
+func gzipBomb(tw *tar.Writer) error {
+	const total, per = 1 << 30, 100 << 20
+	for i := 0; i*per < total; i++ {
+		if err := tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("zeros-%d", i), Typeflag: tar.TypeReg, Size: per, Mode: 0o644}); err != nil {
+			return err
+		}
+		if _, err := io.CopyN(tw, zeros{}, per); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// manyFiles writes 100,000 one-byte files in 100 directories.
+func manyFiles(tw *tar.Writer) error {
+	for i := range 100_000 {
+		name := fmt.Sprintf("d%03d/f%06d", i/1000, i)
+		if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Size: 1, Mode: 0o644}); err != nil {
+			return err
+		}
+		if _, err := tw.Write([]byte{'x'}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hugeHeader declares, then writes, one file a byte over the default limit.
+func hugeHeader(tw *tar.Writer) error {
+	if err := tw.WriteHeader(&tar.Header{Name: "huge", Typeflag: tar.TypeReg, Size: DefaultMaxFileBytes + 1, Mode: 0o644}); err != nil {
+		return err
+	}
+	_, err := io.CopyN(tw, zeros{}, DefaultMaxFileBytes+1)
+	return err
 }
 
 func TestExtractCancelled(t *testing.T) {
