@@ -202,11 +202,17 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusServiceUnavailable, "busy", "too many uploads are being checked; retry in a few seconds")
 		return
 	}
-	err = s.checkArchive(ctx, upload.Name())
+	_, err = archive.CheckReader(ctx, upload, size, s.cfg.Limits)
 	release()
 	if err != nil {
+		// The rejection says what is wrong with which entry; the path the
+		// upload was spooled to is the server's business.
 		if errors.Is(err, archive.ErrRejected) {
-			writeProblem(w, r, http.StatusBadRequest, "archive-rejected", err.Error())
+			detail := err.Error()
+			if rej := (*archive.RejectError)(nil); errors.As(err, &rej) {
+				detail = rej.Error()
+			}
+			writeProblem(w, r, http.StatusBadRequest, "archive-rejected", detail)
 			return
 		}
 		s.internal(w, r, "check archive", err)
@@ -336,14 +342,6 @@ func (s *Server) spool(part *multipart.Part) (*os.File, int64, error) {
 		return nil, 0, err
 	}
 	return f, n, nil
-}
-
-// checkArchive runs the archive checks at the edge: archive.Check makes every
-// decision the workers' extraction will make, with the same limits, and
-// writes nothing, so a hostile archive is refused before anything is stored.
-func (s *Server) checkArchive(ctx context.Context, path string) error {
-	_, err := archive.Check(ctx, path, s.cfg.Limits)
-	return err
 }
 
 func (s *Server) bodyError(w http.ResponseWriter, r *http.Request, err error) {

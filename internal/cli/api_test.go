@@ -258,6 +258,10 @@ func TestAPIRefusals(t *testing.T) {
 		writeTarGzTo(t, &buf, []entry{{name: "../../evil", body: "x"}})
 		resp, body := post(t, hs.URL, "token-a", meta, buf.Bytes(), nil)
 		wantProblem(t, resp, body, http.StatusBadRequest, "archive-rejected")
+		// The problem names the entry, not where the server spooled it.
+		if !strings.Contains(string(body), "../../evil") || strings.Contains(string(body), "tollgate-upload") {
+			t.Errorf("rejection %s: want the entry named and no server path", body)
+		}
 	})
 	t.Run("too large", func(t *testing.T) {
 		resp, body := post(t, hs.URL, "token-a", meta, bytes.Repeat([]byte("x"), 2<<20), nil)
