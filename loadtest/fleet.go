@@ -78,6 +78,10 @@ type proc struct {
 	out  *syncbuf.Buffer
 	done chan struct{}
 	cpu  float64 // CPU seconds, set when it ended
+	// kids is the CPU of its live descendants when last read: a process
+	// killed with its children (chaos) takes theirs with it, and its exit
+	// status counts only the children it reaped.
+	kids float64
 }
 
 // StartFleet starts NATS, the Temporal dev server, MinIO, the API, the
@@ -214,6 +218,7 @@ func (f *Fleet) startCmd(component string, cmd *exec.Cmd) (*proc, error) {
 			p.cpu = (st.UserTime() + st.SystemTime()).Seconds()
 		}
 		f.gone[component] += p.cpu
+		f.gone[kidsComponent(component)] += p.kids
 		f.mu.Unlock()
 		close(p.done)
 	}()
@@ -260,12 +265,11 @@ func (f *Fleet) CPU() map[string]float64 {
 			default:
 			}
 			pid := p.cmd.Process.Pid
-			if c == "workers" {
-				out[c] += procs.cpu[pid]
-				out["scanners"] += procs.treeCPU(pid) - procs.cpu[pid]
-				continue
+			if own, ok := procs.cpu[pid]; ok {
+				p.kids = procs.treeCPU(pid) - own
+				out[c] += own
 			}
-			out[c] += procs.treeCPU(pid)
+			out[kidsComponent(c)] += p.kids
 		}
 	}
 	if f.temporal != nil {
@@ -275,6 +279,15 @@ func (f *Fleet) CPU() map[string]float64 {
 		out["minio"] += procs.treeCPU(f.minio.Pid())
 	}
 	return out
+}
+
+// kidsComponent is the component a process's descendants count in: a
+// worker's are the scanners.
+func kidsComponent(c string) string {
+	if c == "workers" {
+		return "scanners"
+	}
+	return c
 }
 
 // procTable is one reading of /proc: each process's parent and CPU.
@@ -408,6 +421,7 @@ func (f *Fleet) KillWorker(pool string) (string, error) {
 	if victim == nil {
 		return "", fmt.Errorf("no running %s worker", pool)
 	}
+	f.CPU() // the victim's children's CPU so far, which dies with them
 	victim.cmd.Process.Signal(syscall.SIGKILL)
 	<-victim.done
 	if _, err := f.start("workers", "worker", "--pool", pool); err != nil {

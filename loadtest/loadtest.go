@@ -38,6 +38,9 @@ type Options struct {
 	Work, Out string
 	// The main run: Scans after Warmup with Clients closed-loop clients.
 	Scans, Clients, Warmup int
+	// Concurrency is each worker's tasks at once (0: the worker's default,
+	// the CPUs; both pools' workers share this machine's cores).
+	Concurrency int
 	// FullScans is a second closed-loop run (Clients clients, Warmup/10
 	// warm-up) whose scans all run the deep stage, as the baselines do; 0
 	// skips it.
@@ -101,7 +104,7 @@ func RunAll(ctx context.Context, o Options) (Report, error) {
 // runs on it.
 func runFleet(ctx context.Context, o Options, jobs []Job, db string, rep *Report, logger *slog.Logger) error {
 	fleetDir := filepath.Join(o.Work, "fleet")
-	fleet, err := StartFleet(ctx, FleetOptions{Bin: o.Bin, Self: o.Self, Dir: fleetDir, DBDir: db, WorkersPerPool: 1, Logger: logger})
+	fleet, err := StartFleet(ctx, FleetOptions{Bin: o.Bin, Self: o.Self, Dir: fleetDir, DBDir: db, WorkersPerPool: 1, Concurrency: o.Concurrency, Logger: logger})
 	if err != nil {
 		return err
 	}

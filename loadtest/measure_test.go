@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os/exec"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	tclient "go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
@@ -119,5 +122,41 @@ func TestCPUCountsLiveDescendants(t *testing.T) {
 	}
 	if got, want := procs.treeCPU(outer), procs.cpu[outer]+procs.cpu[inner]; got != want {
 		t.Errorf("tree CPU %g, want the outer's %g and the inner's %g", got, procs.cpu[outer], procs.cpu[inner])
+	}
+}
+
+// TestCPUKeepsAKilledWorkersScanners: a worker killed with its sandboxed
+// children (the chaos run) keeps the children's CPU read before the kill;
+// the scanners' count never goes back.
+func TestCPUKeepsAKilledWorkersScanners(t *testing.T) {
+	f := &Fleet{procs: map[string][]*proc{}, gone: map[string]float64{}}
+	cmd := exec.Command("sh", "-c", `sh -c 'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo spun; read x'; true`)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { stdin.Close() })
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // killed as a group, as a worker's sandbox dies with it
+	p, err := f.startCmd("workers", cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for !strings.Contains(p.out.String(), "spun") { // the inner shell's output: it has spun
+		select {
+		case <-p.done:
+			t.Fatalf("the shell ended early: %s", p.out.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	before := f.CPU()
+	if before["scanners"] <= 0 {
+		t.Fatalf("CPU %v: the live child's CPU is not under scanners", before)
+	}
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	if after := f.CPU(); after["scanners"] < before["scanners"] || after["workers"] < before["workers"] {
+		t.Errorf("CPU went back after the kill: before %v, after %v", before, after)
 	}
 }

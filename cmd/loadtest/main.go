@@ -64,6 +64,7 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 	scans := fs.Int("scans", 1000, "scans in the main closed-loop run")
 	clients := fs.Int("clients", 300, "closed-loop clients")
 	warmup := fs.Int("warmup", 60, "scans before the main run is measured")
+	concurrency := fs.Int("concurrency", 0, "each worker's tasks at once, one sandboxed scanner process each (default: the worker's, the number of CPUs)")
 	fullScans := fs.Int("full-scans", 300, "scans in a second closed-loop run with the deep stage forced on every scan, as the baselines run it (0 skips)")
 	rates := fs.String("rates", "1,2,4,6,8", "open-loop arrival rates (scans/s), comma-separated; empty skips the sweep")
 	perRate := fs.Int("scans-per-rate", 60, "scans per open-loop rate")
@@ -152,7 +153,7 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 	}
 	rep, err := loadtest.RunAll(ctx, loadtest.Options{
 		Command: "loadtest " + strings.Join(args, " "), Bin: absBin, Self: self, Corpus: root, OSV: *osv, Baselines: baselines,
-		Work: dir, Out: *out, Scans: *scans, Clients: *clients, Warmup: *warmup, FullScans: *fullScans, Rates: rl, ScansPerRate: *perRate,
+		Work: dir, Out: *out, Scans: *scans, Clients: *clients, Warmup: *warmup, FullScans: *fullScans, Concurrency: *concurrency, Rates: rl, ScansPerRate: *perRate,
 		Scaling: sl, ScansPerScale: *perScale, Chaos: *chaos, ChaosScans: *chaosScans, Logger: logger,
 	})
 	if err != nil {
