@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,15 +27,20 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// startNATSCluster starts a three-node cluster of this test binary.
+// startNATSCluster starts a three-node cluster: of the nats-server binary
+// $TOLLGATE_NATS_SERVER names, else of this test binary.
 func startNATSCluster(t *testing.T) *NATSCluster {
 	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
+	command := []string{self, "nats-server"}
+	if os.Getenv("TOLLGATE_NATS_SERVER") != "" {
+		command = nil
+	}
 	begin := time.Now()
-	c, err := StartNATSCluster(t.Context(), NATSClusterOptions{Dir: t.TempDir(), Command: []string{self, "nats-server"}})
+	c, err := StartNATSCluster(t.Context(), NATSClusterOptions{Dir: t.TempDir(), Command: command})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,8 +230,13 @@ func streamOnNode(ctx context.Context, node *NATSNode, stream string, msgs uint6
 	return fmt.Errorf("%s holds no replica of %s", node.Name, stream)
 }
 
-func TestNATSClusterNeedsADir(t *testing.T) {
+func TestNATSClusterNeedsADirAndAServer(t *testing.T) {
 	if _, err := StartNATSCluster(t.Context(), NATSClusterOptions{}); err == nil {
 		t.Fatal("a cluster without a dir started")
+	}
+	missing := filepath.Join(t.TempDir(), "no-such-nats-server")
+	t.Setenv("TOLLGATE_NATS_SERVER", missing)
+	if _, err := StartNATSCluster(t.Context(), NATSClusterOptions{Dir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("a cluster with a missing $TOLLGATE_NATS_SERVER: %v", err)
 	}
 }
