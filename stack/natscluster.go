@@ -120,6 +120,10 @@ func StartNATSCluster(ctx context.Context, opts NATSClusterOptions) (*NATSCluste
 	if opts.Dir == "" {
 		return nil, fmt.Errorf("start nats cluster: no dir")
 	}
+	nodes := cmp.Or(opts.Nodes, 3)
+	if nodes < 1 {
+		return nil, fmt.Errorf("start nats cluster in %q: %d nodes", opts.Dir, nodes)
+	}
 	command := opts.Command
 	if len(command) == 0 {
 		bin, err := FindNATSServer("")
@@ -133,7 +137,7 @@ func StartNATSCluster(ctx context.Context, opts NATSClusterOptions) (*NATSCluste
 	timeout := cmp.Or(opts.StartTimeout, 60*time.Second)
 	// Three free ports a node, all taken before any server starts: the
 	// routes name every node's cluster port.
-	for i := range cmp.Or(opts.Nodes, 3) {
+	for i := range nodes {
 		var ports [3]int
 		for j := range ports {
 			p, err := FreePort()
