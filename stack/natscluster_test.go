@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tollgate/tollgate/tasks"
 )
 
 // TestMain lets the NATS cluster run this test binary as its nats-server
@@ -27,10 +29,15 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// startNATSCluster starts a three-node cluster: of the nats-server binary
-// $TOLLGATE_NATS_SERVER names, else of this test binary.
-func startNATSCluster(t *testing.T) *NATSCluster {
+// startNATSCluster starts a three-node cluster (of the nats-server binary
+// $TOLLGATE_NATS_SERVER names, else of this test binary) and connects to
+// it with every node's URL, reconnecting at once when a node goes. It
+// skips the test with -short.
+func startNATSCluster(t *testing.T) (*NATSCluster, jetstream.JetStream) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: skipping a test that starts a 3-node NATS cluster")
+	}
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -46,7 +53,16 @@ func startNATSCluster(t *testing.T) *NATSCluster {
 	}
 	t.Cleanup(c.Stop)
 	t.Logf("3-node JetStream cluster healthy %s after the start", time.Since(begin).Round(time.Millisecond))
-	return c
+	nc, err := nats.Connect(c.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, js
 }
 
 // eventually polls fn until it returns nil, and fails the test with its
@@ -89,20 +105,8 @@ func newLeader(t *testing.T, old *NATSNode, leader func(context.Context) (*NATSN
 // the killed node catches up when it comes back; the meta group elects a
 // new leader when its leader is killed, and creates streams again.
 func TestNATSClusterSurvivesLeaderKills(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: skipping a test that starts a 3-node NATS cluster")
-	}
-	c := startNATSCluster(t)
+	c, js := startNATSCluster(t)
 	ctx := t.Context()
-	nc, err := nats.Connect(c.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	const stream = "DRILL"
 	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{"drill.>"},
 		Storage: jetstream.FileStorage, Replicas: 3, Duplicates: 5 * time.Minute})
@@ -238,5 +242,35 @@ func TestNATSClusterNeedsADirAndAServer(t *testing.T) {
 	t.Setenv("TOLLGATE_NATS_SERVER", missing)
 	if _, err := StartNATSCluster(t.Context(), NATSClusterOptions{Dir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), missing) {
 		t.Fatalf("a cluster with a missing $TOLLGATE_NATS_SERVER: %v", err)
+	}
+}
+
+// TestNATSClusterHoldsTollgateStreamsAtReplicas3: tollgate's own set-up
+// of its streams (what every fleet process runs with TOLLGATE_NATS_REPLICAS=3)
+// places each of them on all three nodes.
+func TestNATSClusterHoldsTollgateStreamsAtReplicas3(t *testing.T) {
+	_, js := startNATSCluster(t)
+	ctx := t.Context()
+	cfg := tasks.StreamConfig{Replicas: 3}
+	if err := tasks.EnsureStream(ctx, js, cfg); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{cfg.Name(), tasks.EventsStream, cfg.DeadStreamName()} {
+		eventually(t, 30*time.Second, name+" on every node", func() error {
+			s, err := js.Stream(ctx, name)
+			if err != nil {
+				return err
+			}
+			info := s.CachedInfo()
+			if info.Config.Replicas != 3 || info.Cluster == nil || info.Cluster.Leader == "" || len(info.Cluster.Replicas) != 2 {
+				return fmt.Errorf("%s: replicas %d, cluster %+v", name, info.Config.Replicas, info.Cluster)
+			}
+			for _, r := range info.Cluster.Replicas {
+				if !r.Current {
+					return fmt.Errorf("%s: replica on %s not current", name, r.Name)
+				}
+			}
+			return nil
+		})
 	}
 }
