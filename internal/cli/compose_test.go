@@ -42,7 +42,7 @@ var composeTollgate = map[string][]string{
 var composeInfra = []string{"nats", "temporal", "minio"}
 
 // composeExtraEnv are the variables loadConfig reads besides Config.env().
-var composeExtraEnv = []string{"TOLLGATE_RETENTION_DAYS", "TOLLGATE_WORKER_CONCURRENCY", "TOLLGATE_WORKER_TASK_MEMORY_MIB", "TOLLGATE_MINIO_TLS",
+var composeExtraEnv = []string{"TOLLGATE_RETENTION_DAYS", "TOLLGATE_WORKER_CONCURRENCY", "TOLLGATE_WORKER_TASK_MEMORY_MIB", "TOLLGATE_NATS_REPLICAS", "TOLLGATE_MINIO_TLS",
 	"TOLLGATE_SCAN_FULL", "TOLLGATE_DEPLOY_WEBHOOK_URL", "TOLLGATE_DEPLOY_WEBHOOK_SECRET", "TOLLGATE_TOKENS_FILE", "TOLLGATE_OIDC_ROLE_MAP", "TOLLGATE_CONFIG"}
 
 // composeVar is a compose interpolation; the file must give every one a

@@ -43,6 +43,11 @@ type Config struct {
 		// at one priority (default 256). Every process sets up the stream
 		// with it, so give them all the same value.
 		TenantMaxPending int `json:"tenant_max_pending"`
+		// Replicas of tollgate's streams (tasks, events, dead letters) in a
+		// clustered JetStream: 3 on a three-node cluster (default 1, at
+		// most 5). Every process sets up the streams with it, so give them
+		// all the same value.
+		Replicas int `json:"replicas"`
 	} `json:"nats"`
 	Temporal struct {
 		// Address of the frontend (default 127.0.0.1:7233).
@@ -184,7 +189,7 @@ func loadConfig(path string) (Config, error) {
 	}
 	ints := map[string]*int{"TOLLGATE_RETENTION_DAYS": &c.MinIO.RetentionDays, "TOLLGATE_WORKER_CONCURRENCY": &c.Worker.Concurrency,
 		"TOLLGATE_WORKER_TASK_MEMORY_MIB": &c.Worker.TaskMemoryMiB,
-		"TOLLGATE_TENANT_MAX_PENDING":     &c.NATS.TenantMaxPending}
+		"TOLLGATE_TENANT_MAX_PENDING":     &c.NATS.TenantMaxPending, "TOLLGATE_NATS_REPLICAS": &c.NATS.Replicas}
 	for name, field := range ints {
 		if v, ok := os.LookupEnv(name); ok {
 			n, err := strconv.Atoi(v)
@@ -231,6 +236,9 @@ func loadConfig(path string) (Config, error) {
 	}
 	if c.NATS.TenantMaxPending < 0 {
 		return Config{}, usageErrf("nats.tenant_max_pending %d must not be negative", c.NATS.TenantMaxPending)
+	}
+	if c.NATS.Replicas < 0 || c.NATS.Replicas > 5 {
+		return Config{}, usageErrf("nats.replicas %d: want 1 to 5 (JetStream's limit)", c.NATS.Replicas)
 	}
 	if err := activities.ValidateEventsWebhook(c.Rematch.WebhookURL, []byte(os.Getenv("TOLLGATE_EVENTS_WEBHOOK_SECRET"))); err != nil {
 		return Config{}, usageErrf("rematch.webhook_url with $TOLLGATE_EVENTS_WEBHOOK_SECRET: %w", err)
@@ -323,7 +331,7 @@ func (c *conns) Close() {
 // connect dials Temporal and NATS and opens the stores. Temporal and NATS
 // are retried for a while, so the processes of a stack may start in any order.
 func connect(ctx context.Context, g *globals, cfg Config) (_ *conns, err error) {
-	c := &conns{stream: tasks.StreamConfig{MaxPendingPerTenant: int64(cfg.NATS.TenantMaxPending)}}
+	c := &conns{stream: tasks.StreamConfig{MaxPendingPerTenant: int64(cfg.NATS.TenantMaxPending), Replicas: cfg.NATS.Replicas}}
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -435,7 +443,7 @@ func envNames() string {
 	for n := range c.env() {
 		names = append(names, n)
 	}
-	names = append(names, "TOLLGATE_RETENTION_DAYS", "TOLLGATE_WORKER_CONCURRENCY", "TOLLGATE_WORKER_TASK_MEMORY_MIB", "TOLLGATE_MINIO_TLS", "TOLLGATE_SCAN_FULL", "TOLLGATE_DEPLOY_WEBHOOK_URL", "TOLLGATE_DEPLOY_WEBHOOK_SECRET", "TOLLGATE_TOKENS_FILE", "TOLLGATE_OIDC_ROLE_MAP", "TOLLGATE_CONFIG")
+	names = append(names, "TOLLGATE_RETENTION_DAYS", "TOLLGATE_WORKER_CONCURRENCY", "TOLLGATE_WORKER_TASK_MEMORY_MIB", "TOLLGATE_NATS_REPLICAS", "TOLLGATE_MINIO_TLS", "TOLLGATE_SCAN_FULL", "TOLLGATE_DEPLOY_WEBHOOK_URL", "TOLLGATE_DEPLOY_WEBHOOK_SECRET", "TOLLGATE_TOKENS_FILE", "TOLLGATE_OIDC_ROLE_MAP", "TOLLGATE_CONFIG")
 	return strings.Join(slices.Sorted(slices.Values(names)), ", ")
 }
 
