@@ -38,7 +38,8 @@ type PostgresOptions struct {
 	// into one with initdb; one that holds a cluster started here before is
 	// started again, with the credentials it was made with.
 	DataDir string
-	// Port on 127.0.0.1 (default: a free port). The unix socket is in DataDir.
+	// Port on 127.0.0.1 (default: a free port). The unix socket is in
+	// DataDir, unless its path would be too long for one (TCP only then).
 	Port int
 	// User and Password are the superuser made by initdb, who logs in with a
 	// password over TCP (default "tollgate" and a random password). Ignored
@@ -234,7 +235,7 @@ func (p *Postgres) initCluster(ctx context.Context, binDir string, opts Postgres
 		// user's alone.
 		"--auth-host", "scram-sha-256", "--auth-local", "trust",
 		"--encoding", "UTF8", "--locale", "C")
-	cmd.Env = postgresEnv()
+	cmd.Env, cmd.Dir = postgresEnv(), p.DataDir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return fmt.Errorf("start postgresql: initdb %q: %w\n%s", p.DataDir, err, out)
@@ -289,16 +290,25 @@ func postgresEnv() []string {
 	return []string{"PATH=" + os.Getenv("PATH"), "LC_ALL=C", "LANG=C"}
 }
 
+// socketDir is DataDir, or "" (no unix socket) when the socket's path,
+// DataDir/.s.PGSQL.<port>, would not fit a sockaddr_un (107 bytes).
+func (p *Postgres) socketDir() string {
+	if len(filepath.Join(p.DataDir, ".s.PGSQL."+strconv.Itoa(p.Port))) > 107 {
+		return ""
+	}
+	return p.DataDir
+}
+
 // start runs the postmaster on the cluster and waits for it to accept
 // connections.
 func (p *Postgres) start(ctx context.Context) error {
 	cmd := exec.Command(p.postgres, "-D", p.DataDir,
 		"-c", "listen_addresses="+p.Host, "-p", strconv.Itoa(p.Port),
-		"-c", "unix_socket_directories="+p.DataDir,
+		"-c", "unix_socket_directories="+p.socketDir(),
 		"-c", "logging_collector=off", "-c", "log_destination=stderr", "-c", "lc_messages=C",
 		// Temporal's services each keep pools to both of its databases.
 		"-c", "max_connections=200")
-	cmd.Env = postgresEnv()
+	cmd.Env, cmd.Dir = postgresEnv(), p.DataDir
 	// Go sets the parent-death signal after it switches to the credential,
 	// so the server still dies with this process.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred}
