@@ -94,8 +94,9 @@ type Postgres struct {
 const postgresCredentials = "tollgate-credentials"
 
 // FindPostgres returns the directory holding initdb and postgres: explicit,
-// else $TOLLGATE_POSTGRES_BIN, else the directory `postgres` on PATH is in
-// (when initdb is on PATH too), else the newest /usr/lib/postgresql/*/bin.
+// else $TOLLGATE_POSTGRES_BIN, else the directory of the `postgres` on PATH
+// (links resolved) when initdb is there too, else the newest
+// /usr/lib/postgresql/*/bin.
 func FindPostgres(explicit string) (string, error) {
 	if dir := cmp.Or(explicit, os.Getenv("TOLLGATE_POSTGRES_BIN")); dir != "" {
 		for _, name := range []string{"initdb", "postgres"} {
@@ -105,20 +106,21 @@ func FindPostgres(explicit string) (string, error) {
 		}
 		return dir, nil
 	}
+	var dirs []string
 	if p, err := exec.LookPath("postgres"); err == nil {
-		if _, err := exec.LookPath("initdb"); err == nil {
-			// Debian's /usr/local/bin links: resolve them, so initdb finds
-			// the postgres beside it.
-			if real, err := filepath.EvalSymlinks(p); err == nil {
-				p = real
-			}
-			return filepath.Dir(p), nil
+		// Debian's /usr/local/bin links: resolve them to the directory
+		// where initdb finds the postgres beside it.
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
 		}
+		dirs = append(dirs, filepath.Dir(p))
 	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	slices.SortFunc(dirs, func(a, b string) int { return cmp.Compare(pgMajor(a), pgMajor(b)) })
-	for _, dir := range slices.Backward(dirs) {
-		if _, err := os.Stat(filepath.Join(dir, "postgres")); err == nil {
+	versions, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	slices.SortFunc(versions, func(a, b string) int { return cmp.Compare(pgMajor(b), pgMajor(a)) })
+	for _, dir := range append(dirs, versions...) {
+		_, errI := os.Stat(filepath.Join(dir, "initdb"))
+		_, errP := os.Stat(filepath.Join(dir, "postgres"))
+		if errI == nil && errP == nil {
 			return dir, nil
 		}
 	}
