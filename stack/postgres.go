@@ -16,17 +16,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 )
 
 // ErrNoPostgres is returned when no PostgreSQL server binaries can be found.
 var ErrNoPostgres = errors.New("postgresql not found: `apt-get install postgresql` (initdb and postgres on PATH or in /usr/lib/postgresql/*/bin), or set TOLLGATE_POSTGRES_BIN to their directory")
-
-// postgresReady is what the postmaster logs once it accepts connections
-// (lc_messages=C).
-const postgresReady = "database system is ready to accept connections"
 
 // PostgresOptions configure a throwaway PostgreSQL cluster run as a child
 // process.
@@ -314,31 +309,42 @@ func (p *Postgres) start(ctx context.Context) error {
 	// Go sets the parent-death signal after it switches to the credential,
 	// so the server still dies with this process.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: p.cred}
-	ready := make(chan struct{})
-	var once sync.Once
-	c := &child{}
-	tail, err := c.startLogged(cmd, p.logger, "postgresql", func(line string) {
-		if strings.Contains(line, postgresReady) {
-			once.Do(func() { close(ready) })
-		}
-	})
-	if err != nil {
+	c, tail := &child{}, &lastLines{}
+	if err := c.startLogged(cmd, p.logger, "postgresql", tail); err != nil {
 		return fmt.Errorf("start postgresql %q: %w", p.postgres, err)
 	}
 	p.set(c)
-
-	ctx, cancel := context.WithTimeout(ctx, p.timeout)
-	defer cancel()
-	select {
-	case <-ready:
-	case <-c.exited:
-		return fmt.Errorf("start postgresql on %s in %q: %w%s", p.Addr(), p.DataDir, c.exitErr(), tail.String())
-	case <-ctx.Done():
+	if err := p.waitReady(ctx, c); err != nil {
 		c.stopWith(syscall.SIGQUIT, 10*time.Second)
-		return fmt.Errorf("start postgresql on %s in %q: not ready after %s: %w%s", p.Addr(), p.DataDir, p.timeout, ctx.Err(), tail.String())
+		return fmt.Errorf("start postgresql on %s in %q: %w%s", p.Addr(), p.DataDir, err, tail.String())
 	}
 	p.logger.DebugContext(ctx, "postgresql ready", "addr", p.Addr(), "data_dir", p.DataDir, "pid", cmd.Process.Pid)
 	return nil
+}
+
+// waitReady waits until the postmaster c says, in its lock file
+// postmaster.pid, that it accepts connections: the file's first line is its
+// pid (not a crashed one's), and its eighth its state, "ready".
+func (p *Postgres) waitReady(ctx context.Context, c *child) error {
+	ctx, cancel := context.WithTimeout(ctx, p.timeout)
+	defer cancel()
+	lockFile := filepath.Join(p.DataDir, "postmaster.pid")
+	delay := 10 * time.Millisecond
+	for {
+		b, err := os.ReadFile(lockFile)
+		lines := strings.Split(string(b), "\n")
+		if err == nil && len(lines) >= 8 && lines[0] == strconv.Itoa(c.Pid()) && strings.TrimSpace(lines[7]) == "ready" {
+			return nil
+		}
+		select {
+		case <-c.exited:
+			return c.exitErr()
+		case <-ctx.Done():
+			return fmt.Errorf("not ready after %s: %w", p.timeout, ctx.Err())
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 200*time.Millisecond)
+	}
 }
 
 // Stop shuts the server down cleanly: PostgreSQL's fast shutdown (SIGINT),

@@ -1,47 +1,10 @@
 package stack
 
 import (
-	"bufio"
-	"log/slog"
-	"os"
-	"os/exec"
 	"sync"
 	"syscall"
 	"time"
 )
-
-// startLogged starts cmd as c with its stdout and stderr on one pipe, whose
-// lines go to logger at debug level (as name), to onLine when it is not nil,
-// and to the returned tail for error messages. The reader sees EOF when the
-// server exits.
-func (c *child) startLogged(cmd *exec.Cmd, logger *slog.Logger, name string, onLine func(string)) (*lastLines, error) {
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return nil, err
-	}
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := c.start(cmd); err != nil {
-		pr.Close()
-		pw.Close()
-		return nil, err
-	}
-	pw.Close()
-	tail := &lastLines{}
-	go func() {
-		defer pr.Close()
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		for sc.Scan() {
-			line := sc.Text()
-			tail.add(line)
-			logger.Debug(name, "line", line)
-			if onLine != nil {
-				onLine(line)
-			}
-		}
-	}()
-	return tail, nil
-}
 
 // restartable holds a server's current process, which a restart replaces:
 // Pid and stopWith act on whichever runs now, from any goroutine.

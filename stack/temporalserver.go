@@ -322,9 +322,8 @@ func (s *TemporalServer) start(ctx context.Context) error {
 		"--allow-no-auth", "start")
 	cmd.Dir = s.dir
 	cmd.Env = temporalServerEnv()
-	c := &child{}
-	tail, err := c.startLogged(cmd, s.logger, "temporal server", nil)
-	if err != nil {
+	c, tail := &child{}, &lastLines{}
+	if err := c.startLogged(cmd, s.logger, "temporal server", tail); err != nil {
 		return fmt.Errorf("start temporal server %q: %w", s.bin, err)
 	}
 	s.set(c)
