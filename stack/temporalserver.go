@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -212,14 +213,32 @@ func (opts TemporalServerOptions) pickPorts() (temporalPorts, error) {
 	}
 	errs := []error{free(&p.frontend), free(&p.frontendHTTP)}
 	for _, svc := range temporalServices {
-		grpc, membership := 0, 0
+		grpc := 0
 		if svc == "frontend" {
 			grpc = p.frontend
 		}
-		errs = append(errs, free(&grpc), free(&membership))
+		membership, err := freeMembershipPort()
+		errs = append(errs, free(&grpc), err)
 		p.grpc[svc], p.membership[svc] = grpc, membership
 	}
 	return p, errors.Join(errs...)
+}
+
+// freeMembershipPort is a free port on 127.0.0.1 under 32768: the SQL
+// schema keeps a member's membership port in a smallint
+// (cluster_membership.rpc_port), and the kernel's ephemeral ports, which
+// FreePort gets, start at 32768.
+func freeMembershipPort() (int, error) {
+	var err error
+	for range 50 {
+		port := 20000 + rand.IntN(32768-20000)
+		var l net.Listener
+		if l, err = net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port))); err == nil {
+			l.Close()
+			return port, nil
+		}
+	}
+	return 0, fmt.Errorf("find a free membership port under 32768: %w", err)
 }
 
 // configDir is where the server's config lives, relative to s.dir: the

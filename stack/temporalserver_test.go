@@ -71,6 +71,9 @@ func TestTemporalServerConfigIsLoopbackPostgres(t *testing.T) {
 			t.Errorf("service %s rpc = %+v", svc, rpc)
 		}
 		seen[rpc.GRPCPort] = true
+		if m := ports.membership[svc]; m == 0 || m >= 32768 {
+			t.Errorf("service %s membership port %d: the schema keeps it in a smallint", svc, m)
+		}
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("config file mode: %v %v", fi.Mode(), err)
