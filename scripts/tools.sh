@@ -3,10 +3,16 @@
 # a cache that outlives checkouts: $TOLLGATE_TOOLS_DIR, else
 # ${XDG_CACHE_HOME:-$HOME/.cache}/tollgate/tools. Each tool lives in a folder
 # named by its version, so a bump installs beside the old one.
-# Usage: scripts/tools.sh [temporal|workflowcheck|minio|prometheus|k8s-schemas|all]   (default: all)
+# Usage: scripts/tools.sh [temporal|workflowcheck|minio|prometheus|k8s-schemas|temporal-server|all]   (default: all)
+# temporal-server (the production-shaped stack's Temporal server and its SQL
+# tool) is not part of all: it builds for minutes.
 set -euo pipefail
 
 TEMPORAL_CLI_VERSION=v1.5.1        # keep in step with stack.TemporalCLIVersion
+# The Temporal server the pinned CLI embeds, built as its own binaries for
+# the production-shaped stack (PostgreSQL persistence): the server and its
+# temporal-sql-tool, which carries the schema the server expects.
+TEMPORAL_SERVER_VERSION=v1.29.1    # keep in step with stack.TemporalServerVersion
 WORKFLOWCHECK_VERSION=v0.6.0
 # MinIO is AGPL-3.0: tollgate only ever runs it as a separate process, never links it.
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c  # keep in step with stack.MinIOVersion
@@ -24,11 +30,11 @@ KEDA_VERSION=v2.18.1  # keep in step with deploy.KEDAVersion
 tools_dir=${TOLLGATE_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/tollgate/tools}
 mkdir -p "$tools_dir"
 
-install() { # name module version binary
-  local name=$1 module=$2 version=$3 bin=$4
+install() { # name module version binary [installed name]
+  local name=$1 module=$2 version=$3 bin=$4 as=${5:-$4}
   local dir="$tools_dir/$name-$version"
-  if [ -x "$dir/$bin" ]; then
-    echo "$dir/$bin"
+  if [ -x "$dir/$as" ]; then
+    echo "$dir/$as"
     return
   fi
   echo "installing $module@$version into $dir" >&2
@@ -38,9 +44,9 @@ install() { # name module version binary
   # Tools build without tollgate's GOEXPERIMENT, as their own releases do.
   (cd "$tmp" && GOEXPERIMENT= GOFLAGS=-mod=mod GOBIN="$tmp/bin" go install "$module@$version") >&2
   mkdir -p "$dir"
-  mv "$tmp/bin/$bin" "$dir/$bin"
+  mv "$tmp/bin/$bin" "$dir/$as"
   rm -rf "$tmp"
-  echo "$dir/$bin"
+  echo "$dir/$as"
 }
 
 install_tree() { # name module version package binary [build tags]
@@ -106,6 +112,11 @@ case $what in
   # Prometheus's go.mod has a replace directive: `go install` refuses it.
   prometheus|all) install_tree prometheus github.com/prometheus/prometheus "$PROMETHEUS_VERSION" cmd/prometheus prometheus remove_all_sd ;;&
   k8s-schemas|all) fetch_specs ;;&
-  temporal|workflowcheck|minio|prometheus|k8s-schemas|all) ;;
-  *) echo "usage: $0 [temporal|workflowcheck|minio|prometheus|k8s-schemas|all]" >&2; exit 2 ;;
+  # go install names them server and sql: installed as temporal-server and
+  # temporal-sql-tool, each in its own versioned folder.
+  temporal-server)
+    install temporal-server go.temporal.io/server/cmd/server "$TEMPORAL_SERVER_VERSION" server temporal-server
+    install temporal-sql-tool go.temporal.io/server/cmd/tools/sql "$TEMPORAL_SERVER_VERSION" sql temporal-sql-tool ;;&
+  temporal|workflowcheck|minio|prometheus|k8s-schemas|temporal-server|all) ;;
+  *) echo "usage: $0 [temporal|workflowcheck|minio|prometheus|k8s-schemas|temporal-server|all]" >&2; exit 2 ;;
 esac

@@ -39,9 +39,14 @@ type child struct {
 	stopOnce sync.Once
 }
 
-// start starts cmd and watches for its exit.
+// start starts cmd and watches for its exit. A credential set on cmd is
+// kept: the child runs as that user.
 func (c *child) start(cmd *exec.Cmd) error {
-	cmd.SysProcAttr = childProcAttr()
+	attr := childProcAttr()
+	if cmd.SysProcAttr != nil {
+		attr.Credential = cmd.SysProcAttr.Credential
+	}
+	cmd.SysProcAttr = attr
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -67,15 +72,18 @@ func (c *child) exitErr() error {
 var ErrExited = errors.New("server exited")
 
 // Stop ends the server: SIGTERM, then SIGKILL after five seconds.
-func (c *child) Stop() {
+func (c *child) Stop() { c.stopWith(syscall.SIGTERM, 5*time.Second) }
+
+// stopWith sends sig, then SIGKILL if the server has not exited after grace.
+func (c *child) stopWith(sig syscall.Signal, grace time.Duration) {
 	c.stopOnce.Do(func() {
 		if c.cmd == nil || c.cmd.Process == nil {
 			return
 		}
-		_ = c.cmd.Process.Signal(syscall.SIGTERM)
+		_ = c.cmd.Process.Signal(sig)
 		select {
 		case <-c.exited:
-		case <-time.After(5 * time.Second):
+		case <-time.After(grace):
 			_ = c.cmd.Process.Kill()
 			<-c.exited
 		}

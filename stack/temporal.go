@@ -135,6 +135,23 @@ func startTemporalDev(ctx context.Context, opts TemporalDevOptions) (*TemporalDe
 	return d, nil
 }
 
+// temporalDynamicConfig is the dynamic config every Temporal server started
+// here runs with, the dev server and the real one alike.
+var temporalDynamicConfig = map[string]any{
+	// Measured on 2 cores (shared/NOTES-dependencies.md): one task-queue
+	// partition stops tasks waiting in partitions nobody polls, and a
+	// faster transfer processor removes a ~50 ms floor per dispatch.
+	"matching.numTaskqueueReadPartitions":  1,
+	"matching.numTaskqueueWritePartitions": 1,
+	"history.transferProcessorMaxPollRPS":  200,
+	// An activity a workflow task schedules on the worker's own task queue
+	// comes back in the answer to that task's completion (the Go SDK asks
+	// for it by default): the orchestrator runs the scan workflow and its
+	// Dispatch and Finalize, so each skips a trip through matching and a
+	// poll.
+	"system.enableActivityEagerExecution": true,
+}
+
 // args are the dev server's command line on port. A server on a DB file
 // runs SQLite with a write-ahead log and synchronous=normal, as the load test
 // measured it: `tollgate dev`, the load test and the tests share this tuning.
@@ -142,19 +159,10 @@ func (opts TemporalDevOptions) args(port int, ns string) []string {
 	args := []string{"server", "start-dev",
 		"--ip", "127.0.0.1", "--port", strconv.Itoa(port), "--headless",
 		"--log-level", "error", "--log-format", "json",
-		// Measured on 2 cores (shared/NOTES-dependencies.md): one task-queue
-		// partition stops tasks waiting in partitions nobody polls, and a
-		// faster transfer processor removes a ~50 ms floor per dispatch.
-		"--dynamic-config-value", "matching.numTaskqueueReadPartitions=1",
-		"--dynamic-config-value", "matching.numTaskqueueWritePartitions=1",
-		"--dynamic-config-value", "history.transferProcessorMaxPollRPS=200",
-		// An activity a workflow task schedules on the worker's own task
-		// queue comes back in the answer to that task's completion (the Go
-		// SDK asks for it by default): the orchestrator runs the scan
-		// workflow and its Dispatch and Finalize, so each skips a trip
-		// through matching and a poll.
-		"--dynamic-config-value", "system.enableActivityEagerExecution=true",
 		"--disable-config-file", "--disable-config-env",
+	}
+	for _, key := range slices.Sorted(maps.Keys(temporalDynamicConfig)) {
+		args = append(args, "--dynamic-config-value", fmt.Sprintf("%s=%v", key, temporalDynamicConfig[key]))
 	}
 	for _, name := range slices.Sorted(maps.Keys(TemporalSearchAttributes)) {
 		args = append(args, "--search-attribute", name+"="+TemporalSearchAttributes[name])
