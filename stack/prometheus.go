@@ -1,7 +1,6 @@
 package stack
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -105,29 +104,10 @@ func StartPrometheus(ctx context.Context, opts PrometheusOptions) (*Prometheus, 
 		"--web.listen-address="+addr,
 		"--web.enable-remote-write-receiver",
 		"--log.format=json")
-	// One pipe for stdout and stderr, closed on our side after the start: the
-	// reader sees EOF when the server exits.
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("start prometheus: %w", err)
-	}
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := p.start(cmd); err != nil {
-		pr.Close()
-		pw.Close()
+	var tail lastLines
+	if err := p.startLogged(cmd, logger, "prometheus", &tail); err != nil {
 		return nil, fmt.Errorf("start prometheus %q: %w", bin, err)
 	}
-	pw.Close()
-	var tail lastLines
-	go func() {
-		defer pr.Close()
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		for sc.Scan() {
-			tail.add(sc.Text())
-			logger.Debug("prometheus", "line", sc.Text())
-		}
-	}()
 
 	timeout := cmp.Or(opts.StartTimeout, 30*time.Second)
 	if err := p.waitReady(ctx, timeout, tsdbDir); err != nil {
