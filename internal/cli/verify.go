@@ -28,19 +28,21 @@ type verifyOptions struct {
 func newVerifyCmd(g *globals) *cobra.Command {
 	o := &verifyOptions{}
 	cmd := &cobra.Command{
-		Use:   "verify [flags] SCAN_ID",
-		Short: "Check a scan's signed attestation and every evidence object it names",
+		Use:   "verify [flags] SCAN_ID...",
+		Short: "Check scans' signed attestations and every evidence object they name",
 		Long: `Verify reads scans/SCAN_ID/attestation.intoto.json from the evidence store,
 checks its DSSE signature with the public key, then reads every object the
 signed in-toto statement names and compares its sha256 and version id with
 the attested ones. It prints one line per object: OK, MISMATCH (stored but
 different), MISSING (not stored) or ERROR (the store failed or refused to
 return it intact, e.g. because it no longer matches its recorded digest).
-Exit codes: 0 everything verifies, 1 verification failed, 2 bad input or
-usage, 3 internal error.`,
-		Args: cobra.ExactArgs(1),
+Given several scan ids, it checks each in turn with one store connection
+and ends with a line saying how many verified.
+Exit codes: 0 everything verifies, 1 verification failed (of any scan), 2
+bad input or usage, 3 internal error.`,
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runVerify(cmd.Context(), g, o, args[0])
+			return runVerify(cmd.Context(), g, o, args)
 		},
 	}
 	f := cmd.Flags()
@@ -80,12 +82,14 @@ func openEvidenceForVerify(o *verifyOptions) (storage.Evidence, func(), error) {
 	return store, func() { store.Close() }, nil
 }
 
-func runVerify(ctx context.Context, g *globals, o *verifyOptions, scanID string) error {
+func runVerify(ctx context.Context, g *globals, o *verifyOptions, scanIDs []string) error {
 	if o.key == "" {
 		return usageErrf("--key: the public key to verify with is required ($TOLLGATE_VERIFY_KEY)")
 	}
-	if scanID == "" || strings.ContainsAny(scanID, `/\`) || scanID == "." || scanID == ".." {
-		return usageErrf("scan id %q: not a scan id", scanID)
+	for _, id := range scanIDs {
+		if id == "" || strings.ContainsAny(id, `/\`) || id == "." || id == ".." {
+			return usageErrf("scan id %q: not a scan id", id)
+		}
 	}
 	verifier, err := attest.LoadVerifier(o.key)
 	if err != nil {
@@ -97,6 +101,32 @@ func runVerify(ctx context.Context, g *globals, o *verifyOptions, scanID string)
 	}
 	defer release()
 
+	var failed []string
+	for _, id := range scanIDs {
+		err := verifyScan(ctx, g, store, verifier, id)
+		var exit *exitError
+		switch {
+		case err == nil:
+		case errors.As(err, &exit) && exit.code == ExitUnverified && len(scanIDs) > 1:
+			fmt.Fprintf(g.stdout, "scan %s: NOT VERIFIED: %v\n", id, exit.err)
+			failed = append(failed, id)
+		default:
+			return err
+		}
+	}
+	if len(scanIDs) == 1 {
+		return nil
+	}
+	if len(failed) > 0 {
+		return unverified(fmt.Errorf("%d of %d scans did not verify: %s", len(failed), len(scanIDs), strings.Join(failed, " ")))
+	}
+	fmt.Fprintf(g.stdout, "%d scans verified\n", len(scanIDs))
+	return nil
+}
+
+// verifyScan checks one scan's attestation and objects and prints a line
+// per object and one for the scan.
+func verifyScan(ctx context.Context, g *globals, store storage.Evidence, verifier *attest.Verifier, scanID string) error {
 	check, err := attest.VerifyScan(ctx, store, verifier, scanID)
 	if ctx.Err() != nil {
 		return ctx.Err()

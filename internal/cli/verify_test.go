@@ -237,3 +237,21 @@ func TestScanThenVerify(t *testing.T) {
 		t.Fatalf("verify: exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
+
+// TestVerifySeveral: several scan ids are checked in one run; one that does
+// not verify fails the run and is named, the others still print their lines.
+func TestVerifySeveral(t *testing.T) {
+	e := newVerifyEnv(t)
+	code, out, errOut := run(t, "verify", e.scanID, e.scanID, "--evidence", e.evidence, "--key", e.pub)
+	if code != ExitPass || strings.Count(out, "attestation and 4 objects verified") != 2 || !strings.Contains(out, "2 scans verified") {
+		t.Fatalf("two good scans: exit %d\n%s%s", code, out, errOut)
+	}
+	code, out, errOut = run(t, "verify", e.scanID, "no-such-scan", e.scanID, "--evidence", e.evidence, "--key", e.pub)
+	if code != ExitUnverified || strings.Count(out, "attestation and 4 objects verified") != 2 ||
+		!strings.Contains(out, "scan no-such-scan: NOT VERIFIED") || !strings.Contains(errOut, "1 of 3 scans did not verify: no-such-scan") {
+		t.Fatalf("one unknown scan among good ones: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := run(t, "verify", e.scanID, "../x", "--evidence", e.evidence, "--key", e.pub); code != ExitBadInput {
+		t.Fatalf("a bad id among good ones: exit %d, want %d: %s", code, ExitBadInput, errOut)
+	}
+}
