@@ -48,6 +48,11 @@ type DriverOptions struct {
 	// Chaos, when set, is called once a third of the way into the measured
 	// scans and returns what it did.
 	Chaos func(ctx context.Context) []string
+	// Drills, when set, starts with the measured scans and runs beside
+	// them; the clients keep submitting past Scans until it returns.
+	// completed counts the measured scans finished so far, since is when
+	// the measured part began.
+	Drills func(ctx context.Context, since time.Time, completed func() int) []Drill
 	// Seq makes commits unique across runs on one fleet.
 	Seq *int64
 }
@@ -80,7 +85,7 @@ func Drive(ctx context.Context, o DriverOptions) (Run, error) {
 	// The warm-up is a phase of its own: it ends before the measured scans
 	// begin, so that neither overlaps the other.
 	if o.Warmup > 0 {
-		phase(ctx, o, c, o.Warmup, nil)
+		phase(ctx, o, c, o.Warmup, nil, nil)
 	}
 	measured := time.Now()
 	var cpuStart map[string]float64
@@ -104,7 +109,23 @@ func Drive(ctx context.Context, o DriverOptions) (Run, error) {
 	sctx, stopSampling := context.WithCancel(ctx)
 	var timeline []Sample
 	var chaosEvents []string
+	var drills []Drill
+	var drilling chan struct{} // open while the drills run
 	var bg sync.WaitGroup
+	if o.Drills != nil {
+		drilling = make(chan struct{})
+		completed := func() int {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(outcomes)
+		}
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			defer close(drilling)
+			drills = o.Drills(ctx, measured, completed)
+		}()
+	}
 	bg.Add(1)
 	go func() {
 		defer bg.Done()
@@ -138,7 +159,7 @@ func Drive(ctx context.Context, o DriverOptions) (Run, error) {
 			}
 		}
 	}()
-	phase(ctx, o, c, o.Scans, func(out outcome) {
+	phase(ctx, o, c, o.Scans, drilling, func(out outcome) {
 		mu.Lock()
 		outcomes = append(outcomes, out)
 		mu.Unlock()
@@ -155,6 +176,16 @@ func Drive(ctx context.Context, o DriverOptions) (Run, error) {
 		cpu[Driver] = selfCPU() - selfStart
 	}
 	r := summarize(o, outcomes, measured, end, timeline, chaosEvents, cpu)
+	if drills != nil {
+		var done []float64
+		for _, out := range outcomes {
+			if out.err == nil {
+				done = append(done, out.done.Sub(measured).Seconds())
+			}
+		}
+		assessDrills(drills, done, end.Sub(measured).Seconds())
+		r.Drills = drills
+	}
 	if o.S3Requests != nil && len(measureErrs) == 0 && r.Completed > 0 {
 		if s3End, err := o.S3Requests(ctx); err != nil {
 			measureErrs = append(measureErrs, err)
@@ -202,9 +233,10 @@ func historyEvents(ctx context.Context, count func(context.Context, string) (int
 }
 
 // phase submits n scans, closed-loop (o.Clients clients) or open-loop
-// (o.Rate arrivals per second), waits for all of them and hands each
-// outcome to done (when not nil).
-func phase(ctx context.Context, o DriverOptions, c *client, n int, done func(outcome)) {
+// (o.Rate arrivals per second), and more while until is open (when not
+// nil), waits for all of them and hands each outcome to done (when not
+// nil).
+func phase(ctx context.Context, o DriverOptions, c *client, n int, until <-chan struct{}, done func(outcome)) {
 	var mu sync.Mutex
 	next := 0
 	// take hands out the next submission's commit number, unique on this
@@ -212,7 +244,7 @@ func phase(ctx context.Context, o DriverOptions, c *client, n int, done func(out
 	take := func() (int, bool) {
 		mu.Lock()
 		defer mu.Unlock()
-		if next >= n || ctx.Err() != nil {
+		if (next >= n && !open(until)) || ctx.Err() != nil {
 			return 0, false
 		}
 		next++
@@ -266,6 +298,19 @@ func phase(ctx context.Context, o DriverOptions, c *client, n int, done func(out
 		}
 	}
 	wg.Wait()
+}
+
+// open says whether ch is a channel not yet closed.
+func open(ch <-chan struct{}) bool {
+	if ch == nil {
+		return false
+	}
+	select {
+	case <-ch:
+		return false
+	default:
+		return true
+	}
 }
 
 // client talks to the API the way CI does.

@@ -31,7 +31,9 @@ import (
 // "workers" are the worker processes themselves; "scanners" are their
 // sandboxed children, which run the scanners (the scanners-alone
 // baseline's work).
-var Components = []string{"api", "orchestrator", "temporal", "nats", "minio", "workers", "scanners"}
+// "postgres" is Temporal's database, on the production-shaped stack only
+// (the dev server keeps its own SQLite file).
+var Components = []string{"api", "orchestrator", "temporal", "postgres", "nats", "minio", "workers", "scanners"}
 
 // Driver is the load generator's own CPU: this process, its clients and its
 // queue sampling (NATS is a process of its own). It shares the cores with
@@ -51,7 +53,16 @@ type FleetOptions struct {
 	WorkersPerPool int
 	// Concurrency is each worker's tasks at once (default: the CPUs).
 	Concurrency int
-	Logger      *slog.Logger
+	// Production runs the fleet on the production-shaped stack
+	// (stack.StartProduction: PostgreSQL, the Temporal server, a 3-node
+	// JetStream cluster with replicas 3, MinIO on four drives) instead of
+	// the development servers. NATSIsolated names the NATS nodes placed in
+	// network namespaces of their own, for the partition drill.
+	Production   bool
+	NATSIsolated []string
+	// SigningKey signs every scan's attestation (empty: unsigned).
+	SigningKey string
+	Logger     *slog.Logger
 }
 
 // Fleet is the distributed stack as separate processes on this host.
@@ -63,6 +74,7 @@ type Fleet struct {
 	natsPort int
 	env      []string
 	temporal *stack.TemporalDev
+	prod     *stack.Production
 	history  tclient.Client // reads scans' workflow histories
 	minio    *stack.MinIO
 
@@ -70,6 +82,10 @@ type Fleet struct {
 	procs map[string][]*proc // component → its processes (restarts append)
 	// gone holds the CPU seconds of processes that ended, per component.
 	gone map[string]float64
+	// servers is the last CPU reading of each server process (by
+	// component and pid): a server killed or restarted by a drill keeps
+	// what it used.
+	servers map[string]map[int]float64
 }
 
 type proc struct {
@@ -88,27 +104,26 @@ type proc struct {
 // orchestrator and the workers, and waits for the API to be ready.
 func StartFleet(ctx context.Context, o FleetOptions) (_ *Fleet, err error) {
 	o.WorkersPerPool = cmp.Or(o.WorkersPerPool, 1)
-	f := &Fleet{opts: o, logger: cmp.Or(o.Logger, slog.New(slog.DiscardHandler)), procs: map[string][]*proc{}, gone: map[string]float64{}}
+	f := &Fleet{opts: o, logger: cmp.Or(o.Logger, slog.New(slog.DiscardHandler)), procs: map[string][]*proc{}, gone: map[string]float64{},
+		servers: map[string]map[int]float64{}}
 	defer func() {
 		if err != nil {
 			f.Stop()
 		}
 	}()
-	if f.natsPort, err = stack.FreePort(); err != nil {
+	var servers []string // TOLLGATE_* settings naming the servers
+	if o.Production {
+		servers, err = f.startProduction(ctx)
+	} else {
+		servers, err = f.startDev(ctx)
+	}
+	if err != nil {
 		return nil, err
 	}
-	if err := f.startNATS(); err != nil {
-		return nil, err
-	}
-	if f.temporal, err = stack.StartTemporalDev(ctx, stack.TemporalDevOptions{DBFile: filepath.Join(o.Dir, "temporal.db"), Logger: f.logger}); err != nil {
-		return nil, err
-	}
-	if f.history, err = tclient.Dial(tclient.Options{HostPort: f.temporal.Addr, Namespace: f.temporal.Namespace,
+	temporalAddr, namespace := f.temporalAddr()
+	if f.history, err = tclient.Dial(tclient.Options{HostPort: temporalAddr, Namespace: namespace,
 		Logger: tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))}); err != nil {
-		return nil, fmt.Errorf("dial temporal at %s: %w", f.temporal.Addr, err)
-	}
-	if f.minio, err = stack.StartMinIO(ctx, stack.MinIOOptions{DataDir: filepath.Join(o.Dir, "minio"), PublicMetrics: true, Logger: f.logger}); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("dial temporal at %s: %w", temporalAddr, err)
 	}
 	port, err := stack.FreePort()
 	if err != nil {
@@ -127,9 +142,7 @@ func StartFleet(ctx context.Context, o FleetOptions) (_ *Fleet, err error) {
 	if err := os.WriteFile(config, []byte("api:\n  rate_per_second: 100000\n  burst: 100000\nnats:\n  tenant_max_pending: 100000\nrematch:\n  interval: \"off\"\n"), 0o600); err != nil {
 		return nil, err
 	}
-	f.env = append(os.Environ(),
-		fmt.Sprintf("TOLLGATE_NATS_URL=nats://127.0.0.1:%d", f.natsPort), "TOLLGATE_TEMPORAL_ADDRESS="+f.temporal.Addr,
-		"TOLLGATE_MINIO_ENDPOINT="+f.minio.Endpoint, "TOLLGATE_MINIO_ACCESS_KEY="+f.minio.AccessKey, "TOLLGATE_MINIO_SECRET_KEY="+f.minio.SecretKey,
+	f.env = append(append(os.Environ(), servers...),
 		"TOLLGATE_RETENTION_DAYS=1", "TOLLGATE_DB_DIR="+o.DBDir, "TOLLGATE_LISTEN="+strings.TrimPrefix(f.URL, "http://"),
 		"TOLLGATE_TOKENS_FILE="+tokens, "TOLLGATE_CONFIG="+config, "TOLLGATE_LOG_LEVEL=warn",
 		"TOLLGATE_METRICS_LISTEN=127.0.0.1:0", // not the API's default 9464, which another run may hold
@@ -138,6 +151,9 @@ func StartFleet(ctx context.Context, o FleetOptions) (_ *Fleet, err error) {
 	)
 	if o.Concurrency == 0 {
 		f.env = f.env[:len(f.env)-1]
+	}
+	if o.SigningKey != "" {
+		f.env = append(f.env, "TOLLGATE_SIGNING_KEY="+o.SigningKey)
 	}
 	if _, err := f.start("api", "serve"); err != nil {
 		return nil, err
@@ -158,6 +174,85 @@ func StartFleet(ctx context.Context, o FleetOptions) (_ *Fleet, err error) {
 	return f, nil
 }
 
+// startDev starts the development servers: one NATS server (this program
+// re-run), the Temporal dev server and MinIO on one drive.
+func (f *Fleet) startDev(ctx context.Context) ([]string, error) {
+	var err error
+	if f.natsPort, err = stack.FreePort(); err != nil {
+		return nil, err
+	}
+	if err := f.startNATS(); err != nil {
+		return nil, err
+	}
+	if f.temporal, err = stack.StartTemporalDev(ctx, stack.TemporalDevOptions{DBFile: filepath.Join(f.opts.Dir, "temporal.db"), Logger: f.logger}); err != nil {
+		return nil, err
+	}
+	if f.minio, err = stack.StartMinIO(ctx, stack.MinIOOptions{DataDir: filepath.Join(f.opts.Dir, "minio"), PublicMetrics: true, Logger: f.logger}); err != nil {
+		return nil, err
+	}
+	return []string{fmt.Sprintf("TOLLGATE_NATS_URL=nats://127.0.0.1:%d", f.natsPort), "TOLLGATE_TEMPORAL_ADDRESS=" + f.temporal.Addr,
+		"TOLLGATE_MINIO_ENDPOINT=" + f.minio.Endpoint, "TOLLGATE_MINIO_ACCESS_KEY=" + f.minio.AccessKey, "TOLLGATE_MINIO_SECRET_KEY=" + f.minio.SecretKey}, nil
+}
+
+// startProduction starts the production-shaped stack. NATS runs as the
+// pinned nats-server when it is installed, else as this program re-run
+// (its nats-cluster-node subcommand: the same library).
+func (f *Fleet) startProduction(ctx context.Context) ([]string, error) {
+	natsOpts := stack.NATSClusterOptions{Nodes: 3, Logger: f.logger} // MERGE: Isolated: f.opts.NATSIsolated
+	if _, err := stack.FindNATSServer(""); err != nil {
+		natsOpts.Command = []string{f.opts.Self, NATSClusterNodeCommand}
+	}
+	dir := filepath.Join(f.opts.Dir, "servers")
+	if err := letThrough(dir); err != nil {
+		return nil, err
+	}
+	var err error
+	f.prod, err = stack.StartProduction(ctx, stack.ProductionOptions{Dir: dir, NATS: natsOpts,
+		PublicMinIOMetrics: true, Logger: f.logger})
+	if err != nil {
+		return nil, err
+	}
+	f.minio = f.prod.MinIO
+	return f.prod.Env(), nil
+}
+
+// letThrough makes dir and the folders above it, up to the temporary
+// folder, passable (o+x) for PostgreSQL, which runs as its own unprivileged
+// user when the load test runs as root: the load test's scratch folders are
+// made 0700.
+func letThrough(dir string) error {
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return fmt.Errorf("create %q: %w", dir, err)
+	}
+	for d := dir; d != "/" && d != "." && d != filepath.Clean(os.TempDir()); d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil {
+			return fmt.Errorf("let postgres through %q: %w", d, err)
+		}
+		if fi.Mode().Perm()&0o001 == 0 {
+			if err := os.Chmod(d, fi.Mode().Perm()|0o011); err != nil {
+				return fmt.Errorf("let postgres through %q: %w", d, err)
+			}
+		}
+	}
+	return nil
+}
+
+// temporalAddr is the Temporal frontend's address and the namespace.
+func (f *Fleet) temporalAddr() (string, string) {
+	if f.prod != nil {
+		return f.prod.Temporal.Addr, f.prod.Temporal.Namespace
+	}
+	return f.temporal.Addr, f.temporal.Namespace
+}
+
+// Production is the production-shaped stack under the fleet (nil on the
+// development servers).
+func (f *Fleet) Production() *stack.Production { return f.prod }
+
+// Env is the environment every tollgate process of the fleet runs with.
+func (f *Fleet) Env() []string { return slices.Clip(f.env) }
+
 // StartFullAPI starts a second API on the same fleet whose scans all run
 // the deep stage, also after a fast-stage block (TOLLGATE_SCAN_FULL), and
 // returns its base URL. Its CPU counts as the API's.
@@ -176,7 +271,12 @@ func (f *Fleet) StartFullAPI(ctx context.Context) (string, error) {
 }
 
 // NATSURL is the NATS server's URL.
-func (f *Fleet) NATSURL() string { return fmt.Sprintf("nats://127.0.0.1:%d", f.natsPort) }
+func (f *Fleet) NATSURL() string {
+	if f.prod != nil {
+		return f.prod.NATS.URL()
+	}
+	return fmt.Sprintf("nats://127.0.0.1:%d", f.natsPort)
+}
 
 func (f *Fleet) startNATS() error {
 	_, err := f.startCmd("nats", exec.Command(f.opts.Self, "nats-server", "--port", strconv.Itoa(f.natsPort), "--store", filepath.Join(f.opts.Dir, "jetstream")))
@@ -272,13 +372,54 @@ func (f *Fleet) CPU() map[string]float64 {
 			out[kidsComponent(c)] += p.kids
 		}
 	}
-	if f.temporal != nil {
-		out["temporal"] += procs.treeCPU(f.temporal.Pid())
-	}
-	if f.minio != nil {
-		out["minio"] += procs.treeCPU(f.minio.Pid())
+	for c, pids := range f.serverPids() {
+		seen := f.servers[c]
+		if seen == nil {
+			seen = map[int]float64{}
+			f.servers[c] = seen
+		}
+		now := map[int]float64{}
+		for _, pid := range pids {
+			if pid > 0 {
+				if _, ok := procs.cpu[pid]; ok {
+					now[pid] = procs.treeCPU(pid)
+				}
+			}
+		}
+		// A server that ended since the last reading keeps what it used then.
+		for pid, cpu := range seen {
+			if _, ok := now[pid]; !ok {
+				f.gone[c] += cpu
+				out[c] += cpu
+				delete(seen, pid)
+			}
+		}
+		for pid, cpu := range now {
+			seen[pid] = cpu
+			out[c] += cpu
+		}
 	}
 	return out
+}
+
+// serverPids are the server processes by component: Temporal (and its
+// database), NATS and MinIO, as running now.
+func (f *Fleet) serverPids() map[string][]int {
+	pids := map[string][]int{}
+	if f.temporal != nil {
+		pids["temporal"] = []int{f.temporal.Pid()}
+	}
+	if f.minio != nil {
+		pids["minio"] = []int{f.minio.Pid()}
+	}
+	if f.prod != nil {
+		pids["temporal"] = []int{f.prod.Temporal.Pid()}
+		pids["postgres"] = []int{f.prod.Postgres.Pid()}
+		for _, n := range f.prod.NATS.Nodes {
+			pids["nats"] = append(pids["nats"], n.Pid())
+		}
+	}
+	return pids
 }
 
 // kidsComponent is the component a process's descendants count in: a
@@ -516,6 +657,10 @@ func (f *Fleet) Stop() {
 	}
 	if f.temporal != nil {
 		f.temporal.Stop()
+	}
+	if f.prod != nil {
+		f.prod.Stop() // MinIO with it
+		return
 	}
 	if f.minio != nil {
 		f.minio.Stop()

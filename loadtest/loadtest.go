@@ -63,21 +63,8 @@ type Options struct {
 func RunAll(ctx context.Context, o Options) (Report, error) {
 	logger := cmp.Or(o.Logger, slog.New(slog.DiscardHandler))
 	rep := Report{Command: o.Command, StartedAt: time.Now().UTC(), Host: host(o.Version)}
-	seed, apps, err := LoadManifest(o.Corpus)
+	apps, jobs, db, err := prepare(ctx, logger, o.Corpus, o.OSV, o.Work, &rep)
 	if err != nil {
-		return rep, err
-	}
-	rep.Corpus = corpusInfo(seed, apps)
-	jobs := make([]Job, 0, len(apps))
-	for _, a := range apps {
-		var buf bytes.Buffer
-		if err := archive.Pack(ctx, filepath.Join(o.Corpus, a.Dir), &buf); err != nil {
-			return rep, fmt.Errorf("pack %s: %w", a.Name, err)
-		}
-		jobs = append(jobs, Job{App: a.Name, Archive: buf.Bytes(), Expected: a.Expected})
-	}
-	db := filepath.Join(o.Work, "db")
-	if _, err := vulndb.ImportOSV(ctx, logger, db, o.OSV); err != nil {
 		return rep, err
 	}
 
@@ -100,6 +87,29 @@ func RunAll(ctx context.Context, o Options) (Report, error) {
 	return rep, writeReport(o.Out, rep)
 }
 
+// prepare reads the corpus's manifest into the report, packs every app
+// and builds the vulnerability DB in work/db.
+func prepare(ctx context.Context, logger *slog.Logger, corpus, osv, work string, rep *Report) ([]CorpusApp, []Job, string, error) {
+	seed, apps, err := LoadManifest(corpus)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	rep.Corpus = corpusInfo(seed, apps)
+	jobs := make([]Job, 0, len(apps))
+	for _, a := range apps {
+		var buf bytes.Buffer
+		if err := archive.Pack(ctx, filepath.Join(corpus, a.Dir), &buf); err != nil {
+			return nil, nil, "", fmt.Errorf("pack %s: %w", a.Name, err)
+		}
+		jobs = append(jobs, Job{App: a.Name, Archive: buf.Bytes(), Expected: a.Expected})
+	}
+	db := filepath.Join(work, "db")
+	if _, err := vulndb.ImportOSV(ctx, logger, db, osv); err != nil {
+		return nil, nil, "", err
+	}
+	return apps, jobs, db, nil
+}
+
 // runFleet starts the fleet and runs the main, open-loop, chaos and scaling
 // runs on it.
 func runFleet(ctx context.Context, o Options, jobs []Job, db string, rep *Report, logger *slog.Logger) error {
@@ -117,11 +127,9 @@ func runFleet(ctx context.Context, o Options, jobs []Job, db string, rep *Report
 	seq := new(int64)
 	// drive runs d on the fleet: on its API unless d names another.
 	drive := func(d DriverOptions, workers int) error {
-		d.URL = cmp.Or(d.URL, fleet.URL)
-		d.Token, d.Jobs, d.Seq, d.Pools, d.CPU = fleet.Token, jobs, seq, pools.sample, fleet.CPU
-		d.S3Requests, d.HistoryEvents = fleet.S3Requests, fleet.HistoryEvents
+		d.Jobs, d.Seq = jobs, seq
 		logger.Info("load run", "name", d.Name, "scans", d.Scans)
-		r, err := Drive(ctx, d)
+		r, err := driveFleet(ctx, fleet, pools, d)
 		if err != nil {
 			return err
 		}
@@ -301,7 +309,7 @@ func Bottleneck(rep Report) []string {
 	total := run.CPUPerScan["total"]
 	busy := total * run.Throughput / float64(rep.Host.CPUs)
 	var parts []string
-	for _, c := range Components {
+	for _, c := range rep.components() {
 		parts = append(parts, fmt.Sprintf("%s %.0f%%", c, 100*run.CPUPerScan[c]/total))
 	}
 	notes := []string{fmt.Sprintf("Bottleneck of %s: the CPU. %s CPU-seconds per scan at %s scans/s keep %.0f%% of the %d cores busy; per scan the CPU goes to %s.",

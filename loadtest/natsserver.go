@@ -42,3 +42,8 @@ func natsServerMain(args []string) error {
 // NATSServerMain runs the nats-server subcommand of a program that embeds
 // the load test.
 func NATSServerMain(args []string) error { return natsServerMain(args) }
+
+// NATSClusterNodeCommand is the subcommand that runs one node of the
+// production-shaped stack's NATS cluster (stack.NATSServerMain: the
+// nats-server command line) when no nats-server binary is installed.
+const NATSClusterNodeCommand = "nats-cluster-node"

@@ -48,7 +48,7 @@ func (r Report) ceiling() (Baseline, bool) {
 func WriteMarkdown(w io.Writer, r Report) error {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	p("# tollgate load test\n\n")
+	p("# %s\n\n", cmp.Or(r.Title, "tollgate load test"))
 	p("Command: `%s`\n\n", r.Command)
 	p("Host: %d CPUs (%s), %d MiB, %s, tollgate %s. Started %s, took %s s.\n\n",
 		r.Host.CPUs, cmp.Or(r.Host.CPUModel, "unknown CPU"), r.Host.MemoryMiB, r.Host.GoVersion, cmp.Or(r.Host.Version, "dev"),
@@ -95,6 +95,9 @@ func WriteMarkdown(w io.Writer, r Report) error {
 		if run.DeepForced {
 			offered += ", deep stage on every scan"
 		}
+		if run.Stack != "" {
+			offered += ", " + run.Stack + " stack"
+		}
 		p("| tollgate %s (%d workers/pool%s) | %d | %s | %s | %s | %s / %s | %s / %s | %d | %d | %d |\n",
 			run.Name, max(run.WorkersPerPool, 1), offered, run.Completed, sig(run.Throughput), x, y,
 			sig(run.Full.P50), sig(run.Full.P99), sig(run.Fast.P50), sig(run.Fast.P99), run.Errors, run.Lost, run.Wrong)
@@ -110,15 +113,20 @@ func WriteMarkdown(w io.Writer, r Report) error {
 	}
 
 	p("## Where each scan's CPU goes (CPU seconds per scan), and its Temporal events and MinIO requests\n\n")
+	comps := r.components()
 	p("| run | %s | total | load generator (not in total) | Temporal history events | MinIO requests |\n|---|%s---|---|---|---|\n",
-		strings.Join(Components, " | "), strings.Repeat("---|", len(Components)))
+		strings.Join(comps, " | "), strings.Repeat("---|", len(comps)))
 	for _, run := range r.Runs {
 		if run.CPUPerScan == nil {
 			continue
 		}
 		var cells []string
-		for _, comp := range Components {
-			cells = append(cells, sig(run.CPUPerScan[comp]))
+		for _, comp := range comps {
+			if v, ok := run.CPUPerScan[comp]; ok {
+				cells = append(cells, sig(v))
+			} else {
+				cells = append(cells, "-")
+			}
 		}
 		// "-": not measured (reports from before these were).
 		driver, events, requests := "-", "-", "-"
@@ -135,7 +143,7 @@ func WriteMarkdown(w io.Writer, r Report) error {
 	}
 	for _, bl := range r.Baselines {
 		if bl.Scans > bl.Errors && bl.CPUSeconds > 0 {
-			p("| %s | %s | %s | - | - | - |\n", bl.Name, strings.TrimSuffix(strings.Repeat("- | ", len(Components)), " | "), sig(bl.CPUSeconds/float64(bl.Scans-bl.Errors)))
+			p("| %s | %s | %s | - | - | - |\n", bl.Name, strings.TrimSuffix(strings.Repeat("- | ", len(comps)), " | "), sig(bl.CPUSeconds/float64(bl.Scans-bl.Errors)))
 		}
 	}
 	p("\n")
@@ -194,6 +202,11 @@ func WriteMarkdown(w io.Writer, r Report) error {
 			p("\nCompleted %d of %d, lost %d, wrong %d, errors %d.\n\n", run.Completed, run.Submitted, run.Lost, run.Wrong, run.Errors)
 		}
 	}
+	for _, run := range r.Runs {
+		if len(run.Drills) > 0 || run.Evidence != nil {
+			writeDrills(p, run)
+		}
+	}
 	if len(r.Notes) > 0 {
 		p("## Notes\n\n")
 		for _, n := range r.Notes {
@@ -203,6 +216,50 @@ func WriteMarkdown(w io.Writer, r Report) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// components are the CPU table's columns: every component some run
+// measured (postgres only on the production-shaped stack).
+func (r Report) components() []string {
+	var out []string
+	for _, c := range Components {
+		for _, run := range r.Runs {
+			if _, ok := run.CPUPerScan[c]; ok {
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	if len(out) == 0 {
+		return Components
+	}
+	return out
+}
+
+// writeDrills writes a run's drills: what each did, the longest stall and
+// the recovery, and the evidence check.
+func writeDrills(p func(string, ...any), run Run) {
+	p("## Failure drills (%s)\n\n", run.Name)
+	p("| drill | from (s) | to (s) | longest stall (s) | recovered after (s) | what was done |\n|---|---|---|---|---|---|\n")
+	for _, d := range run.Drills {
+		rec := sig(d.RecoveredS)
+		switch {
+		case d.RecoveredS < 0:
+			rec = "not before the next drill"
+		case d.RecoveredS == 0:
+			rec = "0 (never below half the steady rate)"
+		}
+		what := strings.Join(d.Actions, "; ")
+		if d.Err != "" {
+			what = "**failed**: " + what
+		}
+		p("| %s | %s | %s | %s | %s | %s |\n", d.Name, sig(d.StartS), sig(d.EndS), sig(d.LongestStallS), rec, strings.ReplaceAll(what, "|", "\\|"))
+	}
+	p("\n")
+	for _, l := range DrillSummary(run) {
+		p("%s\n", l)
+	}
+	p("\n")
 }
 
 // knee names the first arrival rate past which the system stops keeping up:
@@ -262,6 +319,12 @@ func WriteSVG(w io.Writer, run Run) error {
 		if len(pts) > 0 {
 			p(`<polyline points="%s" fill="none" stroke="%s" stroke-width="1.5"/>`+"\n", strings.Join(pts, " "), color)
 		}
+	}
+	// Each drill: a shaded band from its start to its end, and its name.
+	for i, d := range run.Drills {
+		x0, x1 := x(int(d.StartS)), x(int(d.EndS)+1)
+		p(`<rect x="%.1f" y="%.0f" width="%.1f" height="%.0f" fill="#fdae6b" fill-opacity="0.35"/>`+"\n", x0, top, max(x1-x0, 2), plotH)
+		p(`<text x="%.1f" y="%.0f" font-size="9">%s</text>`+"\n", x0+2, top+12+float64(i%4)*11, xmlEscape(d.Name))
 	}
 	line(func(s Sample) float64 { return s.P50 }, "#31a354")
 	line(func(s Sample) float64 { return s.P99 }, "#de2d26")

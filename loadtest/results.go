@@ -74,9 +74,20 @@ type Run struct {
 	HistorySample int     `json:"history_sample,omitempty"`
 	// S3Requests is the S3 requests MinIO served over the measured part,
 	// per completed scan.
-	S3Requests    float64  `json:"s3_requests_per_scan,omitempty"`
-	Timeline      []Sample `json:"timeline,omitempty"`
-	ChaosEvents   []string `json:"chaos_events,omitempty"`
+	S3Requests  float64  `json:"s3_requests_per_scan,omitempty"`
+	Timeline    []Sample `json:"timeline,omitempty"`
+	ChaosEvents []string `json:"chaos_events,omitempty"`
+	// Drills are the failures injected into the production-shaped stack
+	// during the run, and Evidence the check of every scan's evidence
+	// after it.
+	Drills   []Drill        `json:"drills,omitempty"`
+	Evidence *EvidenceCheck `json:"evidence,omitempty"`
+	// Stack names the servers the fleet ran on: "dev" (the development
+	// servers) or "production" (stack.StartProduction).
+	Stack string `json:"stack,omitempty"`
+	// ScanIDs are the measured scans that finished, for the evidence
+	// check.
+	ScanIDs       []string `json:"-"`
 	ErrorExamples []string `json:"error_examples,omitempty"`
 }
 
@@ -100,6 +111,8 @@ type Baseline struct {
 
 // Report is the whole load test.
 type Report struct {
+	// Title heads the Markdown (default "tollgate load test").
+	Title     string     `json:"title,omitempty"`
 	Command   string     `json:"command"`
 	Host      Host       `json:"host"`
 	Corpus    CorpusInfo `json:"corpus"`

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tollgate/tollgate/loadtest/corpus"
+	"github.com/tollgate/tollgate/stack"
 	"github.com/tollgate/tollgate/storage/archive"
 	"github.com/tollgate/tollgate/vulndb"
 )
@@ -19,6 +20,13 @@ import (
 // TestMain lets the fleet run this test binary as its NATS server, as the
 // loadtest command does with itself.
 func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == NATSClusterNodeCommand {
+		if err := stack.NATSServerMain(os.Args[2:]); err != nil {
+			os.Stderr.WriteString(err.Error() + "\n")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if len(os.Args) > 1 && os.Args[1] == "nats-server" {
 		if err := natsServerMain(os.Args[2:]); err != nil {
 			os.Stderr.WriteString(err.Error() + "\n")
@@ -128,6 +136,27 @@ func startTestFleet(ctx context.Context, t *testing.T) (*Fleet, string) {
 	if testing.Short() {
 		t.Skip("builds the binary and starts a fleet")
 	}
+	bin := testBinary(ctx, t)
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	db := filepath.Join(dir, "db")
+	if _, err := vulndb.ImportOSV(ctx, nil, db, filepath.Join("..", "testdata", "osv")); err != nil {
+		t.Fatal(err)
+	}
+	fleet, err := StartFleet(ctx, FleetOptions{Bin: bin, Self: self, Dir: filepath.Join(dir, "fleet"), DBDir: db, WorkersPerPool: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(fleet.Stop)
+	return fleet, bin
+}
+
+// testBinary builds the tollgate binary, once per test run.
+func testBinary(ctx context.Context, t *testing.T) string {
+	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "tollgate-loadtest-bin-")
 		if err != nil {
@@ -144,19 +173,5 @@ func startTestFleet(ctx context.Context, t *testing.T) (*Fleet, string) {
 	if buildErr != nil {
 		t.Fatal(buildErr)
 	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	db := filepath.Join(dir, "db")
-	if _, err := vulndb.ImportOSV(ctx, nil, db, filepath.Join("..", "testdata", "osv")); err != nil {
-		t.Fatal(err)
-	}
-	fleet, err := StartFleet(ctx, FleetOptions{Bin: builtBin, Self: self, Dir: filepath.Join(dir, "fleet"), DBDir: db, WorkersPerPool: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(fleet.Stop)
-	return fleet, builtBin
+	return builtBin
 }

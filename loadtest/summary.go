@@ -20,6 +20,7 @@ func summarize(o DriverOptions, outs []outcome, measured, end time.Time, timelin
 			r.Errors++
 		default:
 			r.Completed++
+			r.ScanIDs = append(r.ScanIDs, out.scanID)
 			full.Record(out.done.Sub(out.submitted))
 			fast.Record(out.fast)
 			if out.fastDerived {
@@ -56,8 +57,12 @@ func summarize(o DriverOptions, outs []outcome, measured, end time.Time, timelin
 		r.CPUSeconds, r.CPUPerScan = map[string]float64{}, map[string]float64{}
 		var total float64
 		for _, c := range Components {
-			r.CPUSeconds[c] = cpu[c]
-			total += cpu[c]
+			// A component the stack has not (postgres on the dev servers)
+			// is left out, not shown as 0.
+			if v, ok := cpu[c]; ok {
+				r.CPUSeconds[c] = v
+				total += v
+			}
 		}
 		r.CPUSeconds["total"] = total
 		if v, ok := cpu[Driver]; ok {

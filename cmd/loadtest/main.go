@@ -2,7 +2,9 @@
 // the scanners alone (see package loadtest and `make loadtest`).
 //
 //	loadtest [flags]                          the whole load test
+//	loadtest -drills [flags]                  the failure drills on the production-shaped stack
 //	loadtest nats-server --port P --store D   the fleet's NATS (run by the load test)
+//	loadtest nats-cluster-node -c FILE        a node of the production stack's NATS cluster
 package main
 
 import (
@@ -22,6 +24,7 @@ import (
 	"github.com/tollgate/tollgate/loadtest"
 	"github.com/tollgate/tollgate/loadtest/baseline"
 	"github.com/tollgate/tollgate/loadtest/corpus"
+	"github.com/tollgate/tollgate/stack"
 	"github.com/tollgate/tollgate/vulndb"
 )
 
@@ -39,6 +42,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if len(os.Args) > 1 && os.Args[1] == loadtest.NATSClusterNodeCommand {
+		if err := stack.NATSServerMain(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "loadtest nats-cluster-node:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "nats-server" {
 		if err := loadtest.NATSServerMain(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "loadtest nats-server:", err)
@@ -76,6 +86,10 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 	sandboxed := fs.Bool("baseline-sandbox", true, "run the scanners-alone baseline through the workers' sandbox (warm children of -bin sandbox-child); false runs them in this process")
 	baselineOnly := fs.Bool("baseline-only", false, "run only the scanners-alone baseline, in this process and sandboxed, back to back, and print both (no fleet, no report)")
 	render := fs.String("render", "", "only write the Markdown and SVGs again from this report.json (into -out)")
+	drills := fs.Bool("drills", false, "instead of the load test: the same closed loop on the development servers and on the production-shaped stack (PostgreSQL, the Temporal server, a 3-node NATS cluster, MinIO on four drives), then the failure drills on the latter; report in -out (default loadtest/results/drills)")
+	drillScans := fs.Int("drill-scans", 300, "with -drills: scans at least during the drills (the clients go on until the last drill has healed)")
+	compareScans := fs.Int("compare-scans", 200, "with -drills: scans of the closed loop on each stack (0 skips the comparison)")
+	partition := fs.Bool("partition", true, "with -drills: isolate a NATS node in its own network namespace and partition it (needs root and iproute2)")
 	cpuProfile := fs.String("cpuprofile", "", "write this process's CPU profile here (the in-process baseline and the load generator; children and servers are not in it)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -115,6 +129,22 @@ func run(ctx context.Context, logger *slog.Logger, args []string) error {
 		return err
 	}
 	logger.Info("corpus", "apps", len(m.Apps), "root", root)
+	if *drills {
+		outDir := *out
+		if !explicit(fs, "out") {
+			outDir = filepath.Join(*out, "drills")
+		}
+		rep, err := loadtest.RunDrillsReport(ctx, loadtest.DrillOptions{
+			Command: "loadtest " + strings.Join(args, " "), Bin: absBin, Self: self, Corpus: root, OSV: *osv, Work: dir, Out: outDir,
+			Clients: *clients, Warmup: *warmup, CompareScans: *compareScans, DrillScans: *drillScans, Plan: loadtest.FullDrills,
+			Partition: *partition, Concurrency: *concurrency, Logger: logger,
+		})
+		if err != nil {
+			return err
+		}
+		logger.Info("drills done", "took_s", rep.TookS, "report", filepath.Join(outDir, "report.md"))
+		return drillsFailed(rep)
+	}
 	rl, err := floats(*rates)
 	if err != nil {
 		return fmt.Errorf("-rates: %w", err)
@@ -177,6 +207,30 @@ func scannersAloneOnly(ctx context.Context, logger *slog.Logger, root, db, osv s
 		}
 		out, _ := json.Marshal(b)
 		fmt.Println(string(out))
+	}
+	return nil
+}
+
+// explicit says whether the flag was given on the command line.
+func explicit(fs *flag.FlagSet, name string) bool {
+	found := false
+	fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
+}
+
+// drillsFailed is an error when the drills lost a scan, decided one
+// wrongly, or left evidence that does not verify or has two versions.
+func drillsFailed(rep loadtest.Report) error {
+	for _, r := range rep.Runs {
+		e := r.Evidence
+		if r.Lost > 0 || r.Wrong > 0 || (e != nil && (len(e.NotVerified) > 0 || len(e.Duplicated) > 0)) {
+			return fmt.Errorf("run %s: %d lost, %d wrong, evidence %+v: see the report", r.Name, r.Lost, r.Wrong, e)
+		}
+		for _, d := range r.Drills {
+			if d.Err != "" {
+				return fmt.Errorf("drill %q failed: %s", d.Name, d.Err)
+			}
+		}
 	}
 	return nil
 }
