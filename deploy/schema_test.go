@@ -79,7 +79,7 @@ func schemaValidator(t *testing.T, docs [][]byte) validator.Validator {
 func built(t *testing.T) map[string][][]byte {
 	t.Helper()
 	out := map[string][][]byte{}
-	for _, dir := range []string{filepath.Join("k8s", "base"), filepath.Join("k8s", "keda")} {
+	for _, dir := range []string{filepath.Join("k8s", "base"), filepath.Join("k8s", "keda"), filepath.Join("k8s", "production")} {
 		resmap, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
 		if err != nil {
 			t.Fatalf("kustomize build %s: %v", dir, err)

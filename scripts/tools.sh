@@ -3,7 +3,7 @@
 # a cache that outlives checkouts: $TOLLGATE_TOOLS_DIR, else
 # ${XDG_CACHE_HOME:-$HOME/.cache}/tollgate/tools. Each tool lives in a folder
 # named by its version, so a bump installs beside the old one.
-# Usage: scripts/tools.sh [temporal|workflowcheck|minio|prometheus|k8s-schemas|temporal-server|all]   (default: all)
+# Usage: scripts/tools.sh [temporal|workflowcheck|minio|prometheus|k8s-schemas|nats-server|temporal-server|all]   (default: all)
 # temporal-server (the production-shaped stack's Temporal server and its SQL
 # tool) is not part of all: it builds for minutes.
 set -euo pipefail
@@ -24,6 +24,11 @@ PROMETHEUS_VERSION=v0.315.0  # keep in step with stack.PrometheusVersion
 # The Kubernetes OpenAPI spec and KEDA's CRDs that deploy/'s manifests are
 # validated against (kubeconform, in go test ./deploy). kubeconform's own
 # schemas come from GitHub; these come through the Go module proxy, pinned.
+# nats-server for the production-shaped stack's three-node JetStream cluster
+# (stack.StartNATSCluster runs one process per node). The version tollgate
+# links (go.mod's github.com/nats-io/nats-server/v2): stack.FindNATSServer
+# looks for nats-server-v<server.VERSION>/nats-server in this cache.
+NATS_SERVER_VERSION=v2.15.2  # keep in step with go.mod
 K8S_VERSION=v1.34.2   # keep in step with deploy.KubernetesVersion
 KEDA_VERSION=v2.18.1  # keep in step with deploy.KEDAVersion
 
@@ -112,11 +117,12 @@ case $what in
   # Prometheus's go.mod has a replace directive: `go install` refuses it.
   prometheus|all) install_tree prometheus github.com/prometheus/prometheus "$PROMETHEUS_VERSION" cmd/prometheus prometheus remove_all_sd ;;&
   k8s-schemas|all) fetch_specs ;;&
+  nats-server|all) install nats-server github.com/nats-io/nats-server/v2 "$NATS_SERVER_VERSION" nats-server ;;&
   # go install names them server and sql: installed as temporal-server and
   # temporal-sql-tool, each in its own versioned folder.
   temporal-server)
     install temporal-server go.temporal.io/server/cmd/server "$TEMPORAL_SERVER_VERSION" server temporal-server
     install temporal-sql-tool go.temporal.io/server/cmd/tools/sql "$TEMPORAL_SERVER_VERSION" sql temporal-sql-tool ;;&
-  temporal|workflowcheck|minio|prometheus|k8s-schemas|temporal-server|all) ;;
-  *) echo "usage: $0 [temporal|workflowcheck|minio|prometheus|k8s-schemas|temporal-server|all]" >&2; exit 2 ;;
+  temporal|workflowcheck|minio|prometheus|k8s-schemas|nats-server|temporal-server|all) ;;
+  *) echo "usage: $0 [temporal|workflowcheck|minio|prometheus|k8s-schemas|nats-server|temporal-server|all]" >&2; exit 2 ;;
 esac

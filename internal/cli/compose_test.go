@@ -41,6 +41,33 @@ var composeTollgate = map[string][]string{
 
 var composeInfra = []string{"nats", "temporal", "minio"}
 
+// The profile `production` (opt-in): the production-shaped stack, its
+// tollgate services and its servers. Services without a profile are the
+// default stack, which the profile leaves as it is.
+const composeProfile = "production"
+
+var composeTollgateProduction = map[string][]string{
+	"prod-api":          {"serve"},
+	"prod-orchestrator": {"orchestrator"},
+	"prod-worker-fast":  {"worker", "--pool", "fast"},
+	"prod-worker-deep":  {"worker", "--pool", "deep"},
+}
+
+var (
+	composeNATSProduction  = []string{"prod-nats1", "prod-nats2", "prod-nats3"}
+	composeInfraProduction = append([]string{"prod-postgres", "prod-temporal", "prod-minio"}, composeNATSProduction...)
+	// composeJobsProduction run once and exit; the tollgate services wait
+	// for them to have succeeded.
+	composeJobsProduction = []string{"prod-temporal-setup"}
+)
+
+// composeTollgateAll is every tollgate service, of both stacks.
+func composeTollgateAll() map[string][]string {
+	all := maps.Clone(composeTollgate)
+	maps.Copy(all, composeTollgateProduction)
+	return all
+}
+
 // composeExtraEnv are the variables loadConfig reads besides Config.env().
 var composeExtraEnv = []string{"TOLLGATE_RETENTION_DAYS", "TOLLGATE_WORKER_CONCURRENCY", "TOLLGATE_WORKER_TASK_MEMORY_MIB", "TOLLGATE_NATS_REPLICAS", "TOLLGATE_MINIO_TLS",
 	"TOLLGATE_SCAN_FULL", "TOLLGATE_DEPLOY_WEBHOOK_URL", "TOLLGATE_DEPLOY_WEBHOOK_SECRET", "TOLLGATE_TOKENS_FILE", "TOLLGATE_OIDC_ROLE_MAP", "TOLLGATE_CONFIG"}
@@ -192,11 +219,27 @@ func composeAllowedEnv(t *testing.T) map[string]bool {
 
 func TestComposeServices(t *testing.T) {
 	svcs := composeServices(t)
-	want := append(slices.Collect(maps.Keys(composeTollgate)), composeInfra...)
-	if got := slices.Sorted(maps.Keys(svcs)); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
-		t.Fatalf("services %v, want %v", got, slices.Sorted(slices.Values(want)))
+	byProfile := map[string][]string{}
+	for name, svc := range svcs {
+		profiles := composeStrings(t, svc["profiles"])
+		switch {
+		case len(profiles) == 0:
+			byProfile[""] = append(byProfile[""], name)
+		case len(profiles) == 1 && profiles[0] == composeProfile:
+			byProfile[composeProfile] = append(byProfile[composeProfile], name)
+		default:
+			t.Errorf("%s: profiles %q, want none (the default stack) or [%s]", name, profiles, composeProfile)
+		}
 	}
-	for name, cmd := range composeTollgate {
+	want := append(slices.Collect(maps.Keys(composeTollgate)), composeInfra...)
+	if got := slices.Sorted(slices.Values(byProfile[""])); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
+		t.Fatalf("default services %v, want %v", got, slices.Sorted(slices.Values(want)))
+	}
+	want = slices.Concat(slices.Collect(maps.Keys(composeTollgateProduction)), composeInfraProduction, composeJobsProduction)
+	if got := slices.Sorted(slices.Values(byProfile[composeProfile])); !slices.Equal(got, slices.Sorted(slices.Values(want))) {
+		t.Fatalf("%s services %v, want %v", composeProfile, got, slices.Sorted(slices.Values(want)))
+	}
+	for name, cmd := range composeTollgateAll() {
 		svc := svcs[name]
 		if got := composeStrings(t, svc["command"]); !slices.Equal(got, cmd) {
 			t.Errorf("%s: command %q, want %q", name, got, cmd)
@@ -266,29 +309,58 @@ func TestComposeDependsOnHealthy(t *testing.T) {
 		for dep, v := range deps {
 			m, _ := v.(map[string]any)
 			cond, _ := m["condition"].(string)
+			// A one-shot job is waited for to have succeeded; a server, to
+			// be healthy.
+			if slices.Contains(composeJobsProduction, dep) {
+				if cond != "service_completed_successfully" {
+					t.Errorf("%s: depends on the job %s with condition %q, want service_completed_successfully", name, dep, cond)
+				}
+				if r, _ := svcs[dep]["restart"].(string); r != "no" {
+					t.Errorf("%s: restart %q, want \"no\": it runs once", dep, r)
+				}
+				continue
+			}
 			if cond != "service_healthy" {
 				t.Errorf("%s: depends on %s with condition %q, want service_healthy", name, dep, cond)
 			}
 			if _, ok := svcs[dep]["healthcheck"]; !ok {
 				t.Errorf("%s: depends on %s being healthy, which has no healthcheck", name, dep)
 			}
-		}
-	}
-	for name := range composeTollgate {
-		deps, _ := svcs[name]["depends_on"].(map[string]any)
-		for _, infra := range composeInfra {
-			if _, ok := deps[infra]; !ok {
-				t.Errorf("%s: does not depend on %s", name, infra)
+			// Each stack depends only on its own services: the default
+			// stack starts without the profile, and the profile's services
+			// do not pull in the demo stack's.
+			if a, b := composeStrings(t, svc["profiles"]), composeStrings(t, svcs[dep]["profiles"]); !slices.Equal(a, b) {
+				t.Errorf("%s (profiles %q) depends on %s (profiles %q)", name, a, dep, b)
 			}
 		}
 	}
-	for _, name := range composeInfra {
+	// The tollgate services wait for every server they call (Temporal's
+	// PostgreSQL is Temporal's own).
+	stacks := []struct {
+		tollgate map[string][]string
+		needs    []string
+	}{
+		{composeTollgate, composeInfra},
+		{composeTollgateProduction, slices.Concat(composeNATSProduction, []string{"prod-temporal", "prod-minio"}, composeJobsProduction)},
+	}
+	for _, st := range stacks {
+		for name := range st.tollgate {
+			deps, _ := svcs[name]["depends_on"].(map[string]any)
+			for _, need := range st.needs {
+				if _, ok := deps[need]; !ok {
+					t.Errorf("%s: does not depend on %s", name, need)
+				}
+			}
+		}
+	}
+	for _, name := range slices.Concat(composeInfra, composeInfraProduction) {
 		hc, _ := svcs[name]["healthcheck"].(map[string]any)
 		test := composeStrings(t, hc["test"])
 		if len(test) < 2 || (test[0] != "CMD" && test[0] != "CMD-SHELL") || hc["disable"] == true {
 			t.Errorf("%s: healthcheck %v, want a CMD test", name, hc)
 		}
-		if len(composeVolumes(t, svcs[name])) == 0 {
+		// prod-temporal keeps its state in prod-postgres.
+		if len(composeVolumes(t, svcs[name])) == 0 && name != "prod-temporal" {
 			t.Errorf("%s: no volume: its data is lost with the container", name)
 		}
 	}
@@ -297,15 +369,7 @@ func TestComposeDependsOnHealthy(t *testing.T) {
 func TestComposeTemporal(t *testing.T) {
 	svc := composeServices(t)["temporal"]
 	cmd := composeStrings(t, svc["command"])
-	flag := func(name string) []string {
-		var vals []string
-		for i, a := range cmd {
-			if a == name && i+1 < len(cmd) {
-				vals = append(vals, cmd[i+1])
-			}
-		}
-		return vals
-	}
+	flag := func(name string) []string { return composeFlag(cmd, name) }
 	if len(cmd) < 2 || cmd[0] != "server" || cmd[1] != "start-dev" || !slices.Contains(cmd, "--headless") || !slices.Equal(flag("--ip"), []string{"0.0.0.0"}) {
 		t.Errorf("temporal: command %q, want server start-dev --ip 0.0.0.0 --headless", cmd)
 	}
@@ -337,7 +401,7 @@ func TestComposeTemporal(t *testing.T) {
 
 func TestComposeHardening(t *testing.T) {
 	svcs := composeServices(t)
-	for name := range composeTollgate {
+	for name := range composeTollgateAll() {
 		svc := svcs[name]
 		if svc["read_only"] != true {
 			t.Errorf("%s: read_only is not true", name)
@@ -429,7 +493,7 @@ func TestComposeAPI(t *testing.T) {
 func TestComposeWorkerDB(t *testing.T) {
 	svcs := composeServices(t)
 	imageDB := dockerfileFinalEnv(t)["TOLLGATE_DB_DIR"]
-	for _, name := range []string{"worker-fast", "worker-deep"} {
+	for _, name := range []string{"worker-fast", "worker-deep", "prod-worker-fast", "prod-worker-deep"} {
 		dir := composeEnv(t, svcs[name])["TOLLGATE_DB_DIR"]
 		if dir == "" {
 			dir = imageDB
@@ -457,7 +521,7 @@ func TestComposeWorkerDB(t *testing.T) {
 func TestComposeLoadConfig(t *testing.T) {
 	svcs := composeServices(t)
 	allowed := composeAllowedEnv(t)
-	for _, name := range slices.Sorted(maps.Keys(composeTollgate)) {
+	for _, name := range slices.Sorted(maps.Keys(composeTollgateAll())) {
 		t.Run(name, func(t *testing.T) {
 			for k := range allowed {
 				t.Setenv(k, "") // restored after the test
@@ -486,7 +550,10 @@ func TestComposeLoadConfig(t *testing.T) {
 			if err := cfg.MinIO.Validate(); err != nil {
 				t.Errorf("MinIO config: %v", err)
 			}
-			if name != "api" {
+			if _, prod := composeTollgateProduction[name]; prod && cfg.NATS.Replicas != len(composeNATSProduction) {
+				t.Errorf("NATS replicas %d, want one per node of the cluster (%d)", cfg.NATS.Replicas, len(composeNATSProduction))
+			}
+			if name != "api" && name != "prod-api" {
 				return
 			}
 			if cfg.API.Listen != "0.0.0.0:8080" {
