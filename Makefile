@@ -21,7 +21,7 @@ TEST_P    ?= 2
 DEMO_DB   ?= .cache/demo-db
 DEMO_APP  ?= examples/node-todo
 
-.PHONY: help build tools tools-scan test test-short lint fmt demo db-demo loadtest clean
+.PHONY: help build tools tools-scan test test-short lint fmt demo db-demo loadtest drills clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -29,7 +29,7 @@ help: ## list the targets
 build: ## build bin/tollgate
 	$(GO) build -tags '$(GOTAGS)' -ldflags '$(LDFLAGS)' -o bin/tollgate ./cmd/tollgate
 
-tools: ## install every pinned tool the tests use (Temporal CLI, MinIO, Prometheus, workflowcheck, the Kubernetes schemas' specs) into the tool cache
+tools: ## install every pinned tool the tests use (Temporal CLI and server, MinIO, Prometheus, nats-server, workflowcheck, the Kubernetes schemas' specs; PostgreSQL from Debian) into the tool cache
 	scripts/tools.sh all
 
 tools-scan: ## install only what `tollgate scan` runs: the pinned Temporal CLI
@@ -65,3 +65,10 @@ clean: ## remove build outputs
 loadtest: tools build ## the load test: fleet vs the CLI pipeline and the scanners alone; report in loadtest/results (LOADTEST_FLAGS=...)
 	$(GO) build -tags '$(GOTAGS)' -o bin/loadtest ./cmd/loadtest
 	clis=$$(scripts/clis.sh all) && bin/loadtest -bin bin/tollgate -clis "$$clis" -out loadtest/results $(LOADTEST_FLAGS)
+
+# The drills need the servers of both stacks, not Prometheus or the schemas.
+DRILLS_FLAGS ?=
+drills: build ## the production-shaped stack (PostgreSQL, Temporal server, 3 NATS nodes, MinIO on 4 drives): dev vs production closed loop, then the failure drills; report in loadtest/results/drills (DRILLS_FLAGS=...)
+	scripts/tools.sh temporal minio nats-server temporal-server debian
+	$(GO) build -tags '$(GOTAGS)' -o bin/loadtest ./cmd/loadtest
+	bin/loadtest -drills -bin bin/tollgate -apps 60 -clients 100 -warmup 20 $(DRILLS_FLAGS)

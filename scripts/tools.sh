@@ -3,9 +3,10 @@
 # a cache that outlives checkouts: $TOLLGATE_TOOLS_DIR, else
 # ${XDG_CACHE_HOME:-$HOME/.cache}/tollgate/tools. Each tool lives in a folder
 # named by its version, so a bump installs beside the old one.
-# Usage: scripts/tools.sh [temporal|workflowcheck|minio|prometheus|k8s-schemas|nats-server|temporal-server|all]   (default: all)
+# Usage: scripts/tools.sh [temporal|workflowcheck|minio|prometheus|k8s-schemas|nats-server|temporal-server|debian|all]...   (default: all)
 # temporal-server (the production-shaped stack's Temporal server and its SQL
-# tool) is not part of all: it builds for minutes.
+# tool) builds for minutes cold: the tests' drill (loadtest.TestDrills) and
+# `make drills` need it.
 set -euo pipefail
 
 TEMPORAL_CLI_VERSION=v1.5.1        # keep in step with stack.TemporalCLIVersion
@@ -14,6 +15,11 @@ TEMPORAL_CLI_VERSION=v1.5.1        # keep in step with stack.TemporalCLIVersion
 # temporal-sql-tool, which carries the schema the server expects.
 TEMPORAL_SERVER_VERSION=v1.29.1    # keep in step with stack.TemporalServerVersion
 WORKFLOWCHECK_VERSION=v0.6.0
+# PostgreSQL (Temporal's database on the production-shaped stack) comes from
+# Debian's package, pinned to Debian 12's major version; stack.FindPostgres
+# finds /usr/lib/postgresql/*/bin. iproute2 makes the network namespaces of
+# the NATS partition drill.
+POSTGRES_MAJOR=15
 # MinIO is AGPL-3.0: tollgate only ever runs it as a separate process, never links it.
 MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c  # keep in step with stack.MinIOVersion
 # Prometheus (Apache-2.0) for the health puller's tests. Its 3.x releases are
@@ -109,7 +115,23 @@ fetch_specs() { # the OpenAPI spec and CRDs, copied out of their module zips
   echo "$dir"
 }
 
-what=${1:-all}
+# debian_packages installs Debian packages the tests run (as root, with
+# apt-get), unless what they provide is already there.
+debian_packages() {
+  local need=()
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || need+=("postgresql-$POSTGRES_MAJOR")
+  command -v ip >/dev/null || need+=(iproute2)
+  [ ${#need[@]} -gt 0 ] || return 0
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "tools.sh: install ${need[*]} (Debian packages: PostgreSQL and ip for the production-shaped stack's tests); without them those tests skip" >&2
+    return 0
+  fi
+  echo "installing ${need[*]} with apt-get" >&2
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}") >&2
+}
+
+[ $# -gt 0 ] || set -- all
+for what in "$@"; do
 case $what in
   temporal|all) install temporal github.com/temporalio/cli/cmd/temporal "$TEMPORAL_CLI_VERSION" temporal ;;&
   workflowcheck|all) install workflowcheck go.temporal.io/sdk/contrib/tools/workflowcheck "$WORKFLOWCHECK_VERSION" workflowcheck ;;&
@@ -117,12 +139,14 @@ case $what in
   # Prometheus's go.mod has a replace directive: `go install` refuses it.
   prometheus|all) install_tree prometheus github.com/prometheus/prometheus "$PROMETHEUS_VERSION" cmd/prometheus prometheus remove_all_sd ;;&
   k8s-schemas|all) fetch_specs ;;&
+  debian|all) debian_packages ;;&
   nats-server|all) install nats-server github.com/nats-io/nats-server/v2 "$NATS_SERVER_VERSION" nats-server ;;&
   # go install names them server and sql: installed as temporal-server and
   # temporal-sql-tool, each in its own versioned folder.
-  temporal-server)
+  temporal-server|all)
     install temporal-server go.temporal.io/server/cmd/server "$TEMPORAL_SERVER_VERSION" server temporal-server
     install temporal-sql-tool go.temporal.io/server/cmd/tools/sql "$TEMPORAL_SERVER_VERSION" sql temporal-sql-tool ;;&
-  temporal|workflowcheck|minio|prometheus|k8s-schemas|nats-server|temporal-server|all) ;;
-  *) echo "usage: $0 [temporal|workflowcheck|minio|prometheus|k8s-schemas|nats-server|temporal-server|all]" >&2; exit 2 ;;
+  temporal|workflowcheck|minio|prometheus|k8s-schemas|nats-server|temporal-server|debian|all) ;;
+  *) echo "usage: $0 [temporal|workflowcheck|minio|prometheus|k8s-schemas|nats-server|temporal-server|debian|all]..." >&2; exit 2 ;;
 esac
+done
