@@ -60,6 +60,9 @@ type Activities struct {
 	Meter metric.Meter
 	// Exceptions holds the tenants' accepted risks (none when nil).
 	Exceptions *exceptions.Store
+	// Queued keeps each dispatched task's activity alive until a worker
+	// completes it (none when nil: see QueuedTasks).
+	Queued *QueuedTasks
 
 	unsignedOnce sync.Once
 	metOnce      sync.Once

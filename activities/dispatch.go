@@ -22,7 +22,9 @@ const publishTimeout = 10 * time.Second
 // Dispatch publishes a scanner task, with this activity's task token, to its
 // pool's subject and returns without a result: the worker that runs the task
 // completes the activity. Each attempt publishes anew with its own token, so a
-// task lost with a dead worker comes back when the attempt's heartbeat times out.
+// task lost with a dead worker, or with a dead orchestrator before it was
+// published, comes back when the attempt's heartbeat times out (QueuedTasks
+// heartbeats it while it waits in the queue, the worker while it runs).
 func (a *Activities) Dispatch(ctx context.Context, t tasks.Task) (tasks.Result, error) {
 	if err := tasks.ValidPool(t.Pool); err != nil {
 		return tasks.Result{}, temporal.NewNonRetryableApplicationError(err.Error(), "BadTask", err)
@@ -61,5 +63,8 @@ func (a *Activities) Dispatch(ctx context.Context, t tasks.Task) (tasks.Result, 
 		return tasks.Result{}, fmt.Errorf("publish task %s of scan %s to %q: %w", t.Kind, t.ScanID, subject, err)
 	}
 	a.logger().DebugContext(ctx, "task dispatched", "scan_id", t.ScanID, "subject", subject, "attempt", t.Attempt)
+	if a.Queued != nil {
+		a.Queued.Add(info.TaskToken)
+	}
 	return tasks.Result{}, activity.ErrResultPending
 }

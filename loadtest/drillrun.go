@@ -54,7 +54,8 @@ func RunDrillsReport(ctx context.Context, o DrillOptions) (Report, error) {
 	fo := FleetOptions{Bin: o.Bin, Self: o.Self, DBDir: db, WorkersPerPool: 1, Concurrency: o.Concurrency, SigningKey: key, Logger: logger}
 	if o.CompareScans > 0 {
 		fo.Dir = filepath.Join(o.Work, "dev")
-		run, err := closedLoop(ctx, fo, jobs, seq, fmt.Sprintf("closed-%d", o.Clients), o.Clients, o.CompareScans, o.Warmup)
+		logger.Info("closed loop on the development servers", "scans", o.CompareScans)
+		run, err := closedLoop(ctx, fo, jobs, seq, fmt.Sprintf("closed-%d-dev", o.Clients), o.Clients, o.CompareScans, o.Warmup)
 		if err != nil {
 			return rep, err
 		}
@@ -83,7 +84,8 @@ func RunDrillsReport(ctx context.Context, o DrillOptions) (Report, error) {
 	defer pools.Close()
 	var ids []string
 	if o.CompareScans > 0 {
-		run, err := driveFleet(ctx, fleet, pools, DriverOptions{Name: fmt.Sprintf("closed-%d", o.Clients), Clients: o.Clients, Scans: o.CompareScans, Warmup: o.Warmup, Seq: seq, Jobs: jobs})
+		logger.Info("closed loop on the production-shaped stack", "scans", o.CompareScans)
+		run, err := driveFleet(ctx, fleet, pools, DriverOptions{Name: fmt.Sprintf("closed-%d-production", o.Clients), Clients: o.Clients, Scans: o.CompareScans, Warmup: o.Warmup, Seq: seq, Jobs: jobs})
 		if err != nil {
 			return rep, err
 		}

@@ -110,6 +110,7 @@ func Drive(ctx context.Context, o DriverOptions) (Run, error) {
 	var timeline []Sample
 	var chaosEvents []string
 	var drills []Drill
+	var drillsEnd time.Time
 	var drilling chan struct{} // open while the drills run
 	var bg sync.WaitGroup
 	if o.Drills != nil {
@@ -124,6 +125,7 @@ func Drive(ctx context.Context, o DriverOptions) (Run, error) {
 			defer bg.Done()
 			defer close(drilling)
 			drills = o.Drills(ctx, measured, completed)
+			drillsEnd = time.Now()
 		}()
 	}
 	bg.Add(1)
@@ -183,7 +185,9 @@ func Drive(ctx context.Context, o DriverOptions) (Run, error) {
 				done = append(done, out.done.Sub(measured).Seconds())
 			}
 		}
-		assessDrills(drills, done, end.Sub(measured).Seconds())
+		// The last drill's window ends with the drills (the fleet had
+		// recovered and settled), not with the slowest scan's verdict.
+		assessDrills(drills, done, drillsEnd.Sub(measured).Seconds())
 		r.Drills = drills
 	}
 	if o.S3Requests != nil && len(measureErrs) == 0 && r.Completed > 0 {

@@ -182,7 +182,7 @@ func WriteMarkdown(w io.Writer, r Report) error {
 	}
 	var scale []Run
 	for _, run := range r.Runs {
-		if strings.HasPrefix(run.Name, "scale-") || (run.Clients > 0 && run.WorkersPerPool == 1 && !run.Chaos && !run.DeepForced && strings.HasPrefix(run.Name, "closed-")) {
+		if strings.HasPrefix(run.Name, "scale-") || (run.Clients > 0 && run.WorkersPerPool == 1 && !run.Chaos && !run.DeepForced && run.Stack == "" && strings.HasPrefix(run.Name, "closed-")) {
 			scale = append(scale, run)
 		}
 	}

@@ -117,7 +117,9 @@ func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 	w.RegisterWorkflow(workflows.RollbackWorkflow)
 	w.RegisterWorkflow(workflows.RematchWorkflow)
 	w.RegisterWorkflow(workflows.RematchAppWorkflow)
-	acts := &activities.Activities{Publisher: deps.Publisher, Stream: cfg.Stream, Policies: engine, Evidence: deps.Evidence, Logger: logger, Version: cfg.Version, Meter: deps.Meter}
+	queued := &activities.QueuedTasks{Heartbeater: deps.Temporal, Logger: logger}
+	acts := &activities.Activities{Publisher: deps.Publisher, Stream: cfg.Stream, Policies: engine, Evidence: deps.Evidence, Logger: logger, Version: cfg.Version, Meter: deps.Meter,
+		Queued: queued}
 	lister, ok := deps.Evidence.(storage.Lister)
 	if !ok {
 		return nil, errors.New("orchestrator: the evidence store cannot list releases")
@@ -157,8 +159,28 @@ func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 		w.Stop()
 		return nil, err
 	}
+	beatCtx, stopBeats := context.WithCancel(context.WithoutCancel(ctx))
+	beats := make(chan struct{})
+	go func() {
+		defer close(beats)
+		queued.Run(beatCtx)
+	}()
 	logger.InfoContext(ctx, "orchestrator started", "task_queue", workflows.TaskQueue, "policy", bundle.Source)
-	return w, nil
+	return &running{Worker: w, stop: func() { stopBeats(); <-beats }}, nil
+}
+
+// running is the orchestrator's Temporal worker and the heartbeats of the
+// tasks it dispatched, stopped together.
+type running struct {
+	worker.Worker
+	stop func()
+}
+
+// Stop stops the worker, then the heartbeats: the tasks' activities time
+// out and are dispatched again by another orchestrator.
+func (r *running) Stop() {
+	r.Worker.Stop()
+	r.stop()
 }
 
 // EnsureRematchSchedule creates the Temporal Schedule that starts

@@ -18,7 +18,6 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
-	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/tollgate/tollgate/report"
@@ -528,10 +527,7 @@ func (w *Worker) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, 
 }
 
 // activityGone tells whether Temporal no longer waits for this task token.
-func activityGone(err error) bool {
-	var nf *serviceerror.NotFound
-	return errors.As(err, &nf) || temporal.IsCanceledError(err)
-}
+func activityGone(err error) bool { return tasks.ActivityGone(err) }
 
 type badInputError struct{ err error }
 

@@ -224,6 +224,7 @@ func (r RematchResult) plus(o RematchResult) RematchResult {
 
 var rematchDispatchOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: 30 * time.Minute,
+	HeartbeatTimeout:    DispatchHeartbeatTimeout,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval: time.Second, BackoffCoefficient: 2, MaximumInterval: 30 * time.Second, MaximumAttempts: 5,
 		NonRetryableErrorTypes: []string{tasks.ErrTypeBadInput, tasks.ErrTypeTenantBacklog},

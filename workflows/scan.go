@@ -17,15 +17,18 @@ import (
 	"github.com/tollgate/tollgate/tasks"
 )
 
-// dispatchOptions bound a scanner task. There is deliberately no heartbeat
-// timeout: a task may wait in its pool's queue for a long time under load, and
-// nobody heartbeats a queued task. A worker that dies mid-scan stops extending
-// its JetStream ack wait, so JetStream hands the same message, with the same
-// still-valid task token, to another worker. The start-to-close timeout is the
-// backstop for a task lost outright; retries cover failed publishes (NATS
-// down) and failed scans.
+// dispatchOptions bound a scanner task. A task may wait in its pool's queue
+// for a long time under load: the orchestrator that dispatched it heartbeats
+// it meanwhile (activities.QueuedTasks), and the worker that runs it does
+// too. A worker that dies mid-scan stops extending its JetStream ack wait, so
+// JetStream hands the same message, with the same still-valid task token, to
+// another worker. An orchestrator that dies before its task reached the queue
+// stops heartbeating, and the heartbeat timeout dispatches the task again
+// within a minute. The start-to-close timeout is the backstop for a task lost
+// outright; retries cover failed publishes (NATS down) and failed scans.
 var dispatchOptions = workflow.ActivityOptions{
 	StartToCloseTimeout: 30 * time.Minute,
+	HeartbeatTimeout:    DispatchHeartbeatTimeout,
 	RetryPolicy: &temporal.RetryPolicy{
 		InitialInterval:        time.Second,
 		BackoffCoefficient:     2,
@@ -34,6 +37,11 @@ var dispatchOptions = workflow.ActivityOptions{
 		NonRetryableErrorTypes: []string{tasks.ErrTypeBadInput, tasks.ErrTypeTenantBacklog},
 	},
 }
+
+// DispatchHeartbeatTimeout is how long a dispatched task's activity may go
+// without a heartbeat from its orchestrator or worker (activities'
+// QueuedTasks beats every 20 s, workers every 5 s).
+const DispatchHeartbeatTimeout = time.Minute
 
 // A scan whose tenant is at its cap of pending tasks tries again after
 // backlogWait, doubling up to backlogWaitMax.
