@@ -86,6 +86,8 @@ type NATSCluster struct {
 	// Name is the cluster's name.
 	Name  string
 	Nodes []*NATSNode
+
+	output *wakeup
 }
 
 // NATSNode is one server of a NATSCluster. Its ports and store stay the
@@ -106,6 +108,7 @@ type NATSNode struct {
 	command []string
 	logger  *slog.Logger
 	timeout time.Duration
+	output  *wakeup
 
 	mu   sync.Mutex
 	proc *child
@@ -132,7 +135,7 @@ func StartNATSCluster(ctx context.Context, opts NATSClusterOptions) (*NATSCluste
 		}
 		command = []string{bin}
 	}
-	c := &NATSCluster{Name: cmp.Or(opts.Name, "tollgate")}
+	c := &NATSCluster{Name: cmp.Or(opts.Name, "tollgate"), output: &wakeup{}}
 	logger := cmp.Or(opts.Logger, slog.New(slog.DiscardHandler))
 	timeout := cmp.Or(opts.StartTimeout, 60*time.Second)
 	// Three free ports a node, all taken before any server starts: the
@@ -157,6 +160,7 @@ func StartNATSCluster(ctx context.Context, opts NATSClusterOptions) (*NATSCluste
 			command:     command,
 			logger:      logger.With("nats", name),
 			timeout:     timeout,
+			output:      c.output,
 		})
 	}
 	for _, n := range c.Nodes {
@@ -231,6 +235,13 @@ func (c *NATSCluster) Node(name string) *NATSNode {
 	}
 	return nil
 }
+
+// Output is a channel closed when a node of the cluster writes its next
+// line of output. The servers log what changes in the cluster (a leader
+// elected, a route up or down, a stream caught up): a wait on the
+// cluster's state checks it again each time this fires, rather than on a
+// timer.
+func (c *NATSCluster) Output() <-chan struct{} { return c.output.next() }
 
 // Stop stops every node.
 func (c *NATSCluster) Stop() {
@@ -332,7 +343,8 @@ func (n *NATSNode) launch() error {
 	}
 	args := append(append([]string(nil), n.command[1:]...), "-c", n.config)
 	proc, tail := &child{}, &lastLines{}
-	if err := proc.startLogged(exec.Command(n.command[0], args...), n.logger, "nats-server", tail); err != nil {
+	logger := slog.New(outputTap{Handler: n.logger.Handler(), output: n.output})
+	if err := proc.startLogged(exec.Command(n.command[0], args...), logger, "nats-server", tail); err != nil {
 		return fmt.Errorf("start nats node %s: %q: %w", n.Name, n.command, err)
 	}
 	n.proc, n.tail = proc, tail
@@ -466,4 +478,58 @@ func (n *NATSNode) waitHealthy(ctx context.Context) error {
 		}
 		delay = min(2*delay, 250*time.Millisecond)
 	}
+}
+
+// wakeup wakes every waiter at once, each time it fires: the waiters of
+// an event that may come many times (a line of output), which check what
+// they wait for again when woken.
+type wakeup struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+// next is a channel closed when fire is next called.
+func (w *wakeup) next() <-chan struct{} {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ch == nil {
+		w.ch = make(chan struct{})
+	}
+	return w.ch
+}
+
+// fire wakes everyone waiting on a channel next gave.
+func (w *wakeup) fire() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ch != nil {
+		close(w.ch)
+		w.ch = nil
+	}
+}
+
+// outputTap passes a node's log records on to its logger, and fires
+// output at each line of the server's output (startLogged logs each at
+// debug, whatever level the logger keeps).
+type outputTap struct {
+	slog.Handler
+	output *wakeup
+}
+
+func (h outputTap) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h outputTap) Handle(ctx context.Context, r slog.Record) error {
+	h.output.fire()
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h outputTap) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return outputTap{Handler: h.Handler.WithAttrs(attrs), output: h.output}
+}
+
+func (h outputTap) WithGroup(name string) slog.Handler {
+	return outputTap{Handler: h.Handler.WithGroup(name), output: h.output}
 }

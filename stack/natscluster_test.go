@@ -2,6 +2,7 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,11 +30,30 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// natsBundle is a running cluster and what a test of it uses: a
+// client connected with every node's URL, and the events a wait on the
+// cluster's state wakes on.
+type natsBundle struct {
+	c  *NATSCluster
+	nc *nats.Conn
+	js jetstream.JetStream
+	// events fires at each line of any node's output, each JetStream
+	// advisory (a leader elected, a stream created or updated; not the
+	// API audit, which every check would raise), and each reconnect of nc.
+	events *wakeup
+}
+
 // startNATSCluster starts a three-node cluster (of the nats-server binary
 // $TOLLGATE_NATS_SERVER names, else of this test binary) and connects to
 // it with every node's URL, reconnecting at once when a node goes. It
 // skips the test with -short.
-func startNATSCluster(t *testing.T) (*NATSCluster, jetstream.JetStream) {
+func startNATSCluster(t *testing.T) *natsBundle {
+	return startNATSClusterWith(t, NATSClusterOptions{})
+}
+
+// startNATSClusterWith is startNATSCluster with opts (Dir and Command are
+// set here).
+func startNATSClusterWith(t *testing.T, opts NATSClusterOptions) *natsBundle {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("-short: skipping a test that starts a 3-node NATS cluster")
@@ -42,56 +62,111 @@ func startNATSCluster(t *testing.T) (*NATSCluster, jetstream.JetStream) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	command := []string{self, "nats-server"}
+	opts.Command = []string{self, "nats-server"}
 	if os.Getenv("TOLLGATE_NATS_SERVER") != "" {
-		command = nil
+		opts.Command = nil
 	}
+	opts.Dir = t.TempDir()
 	begin := time.Now()
-	c, err := StartNATSCluster(t.Context(), NATSClusterOptions{Dir: t.TempDir(), Command: command})
+	c, err := StartNATSCluster(t.Context(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Stop)
 	t.Logf("3-node JetStream cluster healthy %s after the start", time.Since(begin).Round(time.Millisecond))
-	nc, err := nats.Connect(c.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	b := &natsBundle{c: c, events: &wakeup{}}
+	// The cluster's output wakes the bundle's waiters too.
+	done := make(chan struct{})
+	t.Cleanup(func() { close(done) })
+	go func() {
+		for {
+			select {
+			case <-c.Output():
+				b.events.fire()
+			case <-done:
+				return
+			}
+		}
+	}()
+	// A connection to each node, for its advisories: whichever nodes
+	// survive a drill deliver them.
+	for _, n := range c.Nodes {
+		b.advisories(t, n.URL)
+	}
+	b.nc = b.connect(t, c.URL())
+	if b.js, err = jetstream.New(b.nc); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// connect connects to url (one node's URL or several), reconnecting at
+// once when its node goes; each reconnect fires b.events.
+func (b *natsBundle) connect(t *testing.T, url string, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	opts = append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond),
+		nats.ReconnectHandler(func(*nats.Conn) { b.events.fire() })}, opts...)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, js
+	return nc
 }
 
-// eventually polls fn until it returns nil, and fails the test with its
-// last error after timeout.
-func eventually(t *testing.T, timeout time.Duration, what string, fn func() error) {
+// advisories fires b.events at each JetStream advisory that the node at
+// url delivers, but for the API audit.
+func (b *natsBundle) advisories(t *testing.T, url string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	delay := 10 * time.Millisecond
+	nc := b.connect(t, url)
+	if _, err := nc.Subscribe("$JS.EVENT.ADVISORY.>", func(m *nats.Msg) {
+		if !strings.HasPrefix(m.Subject, "$JS.EVENT.ADVISORY.API") {
+			b.events.fire()
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitUntil checks cond, and again each time b.events fires, until it
+// holds; it fails the test when timeout passes first. cond's ctx ends
+// with the wait.
+func (b *natsBundle) waitUntil(t *testing.T, timeout time.Duration, what string, cond func(context.Context) error) {
+	t.Helper()
+	waitUntil(t, timeout, what, b.events, cond)
+}
+
+// waitUntil checks cond, and again each time wake fires, until it holds;
+// it fails the test when timeout passes first, or the test's context ends.
+func waitUntil(t *testing.T, timeout time.Duration, what string, wake *wakeup, cond func(context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), timeout)
+	defer cancel()
 	for {
-		err := fn()
+		woken := wake.next() // before the check: an event during it wakes the wait
+		err := cond(ctx)
 		if err == nil {
 			return
 		}
-		if time.Now().After(deadline) {
+		select {
+		case <-woken:
+		case <-ctx.Done():
 			t.Fatalf("%s: still failing after %s: %v", what, timeout, err)
 		}
-		time.Sleep(delay) // a poll of the servers' state, not a wait for time to pass
-		delay = min(2*delay, 200*time.Millisecond)
 	}
 }
 
 // newLeader waits for a running node other than old to lead, and says
 // how long that took.
-func newLeader(t *testing.T, old *NATSNode, leader func(context.Context) (*NATSNode, error)) (*NATSNode, time.Duration) {
+func (b *natsBundle) newLeader(t *testing.T, old *NATSNode, leader func(context.Context) (*NATSNode, error)) (*NATSNode, time.Duration) {
 	t.Helper()
 	begin := time.Now()
 	var n *NATSNode
-	eventually(t, 60*time.Second, "a new leader after "+old.Name+" went", func() (err error) {
-		n, err = leader(t.Context())
+	b.waitUntil(t, 60*time.Second, "a new leader after "+old.Name+" went", func(ctx context.Context) (err error) {
+		n, err = leader(ctx)
 		if err == nil && n == old {
 			err = fmt.Errorf("%s still leads", old.Name)
 		}
@@ -100,12 +175,65 @@ func newLeader(t *testing.T, old *NATSNode, leader func(context.Context) (*NATSN
 	return n, time.Since(begin)
 }
 
+// publish publishes messages from to to-1 on subject, each with its number
+// as its data and message id. A publish is retried until JetStream
+// acknowledges it (its id makes a retry of a publish that did land a
+// duplicate JetStream drops): at once when it timed out waiting for its
+// acknowledgement, else at the next event.
+func (b *natsBundle) publish(t *testing.T, js jetstream.JetStream, subject string, from, to int) {
+	t.Helper()
+	for i := from; i < to; i++ {
+		id := strconv.Itoa(i)
+		b.waitUntil(t, 60*time.Second, "publish "+id, func(ctx context.Context) error {
+			for {
+				pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+				_, err := js.Publish(pctx, subject, []byte(id), jetstream.WithMsgID(id))
+				cancel()
+				if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+					return err
+				}
+			}
+		})
+	}
+}
+
+// consume fetches from cons until it has seen want distinct messages,
+// double-acking each, and returns how often it saw each. A fetch waits on
+// the server for messages; a failed one is tried again at the next event.
+func (b *natsBundle) consume(t *testing.T, cons jetstream.Consumer, want int) map[string]int {
+	t.Helper()
+	seen := map[string]int{}
+	b.waitUntil(t, 60*time.Second, fmt.Sprintf("consume %d messages", want), func(ctx context.Context) error {
+		for len(seen) < want {
+			batch, err := cons.Fetch(want, jetstream.FetchMaxWait(2*time.Second))
+			if err != nil {
+				return err
+			}
+			for m := range batch.Messages() {
+				seen[string(m.Data())]++
+				if err := m.DoubleAck(ctx); err != nil {
+					return err
+				}
+			}
+			if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+				return err
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("%d of %d messages consumed", len(seen), want)
+			}
+		}
+		return nil
+	})
+	return seen
+}
+
 // TestNATSClusterSurvivesLeaderKills: a replicas-3 stream of a 3-node
 // cluster keeps every message, once each, through a SIGKILL of its leader;
 // the killed node catches up when it comes back; the meta group elects a
 // new leader when its leader is killed, and creates streams again.
 func TestNATSClusterSurvivesLeaderKills(t *testing.T) {
-	c, js := startNATSCluster(t)
+	b := startNATSCluster(t)
+	c, js := b.c, b.js
 	ctx := t.Context()
 	const stream = "DRILL"
 	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{"drill.>"},
@@ -117,24 +245,10 @@ func TestNATSClusterSurvivesLeaderKills(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A publish is retried until JetStream acknowledges it; its message id
-	// makes a retry of a publish that did land a duplicate JetStream drops.
-	publish := func(from, to int) {
-		t.Helper()
-		for i := from; i < to; i++ {
-			id := strconv.Itoa(i)
-			eventually(t, 60*time.Second, "publish "+id, func() error {
-				pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-				defer cancel()
-				_, err := js.Publish(pctx, "drill.msg", []byte(id), jetstream.WithMsgID(id))
-				return err
-			})
-		}
-	}
-	publish(0, 50)
+	b.publish(t, js, "drill.msg", 0, 50)
 
 	var leader *NATSNode
-	eventually(t, 30*time.Second, "the stream's leader", func() (err error) {
+	b.waitUntil(t, 30*time.Second, "the stream's leader", func(ctx context.Context) (err error) {
 		leader, err = c.StreamLeader(ctx, stream)
 		return err
 	})
@@ -142,61 +256,33 @@ func TestNATSClusterSurvivesLeaderKills(t *testing.T) {
 	if leader.Running() {
 		t.Fatalf("%s runs after Kill", leader.Name)
 	}
-	next, took := newLeader(t, leader, func(ctx context.Context) (*NATSNode, error) { return c.StreamLeader(ctx, stream) })
+	next, took := b.newLeader(t, leader, func(ctx context.Context) (*NATSNode, error) { return c.StreamLeader(ctx, stream) })
 	t.Logf("stream leader %s SIGKILLed: %s leads after %s", leader.Name, next.Name, took.Round(time.Millisecond))
 
 	begin := time.Now()
-	publish(50, 100)
+	b.publish(t, js, "drill.msg", 50, 100)
 	t.Logf("50 publishes on 2 nodes in %s", time.Since(begin).Round(time.Millisecond))
-	seen := map[string]int{}
-	eventually(t, 60*time.Second, "consume 100 messages", func() error {
-		batch, err := cons.FetchNoWait(100)
-		if err != nil {
-			return err
-		}
-		for m := range batch.Messages() {
-			seen[string(m.Data())]++
-			if err := m.DoubleAck(ctx); err != nil {
-				return err
-			}
-		}
-		if len(seen) < 100 {
-			return fmt.Errorf("%d of 100 messages consumed", len(seen))
-		}
-		return batch.Error()
-	})
-	for i := range 100 {
-		if n := seen[strconv.Itoa(i)]; n != 1 {
-			t.Errorf("message %d consumed %d times", i, n)
-		}
-	}
-	info, err := s.Info(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.State.Msgs != 100 {
-		t.Errorf("the stream holds %d messages, want 100 (none lost, none twice)", info.State.Msgs)
-	}
+	checkOnce(t, b.consume(t, cons, 100), 100)
+	checkStreamHolds(t, s, 100)
 
 	// The killed node comes back with its store, and catches up.
 	begin = time.Now()
 	if err := leader.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 60*time.Second, leader.Name+" catches up", func() error {
-		return streamOnNode(ctx, leader, stream, 100)
-	})
+	b.catchUp(t, leader, stream, 100)
 	t.Logf("%s restarted and caught up in %s", leader.Name, time.Since(begin).Round(time.Millisecond))
 
-	// The meta leader goes: another takes over, and once the node is back
-	// a new replicas-3 stream can be placed.
+	// The meta leader goes: another takes over (the nodes log "JetStream
+	// cluster new metadata leader"; its advisory goes to the system account
+	// only), and once the node is back a new replicas-3 stream can be placed.
 	var meta *NATSNode
-	eventually(t, 30*time.Second, "the meta leader", func() (err error) {
+	b.waitUntil(t, 30*time.Second, "the meta leader", func(ctx context.Context) (err error) {
 		meta, err = c.MetaLeader(ctx)
 		return err
 	})
 	meta.Kill()
-	nextMeta, took := newLeader(t, meta, c.MetaLeader)
+	nextMeta, took := b.newLeader(t, meta, c.MetaLeader)
 	t.Logf("meta leader %s SIGKILLed: %s leads after %s", meta.Name, nextMeta.Name, took.Round(time.Millisecond))
 	if err := meta.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -204,13 +290,43 @@ func TestNATSClusterSurvivesLeaderKills(t *testing.T) {
 	if err := c.WaitHealthy(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "create a second replicas-3 stream", func() error {
+	b.waitUntil(t, 30*time.Second, "create a second replicas-3 stream", func(ctx context.Context) error {
 		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "DRILL2", Subjects: []string{"drill2.>"}, Replicas: 3})
 		return err
 	})
-	eventually(t, 30*time.Second, "the first stream on "+meta.Name, func() error {
-		return streamOnNode(ctx, meta, stream, 100)
+	b.catchUp(t, meta, stream, 100)
+}
+
+// catchUp waits until node holds stream's msgs messages. A node catching
+// up may log nothing: the wait wakes too on each write in its store.
+func (b *natsBundle) catchUp(t *testing.T, node *NATSNode, stream string, msgs uint64) {
+	t.Helper()
+	woken := watchTree(t, node.StoreDir, b.events)
+	waitUntil(t, 60*time.Second, node.Name+" catches up", woken, func(ctx context.Context) error {
+		return streamOnNode(ctx, node, stream, msgs)
 	})
+}
+
+// checkOnce fails the test unless seen holds messages 0 to want-1, each once.
+func checkOnce(t *testing.T, seen map[string]int, want int) {
+	t.Helper()
+	for i := range want {
+		if n := seen[strconv.Itoa(i)]; n != 1 {
+			t.Errorf("message %d consumed %d times", i, n)
+		}
+	}
+}
+
+// checkStreamHolds fails the test unless s holds want messages.
+func checkStreamHolds(t *testing.T, s jetstream.Stream, want uint64) {
+	t.Helper()
+	info, err := s.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != want {
+		t.Errorf("the stream holds %d messages, want %d (none lost, none twice)", info.State.Msgs, want)
+	}
 }
 
 // streamOnNode checks that node holds a replica of stream with msgs
@@ -249,14 +365,19 @@ func TestNATSClusterNeedsADirAndAServer(t *testing.T) {
 // of its streams (what every fleet process runs with TOLLGATE_NATS_REPLICAS=3)
 // places each of them on all three nodes.
 func TestNATSClusterHoldsTollgateStreamsAtReplicas3(t *testing.T) {
-	_, js := startNATSCluster(t)
+	b := startNATSCluster(t)
+	js := b.js
 	ctx := t.Context()
 	cfg := tasks.StreamConfig{Replicas: 3}
 	if err := tasks.EnsureStream(ctx, js, cfg); err != nil {
 		t.Fatal(err)
 	}
+	// Every node healthy is every node current with the streams it holds.
+	if err := b.c.WaitHealthy(ctx); err != nil {
+		t.Fatal(err)
+	}
 	for _, name := range []string{cfg.Name(), tasks.EventsStream, cfg.DeadStreamName()} {
-		eventually(t, 30*time.Second, name+" on every node", func() error {
+		b.waitUntil(t, 30*time.Second, name+" on every node", func(ctx context.Context) error {
 			s, err := js.Stream(ctx, name)
 			if err != nil {
 				return err
