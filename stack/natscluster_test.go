@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -52,7 +54,8 @@ func startNATSCluster(t *testing.T) *natsBundle {
 }
 
 // startNATSClusterWith is startNATSCluster with opts (Dir and Command are
-// set here).
+// set here). It skips the test when opts isolates nodes and this machine
+// cannot (ErrNoNetns).
 func startNATSClusterWith(t *testing.T, opts NATSClusterOptions) *natsBundle {
 	t.Helper()
 	if testing.Short() {
@@ -69,6 +72,9 @@ func startNATSClusterWith(t *testing.T, opts NATSClusterOptions) *natsBundle {
 	opts.Dir = t.TempDir()
 	begin := time.Now()
 	c, err := StartNATSCluster(t.Context(), opts)
+	if errors.Is(err, ErrNoNetns) {
+		t.Skip(err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,6 +147,8 @@ func (b *natsBundle) waitUntil(t *testing.T, timeout time.Duration, what string,
 
 // waitUntil checks cond, and again each time wake fires, until it holds;
 // it fails the test when timeout passes first, or the test's context ends.
+// A check that failed by timing out (a request no server answered in
+// time) has waited already: it is made again at once.
 func waitUntil(t *testing.T, timeout time.Duration, what string, wake *wakeup, cond func(context.Context) error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), timeout)
@@ -150,6 +158,9 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, wake *wakeup, c
 		err := cond(ctx)
 		if err == nil {
 			return
+		}
+		if ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
+			continue
 		}
 		select {
 		case <-woken:
@@ -179,20 +190,16 @@ func (b *natsBundle) newLeader(t *testing.T, old *NATSNode, leader func(context.
 // as its data and message id. A publish is retried until JetStream
 // acknowledges it (its id makes a retry of a publish that did land a
 // duplicate JetStream drops): at once when it timed out waiting for its
-// acknowledgement, else at the next event.
+// acknowledgement, else at the next event (see waitUntil).
 func (b *natsBundle) publish(t *testing.T, js jetstream.JetStream, subject string, from, to int) {
 	t.Helper()
 	for i := from; i < to; i++ {
 		id := strconv.Itoa(i)
 		b.waitUntil(t, 60*time.Second, "publish "+id, func(ctx context.Context) error {
-			for {
-				pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-				_, err := js.Publish(pctx, subject, []byte(id), jetstream.WithMsgID(id))
-				cancel()
-				if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
-					return err
-				}
-			}
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			_, err := js.Publish(ctx, subject, []byte(id), jetstream.WithMsgID(id))
+			return err
 		})
 	}
 }
@@ -305,6 +312,184 @@ func (b *natsBundle) catchUp(t *testing.T, node *NATSNode, stream string, msgs u
 	waitUntil(t, 60*time.Second, node.Name+" catches up", woken, func(ctx context.Context) error {
 		return streamOnNode(ctx, node, stream, msgs)
 	})
+}
+
+// TestNATSClusterSurvivesAPartition: a node cut off from the other two
+// (its network namespace's veth down) while it leads a replicas-3 stream:
+// the two others elect a leader and take publishes and fetches, with no
+// message lost or twice; a client given every URL, connected to the cut
+// node, fails over to them; once healed, the node catches up.
+func TestNATSClusterSurvivesAPartition(t *testing.T) {
+	before := namespaces(t)
+	t.Cleanup(func() {
+		if left := slices.DeleteFunc(namespaces(t), func(ns string) bool { return slices.Contains(before, ns) }); len(left) > 0 {
+			t.Errorf("network namespaces left after Stop: %q", left)
+		}
+	})
+	b := startNATSClusterWith(t, NATSClusterOptions{Isolated: []string{"n3"}})
+	c := b.c
+	ctx := t.Context()
+	n1, n2, n3 := c.Node("n1"), c.Node("n2"), c.Node("n3")
+	checkInOwnNetns(t, n3)
+
+	const stream = "DRILL"
+	s, err := b.js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{"drill.>"},
+		Storage: jetstream.FileStorage, Replicas: 3, Duplicates: 5 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "drill", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	b.publish(t, b.js, "drill.msg", 0, 50)
+
+	// n3 leads the stream: its leader is asked to hand over to n3 until
+	// it does.
+	b.waitUntil(t, 60*time.Second, "n3 leads "+stream, func(ctx context.Context) error {
+		l, err := c.StreamLeader(ctx, stream)
+		if err != nil || l == n3 {
+			return err
+		}
+		if _, err := b.nc.RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, []byte(`{"placement":{"preferred":"n3"}}`)); err != nil {
+			return err
+		}
+		return fmt.Errorf("%s leads, asked to hand over to n3", l.Name)
+	})
+
+	// A client as tollgate's fleet makes one: every node's URL, here in
+	// order and n3 first so that it is on n3; with pings every second (the
+	// nats.go default, every 2 minutes and 2 unanswered, takes minutes to
+	// notice a silent peer).
+	client := b.connect(t, n3.URL+","+n1.URL+","+n2.URL, nats.DontRandomize(), nats.PingInterval(time.Second), nats.MaxPingsOutstanding(2))
+	if client.ConnectedUrl() != n3.URL {
+		t.Fatalf("the client is on %s, want n3 (%s)", client.ConnectedUrl(), n3.URL)
+	}
+	// A client of the majority only.
+	majority, err := jetstream.New(b.connect(t, n1.URL+","+n2.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cut := time.Now()
+	if err := n3.Partition(ctx); err != nil {
+		t.Fatal(err)
+	}
+	next, took := b.newLeader(t, n3, func(ctx context.Context) (*NATSNode, error) { return c.StreamLeader(ctx, stream) })
+	t.Logf("stream leader n3 partitioned: %s leads after %s", next.Name, took.Round(time.Millisecond))
+
+	begin := time.Now()
+	b.publish(t, majority, "drill.msg", 50, 75)
+	t.Logf("25 publishes through the majority in %s", time.Since(begin).Round(time.Millisecond))
+
+	// The client on n3 fails over.
+	b.waitUntil(t, 60*time.Second, "the client leaves n3", func(context.Context) error {
+		if u := client.ConnectedUrl(); !client.IsConnected() || u == n3.URL {
+			return fmt.Errorf("the client is on %q (connected: %v)", u, client.IsConnected())
+		}
+		return nil
+	})
+	t.Logf("the client on n3 failed over to %s %s after the partition", client.ConnectedUrl(), time.Since(cut).Round(time.Millisecond))
+	cjs, err := jetstream.New(client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.publish(t, cjs, "drill.msg", 75, 100)
+	// The consumer's leader may have been n3 too: its info answers once
+	// the majority elected another.
+	var cons jetstream.Consumer
+	b.waitUntil(t, 60*time.Second, "the consumer through the majority", func(ctx context.Context) (err error) {
+		cons, err = majority.Consumer(ctx, stream, "drill")
+		return err
+	})
+	checkOnce(t, b.consume(t, cons, 100), 100)
+	ms, err := majority.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkStreamHolds(t, ms, 100)
+
+	// Healed, n3 catches up with the messages it missed.
+	healed := time.Now()
+	if err := n3.Heal(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.WaitHealthy(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b.catchUp(t, n3, stream, 100)
+	t.Logf("n3 healed: healthy and caught up %s after", time.Since(healed).Round(time.Millisecond))
+	if l, err := c.StreamLeader(ctx, stream); err != nil || l == nil {
+		t.Fatalf("after the heal: %v", err)
+	}
+}
+
+// TestNATSClusterIsolatesItsOwnNodesAndCleansUp: Isolated names nodes of
+// the cluster; a cluster whose start fails leaves no network namespace
+// behind; only an isolated node can be partitioned.
+func TestNATSClusterIsolatesItsOwnNodesAndCleansUp(t *testing.T) {
+	for _, isolated := range [][]string{{"n4"}, {"n1", "n1"}, {"x"}} {
+		if _, err := StartNATSCluster(t.Context(), NATSClusterOptions{Dir: t.TempDir(), Command: []string{"true"}, Isolated: isolated}); err == nil || !strings.Contains(err.Error(), "not one of n1 to n3") {
+			t.Errorf("isolated %q: %v", isolated, err)
+		}
+	}
+	if err := netnsAvailable(); err != nil {
+		t.Skip(err)
+	}
+	before := namespaces(t)
+	missing := filepath.Join(t.TempDir(), "no-such-nats-server")
+	_, err := StartNATSCluster(t.Context(), NATSClusterOptions{Dir: t.TempDir(), Command: []string{missing}, Isolated: []string{"n2"}})
+	if err == nil || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("a cluster of a missing server: %v", err)
+	}
+	if left := slices.DeleteFunc(namespaces(t), func(ns string) bool { return slices.Contains(before, ns) }); len(left) > 0 {
+		t.Errorf("network namespaces left after a failed start: %q", left)
+	}
+	n := &NATSNode{Name: "n1"}
+	if err := n.Partition(t.Context()); err == nil {
+		t.Error("a node not isolated was partitioned")
+	}
+}
+
+// namespaces are the names of the network namespaces `ip netns` knows.
+func namespaces(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		t.Fatalf("ip netns list: %v", err)
+	}
+	var names []string
+	for line := range strings.Lines(string(out)) {
+		if f := strings.Fields(line); len(f) > 0 {
+			names = append(names, f[0])
+		}
+	}
+	return names
+}
+
+// checkInOwnNetns fails the test unless node's pid is its nats-server (ip
+// netns exec execs it) and runs in another network namespace than this
+// test.
+func checkInOwnNetns(t *testing.T, node *NATSNode) {
+	t.Helper()
+	pid := strconv.Itoa(node.Pid())
+	cmdline, err := os.ReadFile("/proc/" + pid + "/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if args := strings.Split(string(cmdline), "\x00"); slices.Contains(args, "netns") || !slices.Contains(args, "-c") {
+		t.Errorf("%s's pid %s runs %q, not its server", node.Name, pid, args)
+	}
+	theirs, err := os.Readlink("/proc/" + pid + "/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if theirs == ours {
+		t.Errorf("%s runs in this test's network namespace (%s)", node.Name, ours)
+	}
 }
 
 // checkOnce fails the test unless seen holds messages 0 to want-1, each once.
