@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -360,7 +361,13 @@ func TestNATSClusterSurvivesAPartition(t *testing.T) {
 	// order and n3 first so that it is on n3; with pings every second (the
 	// nats.go default, every 2 minutes and 2 unanswered, takes minutes to
 	// notice a silent peer).
-	client := b.connect(t, n3.URL+","+n1.URL+","+n2.URL, nats.DontRandomize(), nats.PingInterval(time.Second), nats.MaxPingsOutstanding(2))
+	var failedOver atomic.Pointer[time.Time]
+	client := b.connect(t, n3.URL+","+n1.URL+","+n2.URL, nats.DontRandomize(), nats.PingInterval(time.Second), nats.MaxPingsOutstanding(2),
+		nats.ReconnectHandler(func(*nats.Conn) {
+			now := time.Now()
+			failedOver.CompareAndSwap(nil, &now)
+			b.events.fire()
+		}))
 	if client.ConnectedUrl() != n3.URL {
 		t.Fatalf("the client is on %s, want n3 (%s)", client.ConnectedUrl(), n3.URL)
 	}
@@ -376,6 +383,10 @@ func TestNATSClusterSurvivesAPartition(t *testing.T) {
 	}
 	next, took := b.newLeader(t, n3, func(ctx context.Context) (*NATSNode, error) { return c.StreamLeader(ctx, stream) })
 	t.Logf("stream leader n3 partitioned: %s leads after %s", next.Name, took.Round(time.Millisecond))
+	b.waitUntil(t, 60*time.Second, "a meta leader in the majority", func(ctx context.Context) error {
+		_, err := c.MetaLeader(ctx)
+		return err
+	})
 
 	begin := time.Now()
 	b.publish(t, majority, "drill.msg", 50, 75)
@@ -388,7 +399,8 @@ func TestNATSClusterSurvivesAPartition(t *testing.T) {
 		}
 		return nil
 	})
-	t.Logf("the client on n3 failed over to %s %s after the partition", client.ConnectedUrl(), time.Since(cut).Round(time.Millisecond))
+	t.Logf("the client on n3 (pings every 1s, 2 unanswered) failed over to %s %s after the partition",
+		client.ConnectedUrl(), failedOver.Load().Sub(cut).Round(time.Millisecond))
 	cjs, err := jetstream.New(client)
 	if err != nil {
 		t.Fatal(err)
@@ -418,9 +430,18 @@ func TestNATSClusterSurvivesAPartition(t *testing.T) {
 	}
 	b.catchUp(t, n3, stream, 100)
 	t.Logf("n3 healed: healthy and caught up %s after", time.Since(healed).Round(time.Millisecond))
-	if l, err := c.StreamLeader(ctx, stream); err != nil || l == nil {
+	if _, err := c.StreamLeader(ctx, stream); err != nil {
 		t.Fatalf("after the heal: %v", err)
 	}
+
+	// An isolated node is killed and started again like any other, in its
+	// namespace.
+	n3.Kill()
+	if err := n3.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkInOwnNetns(t, n3)
+	b.catchUp(t, n3, stream, 100)
 }
 
 // TestNATSClusterIsolatesItsOwnNodesAndCleansUp: Isolated names nodes of
