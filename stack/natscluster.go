@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -160,15 +161,21 @@ func StartNATSCluster(ctx context.Context, opts NATSClusterOptions) (*NATSCluste
 		return nil, fmt.Errorf("start nats cluster in %q: %w", opts.Dir, err)
 	}
 	// Three free ports a node, all taken before any server starts: the
-	// routes name every node's cluster port.
+	// routes name every node's cluster port. With isolated nodes, the
+	// others listen on every address: the ports must be free on all.
+	portHost := "127.0.0.1"
+	if len(opts.Isolated) > 0 {
+		portHost = "0.0.0.0"
+	}
+	taken := map[int]bool{}
 	for i := range nodes {
 		var ports [3]int
 		for j := range ports {
-			p, err := FreePort()
+			p, err := listenablePort(portHost, taken)
 			if err != nil {
 				return nil, fmt.Errorf("start nats cluster: %w", err)
 			}
-			ports[j] = p
+			ports[j], taken[p] = p, true
 		}
 		name := "n" + strconv.Itoa(i+1)
 		c.Nodes = append(c.Nodes, &NATSNode{
@@ -248,6 +255,36 @@ cluster {
 		return fmt.Errorf("write nats config %q: %w", n.config, err)
 	}
 	return nil
+}
+
+// listenablePort is a port free on host now, not in taken, and below the
+// kernel's range of ephemeral ports: every outgoing connection on this
+// machine takes its local port from that range (FreePort's too), and one
+// that took a node's port between the choice and the node's start makes
+// the node fail with "address already in use" (seen under -race with the
+// 0.0.0.0 listeners of a cluster with isolated nodes).
+func listenablePort(host string, taken map[int]bool) (int, error) {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 11024 {
+				low = n
+			}
+		}
+	}
+	for range 200 {
+		p := 10000 + rand.IntN(low-10000)
+		if taken[p] {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return p, nil
+	}
+	return 0, fmt.Errorf("find a free port on %s below %d: none of 200 tried", host, low)
 }
 
 // routeHost is the address node from dials to reach node to's route
