@@ -310,7 +310,7 @@ func checkIsolated(isolated []string, nodes int) error {
 	seen := map[string]bool{}
 	for _, name := range isolated {
 		i, err := strconv.Atoi(strings.TrimPrefix(name, "n"))
-		if !strings.HasPrefix(name, "n") || err != nil || i < 1 || i > nodes || seen[name] {
+		if err != nil || name != "n"+strconv.Itoa(i) || i < 1 || i > nodes || seen[name] {
 			return fmt.Errorf("isolate nats nodes %q: %q is not one of n1 to n%d, once", isolated, name, nodes)
 		}
 		seen[name] = true

@@ -321,6 +321,12 @@ func (b *natsBundle) catchUp(t *testing.T, node *NATSNode, stream string, msgs u
 // message lost or twice; a client given every URL, connected to the cut
 // node, fails over to them; once healed, the node catches up.
 func TestNATSClusterSurvivesAPartition(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping a test that starts a 3-node NATS cluster")
+	}
+	if err := netnsAvailable(); err != nil {
+		t.Skip(err)
+	}
 	before := namespaces(t)
 	t.Cleanup(func() {
 		if left := slices.DeleteFunc(namespaces(t), func(ns string) bool { return slices.Contains(before, ns) }); len(left) > 0 {
@@ -448,7 +454,7 @@ func TestNATSClusterSurvivesAPartition(t *testing.T) {
 // the cluster; a cluster whose start fails leaves no network namespace
 // behind; only an isolated node can be partitioned.
 func TestNATSClusterIsolatesItsOwnNodesAndCleansUp(t *testing.T) {
-	for _, isolated := range [][]string{{"n4"}, {"n1", "n1"}, {"x"}} {
+	for _, isolated := range [][]string{{"n4"}, {"n1", "n1"}, {"x"}, {"n01"}, {"n0"}} {
 		if _, err := StartNATSCluster(t.Context(), NATSClusterOptions{Dir: t.TempDir(), Command: []string{"true"}, Isolated: isolated}); err == nil || !strings.Contains(err.Error(), "not one of n1 to n3") {
 			t.Errorf("isolated %q: %v", isolated, err)
 		}
