@@ -43,9 +43,10 @@ func netnsAvailable() error {
 }
 
 // netnsPlan names the namespaces of one cluster: a random tag, so that
-// clusters running at once (a test beside a load test) never share a name
-// or a subnet, and a /24 of 10.0.0.0/8 that no interface of this machine
-// is on, one /30 of it a namespace.
+// clusters running at once (a test beside a load test) do not share a
+// name, and a random /24 of 10.200.0.0-10.249.255.0 that no interface of
+// this machine is on (another cluster's veths included), one /30 of it a
+// namespace.
 type netnsPlan struct {
 	tag    string // 6 hex digits
 	subnet [3]byte
@@ -101,7 +102,8 @@ func (p netnsPlan) namespace(i int, node string) (*netns, error) {
 // it made is removed again when a step fails.
 func (ns *netns) create(ctx context.Context) error {
 	if err := ip(ctx, "netns", "add", ns.name); err != nil {
-		return fmt.Errorf("create network namespace %s: %w", ns.name, err)
+		// Root without CAP_SYS_ADMIN (a container's) fails here.
+		return fmt.Errorf("create network namespace %s: %w: %w", ns.name, ErrNoNetns, err)
 	}
 	steps := [][]string{
 		{"link", "add", ns.hostIf, "type", "veth", "peer", "name", ns.nodeIf},
