@@ -2,6 +2,7 @@ package stack
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,21 +13,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fsnotify/fsnotify"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/tollgate/tollgate/storage"
 )
 
-// logBuffer collects a server's log lines, for a test to wait on one.
+// logBuffer collects a server's log lines, for a test to wait on one:
+// each write fires wrote.
 type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu    sync.Mutex
+	buf   bytes.Buffer
+	wrote wakeup
 }
 
 func (b *logBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	defer b.wrote.fire()
 	return b.buf.Write(p)
 }
 
@@ -113,7 +118,7 @@ func TestMinIOFourDrivesKeepEvidenceThroughADriveFailure(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(failedDrive(m.Drive(2)), bucket, "during")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("the failed drive got a shard of an object written without it: %v", err)
 	}
-	eventually(t, 60*time.Second, "MinIO notices the failed drive", func() error {
+	waitUntil(t, 60*time.Second, "MinIO notices the failed drive", &log.wrote, func(context.Context) error {
 		if !log.contains("drive is not directory or mountpoint") {
 			return errors.New("not in its log")
 		}
@@ -127,8 +132,10 @@ func TestMinIOFourDrivesKeepEvidenceThroughADriveFailure(t *testing.T) {
 	}
 	healed := time.Now()
 	// A read of an object missing a shard heals it; MinIO's queue of
-	// failed writes heals the rest on its own.
-	eventually(t, 90*time.Second, "MinIO heals drive 2", func() error {
+	// failed writes heals the rest on its own. The wait wakes on what
+	// MinIO writes into the bucket's folder on drive 2, or logs.
+	woken := watchTree(t, filepath.Join(m.Drive(2), bucket), &log.wrote)
+	waitUntil(t, 90*time.Second, "MinIO heals drive 2", woken, func(context.Context) error {
 		for _, key := range []string{"before", "during", "noticed"} {
 			if err := get(key); err != nil {
 				return err
@@ -141,4 +148,51 @@ func TestMinIOFourDrivesKeepEvidenceThroughADriveFailure(t *testing.T) {
 	})
 	t.Logf("drive 2 failed: MinIO logged it within %s; healed %s after it came back",
 		noticed.Sub(failed).Round(time.Second), time.Since(healed).Round(time.Millisecond))
+}
+
+// watchTree fires the wakeup it returns at each change under dir (fsnotify:
+// dir, its folders, and each folder made in it later) and at each fire of
+// also.
+func watchTree(t *testing.T, dir string, also *wakeup) *wakeup {
+	t.Helper()
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		return w.Add(path)
+	}); err != nil {
+		t.Fatalf("watch %s: %v", dir, err)
+	}
+	woken := &wakeup{}
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	t.Cleanup(func() { close(done); <-stopped; w.Close() })
+	go func() {
+		defer close(stopped)
+		for {
+			select {
+			case ev := <-w.Events:
+				// A new folder is watched before the wake-up, so that the
+				// check it wakes cannot miss a file made in it.
+				if ev.Has(fsnotify.Create) {
+					if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
+						_ = w.Add(ev.Name)
+					}
+				}
+				woken.fire()
+			case err := <-w.Errors:
+				t.Logf("watch %s: %v", dir, err)
+				woken.fire()
+			case <-also.next():
+				woken.fire()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return woken
 }
