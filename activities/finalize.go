@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/activity"
+
 	"github.com/tollgate/tollgate/attest"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage"
@@ -103,6 +105,7 @@ func (a *Activities) storeAttestation(ctx context.Context, r report.Report, obje
 		return report.Evidence{}, false, fmt.Errorf("sign attestation of scan %s: %w", r.ScanID, err)
 	}
 	key := fmt.Sprintf("scans/%s/%s", r.ScanID, AttestationName)
+	beat(ctx, AttestationName)
 	obj, err := a.Evidence.Put(ctx, key, attest.EnvelopeMediaType, env)
 	if errors.Is(err, storage.ErrImmutable) {
 		// A retried Finalize signs the same statement again, but an ECDSA
@@ -120,11 +123,22 @@ func (a *Activities) storeAttestation(ctx context.Context, r report.Report, obje
 }
 
 func (a *Activities) put(ctx context.Context, scanID, name, contentType string, data []byte) (report.Evidence, error) {
+	beat(ctx, name)
 	obj, err := a.Evidence.Put(ctx, fmt.Sprintf("scans/%s/%s", scanID, name), contentType, data)
 	if err != nil {
 		return report.Evidence{}, fmt.Errorf("store %s of scan %s: %w", name, scanID, err)
 	}
 	return EvidenceOf(name, obj), nil
+}
+
+// beat heartbeats the running activity before each evidence write: Finalize
+// has a heartbeat timeout (workflows' finalize options), so that one whose
+// orchestrator died is retried in seconds, not after its start-to-close.
+// Outside an activity (tests call Finalize directly) it does nothing.
+func beat(ctx context.Context, storing string) {
+	if activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, storing)
+	}
 }
 
 // EvidenceOf names a stored object in the report's terms.

@@ -135,10 +135,10 @@ func (f *Fleet) DrillSteps(plan DrillPlan) ([]DrillStep, error) {
 			return nil, fmt.Errorf("drills: no NATS node %q to partition", name)
 		}
 		steps = append(steps, DrillStep{Name: "NATS partition", Hold: plan.Partition,
-			Inject: func(context.Context) (string, error) {
-				return "NATS node " + name + " cut off from the other two (its veth down)", n.Partition()
+			Inject: func(ctx context.Context) (string, error) {
+				return "NATS node " + name + " cut off from the other two and its clients (the veth in its network namespace down)", n.Partition(ctx)
 			},
-			Heal: func(context.Context) (string, error) { return "NATS node " + name + " reconnected", n.Heal() },
+			Heal: func(ctx context.Context) (string, error) { return "NATS node " + name + " reconnected", n.Heal(ctx) },
 		})
 	}
 	return steps, nil

@@ -198,7 +198,7 @@ func (f *Fleet) startDev(ctx context.Context) ([]string, error) {
 // pinned nats-server when it is installed, else as this program re-run
 // (its nats-cluster-node subcommand: the same library).
 func (f *Fleet) startProduction(ctx context.Context) ([]string, error) {
-	natsOpts := stack.NATSClusterOptions{Nodes: 3, Logger: f.logger} // MERGE: Isolated: f.opts.NATSIsolated
+	natsOpts := stack.NATSClusterOptions{Nodes: 3, Isolated: f.opts.NATSIsolated, Logger: f.logger}
 	if _, err := stack.FindNATSServer(""); err != nil {
 		natsOpts.Command = []string{f.opts.Self, NATSClusterNodeCommand}
 	}

@@ -67,6 +67,17 @@ var finalizeOptions = workflow.ActivityOptions{
 	},
 }
 
+// scanFinalizeOptions are finalizeOptions with a heartbeat timeout: Finalize
+// heartbeats before each evidence write, so one whose orchestrator died is
+// retried after 20 s instead of its 2-minute start-to-close (the drills'
+// orchestrator SIGKILL found that stall). A retry writes the same bytes,
+// which write-once evidence accepts.
+var scanFinalizeOptions = func() workflow.ActivityOptions {
+	o := finalizeOptions
+	o.HeartbeatTimeout = 20 * time.Second
+	return o
+}()
+
 // ScanWorkflowName is the workflow type new scans start as: ScanWorkflowV2.
 // ScanWorkflowV1Name is the type of the scans started before it, which the
 // orchestrator still runs so that those in flight (a review waits up to
@@ -292,7 +303,7 @@ func (s *scanRun) finalize(stage string, review *report.Review) (ScanResult, err
 		Timings: s.timings, StartedAt: s.started, FinishedAt: workflow.Now(s.ctx), Review: review,
 	}
 	var out ScanResult
-	fctx := workflow.WithActivityOptions(s.ctx, finalizeOptions)
+	fctx := workflow.WithActivityOptions(s.ctx, scanFinalizeOptions)
 	if err := workflow.ExecuteActivity(fctx, ActivityFinalize, fin).Get(s.ctx, &out); err != nil {
 		return ScanResult{}, err
 	}
