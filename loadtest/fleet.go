@@ -216,23 +216,32 @@ func (f *Fleet) startProduction(ctx context.Context) ([]string, error) {
 	return f.prod.Env(), nil
 }
 
-// letThrough makes dir and the folders above it, up to the temporary
-// folder, passable (o+x) for PostgreSQL, which runs as its own unprivileged
+// letThrough makes dir and the folders above it inside the temporary
+// folder passable (o+x) for PostgreSQL, which runs as its own unprivileged
 // user when the load test runs as root: the load test's scratch folders are
-// made 0700.
+// made 0700. A folder outside the temporary folder is not changed: one that
+// does not let others through is an error that names it.
 func letThrough(dir string) error {
 	if err := os.MkdirAll(dir, 0o711); err != nil {
 		return fmt.Errorf("create %q: %w", dir, err)
 	}
-	for d := dir; d != "/" && d != "." && d != filepath.Clean(os.TempDir()); d = filepath.Dir(d) {
+	if os.Getuid() != 0 {
+		return nil // PostgreSQL runs as this user
+	}
+	tmp := filepath.Clean(os.TempDir())
+	for d := filepath.Clean(dir); d != "/" && d != "." && d != tmp; d = filepath.Dir(d) {
 		fi, err := os.Stat(d)
 		if err != nil {
 			return fmt.Errorf("let postgres through %q: %w", d, err)
 		}
-		if fi.Mode().Perm()&0o001 == 0 {
-			if err := os.Chmod(d, fi.Mode().Perm()|0o011); err != nil {
-				return fmt.Errorf("let postgres through %q: %w", d, err)
-			}
+		if fi.Mode().Perm()&0o001 != 0 {
+			continue
+		}
+		if !strings.HasPrefix(d, tmp+string(filepath.Separator)) {
+			return fmt.Errorf("let postgres through %q: it does not let other users through; chmod o+x it, or give the load test a -work folder under %s", d, tmp)
+		}
+		if err := os.Chmod(d, fi.Mode().Perm()|0o011); err != nil {
+			return fmt.Errorf("let postgres through %q: %w", d, err)
 		}
 	}
 	return nil
