@@ -99,7 +99,7 @@ func RunDrillsReport(ctx context.Context, o DrillOptions) (Report, error) {
 		return rep, err
 	}
 	drills := func(ctx context.Context, since time.Time, completed func() int) []Drill {
-		return RunDrills(ctx, logger, o.Plan, steps, since, completed)
+		return RunDrills(ctx, logger, o.Plan, steps, since, completed, func() { fleet.CPU() })
 	}
 	run, err := driveFleet(ctx, fleet, pools, DriverOptions{Name: "drills", Clients: o.Clients, Scans: o.DrillScans, Warmup: min(o.Warmup, 10), Seq: seq, Jobs: jobs, Drills: drills})
 	if err != nil {

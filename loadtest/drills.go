@@ -205,7 +205,10 @@ func (f *Fleet) killAndRestart(component string) (string, error) {
 // after each it waits until the fleet finishes scans at half that rate
 // again (at most plan.MaxRecovery) and then plan.Settle. completed counts
 // the run's finished scans so far; since is the start of the measured run.
-func RunDrills(ctx context.Context, logger *slog.Logger, plan DrillPlan, steps []DrillStep, since time.Time, completed func() int) []Drill {
+//
+// before, when set, runs before each drill: the fleet's CPU reading, so
+// that a process the drill kills or restarts keeps the CPU it used.
+func RunDrills(ctx context.Context, logger *slog.Logger, plan DrillPlan, steps []DrillStep, since time.Time, completed func() int, before func()) []Drill {
 	at := func() float64 { return time.Since(since).Seconds() }
 	stamp := func(s string) string { return fmt.Sprintf("%.1f s: %s", at(), s) }
 	n0 := completed()
@@ -215,6 +218,9 @@ func RunDrills(ctx context.Context, logger *slog.Logger, plan DrillPlan, steps [
 	for _, s := range steps {
 		if ctx.Err() != nil {
 			break
+		}
+		if before != nil {
+			before() // what the processes about to die have used
 		}
 		d := Drill{Name: s.Name, StartS: at()}
 		logger.Info("drill", "name", s.Name)
