@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tollgate/tollgate/stack"
 	"github.com/tollgate/tollgate/tasks"
 )
 
@@ -150,7 +151,7 @@ func (f *Fleet) natsLeaderKill(what string, down time.Duration, leader func(cont
 	var killed string
 	return DrillStep{Name: "NATS " + what + " SIGKILL", Hold: down,
 		Inject: func(ctx context.Context) (string, error) {
-			name, err := leader(ctx)
+			name, err := awaitLeader(ctx, leader)
 			if err != nil {
 				return "", err
 			}
@@ -170,6 +171,26 @@ func (f *Fleet) natsLeaderKill(what string, down time.Duration, leader func(cont
 			}
 			return fmt.Sprintf("NATS node %s started again (pid %d) and caught up", killed, n.Pid()), nil
 		},
+	}
+}
+
+// awaitLeader asks for a group's leader, again every half second for up
+// to 15 s while an election is under way (stack.ErrNoLeader).
+func awaitLeader(ctx context.Context, leader func(context.Context) (string, error)) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		name, err := leader(ctx)
+		if err == nil || !errors.Is(err, stack.ErrNoLeader) {
+			return name, err
+		}
+		select {
+		case <-ctx.Done():
+			return "", err
+		case <-tick.C:
+		}
 	}
 }
 

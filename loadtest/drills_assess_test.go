@@ -1,6 +1,13 @@
 package loadtest
 
-import "testing"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/tollgate/tollgate/stack"
+)
 
 // TestAssessDrills: the longest stall is the longest gap between finishes
 // within a drill's window, edges included; recovery is the end of the last
@@ -27,5 +34,25 @@ func TestAssessDrills(t *testing.T) {
 	assessDrills(low, done[:40], 40) // nothing after 20 s
 	if d := low[0]; d.RecoveredS != -1 || d.LongestStallS != 40-19.75 {
 		t.Errorf("a fleet that never came back: stall %g, recovered %g; want 20.25 and -1", d.LongestStallS, d.RecoveredS)
+	}
+}
+
+// TestAwaitLeader: an election under way is waited out; another error is
+// returned at once.
+func TestAwaitLeader(t *testing.T) {
+	calls := 0
+	name, err := awaitLeader(t.Context(), func(context.Context) (string, error) {
+		calls++
+		if calls < 3 {
+			return "", fmt.Errorf("leader of stream: %w", stack.ErrNoLeader)
+		}
+		return "n2", nil
+	})
+	if name != "n2" || err != nil || calls != 3 {
+		t.Errorf("got %q, %v after %d calls; want n2 after 3", name, err, calls)
+	}
+	calls = 0
+	if _, err := awaitLeader(t.Context(), func(context.Context) (string, error) { calls++; return "", errors.New("refused") }); err == nil || calls != 1 {
+		t.Errorf("another error: %v after %d calls; want it after 1", err, calls)
 	}
 }
