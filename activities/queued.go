@@ -51,13 +51,6 @@ func (q *QueuedTasks) Add(token []byte) {
 	q.tokens[string(token)] = token
 }
 
-// Len is how many tasks are being kept alive.
-func (q *QueuedTasks) Len() int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return len(q.tokens)
-}
-
 // Run heartbeats every task every Interval until ctx ends.
 func (q *QueuedTasks) Run(ctx context.Context) {
 	every := q.Interval

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/tollgate/tollgate/stack"
@@ -100,31 +99,15 @@ func (f *Fleet) DrillSteps(plan DrillPlan) ([]DrillStep, error) {
 			},
 			Heal: func(context.Context) (string, error) { return "drive 2 healed", p.MinIO.HealDrive(2) },
 		},
-		{Name: "Temporal server restart",
-			Inject: func(ctx context.Context) (string, error) {
-				old := p.Temporal.Pid()
-				if err := p.Temporal.Restart(ctx); err != nil {
-					return "", err
-				}
-				return fmt.Sprintf("Temporal server (pid %d) stopped and started again (pid %d)", old, p.Temporal.Pid()), nil
-			},
-		},
-		{Name: "PostgreSQL restart",
-			Inject: func(ctx context.Context) (string, error) {
-				old := p.Postgres.Pid()
-				if err := p.Postgres.Restart(ctx); err != nil {
-					return "", err
-				}
-				return fmt.Sprintf("PostgreSQL (pid %d) stopped and started again (pid %d)", old, p.Postgres.Pid()), nil
-			},
-		},
+		restart("Temporal server", p.Temporal),
+		restart("PostgreSQL", p.Postgres),
 		{Name: "deep worker and orchestrator SIGKILL",
 			Inject: func(context.Context) (string, error) {
 				w, err := f.KillWorker("deep")
 				if err != nil {
 					return "", err
 				}
-				o, err := f.killAndRestart("orchestrator")
+				o, err := f.killAndReplace("orchestrator", func(*proc) bool { return true })
 				return w + "; " + o, err
 			},
 		},
@@ -143,6 +126,22 @@ func (f *Fleet) DrillSteps(plan DrillPlan) ([]DrillStep, error) {
 		})
 	}
 	return steps, nil
+}
+
+// restart is the drill that stops a server and starts it again.
+func restart(name string, s interface {
+	Pid() int
+	Restart(context.Context) error
+}) DrillStep {
+	return DrillStep{Name: name + " restart",
+		Inject: func(ctx context.Context) (string, error) {
+			old := s.Pid()
+			if err := s.Restart(ctx); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("%s (pid %d) stopped and started again (pid %d)", name, old, s.Pid()), nil
+		},
+	}
 }
 
 // natsLeaderKill SIGKILLs the node that leader names and starts it again
@@ -192,33 +191,6 @@ func awaitLeader(ctx context.Context, leader func(context.Context) (string, erro
 		case <-tick.C:
 		}
 	}
-}
-
-// killAndRestart SIGKILLs the running process of a component and starts
-// one like it, as a crashed pod is replaced.
-func (f *Fleet) killAndRestart(component string) (string, error) {
-	f.mu.Lock()
-	var victim *proc
-	for _, p := range f.procs[component] {
-		select {
-		case <-p.done:
-			continue
-		default:
-		}
-		victim = p
-		break
-	}
-	f.mu.Unlock()
-	if victim == nil {
-		return "", fmt.Errorf("no running %s", component)
-	}
-	victim.cmd.Process.Signal(syscall.SIGKILL)
-	<-victim.done
-	cmd := victim.cmd.Args[1:]
-	if _, err := f.start(component, cmd...); err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("SIGKILL the %s (pid %d) and start a new one", component, victim.cmd.Process.Pid), nil
 }
 
 // RunDrills runs steps one after the other beside a run's clients:

@@ -255,13 +255,6 @@ func (f *Fleet) temporalAddr() (string, string) {
 	return f.temporal.Addr, f.temporal.Namespace
 }
 
-// Production is the production-shaped stack under the fleet (nil on the
-// development servers).
-func (f *Fleet) Production() *stack.Production { return f.prod }
-
-// Env is the environment every tollgate process of the fleet runs with.
-func (f *Fleet) Env() []string { return slices.Clip(f.env) }
-
 // StartFullAPI starts a second API on the same fleet whose scans all run
 // the deep stage, also after a fast-stage block (TOLLGATE_SCAN_FULL), and
 // returns its base URL. Its CPU counts as the API's.
@@ -554,30 +547,37 @@ func (f *Fleet) HistoryEvents(ctx context.Context, scanID string) (int, error) {
 // KillWorker SIGKILLs the first running worker of a pool and starts a
 // replacement, as a crashed pod would be.
 func (f *Fleet) KillWorker(pool string) (string, error) {
+	return f.killAndReplace("workers", func(p *proc) bool { return strings.HasSuffix(p.name, "--pool "+pool) })
+}
+
+// killAndReplace SIGKILLs the first running process of a component that
+// pick accepts and starts one with the same arguments, as a crashed pod is
+// replaced.
+func (f *Fleet) killAndReplace(component string, pick func(*proc) bool) (string, error) {
 	f.mu.Lock()
 	var victim *proc
-	for _, p := range f.procs["workers"] {
+	for _, p := range f.procs[component] {
 		select {
 		case <-p.done:
 			continue
 		default:
 		}
-		if strings.HasSuffix(p.name, "--pool "+pool) {
+		if pick(p) {
 			victim = p
 			break
 		}
 	}
 	f.mu.Unlock()
 	if victim == nil {
-		return "", fmt.Errorf("no running %s worker", pool)
+		return "", fmt.Errorf("no running %s to kill", component)
 	}
-	f.CPU() // the victim's children's CPU so far, which dies with them
+	f.CPU() // its children's CPU so far, which dies with them
 	victim.cmd.Process.Signal(syscall.SIGKILL)
 	<-victim.done
-	if _, err := f.start("workers", "worker", "--pool", pool); err != nil {
+	if _, err := f.start(component, victim.cmd.Args[1:]...); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("SIGKILL a %s worker (pid %d) and start a new one", pool, victim.cmd.Process.Pid), nil
+	return fmt.Sprintf("SIGKILL %s (pid %d) and start a new one", strings.TrimPrefix(victim.name, component+" "), victim.cmd.Process.Pid), nil
 }
 
 // StopWorkers SIGTERMs every running worker and waits for them to drain.

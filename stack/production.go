@@ -17,20 +17,13 @@ type ProductionOptions struct {
 	// nats/, minio/.
 	Dir string
 	// NATS configures the JetStream cluster (Dir defaults to Dir/nats,
-	// Nodes to 3). Its streams' replicas are NATSReplicas.
+	// Nodes to 3); tollgate's streams get replicas 3, or one per node when
+	// fewer.
 	NATS NATSClusterOptions
-	// NATSReplicas is the replicas tollgate gives its streams (default 3,
-	// at most the cluster's nodes).
-	NATSReplicas int
-	// MinIODrives is how many drives MinIO erasure-codes over (default 4).
-	MinIODrives int
 	// PublicMinIOMetrics serves MinIO's metrics without a token (the load
 	// test counts S3 requests): never for a deployment.
 	PublicMinIOMetrics bool
-	// TemporalDynamicConfig is added to the Temporal server's dynamic
-	// config.
-	TemporalDynamicConfig map[string]any
-	Logger                *slog.Logger
+	Logger             *slog.Logger
 }
 
 // Production is the fleet's servers in their production shape, each a
@@ -76,7 +69,7 @@ func StartProduction(ctx context.Context, opts ProductionOptions) (_ *Production
 		done <- started{"nats cluster", err}
 	}()
 	go func() {
-		m, err := StartMinIO(ctx, MinIOOptions{DataDir: filepath.Join(opts.Dir, "minio"), Drives: cmp.Or(opts.MinIODrives, 4),
+		m, err := StartMinIO(ctx, MinIOOptions{DataDir: filepath.Join(opts.Dir, "minio"), Drives: 4,
 			PublicMetrics: opts.PublicMinIOMetrics, Logger: logger})
 		p.MinIO = m
 		done <- started{"minio", err}
@@ -85,7 +78,7 @@ func StartProduction(ctx context.Context, opts ProductionOptions) (_ *Production
 	if p.Postgres, err = StartPostgres(ctx, PostgresOptions{DataDir: filepath.Join(opts.Dir, "postgres"), Logger: logger}); err != nil {
 		errs = append(errs, err)
 	} else if p.Temporal, err = StartTemporalServer(ctx, TemporalServerOptions{Postgres: p.Postgres.PostgresConn,
-		Dir: filepath.Join(opts.Dir, "temporal"), DynamicConfig: opts.TemporalDynamicConfig, Logger: logger}); err != nil {
+		Dir: filepath.Join(opts.Dir, "temporal"), Logger: logger}); err != nil {
 		errs = append(errs, err)
 	}
 	for range 2 {
@@ -96,7 +89,7 @@ func StartProduction(ctx context.Context, opts ProductionOptions) (_ *Production
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("start production stack in %q: %w", opts.Dir, err)
 	}
-	p.replicas = cmp.Or(opts.NATSReplicas, min(3, len(p.NATS.Nodes)))
+	p.replicas = min(3, len(p.NATS.Nodes))
 	logger.InfoContext(ctx, "production stack ready", "took", time.Since(begin).Round(time.Millisecond),
 		"temporal", p.Temporal.Addr, "nats", p.NATS.URL(), "minio", p.MinIO.Endpoint)
 	return p, nil
