@@ -249,14 +249,10 @@ func TestNATSClusterSurvivesLeaderKills(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A fresh R3 stream's first consumer can outlast one API request's
-	// timeout while its group elects a leader: the same durable is asked
-	// for again, which is idempotent.
-	var cons jetstream.Consumer
-	b.waitUntil(t, 60*time.Second, "create the consumer", func(ctx context.Context) (err error) {
-		cons, err = s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "drill", AckPolicy: jetstream.AckExplicitPolicy})
-		return err
-	})
+	cons, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "drill", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
 	b.publish(t, js, "drill.msg", 0, 50)
 
 	var leader *NATSNode
@@ -349,10 +345,9 @@ func TestNATSClusterSurvivesAPartition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.waitUntil(t, 60*time.Second, "create the consumer", func(ctx context.Context) error {
-		_, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "drill", AckPolicy: jetstream.AckExplicitPolicy})
-		return err
-	})
+	if _, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "drill", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
 	b.publish(t, b.js, "drill.msg", 0, 50)
 
 	// n3 leads the stream: its leader is asked to hand over to n3 until
