@@ -21,6 +21,7 @@ import (
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/vex"
 	"github.com/tollgate/tollgate/workflows"
 )
 
@@ -44,6 +45,14 @@ type Signer interface {
 
 var _ Signer = (*attest.Signer)(nil)
 
+// VEXDocuments reads the VEX documents that apply to a scan; *vex.Store
+// is one.
+type VEXDocuments interface {
+	ForScan(ctx context.Context, tenant, scan string) ([]vex.Record, error)
+}
+
+var _ VEXDocuments = (*vex.Store)(nil)
+
 // Activities holds the clients the activities use.
 type Activities struct {
 	Publisher Publisher
@@ -60,6 +69,8 @@ type Activities struct {
 	Meter metric.Meter
 	// Exceptions holds the tenants' accepted risks (none when nil).
 	Exceptions *exceptions.Store
+	// VEX holds the tenants' and scans' VEX documents (none when nil).
+	VEX VEXDocuments
 	// Queued keeps each dispatched task's activity alive until a worker
 	// completes it (none when nil: see QueuedTasks).
 	Queued *QueuedTasks

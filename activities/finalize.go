@@ -47,7 +47,7 @@ func (a *Activities) Finalize(ctx context.Context, req workflows.FinalizeRequest
 
 	verdict := Verdict{
 		Schema: VerdictSchema, ScanID: r.ScanID, App: r.App, Commit: r.Commit,
-		Verdict: r.Verdict, Stage: r.Stage, Reasons: r.Reasons, Exceptions: r.Exceptions, Evidence: r.Evidence, VulnDB: r.VulnDB,
+		Verdict: r.Verdict, Stage: r.Stage, Reasons: r.Reasons, Exceptions: r.Exceptions, VEX: r.VEX, Evidence: r.Evidence, VulnDB: r.VulnDB,
 		DecidedAt: r.FinishedAt,
 	}
 	verdictDoc, err := json.MarshalIndent(verdict, "", "  ")
@@ -160,7 +160,9 @@ type Verdict struct {
 	Reasons []report.Reason `json:"reasons"`
 	// Exceptions are the accepted risks the verdict applied.
 	Exceptions []report.AppliedException `json:"exceptions,omitempty"`
-	Evidence   []report.Evidence         `json:"evidence"`
+	// VEX are the VEX statements the verdict applied.
+	VEX       []report.AppliedVEX `json:"vex,omitempty"`
+	Evidence  []report.Evidence   `json:"evidence"`
 	VulnDB     report.VulnDB             `json:"vulndb"`
 	DecidedAt  time.Time                 `json:"decided_at"`
 }
@@ -171,7 +173,7 @@ func BuildReport(req workflows.FinalizeRequest) report.Report {
 	dec := workflows.Combine(req.Decisions)
 	r := report.Report{
 		Schema: report.Schema, ScanID: req.Scan.ScanID, App: req.Scan.App, Commit: req.Scan.Commit,
-		Labels: req.Scan.Labels, Verdict: dec.Verdict, Stage: req.Stage, Reasons: dec.Reasons, Exceptions: dec.Exceptions,
+		Labels: req.Scan.Labels, Verdict: dec.Verdict, Stage: req.Stage, Reasons: dec.Reasons, Exceptions: dec.Exceptions, VEX: dec.VEX,
 		Evidence: []report.Evidence{}, Timings: map[string]float64{},
 		VulnDB:    report.VulnDB{Available: false, Note: "the deep stage did not run: the fast stage blocked (use --full for every finding)"},
 		StartedAt: req.StartedAt, FinishedAt: req.FinishedAt,

@@ -9,6 +9,7 @@ import (
 	"github.com/tollgate/tollgate/policies"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/vex"
 	"github.com/tollgate/tollgate/workflows"
 )
 
@@ -16,6 +17,9 @@ import (
 func (a *Activities) EvaluatePolicy(ctx context.Context, req workflows.PolicyRequest) (report.Decision, error) {
 	in := PolicyInput(req.Stage, req.Scan, req.Results...)
 	in.Exceptions = req.Exceptions
+	if err := a.resolveVEX(ctx, req.Scan, &in); err != nil {
+		return report.Decision{}, err
+	}
 	if !req.Now.IsZero() {
 		in.Now = req.Now.UTC().Format(time.RFC3339Nano)
 	}
@@ -24,6 +28,21 @@ func (a *Activities) EvaluatePolicy(ctx context.Context, req workflows.PolicyReq
 		return report.Decision{}, fmt.Errorf("policy for scan %s: %w", req.Scan.ScanID, err)
 	}
 	return blockLimits(d, req.Results), nil
+}
+
+// resolveVEX gives the policy the VEX statements of the scan's tenant and
+// of the scan itself, resolved against the stage's vulnerability findings
+// and packages. Stages without vulnerabilities read none.
+func (a *Activities) resolveVEX(ctx context.Context, scan workflows.ScanRequest, in *policies.Input) error {
+	if a.VEX == nil || scan.Tenant == "" || len(in.Vulnerabilities) == 0 {
+		return nil
+	}
+	recs, err := a.VEX.ForScan(ctx, scan.Tenant, scan.ScanID)
+	if err != nil {
+		return fmt.Errorf("load VEX documents of scan %s: %w", scan.ScanID, err)
+	}
+	in.VEX = vex.Resolve(recs, in.Vulnerabilities, in.Packages)
+	return nil
 }
 
 // blockLimits blocks a decision whose results include a task the sandbox

@@ -27,6 +27,7 @@ import (
 	"github.com/tollgate/tollgate/policies"
 	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/storage"
+	"github.com/tollgate/tollgate/vex"
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/workflows"
 )
@@ -126,6 +127,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 	}
 	rels := &releases.Store{Evidence: deps.Evidence, Lister: lister}
 	acts.Exceptions = &exceptions.Store{Evidence: deps.Evidence, Lister: lister}
+	acts.VEX = &vex.Store{Evidence: deps.Evidence, Lister: lister}
 	if cfg.SigningKey != "" {
 		signer, err := attest.LoadSigner(cfg.SigningKey)
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/tollgate/tollgate/exceptions"
 	"github.com/tollgate/tollgate/report"
+	"github.com/tollgate/tollgate/vex"
 )
 
 // Scan is the submitted metadata a policy sees as input.scan.
@@ -35,7 +36,11 @@ type Input struct {
 	// Exceptions are the tenant's accepted risks; the policy applies those
 	// in force at Now (RFC 3339), for the scan's app.
 	Exceptions []exceptions.Exception `json:"exceptions"`
-	Now        string                 `json:"now"`
+	// VEX are the tenant's and the scan's VEX statements, resolved against
+	// the stage's vulnerability findings (vex.Resolve): the policy decides
+	// which statuses silence a finding.
+	VEX []vex.Match `json:"vex"`
+	Now string      `json:"now"`
 }
 
 // document is an Input as the policies see it.
@@ -59,6 +64,7 @@ func (in Input) document() document {
 	}
 	in.Scan.Labels = orEmpty(in.Scan.Labels)
 	in.Exceptions = orEmpty(in.Exceptions)
+	in.VEX = orEmpty(in.VEX)
 	for i := range in.Packages {
 		in.Packages[i].Licenses = orEmpty(in.Packages[i].Licenses)
 	}

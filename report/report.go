@@ -49,6 +49,9 @@ type Report struct {
 	Reasons []Reason `json:"reasons"`
 	// Exceptions are the accepted risks the verdict applied.
 	Exceptions []AppliedException `json:"exceptions,omitempty"`
+	// VEX are the VEX statements the verdict applied: the findings they
+	// silenced and the documents they came from.
+	VEX []AppliedVEX `json:"vex,omitempty"`
 	// Review is the human review the policy asked for, and its outcome.
 	Review *Review `json:"review,omitempty"`
 	// Findings are the scan's findings, merged from its stages' tasks
@@ -186,6 +189,8 @@ type Decision struct {
 	Reasons []Reason `json:"reasons"`
 	// Exceptions are the accepted risks the decision applied.
 	Exceptions []AppliedException `json:"exceptions,omitempty"`
+	// VEX are the VEX statements the decision applied.
+	VEX []AppliedVEX `json:"vex,omitempty"`
 	// Timeout is how long a review decision waits for a reviewer (a Go
 	// duration; review decisions only).
 	Timeout string `json:"timeout,omitempty"`
@@ -247,6 +252,22 @@ type AppliedException struct {
 	Finding   map[string]string `json:"finding"`
 	ExpiresAt time.Time         `json:"expires_at"`
 	Approver  string            `json:"approver"`
+}
+
+// AppliedVEX names a VEX statement a verdict applied: the finding it
+// silenced (a vulnerability in a package, by purl), what it said, and the
+// stored document it came from, with who added it and when.
+type AppliedVEX struct {
+	Record        string    `json:"record"`
+	Format        string    `json:"format"`
+	Vulnerability string    `json:"vulnerability"`
+	Package       string    `json:"package"`
+	PURL          string    `json:"purl"`
+	Product       string    `json:"product"`
+	Status        string    `json:"status"`
+	Justification string    `json:"justification,omitempty"`
+	AddedBy       string    `json:"added_by"`
+	AddedAt       time.Time `json:"added_at"`
 }
 
 // Manifest is an app's permission manifest (tollgate.yaml or

@@ -36,6 +36,12 @@ func WriteTable(w io.Writer, r Report) error {
 			ew.printf("  %s  %v  until %s (approved by %s)\n", e.ID, e.Finding, e.ExpiresAt.Format("2006-01-02 15:04 MST"), e.Approver)
 		}
 	}
+	if len(r.VEX) > 0 {
+		ew.printf("\nVEX statements applied\n")
+		for _, v := range r.VEX {
+			ew.printf("  %s  %s in %s: %s %s (%s document, added by %s)\n", v.Record, v.Vulnerability, v.PURL, v.Status, v.Justification, v.Format, v.AddedBy)
+		}
+	}
 	if m := r.Manifest; m != nil {
 		switch {
 		case !m.Present:

@@ -445,7 +445,17 @@ func Combine(decisions []report.Decision) report.Decision {
 				out.Exceptions = append(out.Exceptions, e)
 			}
 		}
+		for _, v := range d.VEX {
+			if !slices.ContainsFunc(out.VEX, func(x report.AppliedVEX) bool {
+				return x.Record == v.Record && x.Vulnerability == v.Vulnerability && x.PURL == v.PURL
+			}) {
+				out.VEX = append(out.VEX, v)
+			}
+		}
 	}
 	slices.SortFunc(out.Exceptions, func(a, b report.AppliedException) int { return strings.Compare(a.ID, b.ID) })
+	slices.SortFunc(out.VEX, func(a, b report.AppliedVEX) int {
+		return cmp.Or(strings.Compare(a.Vulnerability, b.Vulnerability), strings.Compare(a.PURL, b.PURL), strings.Compare(a.Record, b.Record))
+	})
 	return out
 }

@@ -10,6 +10,7 @@ decide(block, warn) := {
 	"verdict": verdict(b, w),
 	"reasons": reasons(b, w),
 	"exceptions": [a | some a in applied(block, warn)],
+	"vex": [s | some s in applied_vex],
 } if {
 	b := {r | some r in block; not rule_excepted(r)}
 	w := {r | some r in warn; not rule_excepted(r)}
@@ -86,6 +87,28 @@ weakness_exceptions(w) := {e |
 
 excepted_vulnerability(v) if count(vulnerability_exceptions(v)) > 0
 
+# A VEX statement silences vulnerability v when tollgate resolved it against
+# v (input.vex: the statement names v's id or an alias, and v's package by
+# purl, as a product or as a subcomponent of a product in the scan's SBOM)
+# and it says fixed, or not_affected with a justification. affected,
+# under_investigation, false_positive and a bare not_affected silence
+# nothing.
+excepted_vulnerability(v) if count(vex_statements(v)) > 0
+
+vex_statements(v) := {s |
+	some s in object.get(input, "vex", [])
+	s.vulnerability == v.id
+	s.purl == v.purl
+	vex_silences(s)
+}
+
+vex_silences(s) if s.status == "fixed"
+
+vex_silences(s) if {
+	s.status == "not_affected"
+	s.justification != ""
+}
+
 excepted_weakness(w) if count(weakness_exceptions(w)) > 0
 
 excepted_secret(s) if count(secret_exceptions(s)) > 0
@@ -99,3 +122,16 @@ applied(block, warn) := (({summary(e) | some v in object.get(input, "vulnerabili
 	{summary(e) | some s in object.get(input, "secrets", []); some e in secret_exceptions(s)}) |
 	{summary(e) | some w in object.get(input, "weaknesses", []); some e in weakness_exceptions(w)}) |
 	{summary(e) | some r in (block | warn); some e in rule_exceptions(r)}
+
+# What a verdict says of a VEX statement it applied: the finding it
+# silenced and the document it came from, with who added it and when.
+applied_vex contains vex_summary(s) if {
+	some v in object.get(input, "vulnerabilities", [])
+	some s in vex_statements(v)
+}
+
+vex_summary(s) := {
+	"record": s.record, "format": s.format, "vulnerability": s.vulnerability, "package": s.package,
+	"purl": s.purl, "product": s.product, "status": s.status, "justification": s.justification,
+	"added_by": s.added_by, "added_at": s.added_at,
+}
