@@ -163,8 +163,8 @@ type Verdict struct {
 	// VEX are the VEX statements the verdict applied.
 	VEX       []report.AppliedVEX `json:"vex,omitempty"`
 	Evidence  []report.Evidence   `json:"evidence"`
-	VulnDB     report.VulnDB             `json:"vulndb"`
-	DecidedAt  time.Time                 `json:"decided_at"`
+	VulnDB    report.VulnDB       `json:"vulndb"`
+	DecidedAt time.Time           `json:"decided_at"`
 }
 
 // BuildReport assembles a report (without the objects Finalize stores) from

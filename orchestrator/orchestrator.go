@@ -27,8 +27,8 @@ import (
 	"github.com/tollgate/tollgate/policies"
 	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/storage"
-	"github.com/tollgate/tollgate/vex"
 	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/vex"
 	"github.com/tollgate/tollgate/workflows"
 )
 

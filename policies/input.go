@@ -38,8 +38,9 @@ type Input struct {
 	Exceptions []exceptions.Exception `json:"exceptions"`
 	// VEX are the tenant's and the scan's VEX statements, resolved against
 	// the stage's vulnerability findings (vex.Resolve): the policy decides
-	// which statuses silence a finding.
-	VEX []vex.Match `json:"vex"`
+	// which statuses silence a finding. Absent when there are none, so a
+	// scan without VEX sees the input it saw before VEX.
+	VEX []vex.Match `json:"vex,omitempty"`
 	Now string      `json:"now"`
 }
 
@@ -64,7 +65,6 @@ func (in Input) document() document {
 	}
 	in.Scan.Labels = orEmpty(in.Scan.Labels)
 	in.Exceptions = orEmpty(in.Exceptions)
-	in.VEX = orEmpty(in.VEX)
 	for i := range in.Packages {
 		in.Packages[i].Licenses = orEmpty(in.Packages[i].Licenses)
 	}

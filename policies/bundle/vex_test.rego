@@ -24,9 +24,11 @@ stmt(extra) := object.union(
 	extra,
 )
 
-deep_with(statements) := deep.decision with input as {
-	"scan": {"app": "todo"}, "now": "2026-11-22T12:00:00Z", "exceptions": [], "vex": statements,
-	"packages": [], "vulnerabilities": [docker], "vulndb": db,
+deep_with(statements) := d if {
+	d := deep.decision with input as {
+		"scan": {"app": "todo"}, "now": "2026-11-22T12:00:00Z", "exceptions": [], "vex": statements,
+		"packages": [], "vulnerabilities": [docker], "vulndb": db,
+	}
 }
 
 test_not_affected_with_justification_silences_and_shows if {
