@@ -224,6 +224,7 @@ var routes = []route{
 	{Route{Method: http.MethodGet, Pattern: "/v1/scans/{id}"}, (*Server).getScan},
 	{Route{Method: http.MethodGet, Pattern: "/v1/scans/{id}/report"}, (*Server).getReport},
 	{Route{Method: http.MethodPost, Pattern: "/v1/scans/{id}/review"}, (*Server).reviewScan},
+	{Route{Method: http.MethodGet, Pattern: "/v1/scans/{id}/diff/{other}"}, (*Server).diffScans},
 	{Route{Method: http.MethodPost, Pattern: "/v1/apps/{app}/releases"}, (*Server).createRelease},
 	{Route{Method: http.MethodGet, Pattern: "/v1/apps/{app}/releases"}, (*Server).listReleases},
 	{Route{Method: http.MethodPost, Pattern: "/v1/apps/{app}/health"}, (*Server).pushHealth},

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/tollgate/tollgate/activities"
 	"github.com/tollgate/tollgate/api"
 	"github.com/tollgate/tollgate/embedded"
 	"github.com/tollgate/tollgate/fleet"
@@ -44,6 +45,7 @@ type scanOptions struct {
 	evidence    string
 	temporalCLI string
 	signingKey  string
+	baseline    string
 	quiet       bool
 	// embedded scans on an embedded stack even when a tollgate dev runs;
 	// stackFlags says a flag that shapes the stack (policy, rules, DB,
@@ -93,6 +95,7 @@ holds its address), scan submits to it instead and starts nothing, unless
 	f.StringVar(&o.evidence, "evidence", defaultEvidenceDir(), "local write-once evidence store ($TOLLGATE_EVIDENCE_DIR)")
 	f.StringVar(&o.temporalCLI, "temporal-cli", "", "temporal CLI binary for the dev server ($TOLLGATE_TEMPORAL_CLI; default: PATH, then the tool cache)")
 	f.StringVar(&o.signingKey, "signing-key", os.Getenv("TOLLGATE_SIGNING_KEY"), "PEM private key that signs the scan's in-toto attestation ($TOLLGATE_SIGNING_KEY)")
+	f.StringVar(&o.baseline, "baseline", "", "scan id (finished, of this app, in the evidence store) to mark findings new or known against")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress on stderr")
 	f.BoolVar(&o.embedded, "embedded", false, "scan on an embedded stack even when a tollgate dev is running")
 	return cmd
@@ -143,6 +146,18 @@ func runScan(ctx context.Context, g *globals, o *scanOptions, path string) error
 	}
 	defer st.Close()
 	progress("embedded stack up in %.2fs (NATS, Temporal dev server %s, warm scanners)", time.Since(begin).Seconds(), st.TemporalAddr())
+	if o.baseline != "" {
+		// The embedded mode has no tenant: a baseline is any finished
+		// scan of the app whose report the evidence store holds.
+		base, err := activities.LoadReport(ctx, st.Evidence(), o.baseline)
+		if err != nil {
+			return usageErrf("--baseline %s: %v", o.baseline, err)
+		}
+		if base.App != app {
+			return usageErrf("--baseline %s is a scan of app %q, not %q", o.baseline, base.App, app)
+		}
+		req.Baseline = &report.Baseline{ScanID: o.baseline}
+	}
 
 	res, err := st.Scan(ctx, req, func(p workflows.Progress) { progress("%s stage...", p.Stage) })
 	if err != nil {
@@ -187,7 +202,7 @@ func scanOnDev(ctx context.Context, g *globals, o *scanOptions, path string, pro
 	if err != nil {
 		return true, err
 	}
-	meta := api.Metadata{App: appOr(o.app, path), Commit: o.commit, Labels: o.labels}
+	meta := api.Metadata{App: appOr(o.app, path), Commit: o.commit, Labels: o.labels, Baseline: o.baseline}
 	st, err := c.submitPath(ctx, path, meta, "")
 	if err != nil {
 		return true, err

@@ -24,10 +24,10 @@ import (
 )
 
 type submitOptions struct {
-	server, token, app, commit, author, format, output, idemKey, priority string
-	labels                                                                []string
-	wait                                                                  bool
-	timeout                                                               time.Duration
+	server, token, app, commit, author, format, output, idemKey, priority, baseline string
+	labels                                                                          []string
+	wait                                                                            bool
+	timeout                                                                         time.Duration
 }
 
 func newSubmitCmd(g *globals) *cobra.Command {
@@ -49,6 +49,7 @@ like tollgate scan: 0 pass or warn, 1 block, 2 bad input or usage, 3 internal er
 	f.StringVar(&o.author, "author", "", "the commit author's email, who may not approve the change in a review (default: git log -1 --format=%ae in PATH's repository, if any)")
 	f.StringArrayVar(&o.labels, "label", nil, "label (repeatable)")
 	f.StringVar(&o.priority, "priority", "ci", "ci (someone waits on the verdict) or bulk (rescans, backfills: served after CI work)")
+	f.StringVar(&o.baseline, "baseline", "", "scan id (finished, of this app) to mark findings new or known against (default: the app's newest known-good release's scan)")
 	f.StringVar(&o.idemKey, "idempotency-key", "", "resubmitting with the same key returns the same scan")
 	f.BoolVar(&o.wait, "wait", false, "wait for the verdict and exit with it")
 	f.StringVarP(&o.format, "format", "f", "table", "report format with --wait: "+strings.Join(formats, ", "))
@@ -132,7 +133,7 @@ func runSubmit(ctx context.Context, g *globals, o *submitOptions, path string) e
 	if author == "" {
 		author = gitAuthor(ctx, path)
 	}
-	meta := api.Metadata{App: appOr(o.app, path), Commit: o.commit, Labels: o.labels, Priority: o.priority, Author: author}
+	meta := api.Metadata{App: appOr(o.app, path), Commit: o.commit, Labels: o.labels, Priority: o.priority, Author: author, Baseline: o.baseline}
 	st, err := c.submitPath(ctx, path, meta, o.idemKey)
 	if err != nil {
 		return err
