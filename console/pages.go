@@ -37,7 +37,12 @@ type appData struct {
 	Guard    *guardStatus
 	Charts   []chart
 	Outcome  *rollbackView
+	// Decisions are the guard's, newest first.
+	Decisions []decision
 }
+
+// maxDecisions bounds the decisions the app page lists.
+const maxDecisions = 20
 
 func (c *Console) appPage(w http.ResponseWriter, r *http.Request, ss *session) {
 	d, ok := c.appData(w, r, ss)
@@ -76,6 +81,9 @@ func (c *Console) appData(w http.ResponseWriter, r *http.Request, ss *session) (
 		d.Guard = &g
 		d.Charts = healthCharts(&g)
 		d.Outcome = newRollbackView(&g, d.Releases)
+		d.Decisions = slices.Clone(g.Guard.Decisions)
+		slices.Reverse(d.Decisions)
+		d.Decisions = d.Decisions[:min(len(d.Decisions), maxDecisions)]
 	}
 	return d, true
 }
