@@ -254,6 +254,17 @@ func (w *Window) WaitPresent(sel string) {
 	w.do("wait for "+sel, chromedp.WaitReady(chromedp.CSS(sel)))
 }
 
+// Wait waits up to within until an element matching sel is in the page:
+// for what a page shows after it refreshes itself (htmx polling).
+func (w *Window) Wait(sel string, within time.Duration) {
+	w.t.Helper()
+	ctx, cancel := context.WithTimeout(w.ctx, within)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.WaitReady(chromedp.CSS(sel))); err != nil {
+		w.t.Fatalf("wait for %s: %v (page %s)", sel, err, w.location())
+	}
+}
+
 // Text is the visible text of the first element matching sel, trimmed.
 func (w *Window) Text(sel string) string {
 	w.t.Helper()
