@@ -98,7 +98,7 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 		return fleetErr(fmt.Errorf("start embedded stack: %w", err))
 	}
 	defer st.Close()
-	srv, err := newDevAPI(st, token, o.full, fleet.Observability{Logger: g.logger, Metrics: metrics, Tracing: tracing})
+	srv, err := newDevAPI(st, token, o.full, fcfg.Orchestrator.SigningKey, fleet.Observability{Logger: g.logger, Metrics: metrics, Tracing: tracing})
 	if err != nil {
 		return err
 	}
@@ -154,9 +154,10 @@ func defaultDevStateDir() string {
 }
 
 // newDevAPI builds the API over an embedded stack with one all-roles token,
-// wired as serve wires it.
-func newDevAPI(st *embedded.Stack, token string, full bool, o fleet.Observability) (*api.Server, error) {
-	return fleet.NewAPI(fleet.Config{Version: Version, API: fleet.API{
+// wired as serve wires it; with the stack's signing key it verifies scans'
+// attestations (GET /v1/scans/{id}/verify).
+func newDevAPI(st *embedded.Stack, token string, full bool, signingKey string, o fleet.Observability) (*api.Server, error) {
+	return fleet.NewAPI(fleet.Config{Version: Version, Orchestrator: fleet.Orchestrator{SigningKey: signingKey}, API: fleet.API{
 		Tokens: []api.Token{{Name: "dev", SHA256: api.HashToken(token), Tenant: "dev", Roles: []string{api.RoleCI, api.RoleSRE, api.RoleOncall, api.RoleAdmin}}},
 		Full:   full,
 	}}, fleet.Clients{Temporal: st.Client(), JetStream: st.JetStream(), Evidence: st.Evidence(), Inputs: st.Inputs()}, o)
