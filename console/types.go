@@ -236,10 +236,15 @@ type scanReport struct {
 }
 
 type verifyResult struct {
-	ScanID   string   `json:"scan_id"`
-	OK       bool     `json:"ok"`
-	Checked  int      `json:"checked"`
+	ScanID  string `json:"scan_id"`
+	OK      bool   `json:"ok"`
+	Checked []struct {
+		Name  string `json:"name"`
+		State string `json:"state"`
+	} `json:"checked"`
 	Problems []string `json:"problems"`
+	// Unavailable is why the API could not check (its refusal's detail).
+	Unavailable string `json:"-"`
 }
 
 type exceptionsList struct {
