@@ -463,39 +463,46 @@ func TestVendoredHTMXMatchesChecksum(t *testing.T) {
 	}
 }
 
-func TestReviewQueueShowsEachScansReview(t *testing.T) {
-	t.Parallel()
-	b := setup(t, tokenConfig())
-	br := b.browser(t)
-	br.signIn("tok-reviewer")
-	w := br.do("GET", "/console/review", nil)
+// signedInPage signs a new browser in with token and answers path's page,
+// which must be a 200 holding every want.
+func signedInPage(t *testing.T, token, path string, wants ...string) string {
+	t.Helper()
+	br := setup(t, tokenConfig()).browser(t)
+	br.signIn(token)
+	w := br.do("GET", path, nil)
 	page := w.Body.String()
-	if w.Code != http.StatusOK || !strings.Contains(page, `class="review" data-scan="s9"`) {
-		t.Fatalf("review queue: %d\n%s", w.Code, page)
+	if w.Code != http.StatusOK {
+		t.Fatalf("%s: %d\n%s", path, w.Code, page)
 	}
-	for _, want := range []string{"AI-generated change touches auth", "ai: 1"} {
+	for _, want := range wants {
 		if !strings.Contains(page, want) {
-			t.Errorf("the queue's row lacks %q:\n%s", want, page)
+			t.Errorf("%s lacks %q:\n%s", path, want, page)
 		}
 	}
+	return page
+}
+
+func TestReviewQueueShowsEachScansReview(t *testing.T) {
+	t.Parallel()
+	signedInPage(t, "tok-reviewer", "/console/review", `class="review" data-scan="s9"`, "AI-generated change touches auth", "ai: 1")
 }
 
 func TestUnavailableEvidenceCheckKeepsTheScanPage(t *testing.T) {
 	t.Parallel()
-	b := setup(t, tokenConfig())
-	br := b.browser(t)
-	br.signIn("tok-reviewer")
-	w := br.do("GET", "/console/scans/done", nil)
-	page := w.Body.String()
-	if w.Code != http.StatusOK {
-		t.Fatalf("scan page: %d\n%s", w.Code, page)
-	}
-	for _, want := range []string{`id="verify-result" data-ok="false"`, "no key to verify attestations", `data-kind="secrets"`, "aws-key in a.js:3"} {
-		if !strings.Contains(page, want) {
-			t.Errorf("the scan page lacks %q", want)
-		}
-	}
+	page := signedInPage(t, "tok-reviewer", "/console/scans/done",
+		`id="verify-result" data-ok="false"`, "no key to verify attestations", `data-kind="secrets"`, "aws-key in a.js:3")
 	if strings.Contains(page, "tgfp1:") {
 		t.Error("the scan page shows a secret's fingerprint")
+	}
+}
+
+func TestAppsListShowsStateAndLastVerdict(t *testing.T) {
+	t.Parallel()
+	page := signedInPage(t, "tok-oncall", "/console/apps")
+	row := regexp.MustCompile(`(?s)<tr class="app" data-app="shop">.*?</tr>`).FindString(page)
+	for _, want := range []string{`<td class="state"><span class="badge state-breached">breached</span>`, `<span class="badge verdict-warn">warn</span>`, `<td class="known-good">r1</td>`} {
+		if !strings.Contains(row, want) {
+			t.Errorf("the shop row lacks %q:\n%s", want, row)
+		}
 	}
 }

@@ -10,10 +10,12 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/tollgate/tollgate/api"
 )
 
 // appStates are the guard states GET /v1/apps filters by.
-var appStates = []string{"watching", "breached", "frozen", "rolling_back", "unguarded"}
+var appStates = []string{api.StateWatching, api.StateBreached, api.StateFrozen, api.StateRollingBack, api.StateUnguarded}
 
 func (c *Console) appsPage(w http.ResponseWriter, r *http.Request, ss *session) {
 	state := r.URL.Query().Get("state")
@@ -21,13 +23,13 @@ func (c *Console) appsPage(w http.ResponseWriter, r *http.Request, ss *session) 
 	if state != "" {
 		path += "?state=" + url.QueryEscape(state)
 	}
-	var list appsList
+	var list api.AppList
 	if !c.get(w, r, ss, path, &list) {
 		return
 	}
 	c.render(w, r, ss, http.StatusOK, "apps", page{Title: "Apps", Nav: "apps",
 		Data: struct {
-			Apps   []appSummary
+			Apps   []api.AppSummary
 			State  string
 			States []string
 		}{list.Apps, state, appStates}})
@@ -136,19 +138,14 @@ func newRollbackView(g *guardStatus, rels []release) *rollbackView {
 
 func (c *Console) rollback(w http.ResponseWriter, r *http.Request, ss *session) {
 	app := r.PathValue("app")
-	body := struct {
-		To     string `json:"to,omitempty"`
-		Reason string `json:"reason"`
-	}{r.PostFormValue("to"), r.PostFormValue("reason")}
+	body := api.RollbackIn{To: r.PostFormValue("to"), Reason: r.PostFormValue("reason")}
 	c.post(w, r, ss, "/v1/apps/"+url.PathEscape(app)+"/rollback", body, "/console/apps/"+url.PathEscape(app)+"#rollback-outcome")
 }
 
 func (c *Console) freeze(action string) func(http.ResponseWriter, *http.Request, *session) {
 	return func(w http.ResponseWriter, r *http.Request, ss *session) {
 		app := r.PathValue("app")
-		body := struct {
-			Reason string `json:"reason"`
-		}{r.PostFormValue("reason")}
+		body := api.FreezeIn{Reason: r.PostFormValue("reason")}
 		c.post(w, r, ss, "/v1/apps/"+url.PathEscape(app)+"/"+action, body, "/console/apps/"+url.PathEscape(app))
 	}
 }
@@ -378,10 +375,7 @@ func safeName(s string) string {
 
 func (c *Console) review(w http.ResponseWriter, r *http.Request, ss *session) {
 	id := r.PathValue("id")
-	body := struct {
-		Decision string `json:"decision"`
-		Reason   string `json:"reason"`
-	}{r.PostFormValue("decision"), r.PostFormValue("reason")}
+	body := api.ReviewRequest{Decision: r.PostFormValue("decision"), Reason: r.PostFormValue("reason")}
 	c.post(w, r, ss, "/v1/scans/"+url.PathEscape(id)+"/review", body, "/console/scans/"+url.PathEscape(id))
 }
 
