@@ -81,6 +81,22 @@ func newFakeAPI() *fakeAPI {
 			io.WriteString(w, `{"rollback_id":"rb1"}`)
 		})
 	}
+	mux.HandleFunc("GET /v1/scans", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("review") != "pending" || r.URL.Query().Get("order") != "oldest" {
+			problemJSON(w, http.StatusBadRequest, "the queue asks for review=pending&order=oldest")
+			return
+		}
+		io.WriteString(w, `{"scans":[{"scan_id":"s9","app":"shop","status":"running","verdict":"review","started_at":"2026-12-06T05:00:00Z"}]}`)
+	})
+	mux.HandleFunc("GET /v1/scans/done", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"scan_id":"done","app":"shop","status":"completed","stage":"deep","verdict":"pass"}`)
+	})
+	mux.HandleFunc("GET /v1/scans/done/report", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"verdict":"pass","reasons":[],"secrets":[{"rule":"aws-key","file":"a.js","line":3,"fingerprint":"tgfp1:x"}]}`)
+	})
+	mux.HandleFunc("GET /v1/scans/done/verify", func(w http.ResponseWriter, r *http.Request) {
+		problemJSON(w, http.StatusNotImplemented, "this server has no key to verify attestations with")
+	})
 	mux.HandleFunc("GET /v1/scans/{id}", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"scan_id":"`+r.PathValue("id")+`","app":"shop","status":"running","stage":"deep","verdict":"review","waiting":"review",
 			"review":{"reasons":[{"policy":"ai","message":"AI-generated change touches auth","verdict":"review"}],"submitter":"sam","submitter_person":"sam@example.com","outcome":""}}`)
@@ -444,5 +460,49 @@ func TestVendoredHTMXMatchesChecksum(t *testing.T) {
 	want, _, _ := strings.Cut(string(sum), " ")
 	if got := sha256.Sum256(js); hex.EncodeToString(got[:]) != want {
 		t.Fatalf("static/vendor/htmx.min.js is not what scripts/vendor-js.sh installed (sha256 %x, want %s)", got, want)
+	}
+}
+
+// signedInPage signs a new browser in with token and answers path's page,
+// which must be a 200 holding every want.
+func signedInPage(t *testing.T, token, path string, wants ...string) string {
+	t.Helper()
+	br := setup(t, tokenConfig()).browser(t)
+	br.signIn(token)
+	w := br.do("GET", path, nil)
+	page := w.Body.String()
+	if w.Code != http.StatusOK {
+		t.Fatalf("%s: %d\n%s", path, w.Code, page)
+	}
+	for _, want := range wants {
+		if !strings.Contains(page, want) {
+			t.Errorf("%s lacks %q:\n%s", path, want, page)
+		}
+	}
+	return page
+}
+
+func TestReviewQueueShowsEachScansReview(t *testing.T) {
+	t.Parallel()
+	signedInPage(t, "tok-reviewer", "/console/review", `class="review" data-scan="s9"`, "AI-generated change touches auth", "ai: 1")
+}
+
+func TestUnavailableEvidenceCheckKeepsTheScanPage(t *testing.T) {
+	t.Parallel()
+	page := signedInPage(t, "tok-reviewer", "/console/scans/done",
+		`id="verify-result" data-ok="false"`, "no key to verify attestations", `data-kind="secrets"`, "aws-key in a.js:3")
+	if strings.Contains(page, "tgfp1:") {
+		t.Error("the scan page shows a secret's fingerprint")
+	}
+}
+
+func TestAppsListShowsStateAndLastVerdict(t *testing.T) {
+	t.Parallel()
+	page := signedInPage(t, "tok-oncall", "/console/apps")
+	row := regexp.MustCompile(`(?s)<tr class="app" data-app="shop">.*?</tr>`).FindString(page)
+	for _, want := range []string{`<td class="state"><span class="badge state-breached">breached</span>`, `<span class="badge verdict-warn">warn</span>`, `<td class="known-good">r1</td>`} {
+		if !strings.Contains(row, want) {
+			t.Errorf("the shop row lacks %q:\n%s", want, row)
+		}
 	}
 }

@@ -1,16 +1,21 @@
 package console
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tollgate/tollgate/api"
 )
 
 // appStates are the guard states GET /v1/apps filters by.
-var appStates = []string{"watching", "breached", "frozen", "rolling_back", "unguarded"}
+var appStates = []string{api.StateWatching, api.StateBreached, api.StateFrozen, api.StateRollingBack, api.StateUnguarded}
 
 func (c *Console) appsPage(w http.ResponseWriter, r *http.Request, ss *session) {
 	state := r.URL.Query().Get("state")
@@ -18,13 +23,13 @@ func (c *Console) appsPage(w http.ResponseWriter, r *http.Request, ss *session) 
 	if state != "" {
 		path += "?state=" + url.QueryEscape(state)
 	}
-	var list appsList
+	var list api.AppList
 	if !c.get(w, r, ss, path, &list) {
 		return
 	}
 	c.render(w, r, ss, http.StatusOK, "apps", page{Title: "Apps", Nav: "apps",
 		Data: struct {
-			Apps   []appSummary
+			Apps   []api.AppSummary
 			State  string
 			States []string
 		}{list.Apps, state, appStates}})
@@ -133,19 +138,14 @@ func newRollbackView(g *guardStatus, rels []release) *rollbackView {
 
 func (c *Console) rollback(w http.ResponseWriter, r *http.Request, ss *session) {
 	app := r.PathValue("app")
-	body := struct {
-		To     string `json:"to,omitempty"`
-		Reason string `json:"reason"`
-	}{r.PostFormValue("to"), r.PostFormValue("reason")}
+	body := api.RollbackIn{To: r.PostFormValue("to"), Reason: r.PostFormValue("reason")}
 	c.post(w, r, ss, "/v1/apps/"+url.PathEscape(app)+"/rollback", body, "/console/apps/"+url.PathEscape(app)+"#rollback-outcome")
 }
 
 func (c *Console) freeze(action string) func(http.ResponseWriter, *http.Request, *session) {
 	return func(w http.ResponseWriter, r *http.Request, ss *session) {
 		app := r.PathValue("app")
-		body := struct {
-			Reason string `json:"reason"`
-		}{r.PostFormValue("reason")}
+		body := api.FreezeIn{Reason: r.PostFormValue("reason")}
 		c.post(w, r, ss, "/v1/apps/"+url.PathEscape(app)+"/"+action, body, "/console/apps/"+url.PathEscape(app))
 	}
 }
@@ -228,11 +228,7 @@ func (c *Console) scanPage(w http.ResponseWriter, r *http.Request, ss *session) 
 		d.Reasons = cmpReasons(d.Reasons, rep.Reasons)
 		d.Findings = findingGroups(&rep)
 		d.Touched = touched(rep.Touches)
-		var v verifyResult
-		if !c.get(w, r, ss, base+"/verify", &v) {
-			return
-		}
-		d.Verify = &v
+		d.Verify = c.verifyScan(r, ss, base+"/verify")
 	}
 	if rv := d.Scan.Review; rv != nil && d.Scan.Status == "running" && rv.Outcome == "" {
 		if len(d.Reasons) == 0 {
@@ -241,6 +237,23 @@ func (c *Console) scanPage(w http.ResponseWriter, r *http.Request, ss *session) 
 		d.Review = reviewFor(&ss.who, rv)
 	}
 	c.render(w, r, ss, http.StatusOK, "scan", page{Title: "Scan " + id, Nav: "scans", Data: d})
+}
+
+// verifyScan is the scan's evidence check. A refusal (a server without a
+// verification key answers 501) does not hide the rest of the scan: the
+// check shows as not verified, with the API's detail.
+func (c *Console) verifyScan(r *http.Request, ss *session, path string) *verifyResult {
+	a := c.call(r, ss.token, http.MethodGet, path, nil)
+	var v verifyResult
+	if !a.ok() {
+		v.Unavailable = a.detail()
+		return &v
+	}
+	if err := json.Unmarshal(a.body, &v); err != nil {
+		c.cfg.Logger.ErrorContext(r.Context(), "console: decode the evidence check", "path", path, "err", err)
+		v.Unavailable = "the API's answer could not be read"
+	}
+	return &v
 }
 
 func cmpReasons(a, b []reason) []reason {
@@ -362,10 +375,7 @@ func safeName(s string) string {
 
 func (c *Console) review(w http.ResponseWriter, r *http.Request, ss *session) {
 	id := r.PathValue("id")
-	body := struct {
-		Decision string `json:"decision"`
-		Reason   string `json:"reason"`
-	}{r.PostFormValue("decision"), r.PostFormValue("reason")}
+	body := api.ReviewRequest{Decision: r.PostFormValue("decision"), Reason: r.PostFormValue("reason")}
 	c.post(w, r, ss, "/v1/scans/"+url.PathEscape(id)+"/review", body, "/console/scans/"+url.PathEscape(id))
 }
 
@@ -374,7 +384,41 @@ func (c *Console) reviewPage(w http.ResponseWriter, r *http.Request, ss *session
 	if !c.get(w, r, ss, "/v1/scans?review=pending&order=oldest", &list) {
 		return
 	}
+	c.reviewDetails(r, ss, list.Scans)
 	c.render(w, r, ss, http.StatusOK, "review", page{Title: "Review queue", Nav: "review", Data: list.Scans})
+}
+
+// reviewDetailRows bounds the queue's rows whose review is read, and
+// reviewReads the reads at once.
+const (
+	reviewDetailRows = 50
+	reviewReads      = 4
+)
+
+// reviewDetails fills each waiting scan's touched files and finding counts
+// from its status (GET /v1/scans/{id}): a scan waiting for review has no
+// report yet, so they are its review's reasons (each names the sensitive
+// area and the files touching it) and their count per policy. A row whose
+// status cannot be read keeps its dashes.
+func (c *Console) reviewDetails(r *http.Request, ss *session, rows []scanSummary) {
+	var g errgroup.Group
+	g.SetLimit(reviewReads)
+	for i := range rows[:min(len(rows), reviewDetailRows)] {
+		g.Go(func() error {
+			a := c.call(r, ss.token, http.MethodGet, "/v1/scans/"+url.PathEscape(rows[i].ScanID), nil)
+			var st scanStatus
+			if !a.ok() || json.Unmarshal(a.body, &st) != nil || st.Review == nil {
+				return nil
+			}
+			rows[i].Findings = map[string]int{}
+			for _, rs := range st.Review.Reasons {
+				rows[i].Touched = append(rows[i].Touched, rs.Message)
+				rows[i].Findings[rs.Policy]++
+			}
+			return nil
+		})
+	}
+	g.Wait()
 }
 
 // expiringWithin is how soon an exception's end makes it "expiring".

@@ -3,38 +3,17 @@ package console
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/attest"
+	"github.com/tollgate/tollgate/health"
+	"github.com/tollgate/tollgate/workflows"
 )
 
 // The API's JSON as the console reads it: only the fields it shows. A
 // secret's fingerprint is never read, let alone shown.
 
-type appsList struct {
-	Apps []appSummary `json:"apps"`
-}
-
-type appSummary struct {
-	App       string      `json:"app"`
-	Release   *releaseRef `json:"release"`
-	KnownGood string      `json:"known_good"`
-	State     string      `json:"state"`
-	LastScan  *struct {
-		ScanID  string `json:"scan_id"`
-		Verdict string `json:"verdict"`
-		At      string `json:"at"`
-	} `json:"last_scan"`
-}
-
-// Verdict is the app's last verdict: its last scan's, else its release's.
-func (a appSummary) Verdict() string {
-	if a.LastScan != nil && a.LastScan.Verdict != "" {
-		return a.LastScan.Verdict
-	}
-	if a.Release != nil {
-		return a.Release.Verdict
-	}
-	return ""
-}
-
+// releaseRef is a release as the API lists it.
 type releaseRef struct {
 	ID         string `json:"id"`
 	Artifact   string `json:"artifact"`
@@ -58,6 +37,15 @@ type release struct {
 func (r release) IsKnownGood() bool {
 	return len(r.KnownGood) > 0 && string(r.KnownGood) != "null"
 }
+
+// The guard's samples, evaluations and decisions, as GET
+// /v1/apps/{app}/guard answers them.
+type (
+	sample      = health.Sample
+	measurement = health.Measurement
+	evaluation  = health.Evaluation
+	decision    = workflows.Decision
+)
 
 type guardStatus struct {
 	Guard struct {
@@ -87,43 +75,15 @@ type guardStatus struct {
 func (g *guardStatus) State() string {
 	switch {
 	case g == nil:
-		return "unguarded"
+		return api.StateUnguarded
 	case g.RollbackRunning:
-		return "rolling_back"
+		return api.StateRollingBack
 	case g.Guard.Frozen:
-		return "frozen"
+		return api.StateFrozen
 	case g.Guard.Breaches > 0:
-		return "breached"
+		return api.StateBreached
 	}
-	return "watching"
-}
-
-type sample struct {
-	At       time.Time     `json:"at"`
-	Requests int64         `json:"requests"`
-	Errors   int64         `json:"errors"`
-	P95      time.Duration `json:"p95"`
-}
-
-type measurement struct {
-	Signal    string        `json:"signal"`
-	Value     float64       `json:"value"`
-	Threshold float64       `json:"threshold"`
-	Window    time.Duration `json:"window"`
-}
-
-type evaluation struct {
-	measurement
-	Outcome string `json:"outcome"`
-	Reason  string `json:"reason"`
-}
-
-type decision struct {
-	At           time.Time     `json:"at"`
-	Action       string        `json:"action"`
-	Reason       string        `json:"reason"`
-	Measurements []measurement `json:"measurements"`
-	Repeats      int           `json:"repeats"`
+	return api.StateWatching
 }
 
 type rollbackResult struct {
@@ -235,11 +195,11 @@ type scanReport struct {
 	} `json:"weaknesses"`
 }
 
+// verifyResult is GET /v1/scans/{id}/verify's answer, or why the API could
+// not check (Unavailable, its refusal's detail).
 type verifyResult struct {
-	ScanID   string   `json:"scan_id"`
-	OK       bool     `json:"ok"`
-	Checked  int      `json:"checked"`
-	Problems []string `json:"problems"`
+	attest.Verification
+	Unavailable string `json:"-"`
 }
 
 type exceptionsList struct {
@@ -282,6 +242,3 @@ type poolsStatus struct {
 		TenantsWithWork int64 `json:"tenants_with_work"`
 	} `json:"pools"`
 }
-
-// M is the evaluation's measurement (for the templates).
-func (e evaluation) M() measurement { return e.measurement }
