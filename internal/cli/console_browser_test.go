@@ -18,6 +18,7 @@ import (
 
 	"github.com/tollgate/tollgate/activities/deployers"
 	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/attest"
 	"github.com/tollgate/tollgate/console"
 	"github.com/tollgate/tollgate/control"
 	"github.com/tollgate/tollgate/embedded"
@@ -76,9 +77,18 @@ func newConsoleWorld(t *testing.T) *consoleWorld {
 	rules := map[string]any{"alpha/" + consoleShop: map[string]any{
 		"sample_interval": "1s", "error_window": "4s", "latency_window": "4s", "known_good_after": "2s", "dry_run": true}}
 	dir := t.TempDir()
+	key := filepath.Join(dir, "tollgate.key")
+	signer, err := attest.GenerateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, err := attest.NewVerifier(signer.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
 	st, err := embedded.Start(context.Background(), embedded.Config{
 		EvidenceDir: filepath.Join(dir, "evidence"), Version: "test",
-		Orchestrator: fleet.Orchestrator{PolicyDir: guardPolicy(t, rules),
+		Orchestrator: fleet.Orchestrator{PolicyDir: guardPolicy(t, rules), SigningKey: key,
 			DefaultTarget: &deployers.Target{Type: deployers.TypeWebhook, URL: ds.URL + "/deploy", Secret: deploySecret}},
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
@@ -103,12 +113,13 @@ func newConsoleWorld(t *testing.T) *consoleWorld {
 			token("alpha-oncall", tenantA, "", api.RoleOncall),
 			token("alpha-security", tenantA, "", api.RoleSecurity),
 			token("alpha-health", tenantA, "", api.RoleHealth),
+			token("alpha-sre", tenantA, "", api.RoleSRE),
 			token("bravo-all", tenantB, "bea@example.com", api.Roles...),
 		},
 		OIDC: api.OIDC{Issuer: idp.Issuer(), Audience: idp.ClientID(), RoleMap: consoleRoleMap}},
 		api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Redactor: redactor,
 			Releases: fleet.NewReleaseStore(st.Evidence()), Exceptions: fleet.NewExceptionStore(st.Evidence()),
-			Guards: &control.Guards{Temporal: st.Client()}, Pools: tasks.Pools{JS: st.JetStream()}})
+			Guards: &control.Guards{Temporal: st.Client()}, Pools: tasks.Pools{JS: st.JetStream()}, Verifier: verifier})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,7 +317,7 @@ func TestConsoleInABrowser(t *testing.T) {
 		ci.WaitFor("tr.scan[data-scan='" + w.blocked.ScanID + "']")
 		ci.Screenshot("scans")
 		page(t, ci, "/console/scans/"+w.blocked.ScanID)
-		if v := ci.Text("#verdict"); v != report.VerdictBlock {
+		if v := ci.Text("#verdict"); v != string(report.VerdictBlock) {
 			t.Errorf("verdict %q", v)
 		}
 		reasons := ci.Texts("#reasons li")
@@ -382,7 +393,7 @@ func TestConsoleInABrowser(t *testing.T) {
 			}
 		}
 		page(t, reviewer, "/console/scans/"+id)
-		if v := reviewer.Text("#verdict"); v == report.VerdictReview || v == report.VerdictBlock || reviewer.Count("#review-form") != 0 {
+		if v := reviewer.Text("#verdict"); v == string(report.VerdictReview) || v == string(report.VerdictBlock) || reviewer.Count("#review-form") != 0 {
 			t.Fatalf("after approval: verdict %q, review forms %d", v, reviewer.Count("#review-form"))
 		}
 	})
@@ -466,9 +477,12 @@ func TestConsoleInABrowser(t *testing.T) {
 			t.Errorf("security sees %d exception forms, %d revoke buttons", sec.Count("#exception-form"), sec.Count("button.revoke"))
 		}
 		sec.Screenshot("exceptions")
-		page(t, sec, "/console/pools")
-		sec.WaitPresent("#pools")
-		sec.Screenshot("pools")
+		// The pools are SRE's: security's role does not read them.
+		sre := b.Window(t)
+		w.signIn(t, sre, "alpha-sre")
+		page(t, sre, "/console/pools")
+		sre.WaitPresent("#pools")
+		sre.Screenshot("pools")
 	})
 
 	t.Run("bravo sees none of alpha's things", func(t *testing.T) {
@@ -513,7 +527,13 @@ func TestConsoleInABrowser(t *testing.T) {
 		switch code := bravo.Open(url(path)); code {
 		case http.StatusNotFound, http.StatusForbidden:
 		case http.StatusOK:
-			if n := bravo.Count("tr.release") + bravo.Count("#guard-state") + bravo.Count("#decisions li"); n != 0 {
+			n := bravo.Count("tr.release") + bravo.Count("#decisions li")
+			for _, state := range bravo.Texts("#guard-state") {
+				if state != api.StateUnguarded {
+					t.Errorf("%s: bravo sees guard state %q", path, state)
+				}
+			}
+			if n != 0 {
 				t.Errorf("%s: bravo sees %d of alpha's releases, guard and decisions", path, n)
 			}
 		default:
