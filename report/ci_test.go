@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -118,10 +119,13 @@ func TestMarkdownEscapesUntrustedText(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	for _, bad := range []string{"<img", "](javascript", "![i](", "\x1b", "\r", "\n::error"} {
+	for _, bad := range []string{"<img", "\x1b", "\r", "\n::error"} {
 		if strings.Contains(out, bad) {
 			t.Errorf("summary holds %q:\n%s", bad, out)
 		}
+	}
+	if m := regexp.MustCompile(`(^|[^\\])[][<>]`).FindString(out); m != "" {
+		t.Errorf("summary holds an unescaped bracket %q:\n%s", m, out)
 	}
 	// Every row of a table has as many cells as its header.
 	cells := 0
@@ -147,7 +151,37 @@ func TestMarkdownSaysHowManyMoreFindings(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	WriteMarkdown(&buf, r)
-	if !strings.Contains(buf.String(), "… and 7 more") || strings.Count(buf.String(), "| aws\\-access\\-token |") != markdownRows {
+	if !strings.Contains(buf.String(), "… and 7 more") || strings.Count(buf.String(), "| aws-access-token |") != markdownRows {
 		t.Fatalf("summary:\n%s", buf.String())
 	}
+}
+
+// FuzzUntrustedTextStaysInPlace: whatever a finding's file and message
+// hold, the annotations stay one command a line, and the summary adds no
+// unescaped bracket or line.
+func FuzzUntrustedTextStaysInPlace(f *testing.F) {
+	f.Add("a.js", "msg")
+	f.Add("x\n::error::y", "%0A\r\n| [a](b) <i>")
+	f.Fuzz(func(t *testing.T, file, msg string) {
+		r := Report{Verdict: VerdictBlock, VulnDB: VulnDB{Available: true}, Findings: Findings{
+			Secrets:    []Secret{{Rule: msg, File: file, Line: 1}},
+			Weaknesses: []Weakness{{Rule: "r", Severity: "high", File: file, Line: 2, Message: msg}},
+		}}
+		var buf bytes.Buffer
+		WriteGitHub(&buf, r)
+		lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+		if len(lines) != 3 {
+			t.Fatalf("%d lines: %q", len(lines), buf.String())
+		}
+		for _, l := range lines {
+			if !strings.HasPrefix(l, "::error ") && !strings.HasPrefix(l, "::notice ") || strings.ContainsAny(l, "\r") {
+				t.Fatalf("line %q", l)
+			}
+		}
+		buf.Reset()
+		WriteMarkdown(&buf, r)
+		if m := regexp.MustCompile(`(^|[^\\])[][<>]`).FindString(buf.String()); m != "" {
+			t.Fatalf("unescaped %q in:\n%s", m, buf.String())
+		}
+	})
 }
