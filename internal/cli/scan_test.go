@@ -177,6 +177,8 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		"not a file":     {"scan", "/dev/null"},
 		"rules missing":  {"scan", "--rules", filepath.Join(dir, "nope"), dir},
 		"rules a file":   {"scan", "--rules", "/dev/null", dir},
+		"report no file": {"scan", "--report", "sarif", dir},
+		"report format":  {"submit", "--report", "xml=out.xml", "--server", "http://127.0.0.1:1", dir},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
