@@ -116,13 +116,11 @@ func stripControls(s string) string {
 	}, s)
 }
 
+// githubLevel is SARIF's level for severity, in GitHub's words ("notice"
+// for SARIF's "note").
 func githubLevel(severity string) string {
-	switch severity {
-	case "CRITICAL", "HIGH":
-		return "error"
-	case "MEDIUM":
-		return "warning"
-	default:
-		return "notice"
+	if l := sarifLevel(severity); l != "note" {
+		return l
 	}
+	return "notice"
 }
