@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/tollgate/tollgate/activities/deployers"
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/tollgate/tollgate/activities/healthpull"
 	"github.com/tollgate/tollgate/api"
@@ -239,11 +240,18 @@ func (e *guardEnv) status(t *testing.T, app string) control.GuardStatus {
 // runs out: it waits on the guard's own events, not on a clock.
 func (e *guardEnv) waitFor(t *testing.T, app, what string, within time.Duration, cond func(control.GuardStatus) bool) control.GuardStatus {
 	t.Helper()
+	return waitGuard(t, e.stack.Client(), "a", app, what, within, func() control.GuardStatus { return e.status(t, app) }, cond)
+}
+
+// waitGuard reads the guard of tenant's app with status each time its
+// history grows, until cond holds or within runs out.
+func waitGuard(t *testing.T, c client.Client, tenant, app, what string, within time.Duration, status func() control.GuardStatus, cond func(control.GuardStatus) bool) control.GuardStatus {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
-	events := e.stack.Client().GetWorkflowHistory(ctx, workflows.GuardWorkflowID("a", app), "", true, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	events := c.GetWorkflowHistory(ctx, workflows.GuardWorkflowID(tenant, app), "", true, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for {
-		st := e.status(t, app)
+		st := status()
 		if cond(st) {
 			return st
 		}
@@ -254,7 +262,7 @@ func (e *guardEnv) waitFor(t *testing.T, app, what string, within time.Duration,
 			_, err = events.Next()
 		}
 		if err != nil {
-			raw, _ := json.MarshalIndent(e.status(t, app), "", "  ")
+			raw, _ := json.MarshalIndent(status(), "", "  ")
 			t.Fatalf("%s: not within %s (%v); status:\n%s", what, within, err, raw)
 		}
 	}
