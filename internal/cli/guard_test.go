@@ -104,11 +104,20 @@ func (d *deployer) requests() []deployers.Request {
 // guardPolicy writes the default policy bundle with guard rules for apps.
 func guardPolicy(t *testing.T, apps map[string]any) string {
 	t.Helper()
+	return policyWith(t, map[string]any{"guard": map[string]any{"apps": apps}})
+}
+
+// policyWith writes the default policy bundle with config's entries in its
+// data's config, and returns its directory.
+func policyWith(t *testing.T, config map[string]any) string {
+	t.Helper()
 	b, err := policies.Default()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b = b.WithConfig("guard", map[string]any{"apps": apps})
+	for key, value := range config {
+		b = b.WithConfig(key, value)
+	}
 	dir := t.TempDir()
 	for name, src := range b.Modules {
 		if err := os.WriteFile(filepath.Join(dir, filepath.Base(name)), []byte(src), 0o644); err != nil {
@@ -224,7 +233,13 @@ func (e *guardEnv) record(t *testing.T, app, scanID, artifact string) releases.R
 
 func (e *guardEnv) status(t *testing.T, app string) control.GuardStatus {
 	t.Helper()
-	code, stdout, stderr := run(t, "guard", "status", "--server", e.api.URL, "--token", "token-oncall", "--app", app, "--json")
+	return guardStatus(t, e.api.URL, "token-oncall", app)
+}
+
+// guardStatus is `tollgate guard status --json` of app, as token.
+func guardStatus(t *testing.T, server, token, app string) control.GuardStatus {
+	t.Helper()
+	code, stdout, stderr := run(t, "guard", "status", "--server", server, "--token", token, "--app", app, "--json")
 	if code != 0 {
 		t.Fatalf("guard status: exit %d: %s", code, stderr)
 	}

@@ -42,13 +42,18 @@ test_new_only_still_blocks_known_critical_and_secret if {
 	f.verdict == "block"
 }
 
-# Without a baseline every finding is new to a "new only" tenant, and the
-# reasons say nothing of a baseline.
-test_new_only_without_baseline_blocks_and_says_nothing if {
+# Without a baseline (an app's first scans) a "new only" tenant's rules are
+# the default's: a HIGH warns, a CRITICAL blocks, and the reasons say
+# nothing of a baseline.
+test_new_only_without_baseline_keeps_the_rules_and_says_nothing if {
 	v := object.remove(vuln("GHSA-x", "HIGH", ""), ["baseline"])
+	c := object.remove(vuln("GHSA-c", "CRITICAL", ""), ["baseline"])
 	d := deep.decision with input as {"scan": scan("strict"), "packages": [], "vulnerabilities": [v], "vulndb": db}
 		with data.tollgate.config.baseline as new_only
-	d.verdict == "block"
+	d.verdict == "warn"
+	dc := deep.decision with input as {"scan": scan("strict"), "packages": [], "vulnerabilities": [c], "vulndb": db}
+		with data.tollgate.config.baseline as new_only
+	dc.verdict == "block"
 	every r in d.reasons {
 		not "baseline" in object.keys(r)
 	}

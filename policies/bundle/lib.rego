@@ -10,9 +10,12 @@ package tollgate.lib
 # A reason about a finding carries the finding's baseline state (state(f):
 # "new" or "known" against the app's baseline scan, "unmarked" when the scan
 # had none). For a tenant that blocks on new findings only (block_new_only,
-# see gate), new and unmarked findings of every rule but
-# always_block_policies block, and known ones only warn. "unmarked" is then
-# dropped from the reason.
+# see gate), new findings of every rule but always_block_policies block, and
+# known ones only warn. A scan without a baseline (an app's first, before any
+# release is known-good) has nothing to compare with: its findings are
+# unmarked and keep their rules' own verdicts, as for every other tenant, so
+# the first release can set the baseline. "unmarked" is dropped from the
+# reason.
 decide(block, warn) := {
 	"verdict": verdict(b, w),
 	"reasons": reasons(b, w),
@@ -44,7 +47,7 @@ baseline_settings := object.union(
 # it (orig).
 gate(r, orig) := "block" if {
 	baseline_settings.block_new_only == true
-	object.get(r, "baseline", "") in {"new", "unmarked"}
+	object.get(r, "baseline", "") == "new"
 	not r.policy in always_block_policies
 } else := "warn" if {
 	baseline_settings.block_new_only == true
