@@ -29,7 +29,7 @@ help: ## list the targets
 build: ## build bin/tollgate
 	$(GO) build -tags '$(GOTAGS)' -ldflags '$(LDFLAGS)' -o bin/tollgate ./cmd/tollgate
 
-tools: ## install every pinned tool the tests use (Temporal CLI and server, MinIO, Prometheus, nats-server, workflowcheck, the Kubernetes schemas' specs; PostgreSQL from Debian) into the tool cache
+tools: ## install every pinned tool the tests use (Temporal CLI and server, MinIO, Prometheus, nats-server, workflowcheck, the Kubernetes schemas' specs; PostgreSQL and Chromium from Debian) into the tool cache
 	scripts/tools.sh all
 
 tools-scan: ## install only what `tollgate scan` runs: the pinned Temporal CLI

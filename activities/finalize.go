@@ -23,6 +23,11 @@ import (
 // Signer is set, a signed in-toto attestation over all of the scan's evidence.
 func (a *Activities) Finalize(ctx context.Context, req workflows.FinalizeRequest) (workflows.ScanResult, error) {
 	r := BuildReport(req)
+	base, err := a.markBaseline(ctx, req.Scan.Baseline, &r.Findings)
+	if err != nil {
+		return workflows.ScanResult{}, fmt.Errorf("finalize scan %s: %w", r.ScanID, err)
+	}
+	r.Baseline = base
 	sarifDoc, err := report.SARIF(r, a.Version)
 	if err != nil {
 		return workflows.ScanResult{}, fmt.Errorf("finalize scan %s: %w", r.ScanID, err)

@@ -17,6 +17,11 @@ import (
 func (a *Activities) EvaluatePolicy(ctx context.Context, req workflows.PolicyRequest) (report.Decision, error) {
 	in := PolicyInput(req.Stage, req.Scan, req.Results...)
 	in.Exceptions = req.Exceptions
+	base, err := a.markBaseline(ctx, req.Scan.Baseline, &in.Findings)
+	if err != nil {
+		return report.Decision{}, fmt.Errorf("policy for scan %s: %w", req.Scan.ScanID, err)
+	}
+	in.Baseline = base
 	if err := a.resolveVEX(ctx, req.Scan, &in); err != nil {
 		return report.Decision{}, err
 	}

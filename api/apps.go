@@ -18,10 +18,12 @@ import (
 	"github.com/tollgate/tollgate/workflows"
 )
 
-// Releases records and lists releases; *releases.Store is one.
+// Releases records and lists releases, and a tenant's apps that have one;
+// *releases.Store is one.
 type Releases interface {
 	Record(ctx context.Context, r releases.Release) (releases.Release, error)
 	List(ctx context.Context, tenant, app string) ([]releases.Status, error)
+	Apps(ctx context.Context, tenant string) ([]string, error)
 }
 
 // Guards acts on guards and rollbacks; *control.Guards is one.

@@ -40,6 +40,10 @@ type Metadata struct {
 	// Author is the commit author's email: that person may not approve the
 	// change in a review, whatever token they hold.
 	Author string `json:"author,omitempty"`
+	// Baseline names the scan (of this tenant and app, finished) the
+	// findings are compared with; empty takes the app's newest known-good
+	// release's scan, when it has one.
+	Baseline string `json:"baseline,omitempty"`
 }
 
 // Provenance records how an LLM-made app came to be. Secrets in the prompts
@@ -76,6 +80,9 @@ func (m Metadata) Validate() error {
 	}
 	if m.Commit != "" && !commitRe.MatchString(m.Commit) {
 		return fmt.Errorf("commit %q is not a git object id", m.Commit)
+	}
+	if _, err := uuid.Parse(m.Baseline); m.Baseline != "" && err != nil {
+		return fmt.Errorf("baseline %q is not a scan id", m.Baseline)
 	}
 	if err := tasks.ValidPriority(m.Priority); err != nil {
 		return err
@@ -246,7 +253,16 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "describe scan", err)
 		return
 	}
-	req := workflows.ScanRequest{ScanID: id, App: meta.App, Commit: meta.Commit, Labels: meta.Labels, Full: s.cfg.Full,
+	base, problem, err := s.baseline(ctx, p.Tenant, *meta)
+	if err != nil {
+		s.internal(w, r, "find the baseline", err)
+		return
+	}
+	if problem != "" {
+		writeProblem(w, r, http.StatusBadRequest, "bad-baseline", problem)
+		return
+	}
+	req := workflows.ScanRequest{ScanID: id, Baseline: base, App: meta.App, Commit: meta.Commit, Labels: meta.Labels, Full: s.cfg.Full,
 		Input: tasks.Input{Archive: &obj}, SubmittedAt: now.Truncate(time.Second), Tenant: p.Tenant,
 		Priority: meta.Priority, Submitter: p.Name, SubmitterPerson: p.Person, Author: meta.Author}
 	if meta.Provenance != nil {
@@ -293,7 +309,13 @@ func contentDigest(tenant, archiveSHA256 string, m Metadata) string {
 	labels := slices.Clone(m.Labels)
 	slices.Sort(labels)
 	labels = slices.Compact(labels)
-	b, _ := json.Marshal([]any{"tollgate-scan-content/1", tenant, archiveSHA256, m.App, m.Commit, labels, cmp.Or(m.Priority, tasks.PriorityCI), m.Author})
+	parts := []any{"tollgate-scan-content/1", tenant, archiveSHA256, m.App, m.Commit, labels, cmp.Or(m.Priority, tasks.PriorityCI), m.Author}
+	if m.Baseline != "" {
+		// A named baseline changes the verdict; without one the digest
+		// stays what it was before baselines.
+		parts = append(parts, "baseline", m.Baseline)
+	}
+	b, _ := json.Marshal(parts)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }

@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/client"
 
+	"github.com/tollgate/tollgate/attest"
 	"github.com/tollgate/tollgate/control"
 	"github.com/tollgate/tollgate/policies"
 	"github.com/tollgate/tollgate/storage"
@@ -148,6 +149,9 @@ type Deps struct {
 	// rollback, freeze, guard status); without them those answer 501.
 	Releases Releases
 	Guards   Guards
+	// Verifier checks scans' signed attestations for GET
+	// /v1/scans/{id}/verify; without one that answers 501.
+	Verifier *attest.Verifier
 	// Exceptions keeps the tenants' accepted risks (/v1/exceptions);
 	// without it those answer 501.
 	Exceptions Exceptions
@@ -173,6 +177,9 @@ type Server struct {
 	oidc  *oidcVerifier
 	met   *metrics
 	edge  *edge
+	// actions are the authorization policy's actions, which GET /v1/whoami
+	// asks the Authorizer about.
+	actions []string
 }
 
 // New checks the configuration and builds a server.
@@ -195,8 +202,13 @@ func New(cfg Config, deps Deps) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	actions, err := policies.AuthzActions(context.Background())
+	if err != nil {
+		return nil, err
+	}
 	cfg = cfg.withDefaults()
-	return &Server{cfg: cfg, deps: deps, scans: &control.Scans{Temporal: deps.Temporal}, oidc: ov, met: newMetrics(deps.Metrics), edge: newEdge(cfg)}, nil
+	return &Server{cfg: cfg, deps: deps, scans: &control.Scans{Temporal: deps.Temporal}, oidc: ov, met: newMetrics(deps.Metrics), edge: newEdge(cfg),
+		actions: actions}, nil
 }
 
 // Route is one endpoint of the API: a method and a net/http pattern.
@@ -223,7 +235,9 @@ var routes = []route{
 	{Route{Method: http.MethodGet, Pattern: "/v1/scans"}, (*Server).listScans},
 	{Route{Method: http.MethodGet, Pattern: "/v1/scans/{id}"}, (*Server).getScan},
 	{Route{Method: http.MethodGet, Pattern: "/v1/scans/{id}/report"}, (*Server).getReport},
+	{Route{Method: http.MethodGet, Pattern: "/v1/scans/{id}/verify"}, (*Server).verifyScan},
 	{Route{Method: http.MethodPost, Pattern: "/v1/scans/{id}/review"}, (*Server).reviewScan},
+	{Route{Method: http.MethodGet, Pattern: "/v1/scans/{id}/diff/{other}"}, (*Server).diffScans},
 	{Route{Method: http.MethodPost, Pattern: "/v1/apps/{app}/releases"}, (*Server).createRelease},
 	{Route{Method: http.MethodGet, Pattern: "/v1/apps/{app}/releases"}, (*Server).listReleases},
 	{Route{Method: http.MethodPost, Pattern: "/v1/apps/{app}/health"}, (*Server).pushHealth},
@@ -231,6 +245,8 @@ var routes = []route{
 	{Route{Method: http.MethodPost, Pattern: "/v1/apps/{app}/freeze"}, (*Server).freeze},
 	{Route{Method: http.MethodPost, Pattern: "/v1/apps/{app}/unfreeze"}, (*Server).unfreeze},
 	{Route{Method: http.MethodGet, Pattern: "/v1/apps/{app}/guard"}, (*Server).guardStatus},
+	{Route{Method: http.MethodGet, Pattern: "/v1/apps"}, (*Server).listApps},
+	{Route{Method: http.MethodGet, Pattern: "/v1/whoami"}, (*Server).whoami},
 	{Route{Method: http.MethodGet, Pattern: "/v1/pools"}, (*Server).pools},
 	{Route{Method: http.MethodPost, Pattern: "/v1/rematch"}, (*Server).triggerRematch},
 	{Route{Method: http.MethodPost, Pattern: "/v1/exceptions"}, (*Server).createException},

@@ -132,3 +132,57 @@ func verifyObject(ctx context.Context, store Getter, st Statement, sub Subject) 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
+
+// Verification is one scan's evidence check read as an answer: what
+// `tollgate verify` prints and GET /v1/scans/{id}/verify returns. Evidence
+// that does not verify is an answer too (OK false, with its problems), not
+// an error.
+type Verification struct {
+	ScanID string `json:"scan_id"`
+	OK     bool   `json:"ok"`
+	// Checked are the objects checked, the attestation first; empty when
+	// the attestation itself did not verify.
+	Checked []ObjectCheck `json:"checked"`
+	// Problems say why the evidence does not verify, one per object that
+	// is not OK, or the attestation's own.
+	Problems []string `json:"problems"`
+	// Statement is the signed statement, once its signature verified.
+	Statement Statement `json:"-"`
+}
+
+// Err is nil for evidence that verifies, else an error wrapping
+// ErrUnverified that names the problems.
+func (v Verification) Err() error {
+	if v.OK {
+		return nil
+	}
+	return fmt.Errorf("%w: scan %s: %s", ErrUnverified, v.ScanID, strings.Join(v.Problems, "; "))
+}
+
+// CheckScan checks a scan's attestation against v and every object it
+// names (VerifyScan). Evidence that does not verify is a Verification with
+// OK false; the error is for a bad scan id, the store or ctx failing.
+func CheckScan(ctx context.Context, store Getter, v *Verifier, scanID string) (Verification, error) {
+	res := Verification{ScanID: scanID, Checked: []ObjectCheck{}, Problems: []string{}}
+	check, err := VerifyScan(ctx, store, v, scanID)
+	res.Statement = check.Statement
+	res.Checked = append(res.Checked, check.Objects...)
+	switch {
+	case err == nil:
+		res.OK = true
+		return res, nil
+	case ctx.Err() != nil:
+		return res, ctx.Err()
+	case !errors.Is(err, ErrUnverified):
+		return res, err
+	}
+	for _, oc := range check.Objects {
+		if oc.State != StateOK {
+			res.Problems = append(res.Problems, fmt.Sprintf("%s (%s): %s", oc.Name, oc.State, oc.Detail))
+		}
+	}
+	if len(res.Problems) == 0 {
+		res.Problems = append(res.Problems, strings.TrimPrefix(err.Error(), ErrUnverified.Error()+": "))
+	}
+	return res, nil
+}

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/attest"
 	"github.com/tollgate/tollgate/control"
 	"github.com/tollgate/tollgate/exceptions"
 	"github.com/tollgate/tollgate/releases"
@@ -38,7 +39,7 @@ type Inputs interface {
 
 // NewAPI builds the API server over the fleet's clients: scans and the
 // guard client through Temporal, releases and exceptions in the evidence
-// store, the pools' queues, the workers' gitleaks rules as the redactor of
+// store, the orchestrator's signing key's public half to verify scans with, the pools' queues, the workers' gitleaks rules as the redactor of
 // submitted prompts, readiness checks of Temporal, NATS and the evidence
 // store, and the process's metrics (the pools' queues among them) and
 // traces.
@@ -54,6 +55,16 @@ func NewAPI(cfg Config, c Clients, o Observability) (*api.Server, error) {
 	deps := api.Deps{Temporal: c.Temporal, Inputs: c.Inputs, Evidence: c.Evidence, Logger: o.Logger, Ready: Readiness(c), Redactor: redactor,
 		Releases: NewReleaseStore(c.Evidence), Exceptions: NewExceptionStore(c.Evidence), Guards: &control.Guards{Temporal: c.Temporal},
 		Pools: pools}
+	if cfg.Orchestrator.SigningKey != "" {
+		// The API verifies attestations with the key the orchestrator signs with.
+		signer, err := attest.LoadSigner(cfg.Orchestrator.SigningKey)
+		if err != nil {
+			return nil, configError{err}
+		}
+		if deps.Verifier, err = attest.NewVerifier(signer.Public()); err != nil {
+			return nil, configError{err}
+		}
+	}
 	if o.Metrics != nil {
 		if err := ObservePools(o.Metrics.Meter("tollgate/api"), pools); err != nil {
 			return nil, err

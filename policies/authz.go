@@ -4,6 +4,7 @@ import (
 	"context"
 	"embed"
 	"fmt"
+	"slices"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/rego"
@@ -67,4 +68,31 @@ func (a *Authz) Decide(ctx context.Context, in AuthzInput) (AuthzDecision, error
 	allow, _ := m["allow"].(bool)
 	reason, _ := m["reason"].(string)
 	return AuthzDecision{Allow: allow, Reason: reason}, nil
+}
+
+// AuthzActions lists every action the embedded authorization policy
+// decides (its "actions" set), sorted: the policy, not a copy of it in Go,
+// names them.
+func AuthzActions(ctx context.Context) ([]string, error) {
+	src, err := authzFS.ReadFile("authz/authz.rego")
+	if err != nil {
+		return nil, err
+	}
+	rs, err := rego.New(rego.Query("data.tollgate.authz.actions"), rego.Module("authz.rego", string(src)),
+		rego.SetRegoVersion(ast.RegoV1)).Eval(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the actions of the authz policy: %w", err)
+	}
+	if len(rs) == 0 || len(rs[0].Expressions) == 0 {
+		return nil, fmt.Errorf("read the actions of the authz policy: no actions set")
+	}
+	set, _ := rs[0].Expressions[0].Value.([]any)
+	out := make([]string, 0, len(set))
+	for _, v := range set {
+		if a, ok := v.(string); ok {
+			out = append(out, a)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }

@@ -33,6 +33,11 @@ type Input struct {
 	// does not see the files left unscanned or the code-scan summary.
 	report.Findings
 	VulnDB report.VulnDB `json:"vulndb"`
+	// Baseline is the app's baseline scan and the counts of new and known
+	// findings; absent when the scan had none. Each vulnerability, secret,
+	// misconfiguration and code weakness then carries "baseline": "new" or
+	// "known" (report.Baseline says how findings are matched).
+	Baseline *report.Baseline `json:"baseline,omitempty"`
 	// Exceptions are the tenant's accepted risks; the policy applies those
 	// in force at Now (RFC 3339), for the scan's app.
 	Exceptions []exceptions.Exception `json:"exceptions"`

@@ -4,6 +4,9 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -166,6 +169,38 @@ func TestAuthz(t *testing.T) {
 	in.Resource.Tenant = "a"
 	if d, _ := a.Decide(ctx, in); !d.Allow {
 		t.Fatalf("own-tenant read denied: %+v", d)
+	}
+}
+
+// TestAuthzActionsNameEveryActionThePolicyDecides: the policy's actions set
+// (what GET /v1/whoami asks about) holds every action its rules name, so a
+// rule for a new action cannot be left out of it.
+func TestAuthzActionsNameEveryActionThePolicyDecides(t *testing.T) {
+	got, err := AuthzActions(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.ReadFile(filepath.Join("authz", "authz.rego"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var code strings.Builder
+	for line := range strings.Lines(string(src)) {
+		if !strings.HasPrefix(strings.TrimSpace(line), "#") {
+			code.WriteString(line)
+		}
+	}
+	named := regexp.MustCompile(`"([a-z]+\.[a-z]+)"`).FindAllStringSubmatch(code.String(), -1)
+	if len(named) == 0 {
+		t.Fatal("no action found in authz.rego")
+	}
+	for _, m := range named {
+		if !slices.Contains(got, m[1]) {
+			t.Errorf("authz.rego names action %q, which its actions set lacks (%v)", m[1], got)
+		}
+	}
+	if len(got) != 14 || !slices.IsSorted(got) {
+		t.Errorf("actions %v: want the 14 actions, sorted", got)
 	}
 }
 

@@ -306,6 +306,30 @@ func (s *Store) List(ctx context.Context, tenantName, app string) ([]Status, err
 	return out, nil
 }
 
+// Apps returns the names of a tenant's apps that have a recorded release,
+// sorted. Only keys under the tenant's own prefix are read.
+func (s *Store) Apps(ctx context.Context, tenantName string) ([]string, error) {
+	if err := ValidName("tenant", tenantName); err != nil {
+		return nil, err
+	}
+	prefix := "apps/" + tenantName + "/"
+	keys, err := s.Lister.List(ctx, prefix)
+	if err != nil {
+		return nil, fmt.Errorf("list apps of tenant %s: %w", tenantName, err)
+	}
+	var out []string
+	for _, k := range keys {
+		// <app>/releases/<id>/release.json
+		parts := strings.Split(strings.TrimPrefix(k, prefix), "/")
+		if len(parts) != 4 || parts[1] != "releases" || parts[3] != "release.json" || ValidName("app", parts[0]) != nil {
+			continue
+		}
+		out = append(out, parts[0])
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
 // MarkKnownGood records that a release has been healthy long enough. Marking
 // it again returns the first mark.
 func (s *Store) MarkKnownGood(ctx context.Context, kg KnownGood) (KnownGood, error) {

@@ -292,3 +292,37 @@ func TestPickTargetSkipsAReleaseWhoseNewestRematchBlocks(t *testing.T) {
 		t.Fatalf("pick with every candidate blocked: %v", err)
 	}
 }
+
+// TestAppsListsOnlyTheTenantsReleasedApps: the apps of a tenant are those
+// with a recorded release under its own prefix, sorted, each once; another
+// tenant's apps and records that are not releases are not among them.
+func TestAppsListsOnlyTheTenantsReleasedApps(t *testing.T) {
+	f := newFixture(t, false)
+	ctx := context.Background()
+	if got, err := f.store.Apps(ctx, "acme"); err != nil || len(got) != 0 {
+		t.Fatalf("empty tenant: %v %v", got, err)
+	}
+	for _, app := range []string{"todo", "shop"} {
+		f.scan(t, "scan-"+app, app, report.VerdictPass)
+		for range 2 {
+			f.clock = f.clock.Add(time.Minute)
+			if _, err := f.store.Record(ctx, Release{Tenant: "acme", App: app, Artifact: artifact, ScanID: "scan-" + app, RecordedBy: "ci"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	f.scan(t, "scan-other", "secret-app", report.VerdictPass)
+	if _, err := f.store.Record(ctx, Release{Tenant: "acme-2", App: "secret-app", Artifact: artifact, ScanID: "scan-other", RecordedBy: "ci"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ev.Put(ctx, "apps/acme/frozen-only/rollbacks/r1/decision.json", "application/json", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.store.Apps(ctx, "acme")
+	if err != nil || strings.Join(got, ",") != "shop,todo" {
+		t.Fatalf("apps of acme: %v %v, want shop,todo", got, err)
+	}
+	if _, err := f.store.Apps(ctx, "../acme"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a tenant outside the grammar: %v", err)
+	}
+}

@@ -54,6 +54,9 @@ type Report struct {
 	VEX []AppliedVEX `json:"vex,omitempty"`
 	// Review is the human review the policy asked for, and its outcome.
 	Review *Review `json:"review,omitempty"`
+	// Baseline is the scan the findings were compared with (each finding's
+	// "baseline" says new or known); absent when there was none.
+	Baseline *Baseline `json:"baseline,omitempty"`
 	// Findings are the scan's findings, merged from its stages' tasks
 	// (touches, manifest, secrets, skipped, vulnerabilities,
 	// misconfigurations, weaknesses, code_scan, packages).
@@ -73,6 +76,9 @@ type Reason struct {
 	// Check is the check id behind the reason (an IaC check), which an
 	// exception for that rule names.
 	Check string `json:"check,omitempty"`
+	// Baseline is the state of the finding behind the reason, new or
+	// known, when the scan had a baseline.
+	Baseline string `json:"baseline,omitempty"`
 }
 
 // Secret is a redacted secret finding: it never carries the secret itself.
@@ -81,6 +87,8 @@ type Secret struct {
 	File        string `json:"file"`
 	Line        int    `json:"line"`
 	Fingerprint string `json:"fingerprint"`
+	// Baseline is new or known when the scan had a baseline.
+	Baseline string `json:"baseline,omitempty"`
 }
 
 // Skipped is one file of the tree left out of the scan, and why.
@@ -130,6 +138,8 @@ type Vulnerability struct {
 	FixedVersions []string `json:"fixed_versions"`
 	Title         string   `json:"title,omitempty"`
 	File          string   `json:"file,omitempty"`
+	// Baseline is new or known when the scan had a baseline.
+	Baseline string `json:"baseline,omitempty"`
 }
 
 // Misconfiguration is one failed check of trivy's built-in IaC checks
@@ -152,6 +162,8 @@ type Misconfiguration struct {
 	Resolution string   `json:"resolution,omitempty"`
 	PrimaryURL string   `json:"primary_url,omitempty"`
 	References []string `json:"references"`
+	// Baseline is new or known when the scan had a baseline.
+	Baseline string `json:"baseline,omitempty"`
 }
 
 // Package is one catalogued package.

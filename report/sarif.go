@@ -21,6 +21,10 @@ func SARIF(r Report, toolVersion string) ([]byte, error) {
 	run := sarif.NewRunWithInformationURI("tollgate", "https://github.com/tollgate/tollgate")
 	run.Tool.Driver.WithVersion(toolVersion)
 	run.Properties = sarif.Properties{"scan_id": r.ScanID, "app": r.App, "verdict": string(r.Verdict), "stage": r.Stage}
+	if r.Baseline != nil {
+		// The results' baselineState compares them with this scan.
+		run.Properties["baseline_scan_id"] = r.Baseline.ScanID
+	}
 
 	for _, s := range r.Secrets {
 		id := "secret/" + s.Rule
@@ -30,6 +34,7 @@ func SARIF(r Report, toolVersion string) ([]byte, error) {
 			WithMessage(sarif.NewTextMessage(fmt.Sprintf("Secret (%s) found in %s:%d. The value is redacted; rotate it and remove it from the code.", s.Rule, s.File, s.Line))).
 			WithPartialFingerPrints(map[string]interface{}{"tollgateSecret/v1": s.Fingerprint})
 		res.AddLocation(location(s.File, s.Line))
+		withBaselineState(res, s.Baseline)
 	}
 	for _, v := range r.Vulnerabilities {
 		level := sarifLevel(v.Severity)
@@ -48,6 +53,7 @@ func SARIF(r Report, toolVersion string) ([]byte, error) {
 		}
 		res := run.CreateResultForRule(v.ID).WithLevel(level).WithMessage(sarif.NewTextMessage(msg))
 		res.AddLocation(location(v.File, 1))
+		withBaselineState(res, v.Baseline)
 	}
 	for _, m := range r.Misconfigurations {
 		level := sarifLevel(m.Severity)
@@ -66,6 +72,7 @@ func SARIF(r Report, toolVersion string) ([]byte, error) {
 		}
 		res := run.CreateResultForRule(m.ID).WithLevel(level).WithMessage(sarif.NewTextMessage(msg))
 		res.AddLocation(regionLocation(m.File, m.StartLine, m.EndLine))
+		withBaselineState(res, m.Baseline)
 	}
 	for _, w := range r.Weaknesses {
 		addWeakness(run, w)
@@ -125,6 +132,7 @@ func addWeakness(run *sarif.Run, w Weakness) {
 		loc.PhysicalLocation.Region.WithStartColumn(w.Column)
 	}
 	res.AddLocation(loc)
+	withBaselineState(res, w.Baseline)
 	if len(w.Trace) == 0 {
 		return
 	}
@@ -133,6 +141,14 @@ func addWeakness(run *sarif.Run, w Weakness) {
 		flow.AddLocation(sarif.NewThreadFlowLocation().WithLocation(location(s.File, s.Line).WithMessage(sarif.NewTextMessage(s.Step))))
 	}
 	res.AddCodeFlow(sarif.NewCodeFlow().WithThreadFlows([]*sarif.ThreadFlow{flow}))
+}
+
+// withBaselineState sets a result's baselineState (new or unchanged) from
+// its finding's state, when the scan had a baseline.
+func withBaselineState(res *sarif.Result, state string) {
+	if st := sarifBaselineState(state); st != "" {
+		res.WithBaselineState(st)
+	}
 }
 
 func addRule(run *sarif.Run, id, text, level string) *sarif.ReportingDescriptor {

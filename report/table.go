@@ -22,11 +22,22 @@ func WriteTable(w io.Writer, r Report) error {
 		}
 		ew.printf("\n!! vulnerabilities were NOT checked: %s\n", note)
 	}
+	if b := r.Baseline; b != nil {
+		from := "scan " + b.ScanID
+		if b.ReleaseID != "" {
+			from = fmt.Sprintf("release %s (scan %s)", b.ReleaseID, b.ScanID)
+		}
+		ew.printf("\nBaseline: %s: %d new, %d known\n", from, b.New, b.Known)
+	}
 	if len(r.Reasons) > 0 {
 		ew.printf("\nReasons\n")
 		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
 		for _, reason := range r.Reasons {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", strings.ToUpper(string(reason.Verdict)), reason.Policy, reason.Message)
+			msg := reason.Message
+			if reason.Baseline != "" {
+				msg += " [" + reason.Baseline + "]"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", strings.ToUpper(string(reason.Verdict)), reason.Policy, msg)
 		}
 		tw.Flush()
 	}
@@ -58,9 +69,9 @@ func WriteTable(w io.Writer, r Report) error {
 	ew.printf("\nSecrets (%d)\n", len(r.Secrets))
 	if len(r.Secrets) > 0 {
 		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "  RULE\tFILE\tLINE\tFINGERPRINT\n")
+		fmt.Fprintf(tw, "  %sRULE\tFILE\tLINE\tFINGERPRINT\n", stateHeader(r))
 		for _, s := range r.Secrets {
-			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\n", s.Rule, s.File, s.Line, s.Fingerprint)
+			fmt.Fprintf(tw, "  %s%s\t%s\t%d\t%s\n", stateCell(r, s.Baseline), s.Rule, s.File, s.Line, s.Fingerprint)
 		}
 		tw.Flush()
 	}
@@ -76,9 +87,9 @@ func WriteTable(w io.Writer, r Report) error {
 	ew.printf("\nVulnerabilities (%d)\n", len(r.Vulnerabilities))
 	if len(r.Vulnerabilities) > 0 {
 		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "  SEVERITY\tID\tPACKAGE\tVERSION\tFIXED IN\tALIASES\n")
+		fmt.Fprintf(tw, "  %sSEVERITY\tID\tPACKAGE\tVERSION\tFIXED IN\tALIASES\n", stateHeader(r))
 		for _, v := range r.Vulnerabilities {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", v.Severity, v.ID, v.Package, v.Version,
+			fmt.Fprintf(tw, "  %s%s\t%s\t%s\t%s\t%s\t%s\n", stateCell(r, v.Baseline), v.Severity, v.ID, v.Package, v.Version,
 				strings.Join(v.FixedVersions, ", "), strings.Join(v.Aliases, ", "))
 		}
 		tw.Flush()
@@ -86,13 +97,13 @@ func WriteTable(w io.Writer, r Report) error {
 	ew.printf("\nMisconfigurations (%d)\n", len(r.Misconfigurations))
 	if len(r.Misconfigurations) > 0 {
 		tw := tabwriter.NewWriter(ew, 0, 4, 2, ' ', 0)
-		fmt.Fprintf(tw, "  SEVERITY\tID\tTYPE\tFILE\tTITLE\n")
+		fmt.Fprintf(tw, "  %sSEVERITY\tID\tTYPE\tFILE\tTITLE\n", stateHeader(r))
 		for _, m := range r.Misconfigurations {
 			where := m.File
 			if m.StartLine > 0 {
 				where = fmt.Sprintf("%s:%d", m.File, m.StartLine)
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", m.Severity, m.ID, m.Type, where, m.Title)
+			fmt.Fprintf(tw, "  %s%s\t%s\t%s\t%s\t%s\n", stateCell(r, m.Baseline), m.Severity, m.ID, m.Type, where, m.Title)
 		}
 		tw.Flush()
 	}
@@ -164,9 +175,9 @@ func writeWeaknesses(ew *errWriter, r Report) {
 	// row: a trace line in the tabwriter would break the columns.
 	var rows bytes.Buffer
 	tw := tabwriter.NewWriter(&rows, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "  SEVERITY\tCONFIDENCE\tRULE\tCWE\tWHERE\tMESSAGE\n")
+	fmt.Fprintf(tw, "  %sSEVERITY\tCONFIDENCE\tRULE\tCWE\tWHERE\tMESSAGE\n", stateHeader(r))
 	for _, w := range r.Weaknesses {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s:%d\t%s\n", w.Severity, w.Confidence, w.Rule, strings.Join(w.CWE, ","), w.File, w.Line, w.Message)
+		fmt.Fprintf(tw, "  %s%s\t%s\t%s\t%s\t%s:%d\t%s\n", stateCell(r, w.Baseline), w.Severity, w.Confidence, w.Rule, strings.Join(w.CWE, ","), w.File, w.Line, w.Message)
 	}
 	tw.Flush()
 	lines := strings.SplitAfter(rows.String(), "\n")
@@ -177,6 +188,22 @@ func writeWeaknesses(ew *errWriter, r Report) {
 			ew.printf("      -> %s:%d  %s\n", s.File, s.Line, s.Step)
 		}
 	}
+}
+
+// stateHeader and stateCell are the STATE column (new or known) of the
+// finding tables, there only when the report has a baseline.
+func stateHeader(r Report) string {
+	if r.Baseline == nil {
+		return ""
+	}
+	return "STATE\t"
+}
+
+func stateCell(r Report, state string) string {
+	if r.Baseline == nil {
+		return ""
+	}
+	return cmp.Or(state, "-") + "\t"
 }
 
 // counts is " (a 2, b 1)" for a map of counts, by name; "" for none.

@@ -26,6 +26,8 @@ type Weakness struct {
 	// Trace is the taint path from source to sink; empty for a pattern
 	// rule.
 	Trace []TraceStep `json:"trace"`
+	// Baseline is new or known when the scan had a baseline.
+	Baseline string `json:"baseline,omitempty"`
 }
 
 // TraceStep is one step of a taint trace.

@@ -3,7 +3,7 @@
 # a cache that outlives checkouts: $TOLLGATE_TOOLS_DIR, else
 # ${XDG_CACHE_HOME:-$HOME/.cache}/tollgate/tools. Each tool lives in a folder
 # named by its version, so a bump installs beside the old one.
-# Usage: scripts/tools.sh [temporal|workflowcheck|minio|prometheus|k8s-schemas|nats-server|temporal-server|debian|all]...   (default: all)
+# Usage: scripts/tools.sh [temporal|workflowcheck|minio|prometheus|k8s-schemas|nats-server|temporal-server|debian|chromium|all]...   (default: all)
 # temporal-server (the production-shaped stack's Temporal server and its SQL
 # tool) builds for minutes cold: the tests' drill (loadtest.TestDrills) and
 # `make drills` need it.
@@ -130,6 +130,25 @@ debian_packages() {
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}") >&2
 }
 
+# chromium installs Debian's chromium for the console's browser tests
+# (internal/cli, through internal/browsertest), unless $TOLLGATE_CHROMIUM or
+# a chromium on PATH is there. Without it those tests skip, or fail under CI.
+chromium_browser() {
+  if [ -n "${TOLLGATE_CHROMIUM:-}" ] && [ -x "$TOLLGATE_CHROMIUM" ]; then
+    echo "$TOLLGATE_CHROMIUM"
+    return
+  fi
+  if ! command -v chromium >/dev/null; then
+    if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+      echo "tools.sh: install chromium (Debian's package) for the console's browser tests; without it they skip" >&2
+      return 0
+    fi
+    echo "installing chromium with apt-get" >&2
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium) >&2
+  fi
+  command -v chromium
+}
+
 [ $# -gt 0 ] || set -- all
 for what in "$@"; do
 case $what in
@@ -140,13 +159,14 @@ case $what in
   prometheus|all) install_tree prometheus github.com/prometheus/prometheus "$PROMETHEUS_VERSION" cmd/prometheus prometheus remove_all_sd ;;&
   k8s-schemas|all) fetch_specs ;;&
   debian|all) debian_packages ;;&
+  chromium|all) chromium_browser ;;&
   nats-server|all) install nats-server github.com/nats-io/nats-server/v2 "$NATS_SERVER_VERSION" nats-server ;;&
   # go install names them server and sql: installed as temporal-server and
   # temporal-sql-tool, each in its own versioned folder.
   temporal-server|all)
     install temporal-server go.temporal.io/server/cmd/server "$TEMPORAL_SERVER_VERSION" server temporal-server
     install temporal-sql-tool go.temporal.io/server/cmd/tools/sql "$TEMPORAL_SERVER_VERSION" sql temporal-sql-tool ;;&
-  temporal|workflowcheck|minio|prometheus|k8s-schemas|nats-server|temporal-server|debian|all) ;;
-  *) echo "usage: $0 [temporal|workflowcheck|minio|prometheus|k8s-schemas|nats-server|temporal-server|debian|all]..." >&2; exit 2 ;;
+  temporal|workflowcheck|minio|prometheus|k8s-schemas|nats-server|temporal-server|debian|chromium|all) ;;
+  *) echo "usage: $0 [temporal|workflowcheck|minio|prometheus|k8s-schemas|nats-server|temporal-server|debian|chromium|all]..." >&2; exit 2 ;;
 esac
 done

@@ -171,6 +171,17 @@ func waitUntil(t *testing.T, timeout time.Duration, what string, wake *wakeup, c
 	}
 }
 
+// attempt runs one JetStream API request under its own timeout. A
+// request sent while a group has no leader goes unanswered, and nats.go
+// does not send it again: under the whole wait's deadline one such request
+// would use up the wait, while a short one is timed out and made again
+// (see waitUntil) once a leader is elected.
+func attempt(ctx context.Context, request func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return request(ctx)
+}
+
 // newLeader waits for a running node other than old to lead, and says
 // how long that took.
 func (b *natsBundle) newLeader(t *testing.T, old *NATSNode, leader func(context.Context) (*NATSNode, error)) (*NATSNode, time.Duration) {
@@ -197,12 +208,42 @@ func (b *natsBundle) publish(t *testing.T, js jetstream.JetStream, subject strin
 	for i := from; i < to; i++ {
 		id := strconv.Itoa(i)
 		b.waitUntil(t, 60*time.Second, "publish "+id, func(ctx context.Context) error {
-			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			defer cancel()
-			_, err := js.Publish(ctx, subject, []byte(id), jetstream.WithMsgID(id))
-			return err
+			return attempt(ctx, func(ctx context.Context) error {
+				_, err := js.Publish(ctx, subject, []byte(id), jetstream.WithMsgID(id))
+				return err
+			})
 		})
 	}
+}
+
+// createStream creates the replicas-3 stream name on subjects
+// "drill.>", asking again while the cluster places it (see attempt).
+func (b *natsBundle) createStream(t *testing.T, name string) jetstream.Stream {
+	t.Helper()
+	var s jetstream.Stream
+	b.waitUntil(t, 60*time.Second, "create stream "+name, func(ctx context.Context) error {
+		return attempt(ctx, func(ctx context.Context) (err error) {
+			s, err = b.js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"drill.>"},
+				Storage: jetstream.FileStorage, Replicas: 3, Duplicates: 5 * time.Minute})
+			return err
+		})
+	})
+	return s
+}
+
+// createConsumer creates the durable consumer "drill" on s. A fresh
+// replicas-3 stream's first consumer can outlast a request while its group
+// elects a leader: the same (idempotent) request is made again.
+func (b *natsBundle) createConsumer(t *testing.T, s jetstream.Stream) jetstream.Consumer {
+	t.Helper()
+	var cons jetstream.Consumer
+	b.waitUntil(t, 60*time.Second, "create the consumer", func(ctx context.Context) error {
+		return attempt(ctx, func(ctx context.Context) (err error) {
+			cons, err = s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "drill", AckPolicy: jetstream.AckExplicitPolicy})
+			return err
+		})
+	})
+	return cons
 }
 
 // consume fetches from cons until it has seen want distinct messages,
@@ -244,15 +285,8 @@ func TestNATSClusterSurvivesLeaderKills(t *testing.T) {
 	c, js := b.c, b.js
 	ctx := t.Context()
 	const stream = "DRILL"
-	s, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{"drill.>"},
-		Storage: jetstream.FileStorage, Replicas: 3, Duplicates: 5 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cons, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "drill", AckPolicy: jetstream.AckExplicitPolicy})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := b.createStream(t, stream)
+	cons := b.createConsumer(t, s)
 	b.publish(t, js, "drill.msg", 0, 50)
 
 	var leader *NATSNode
@@ -299,8 +333,10 @@ func TestNATSClusterSurvivesLeaderKills(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.waitUntil(t, 30*time.Second, "create a second replicas-3 stream", func(ctx context.Context) error {
-		_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "DRILL2", Subjects: []string{"drill2.>"}, Replicas: 3})
-		return err
+		return attempt(ctx, func(ctx context.Context) error {
+			_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{Name: "DRILL2", Subjects: []string{"drill2.>"}, Replicas: 3})
+			return err
+		})
 	})
 	b.catchUp(t, meta, stream, 100)
 }
@@ -340,14 +376,8 @@ func TestNATSClusterSurvivesAPartition(t *testing.T) {
 	checkInOwnNetns(t, n3)
 
 	const stream = "DRILL"
-	s, err := b.js.CreateStream(ctx, jetstream.StreamConfig{Name: stream, Subjects: []string{"drill.>"},
-		Storage: jetstream.FileStorage, Replicas: 3, Duplicates: 5 * time.Minute})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.CreateConsumer(ctx, jetstream.ConsumerConfig{Durable: "drill", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
-		t.Fatal(err)
-	}
+	s := b.createStream(t, stream)
+	b.createConsumer(t, s)
 	b.publish(t, b.js, "drill.msg", 0, 50)
 
 	// n3 leads the stream: its leader is asked to hand over to n3 until
@@ -357,7 +387,10 @@ func TestNATSClusterSurvivesAPartition(t *testing.T) {
 		if err != nil || l == n3 {
 			return err
 		}
-		if _, err := b.nc.RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, []byte(`{"placement":{"preferred":"n3"}}`)); err != nil {
+		if err := attempt(ctx, func(ctx context.Context) error {
+			_, err := b.nc.RequestWithContext(ctx, "$JS.API.STREAM.LEADER.STEPDOWN."+stream, []byte(`{"placement":{"preferred":"n3"}}`))
+			return err
+		}); err != nil {
 			return err
 		}
 		return fmt.Errorf("%s leads, asked to hand over to n3", l.Name)
@@ -415,9 +448,11 @@ func TestNATSClusterSurvivesAPartition(t *testing.T) {
 	// The consumer's leader may have been n3 too: its info answers once
 	// the majority elected another.
 	var cons jetstream.Consumer
-	b.waitUntil(t, 60*time.Second, "the consumer through the majority", func(ctx context.Context) (err error) {
-		cons, err = majority.Consumer(ctx, stream, "drill")
-		return err
+	b.waitUntil(t, 60*time.Second, "the consumer through the majority", func(ctx context.Context) error {
+		return attempt(ctx, func(ctx context.Context) (err error) {
+			cons, err = majority.Consumer(ctx, stream, "drill")
+			return err
+		})
 	})
 	checkOnce(t, b.consume(t, cons, 100), 100)
 	ms, err := majority.Stream(ctx, stream)
@@ -590,8 +625,11 @@ func TestNATSClusterHoldsTollgateStreamsAtReplicas3(t *testing.T) {
 	}
 	for _, name := range []string{cfg.Name(), tasks.EventsStream, cfg.DeadStreamName()} {
 		b.waitUntil(t, 30*time.Second, name+" on every node", func(ctx context.Context) error {
-			s, err := js.Stream(ctx, name)
-			if err != nil {
+			var s jetstream.Stream
+			if err := attempt(ctx, func(ctx context.Context) (err error) {
+				s, err = js.Stream(ctx, name)
+				return err
+			}); err != nil {
 				return err
 			}
 			info := s.CachedInfo()

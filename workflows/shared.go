@@ -52,6 +52,11 @@ type ScanRequest struct {
 	// Provenance is the stored (redacted) provenance record of the code:
 	// prompt, model, user. It becomes part of the scan's evidence.
 	Provenance *report.Evidence `json:"provenance,omitempty"`
+	// Baseline names the scan the findings are compared with (its ScanID,
+	// and ReleaseID when it is a known-good release's; the counts are
+	// unset): each finding is then new or known in the policy input and the
+	// report. Nil when the app has no baseline.
+	Baseline *report.Baseline `json:"baseline,omitempty"`
 }
 
 // PolicyRequest asks for the verdict of one stage.

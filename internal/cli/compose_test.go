@@ -70,7 +70,8 @@ func composeTollgateAll() map[string][]string {
 
 // composeExtraEnv are the variables loadConfig reads besides Config.env().
 var composeExtraEnv = []string{"TOLLGATE_RETENTION_DAYS", "TOLLGATE_WORKER_CONCURRENCY", "TOLLGATE_WORKER_TASK_MEMORY_MIB", "TOLLGATE_NATS_REPLICAS", "TOLLGATE_MINIO_TLS",
-	"TOLLGATE_SCAN_FULL", "TOLLGATE_DEPLOY_WEBHOOK_URL", "TOLLGATE_DEPLOY_WEBHOOK_SECRET", "TOLLGATE_TOKENS_FILE", "TOLLGATE_OIDC_ROLE_MAP", "TOLLGATE_CONFIG"}
+	"TOLLGATE_SCAN_FULL", "TOLLGATE_DEPLOY_WEBHOOK_URL", "TOLLGATE_DEPLOY_WEBHOOK_SECRET", "TOLLGATE_TOKENS_FILE", "TOLLGATE_OIDC_ROLE_MAP", "TOLLGATE_CONFIG",
+	"TOLLGATE_CONSOLE", "TOLLGATE_CONSOLE_TOKEN_SIGNIN", "TOLLGATE_CONSOLE_CLIENT_SECRET_FILE"}
 
 // composeVar is a compose interpolation; the file must give every one a
 // default, so that `docker compose up` works without an .env file.

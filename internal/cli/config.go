@@ -127,6 +127,26 @@ type Config struct {
 		// when the URL is set).
 		WebhookURL string `json:"webhook_url"`
 	} `json:"rematch"`
+	// Console is the web console `serve` mounts at /console/ on the API's
+	// listener (see console.Config).
+	Console struct {
+		Enabled bool `json:"enabled"`
+		// ClientID is the console's OIDC client at api.oidc.issuer. It
+		// must equal api.oidc.audience (its default): the ID token the
+		// console receives is the bearer it sends the API, which accepts
+		// only that audience.
+		ClientID string `json:"client_id"`
+		// ClientSecret is the client's secret at the issuer (empty for a
+		// public client; PKCE protects the code either way). Better from
+		// $TOLLGATE_CONSOLE_CLIENT_SECRET or the file named by
+		// $TOLLGATE_CONSOLE_CLIENT_SECRET_FILE than in this file.
+		ClientSecret string `json:"client_secret"`
+		// RedirectURL is https://HOST/console/auth/callback as the browser
+		// reaches it (required with an issuer).
+		RedirectURL string `json:"redirect_url"`
+		// AllowTokenSignin lets a static API token sign in (off: OIDC only).
+		AllowTokenSignin bool `json:"allow_token_signin"`
+	} `json:"console"`
 }
 
 // natsPingInterval is how often a tollgate process pings its NATS server.
@@ -169,6 +189,9 @@ func (c *Config) env() map[string]*string {
 		"TOLLGATE_REMATCH_INTERVAL":       &c.Rematch.Interval,
 		"TOLLGATE_EVENTS_WEBHOOK_URL":     &c.Rematch.WebhookURL,
 		"TOLLGATE_WORKER_TASK_TIMEOUT":    &c.Worker.TaskTimeout,
+		"TOLLGATE_CONSOLE_CLIENT_ID":      &c.Console.ClientID,
+		"TOLLGATE_CONSOLE_CLIENT_SECRET":  &c.Console.ClientSecret,
+		"TOLLGATE_CONSOLE_REDIRECT_URL":   &c.Console.RedirectURL,
 	}
 }
 
@@ -202,7 +225,8 @@ func loadConfig(path string) (Config, error) {
 			*field = n
 		}
 	}
-	bools := map[string]*bool{"TOLLGATE_MINIO_TLS": &c.MinIO.UseTLS, "TOLLGATE_SCAN_FULL": &c.API.Full}
+	bools := map[string]*bool{"TOLLGATE_MINIO_TLS": &c.MinIO.UseTLS, "TOLLGATE_SCAN_FULL": &c.API.Full,
+		"TOLLGATE_CONSOLE": &c.Console.Enabled, "TOLLGATE_CONSOLE_TOKEN_SIGNIN": &c.Console.AllowTokenSignin}
 	for name, field := range bools {
 		if v, ok := os.LookupEnv(name); ok {
 			b, err := strconv.ParseBool(v)
@@ -236,6 +260,13 @@ func loadConfig(path string) (Config, error) {
 		if err := yaml.UnmarshalStrict(raw, &c.API.Tokens); err != nil {
 			return Config{}, usageErrf("tokens file %q: %w", v, err)
 		}
+	}
+	if v := os.Getenv("TOLLGATE_CONSOLE_CLIENT_SECRET_FILE"); v != "" {
+		raw, err := os.ReadFile(v)
+		if err != nil {
+			return Config{}, usageErrf("read console client secret file %q: %w", v, err)
+		}
+		c.Console.ClientSecret = strings.TrimSpace(string(raw))
 	}
 	if c.NATS.TenantMaxPending < 0 {
 		return Config{}, usageErrf("nats.tenant_max_pending %d must not be negative", c.NATS.TenantMaxPending)
@@ -451,7 +482,8 @@ func envNames() string {
 	for n := range c.env() {
 		names = append(names, n)
 	}
-	names = append(names, "TOLLGATE_RETENTION_DAYS", "TOLLGATE_WORKER_CONCURRENCY", "TOLLGATE_WORKER_TASK_MEMORY_MIB", "TOLLGATE_NATS_REPLICAS", "TOLLGATE_MINIO_TLS", "TOLLGATE_SCAN_FULL", "TOLLGATE_DEPLOY_WEBHOOK_URL", "TOLLGATE_DEPLOY_WEBHOOK_SECRET", "TOLLGATE_TOKENS_FILE", "TOLLGATE_OIDC_ROLE_MAP", "TOLLGATE_CONFIG")
+	names = append(names, "TOLLGATE_RETENTION_DAYS", "TOLLGATE_WORKER_CONCURRENCY", "TOLLGATE_WORKER_TASK_MEMORY_MIB", "TOLLGATE_NATS_REPLICAS", "TOLLGATE_MINIO_TLS", "TOLLGATE_SCAN_FULL", "TOLLGATE_DEPLOY_WEBHOOK_URL", "TOLLGATE_DEPLOY_WEBHOOK_SECRET", "TOLLGATE_TOKENS_FILE", "TOLLGATE_OIDC_ROLE_MAP", "TOLLGATE_CONFIG",
+		"TOLLGATE_CONSOLE", "TOLLGATE_CONSOLE_TOKEN_SIGNIN", "TOLLGATE_CONSOLE_CLIENT_SECRET_FILE")
 	return strings.Join(slices.Sorted(slices.Values(names)), ", ")
 }
 

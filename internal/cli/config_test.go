@@ -89,3 +89,26 @@ func TestWorkerRefusesBadSettings(t *testing.T) {
 		})
 	}
 }
+
+// The console's client secret comes from a file like the other secrets, and
+// serve's console is the OIDC client whose id is the API's audience.
+func TestConfigConsoleSectionAndSecretFile(t *testing.T) {
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("TOLLGATE_CONSOLE_CLIENT_SECRET_FILE", secret)
+	cfg, err := loadConfig(writeConfig(t, "api:\n  oidc: {issuer: https://idp.example, audience: tollgate}\n"+
+		"console:\n  enabled: true\n  redirect_url: https://tollgate.example/console/auth/callback\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc := cfg.consoleConfig(&globals{})
+	if !cfg.Console.Enabled || cc.ClientSecret != "s3cret" || cc.Audience != "tollgate" || cc.Issuer != "https://idp.example" || cc.AllowTokenSignin {
+		t.Fatalf("console config %+v", cc)
+	}
+	cc.ClientID = "another-client"
+	if err := cc.Validate(); err == nil {
+		t.Error("a console client id other than the API's audience was accepted")
+	}
+}

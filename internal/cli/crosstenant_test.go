@@ -171,6 +171,8 @@ type matrixRow struct {
 	body   any
 	allow  []int // refused rows: the statuses allowed (all 4xx)
 	own    bool
+	// meta is the metadata of a POST /v1/scans row, when not the default.
+	meta string
 }
 
 // crossTenantRows are the attempts, refused rows first: own-namespace rows
@@ -184,6 +186,12 @@ func crossTenantRows(a alphaObjects) []matrixRow {
 		{route: "GET /v1/scans/{id}", name: "read alpha's scan", method: http.MethodGet, path: "/v1/scans/" + a.scan.ScanID, allow: notFound},
 		{route: "GET /v1/scans/{id}", name: "wait on alpha's scan", method: http.MethodGet, path: "/v1/scans/" + a.scan.ScanID + "?wait=1s", allow: notFound},
 		{route: "GET /v1/scans/{id}/report", name: "read alpha's report", method: http.MethodGet, path: "/v1/scans/" + a.scan.ScanID + "/report", allow: notFound},
+		{route: "POST /v1/scans", name: "submit against alpha's scan as baseline", method: http.MethodPost, path: "/v1/scans",
+			meta: `{"app":"` + appA + `","baseline":"` + a.scan.ScanID + `"}`, allow: []int{http.StatusBadRequest, http.StatusForbidden}},
+		{route: "GET /v1/scans/{id}/diff/{other}", name: "diff alpha's scans", method: http.MethodGet, path: "/v1/scans/" + a.scan.ScanID + "/diff/" + a.scan.ScanID, allow: notFound},
+		{route: "GET /v1/scans/{id}/diff/{other}", name: "diff alpha's releases", method: http.MethodGet,
+			path: "/v1/scans/" + a.release.ID + "/diff/" + a.release.ID + "?app=" + appA, allow: notFound},
+		{route: "GET /v1/scans/{id}/verify", name: "verify alpha's scan", method: http.MethodGet, path: "/v1/scans/" + a.scan.ScanID + "/verify", allow: notFound},
 		{route: "GET /v1/scans/{id}/report", name: "read alpha's SBOM", method: http.MethodGet, path: "/v1/scans/" + a.scan.ScanID + "/report?format=cyclonedx", allow: notFound},
 		{route: "POST /v1/scans/{id}/review", name: "decide alpha's scan", method: http.MethodPost, path: "/v1/scans/" + a.scan.ScanID + "/review",
 			body: map[string]string{"decision": workflows.ReviewApprove, "reason": "looks fine to bravo"}, allow: notFound},
@@ -200,6 +208,10 @@ func crossTenantRows(a alphaObjects) []matrixRow {
 		{route: "POST /v1/scans", name: "reuse alpha's Idempotency-Key", method: http.MethodPost, path: "/v1/scans", own: true},
 		{route: "GET /v1/scans", name: "list scans", method: http.MethodGet, path: "/v1/scans?limit=500", own: true},
 		{route: "GET /v1/scans", name: "list scans of alpha's app", method: http.MethodGet, path: "/v1/scans?app=" + appA, own: true},
+		{route: "GET /v1/scans", name: "list scans waiting for review", method: http.MethodGet, path: "/v1/scans?review=pending&order=oldest", own: true},
+		{route: "GET /v1/apps", name: "list apps", method: http.MethodGet, path: "/v1/apps", own: true},
+		{route: "GET /v1/apps", name: "list watching apps", method: http.MethodGet, path: "/v1/apps?state=watching", own: true},
+		{route: "GET /v1/whoami", name: "who am I", method: http.MethodGet, path: "/v1/whoami", own: true},
 		{route: "GET /v1/apps/{app}/releases", name: "list alpha's app's releases", method: http.MethodGet, path: "/v1/apps/" + appA + "/releases", own: true},
 		{route: "GET /v1/pools", name: "read the pools", method: http.MethodGet, path: "/v1/pools", own: true},
 		{route: "POST /v1/rematch", name: "re-match", method: http.MethodPost, path: "/v1/rematch", own: true},
@@ -295,6 +307,9 @@ func (e *crossEnv) attempt(t *testing.T, row matrixRow, token string, a alphaObj
 		if row.own {
 			meta = `{"app":"bravo-shop"}`
 			header = map[string]string{"Idempotency-Key": a.idemKey}
+		}
+		if row.meta != "" {
+			meta = row.meta
 		}
 		resp, body := post(t, e.api.URL, token, meta, packed(t, "clean-static"), header)
 		return resp.StatusCode, body, row.path + meta + fmt.Sprint(header)

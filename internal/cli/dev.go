@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/tollgate/tollgate/api"
+	"github.com/tollgate/tollgate/console"
 	"github.com/tollgate/tollgate/embedded"
 	"github.com/tollgate/tollgate/fleet"
 	"github.com/tollgate/tollgate/storage"
@@ -31,7 +32,8 @@ func newDevCmd(g *globals) *cobra.Command {
 		Short: "Run the whole stack in one process (embedded NATS, Temporal dev server, workers, API) for local use",
 		Long: `dev starts what tollgate scan starts, plus the HTTP API, and runs until
 interrupted. It prints the API address and a bearer token (tenant "dev", every
-role); point tollgate submit at it.`,
+role); point tollgate submit at it. The web console is at /console/ on the
+same address: sign in with the token.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runDev(cmd.Context(), g, o) },
 	}
@@ -96,12 +98,16 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 		return fleetErr(fmt.Errorf("start embedded stack: %w", err))
 	}
 	defer st.Close()
-	srv, err := newDevAPI(st, token, o.full, fleet.Observability{Logger: g.logger, Metrics: metrics, Tracing: tracing})
+	srv, err := newDevAPI(st, token, o.full, fcfg.Orchestrator.SigningKey, fleet.Observability{Logger: g.logger, Metrics: metrics, Tracing: tracing})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.stdout, "tollgate dev is up\n  API:      http://%s\n  metrics:  http://%s/metrics\n  token:    %s\n  NATS:     %s\n  Temporal: %s\n  evidence: %s\n  state:    %s\n",
-		o.listen, o.metricsListen, token, st.NATSURL(), st.TemporalAddr(), where, o.state)
+	h, err := withConsole(ctx, console.Config{AllowTokenSignin: true, Logger: g.logger}, srv.Handler())
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(g.stdout, "tollgate dev is up\n  API:      http://%s\n  console:  http://%s/console/ (sign in with the token)\n  metrics:  http://%s/metrics\n  token:    %s\n  NATS:     %s\n  Temporal: %s\n  evidence: %s\n  state:    %s\n",
+		o.listen, localAddr(o.listen), o.metricsListen, token, st.NATSURL(), st.TemporalAddr(), where, o.state)
 	fmt.Fprintf(g.stdout, "  try:      tollgate submit --server http://%s --token %s --app NAME --wait DIR\n", o.listen, token)
 	// tollgate scan finds this dev by its link in the state folder (and
 	// checks that it answers before it uses it).
@@ -111,7 +117,7 @@ func runDev(ctx context.Context, g *globals, o *devOptions) error {
 	} else {
 		defer unlink()
 	}
-	return serveHTTP(ctx, g, endpoint{"API", o.listen, srv.Handler()}, endpoint{"metrics", o.metricsListen, srv.MetricsHandler()})
+	return serveHTTP(ctx, g, endpoint{"API", o.listen, h}, endpoint{"metrics", o.metricsListen, srv.MetricsHandler()})
 }
 
 // localAddr is a listen address as a client on this machine dials it: an
@@ -148,9 +154,10 @@ func defaultDevStateDir() string {
 }
 
 // newDevAPI builds the API over an embedded stack with one all-roles token,
-// wired as serve wires it.
-func newDevAPI(st *embedded.Stack, token string, full bool, o fleet.Observability) (*api.Server, error) {
-	return fleet.NewAPI(fleet.Config{Version: Version, API: fleet.API{
+// wired as serve wires it; with the stack's signing key it verifies scans'
+// attestations (GET /v1/scans/{id}/verify).
+func newDevAPI(st *embedded.Stack, token string, full bool, signingKey string, o fleet.Observability) (*api.Server, error) {
+	return fleet.NewAPI(fleet.Config{Version: Version, Orchestrator: fleet.Orchestrator{SigningKey: signingKey}, API: fleet.API{
 		Tokens: []api.Token{{Name: "dev", SHA256: api.HashToken(token), Tenant: "dev", Roles: []string{api.RoleCI, api.RoleSRE, api.RoleOncall, api.RoleAdmin}}},
 		Full:   full,
 	}}, fleet.Clients{Temporal: st.Client(), JetStream: st.JetStream(), Evidence: st.Evidence(), Inputs: st.Inputs()}, o)

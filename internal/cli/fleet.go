@@ -38,9 +38,14 @@ func newServeCmd(g *globals) *cobra.Command {
 	var cfgPath string
 	cmd := &cobra.Command{
 		Use:   "serve",
-		Short: "Run the HTTP API (/v1)",
-		Long:  "serve runs the HTTP API that CI submits scans to.\n\n" + fleetLong + envNames() + ".",
-		Args:  cobra.NoArgs,
+		Short: "Run the HTTP API (/v1) and, when enabled, the web console (/console/)",
+		Long: "serve runs the HTTP API that CI submits scans to and, with console.enabled ($TOLLGATE_CONSOLE=true),\n" +
+			"the web console at /console/ on the same listener: OIDC sign-in against api.oidc.issuer as the\n" +
+			"client console.client_id (which must equal api.oidc.audience), console.redirect_url\n" +
+			"(https://HOST/console/auth/callback), the client secret from $TOLLGATE_CONSOLE_CLIENT_SECRET or\n" +
+			"$TOLLGATE_CONSOLE_CLIENT_SECRET_FILE; static-token sign-in only with console.allow_token_signin\n" +
+			"($TOLLGATE_CONSOLE_TOKEN_SIGNIN=true).\n\n" + fleetLong + envNames() + ".",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withConns(cmd.Context(), g, cfgPath, func(cfg Config, c *conns) error {
 				return serve(cmd.Context(), g, cfg, c)
@@ -56,7 +61,13 @@ func serve(ctx context.Context, g *globals, cfg Config, c *conns) error {
 	if err != nil {
 		return fleetErr(err)
 	}
-	return serveHTTP(ctx, g, endpoint{"API", cfg.API.Listen, srv.Handler()},
+	h := srv.Handler()
+	if cfg.Console.Enabled {
+		if h, err = withConsole(ctx, cfg.consoleConfig(g), h); err != nil {
+			return err
+		}
+	}
+	return serveHTTP(ctx, g, endpoint{"API", cfg.API.Listen, h},
 		endpoint{"metrics", cmp.Or(cfg.MetricsListen, defaultAPIMetricsListen), srv.MetricsHandler()})
 }
 

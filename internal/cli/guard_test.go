@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/tollgate/tollgate/activities/deployers"
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 
 	"github.com/tollgate/tollgate/activities/healthpull"
 	"github.com/tollgate/tollgate/api"
@@ -103,11 +104,20 @@ func (d *deployer) requests() []deployers.Request {
 // guardPolicy writes the default policy bundle with guard rules for apps.
 func guardPolicy(t *testing.T, apps map[string]any) string {
 	t.Helper()
+	return policyWith(t, map[string]any{"guard": map[string]any{"apps": apps}})
+}
+
+// policyWith writes the default policy bundle with config's entries in its
+// data's config, and returns its directory.
+func policyWith(t *testing.T, config map[string]any) string {
+	t.Helper()
 	b, err := policies.Default()
 	if err != nil {
 		t.Fatal(err)
 	}
-	b = b.WithConfig("guard", map[string]any{"apps": apps})
+	for key, value := range config {
+		b = b.WithConfig(key, value)
+	}
 	dir := t.TempDir()
 	for name, src := range b.Modules {
 		if err := os.WriteFile(filepath.Join(dir, filepath.Base(name)), []byte(src), 0o644); err != nil {
@@ -223,7 +233,13 @@ func (e *guardEnv) record(t *testing.T, app, scanID, artifact string) releases.R
 
 func (e *guardEnv) status(t *testing.T, app string) control.GuardStatus {
 	t.Helper()
-	code, stdout, stderr := run(t, "guard", "status", "--server", e.api.URL, "--token", "token-oncall", "--app", app, "--json")
+	return guardStatus(t, e.api.URL, "token-oncall", app)
+}
+
+// guardStatus is `tollgate guard status --json` of app, as token.
+func guardStatus(t *testing.T, server, token, app string) control.GuardStatus {
+	t.Helper()
+	code, stdout, stderr := run(t, "guard", "status", "--server", server, "--token", token, "--app", app, "--json")
 	if code != 0 {
 		t.Fatalf("guard status: exit %d: %s", code, stderr)
 	}
@@ -239,11 +255,18 @@ func (e *guardEnv) status(t *testing.T, app string) control.GuardStatus {
 // runs out: it waits on the guard's own events, not on a clock.
 func (e *guardEnv) waitFor(t *testing.T, app, what string, within time.Duration, cond func(control.GuardStatus) bool) control.GuardStatus {
 	t.Helper()
+	return waitGuard(t, e.stack.Client(), "a", app, what, within, func() control.GuardStatus { return e.status(t, app) }, cond)
+}
+
+// waitGuard reads the guard of tenant's app with status each time its
+// history grows, until cond holds or within runs out.
+func waitGuard(t *testing.T, c client.Client, tenant, app, what string, within time.Duration, status func() control.GuardStatus, cond func(control.GuardStatus) bool) control.GuardStatus {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
-	events := e.stack.Client().GetWorkflowHistory(ctx, workflows.GuardWorkflowID("a", app), "", true, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	events := c.GetWorkflowHistory(ctx, workflows.GuardWorkflowID(tenant, app), "", true, enums.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for {
-		st := e.status(t, app)
+		st := status()
 		if cond(st) {
 			return st
 		}
@@ -254,7 +277,7 @@ func (e *guardEnv) waitFor(t *testing.T, app, what string, within time.Duration,
 			_, err = events.Next()
 		}
 		if err != nil {
-			raw, _ := json.MarshalIndent(e.status(t, app), "", "  ")
+			raw, _ := json.MarshalIndent(status(), "", "  ")
 			t.Fatalf("%s: not within %s (%v); status:\n%s", what, within, err, raw)
 		}
 	}

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/tollgate/tollgate/activities"
 	"github.com/tollgate/tollgate/api"
 	"github.com/tollgate/tollgate/embedded"
 	"github.com/tollgate/tollgate/fleet"
@@ -27,8 +27,9 @@ import (
 	"github.com/tollgate/tollgate/workflows"
 )
 
-// Formats the report can be written in.
-var formats = []string{"table", "json", "sarif", "cyclonedx", "spdx"}
+// formats are the report formats of scan and submit: the report package's
+// renderings and the two SBOMs from evidence.
+var formats = append(slices.Clone(report.Formats), "cyclonedx", "spdx")
 
 type scanOptions struct {
 	db          string
@@ -37,6 +38,8 @@ type scanOptions struct {
 	full        bool
 	format      string
 	output      string
+	reports     []string
+	outs        []reportOut
 	app         string
 	commit      string
 	labels      []string
@@ -44,6 +47,7 @@ type scanOptions struct {
 	evidence    string
 	temporalCLI string
 	signingKey  string
+	baseline    string
 	quiet       bool
 	// embedded scans on an embedded stack even when a tollgate dev runs;
 	// stackFlags says a flag that shapes the stack (policy, rules, DB,
@@ -84,8 +88,7 @@ holds its address), scan submits to it instead and starts nothing, unless
 	f.StringVar(&o.policy, "policy", os.Getenv("TOLLGATE_POLICY_DIR"), "policy bundle directory replacing the embedded one ($TOLLGATE_POLICY_DIR)")
 	f.StringVar(&o.rules, "rules", os.Getenv("TOLLGATE_SAST_RULES_DIR"), "SAST rules directory replacing the embedded rules ($TOLLGATE_SAST_RULES_DIR)")
 	f.BoolVar(&o.full, "full", false, "run the deep stage even when the fast stage blocks")
-	f.StringVarP(&o.format, "format", "f", "table", "report format: "+strings.Join(formats, ", "))
-	f.StringVarP(&o.output, "output", "o", "", "write the report to this file instead of stdout")
+	addReportFlags(cmd, &o.format, &o.output, &o.reports, "report format")
 	f.StringVar(&o.app, "app", "", "app name (default: the directory or archive name)")
 	f.StringVar(&o.commit, "commit", "", "commit the source was taken from")
 	f.StringArrayVar(&o.labels, "label", nil, "label for the scan (repeatable)")
@@ -93,15 +96,18 @@ holds its address), scan submits to it instead and starts nothing, unless
 	f.StringVar(&o.evidence, "evidence", defaultEvidenceDir(), "local write-once evidence store ($TOLLGATE_EVIDENCE_DIR)")
 	f.StringVar(&o.temporalCLI, "temporal-cli", "", "temporal CLI binary for the dev server ($TOLLGATE_TEMPORAL_CLI; default: PATH, then the tool cache)")
 	f.StringVar(&o.signingKey, "signing-key", os.Getenv("TOLLGATE_SIGNING_KEY"), "PEM private key that signs the scan's in-toto attestation ($TOLLGATE_SIGNING_KEY)")
+	f.StringVar(&o.baseline, "baseline", "", "scan id (finished, of this app, in the evidence store) to mark findings new or known against")
 	f.BoolVarP(&o.quiet, "quiet", "q", false, "no progress on stderr")
 	f.BoolVar(&o.embedded, "embedded", false, "scan on an embedded stack even when a tollgate dev is running")
 	return cmd
 }
 
 func runScan(ctx context.Context, g *globals, o *scanOptions, path string) error {
-	if !validFormat(o.format) {
-		return usageErrf("--format %q: want one of %s", o.format, strings.Join(formats, ", "))
+	outs, err := reportOuts(o.format, o.output, o.reports)
+	if err != nil {
+		return err
 	}
+	o.outs = outs
 	progress := g.progress(o.quiet)
 	rules, err := rulesDir(o.rules)
 	if err != nil {
@@ -143,6 +149,18 @@ func runScan(ctx context.Context, g *globals, o *scanOptions, path string) error
 	}
 	defer st.Close()
 	progress("embedded stack up in %.2fs (NATS, Temporal dev server %s, warm scanners)", time.Since(begin).Seconds(), st.TemporalAddr())
+	if o.baseline != "" {
+		// The embedded mode has no tenant: a baseline is any finished
+		// scan of the app whose report the evidence store holds.
+		base, err := activities.LoadReport(ctx, st.Evidence(), o.baseline)
+		if err != nil {
+			return usageErrf("--baseline %s: %v", o.baseline, err)
+		}
+		if base.App != app {
+			return usageErrf("--baseline %s is a scan of app %q, not %q", o.baseline, base.App, app)
+		}
+		req.Baseline = &report.Baseline{ScanID: o.baseline}
+	}
 
 	res, err := st.Scan(ctx, req, func(p workflows.Progress) { progress("%s stage...", p.Stage) })
 	if err != nil {
@@ -187,13 +205,13 @@ func scanOnDev(ctx context.Context, g *globals, o *scanOptions, path string, pro
 	if err != nil {
 		return true, err
 	}
-	meta := api.Metadata{App: appOr(o.app, path), Commit: o.commit, Labels: o.labels}
+	meta := api.Metadata{App: appOr(o.app, path), Commit: o.commit, Labels: o.labels, Baseline: o.baseline}
 	st, err := c.submitPath(ctx, path, meta, "")
 	if err != nil {
 		return true, err
 	}
 	progress("scanning %s as app %q on the tollgate dev at %s (scan %s; --embedded to start a stack of its own)", path, meta.App, link.API, st.ScanID)
-	return true, awaitReport(ctx, g, c, st, o.format, o.output, time.Hour, progress)
+	return true, awaitReport(ctx, g, c, st, o.outs, time.Hour, progress)
 }
 
 // sourceDir returns the directory to scan. An archive is extracted, with the
@@ -271,42 +289,27 @@ func verdictError(v report.Verdict) error {
 	}
 }
 
+// writeReport writes r in each rendering o asks for: an SBOM from the
+// stack's evidence, the rest rendered by the report package.
 func writeReport(ctx context.Context, g *globals, o *scanOptions, st *embedded.Stack, r report.Report) error {
-	var data []byte
-	var err error
-	switch o.format {
-	case "json":
-		data, err = json.MarshalIndent(r, "", "  ")
-		data = append(data, '\n')
-	case "sarif":
-		data, err = report.SARIF(r, Version)
-	case "cyclonedx", "spdx":
-		name := map[string]string{"cyclonedx": "sbom.cdx.json", "spdx": "sbom.spdx.json"}[o.format]
-		ev, ok := findEvidence(r, name)
-		if !ok {
-			return usageErrf("no %s SBOM: the scan ended in the %s stage before the SBOM was made (use --full)", o.format, r.Stage)
+	return writeReports(g, o.outs, func(w io.Writer, format string) error {
+		switch format {
+		case "cyclonedx", "spdx":
+			name := map[string]string{"cyclonedx": "sbom.cdx.json", "spdx": "sbom.spdx.json"}[format]
+			ev, ok := findEvidence(r, name)
+			if !ok {
+				return usageErrf("no %s SBOM: the scan ended in the %s stage before the SBOM was made (use --full)", format, r.Stage)
+			}
+			data, _, err := st.Evidence().Get(ctx, ev.Key)
+			if err != nil {
+				return fmt.Errorf("read the %s SBOM: %w", format, err)
+			}
+			_, err = w.Write(data)
+			return err
+		default:
+			return report.Render(w, r, format, Version)
 		}
-		data, _, err = st.Evidence().Get(ctx, ev.Key)
-	}
-	if err != nil {
-		return fmt.Errorf("render %s report: %w", o.format, err)
-	}
-	var w io.Writer = g.stdout
-	if o.output != "" {
-		f, err := os.Create(o.output)
-		if err != nil {
-			return usageErrf("--output %q: %w", o.output, err)
-		}
-		defer f.Close()
-		w = f
-	}
-	if o.format == "table" {
-		return report.WriteTable(w, r)
-	}
-	if _, err := w.Write(data); err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	return nil
+	})
 }
 
 func findEvidence(r report.Report, name string) (report.Evidence, bool) {

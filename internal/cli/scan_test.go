@@ -177,6 +177,8 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		"not a file":     {"scan", "/dev/null"},
 		"rules missing":  {"scan", "--rules", filepath.Join(dir, "nope"), dir},
 		"rules a file":   {"scan", "--rules", "/dev/null", dir},
+		"report no file": {"scan", "--report", "sarif", dir},
+		"report format":  {"submit", "--report", "xml=out.xml", "--server", "http://127.0.0.1:1", dir},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -222,7 +224,14 @@ func TestScanArchiveEndToEnd(t *testing.T) {
 		t.Fatalf("db import: exit %d: %s", code, stderr)
 	}
 	out := filepath.Join(dir, "report.json")
-	code, _, stderr := run(t, "scan", "-q", "--full", "--db", db, "--evidence", filepath.Join(dir, "evidence"), "--format", "json", "--output", out, "--label", "ci", src)
+	// The other formats from the same run, each to its file by --report.
+	markers := map[string]string{"cyclonedx": `"bomFormat": "CycloneDX"`, "spdx": `"spdxVersion": "SPDX-2.3"`, "sarif": `"version": "2.1.0"`,
+		"junit": `<testsuites>`, "github": `::error file=`, "gitlab-dependency-scanning": `"type": "dependency_scanning"`}
+	args := []string{"scan", "-q", "--full", "--db", db, "--evidence", filepath.Join(dir, "evidence"), "--format", "json", "--output", out, "--label", "ci"}
+	for format := range markers {
+		args = append(args, "--report", format+"="+filepath.Join(dir, "report."+format))
+	}
+	code, _, stderr := run(t, append(args, src)...)
 	if code != ExitBlocked {
 		t.Fatalf("exit %d, want %d (blocked); stderr: %s", code, ExitBlocked, stderr)
 	}
@@ -243,15 +252,9 @@ func TestScanArchiveEndToEnd(t *testing.T) {
 	if bytes.Contains(raw, []byte("ghp_")) {
 		t.Fatal("report contains the secret")
 	}
-	// The other formats, from the same kind of run.
-	for format, marker := range map[string]string{"cyclonedx": `"bomFormat": "CycloneDX"`, "spdx": `"spdxVersion": "SPDX-2.3"`, "sarif": `"version": "2.1.0"`} {
-		out := filepath.Join(dir, "report."+format)
-		code, _, stderr := run(t, "scan", "-q", "--full", "--db", db, "--evidence", filepath.Join(dir, "evidence"), "--format", format, "--output", out, src)
-		if code != ExitBlocked {
-			t.Fatalf("%s: exit %d; stderr: %s", format, code, stderr)
-		}
-		if b, _ := os.ReadFile(out); !bytes.Contains(b, []byte(marker)) {
-			t.Errorf("%s output has no %s", format, marker)
+	for format, marker := range markers {
+		if b, _ := os.ReadFile(filepath.Join(dir, "report."+format)); !bytes.Contains(b, []byte(marker)) {
+			t.Errorf("--report %s: the output has no %s", format, marker)
 		}
 	}
 	// The keys the DESIGN.md contract names are all there.

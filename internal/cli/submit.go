@@ -24,10 +24,10 @@ import (
 )
 
 type submitOptions struct {
-	server, token, app, commit, author, format, output, idemKey, priority string
-	labels                                                                []string
-	wait                                                                  bool
-	timeout                                                               time.Duration
+	server, token, app, commit, author, format, output, idemKey, priority, baseline string
+	labels, reports                                                                 []string
+	wait                                                                            bool
+	timeout                                                                         time.Duration
 }
 
 func newSubmitCmd(g *globals) *cobra.Command {
@@ -49,10 +49,10 @@ like tollgate scan: 0 pass or warn, 1 block, 2 bad input or usage, 3 internal er
 	f.StringVar(&o.author, "author", "", "the commit author's email, who may not approve the change in a review (default: git log -1 --format=%ae in PATH's repository, if any)")
 	f.StringArrayVar(&o.labels, "label", nil, "label (repeatable)")
 	f.StringVar(&o.priority, "priority", "ci", "ci (someone waits on the verdict) or bulk (rescans, backfills: served after CI work)")
+	f.StringVar(&o.baseline, "baseline", "", "scan id (finished, of this app) to mark findings new or known against (default: the app's newest known-good release's scan)")
 	f.StringVar(&o.idemKey, "idempotency-key", "", "resubmitting with the same key returns the same scan")
 	f.BoolVar(&o.wait, "wait", false, "wait for the verdict and exit with it")
-	f.StringVarP(&o.format, "format", "f", "table", "report format with --wait: "+strings.Join(formats, ", "))
-	f.StringVarP(&o.output, "output", "o", "", "write the report to this file instead of stdout")
+	addReportFlags(cmd, &o.format, &o.output, &o.reports, "report format with --wait")
 	f.DurationVar(&o.timeout, "timeout", 30*time.Minute, "give up waiting after this long")
 	return cmd
 }
@@ -121,8 +121,9 @@ func runSubmit(ctx context.Context, g *globals, o *submitOptions, path string) e
 	if err := tasks.ValidPriority(o.priority); err != nil {
 		return usageErrf("--priority: %v", err)
 	}
-	if !validFormat(o.format) {
-		return usageErrf("--format %q: want one of %s", o.format, strings.Join(formats, ", "))
+	outs, err := reportOuts(o.format, o.output, o.reports)
+	if err != nil {
+		return err
 	}
 	c, err := newAPIClient(o.server, o.token, 2*time.Minute)
 	if err != nil {
@@ -132,7 +133,7 @@ func runSubmit(ctx context.Context, g *globals, o *submitOptions, path string) e
 	if author == "" {
 		author = gitAuthor(ctx, path)
 	}
-	meta := api.Metadata{App: appOr(o.app, path), Commit: o.commit, Labels: o.labels, Priority: o.priority, Author: author}
+	meta := api.Metadata{App: appOr(o.app, path), Commit: o.commit, Labels: o.labels, Priority: o.priority, Author: author, Baseline: o.baseline}
 	st, err := c.submitPath(ctx, path, meta, o.idemKey)
 	if err != nil {
 		return err
@@ -142,7 +143,7 @@ func runSubmit(ctx context.Context, g *globals, o *submitOptions, path string) e
 	if !o.wait {
 		return writeJSONTo(g.stdout, st)
 	}
-	return awaitReport(ctx, g, c, st, o.format, o.output, o.timeout, progress)
+	return awaitReport(ctx, g, c, st, outs, o.timeout, progress)
 }
 
 // submitPath packs path (see packInput) and submits it with meta.
@@ -165,9 +166,11 @@ func (g *globals) progress(quiet bool) func(format string, args ...any) {
 }
 
 // awaitReport follows a submitted scan to its end (up to timeout), telling
-// progress each new stage and wait, then writes its report in format to
-// output (stdout when "") and returns the verdict's exit.
-func awaitReport(ctx context.Context, g *globals, c *apiClient, st api.ScanStatus, format, output string, timeout time.Duration,
+// progress each new stage and wait, then writes its report in each of
+// outs and returns the verdict's exit. SARIF and the SBOMs come from the
+// API, which made the scan; the other formats are rendered here from its
+// JSON report.
+func awaitReport(ctx context.Context, g *globals, c *apiClient, st api.ScanStatus, outs []reportOut, timeout time.Duration,
 	progress func(format string, args ...any)) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -197,23 +200,19 @@ func awaitReport(ctx context.Context, g *globals, c *apiClient, st api.ScanStatu
 	}
 	progress("verdict %s in the %s stage: %d secrets, %d code weaknesses, %d vulnerabilities, %d packages",
 		strings.ToUpper(string(r.Verdict)), r.Stage, len(r.Secrets), len(r.Weaknesses), len(r.Vulnerabilities), len(r.Packages))
-	out, err := openOutput(g, output)
-	if err != nil {
-		return err
-	}
-	defer out.Close()
-	switch format {
-	case "table":
-		err = report.WriteTable(out, r)
-	case "json":
-		err = writeJSONTo(out, r)
-	default:
-		var raw []byte
-		raw, err = c.raw(ctx, st.ReportURL+"?format="+format)
-		if err == nil {
-			_, err = out.Write(raw)
+	err := writeReports(g, outs, func(w io.Writer, format string) error {
+		switch format {
+		case "sarif", "cyclonedx", "spdx":
+			raw, err := c.raw(ctx, st.ReportURL+"?format="+format)
+			if err != nil {
+				return err
+			}
+			_, err = w.Write(raw)
+			return err
+		default:
+			return report.Render(w, r, format, Version)
 		}
-	}
+	})
 	if err != nil {
 		return err
 	}
@@ -239,21 +238,6 @@ func packInput(ctx context.Context, path string) ([]byte, error) {
 		return nil, usageErrf("pack %q: %w", path, err)
 	}
 	return buf.Bytes(), nil
-}
-
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }
-
-func openOutput(g *globals, path string) (io.WriteCloser, error) {
-	if path == "" {
-		return nopCloser{g.stdout}, nil
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, usageErrf("--output %q: %w", path, err)
-	}
-	return f, nil
 }
 
 func writeJSONTo(w io.Writer, v any) error {

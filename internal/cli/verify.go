@@ -124,31 +124,30 @@ func runVerify(ctx context.Context, g *globals, o *verifyOptions, scanIDs []stri
 	return nil
 }
 
-// verifyScan checks one scan's attestation and objects and prints a line
-// per object and one for the scan.
+// verifyScan checks one scan's attestation and objects (attest.CheckScan,
+// the check GET /v1/scans/{id}/verify answers too) and prints a line per
+// object and one for the scan.
 func verifyScan(ctx context.Context, g *globals, store storage.Evidence, verifier *attest.Verifier, scanID string) error {
-	check, err := attest.VerifyScan(ctx, store, verifier, scanID)
+	res, err := attest.CheckScan(ctx, store, verifier, scanID)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	if err != nil && len(check.Objects) == 0 {
+	if err != nil {
 		return unverified(err)
 	}
 	tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	for _, oc := range check.Objects {
+	for _, oc := range res.Checked {
 		line(tw, oc.State, oc.Name, oc.Key, oc.Detail)
 	}
 	if ferr := tw.Flush(); ferr != nil {
 		return fmt.Errorf("write verification: %w", ferr)
 	}
-	if errors.Is(err, attest.ErrUnverified) {
-		return unverified(err)
-	} else if err != nil {
-		return err
+	if !res.OK {
+		return unverified(res.Err())
 	}
-	p := check.Statement.Predicate
+	p := res.Statement.Predicate
 	fmt.Fprintf(g.stdout, "scan %s (app %s, verdict %s in the %s stage): attestation and %d objects verified\n",
-		scanID, p.App, p.Verdict, p.Stage, len(check.Statement.Subjects))
+		scanID, p.App, p.Verdict, p.Stage, len(res.Statement.Subjects))
 	return nil
 }
 

@@ -13,6 +13,14 @@ package tollgate.authz
 
 default allow := false
 
+# actions are every action this policy decides: GET /v1/whoami asks it about
+# each one for the caller's own tenant.
+actions := {
+	"scan.create", "scan.read", "scan.list", "release.create", "app.read", "health.push",
+	"rollback.create", "guard.freeze", "pools.read", "exception.create", "exception.read",
+	"exception.revoke", "review.decide", "rematch.run",
+}
+
 # Admins may do anything, in their own tenant only: no role that spans
 # tenants comes from a token.
 allow if {

@@ -13,6 +13,7 @@ decision := lib.decide(block, warn)
 block contains {
 	"policy": "vulnerabilities.critical",
 	"message": sprintf("%s in %s@%s is CRITICAL%s", [v.id, v.package, v.version, fix_hint(v)]),
+	"baseline": lib.state(v),
 } if {
 	some v in input.vulnerabilities
 	v.severity == "CRITICAL"
@@ -22,6 +23,7 @@ block contains {
 warn contains {
 	"policy": "vulnerabilities.high",
 	"message": sprintf("%s in %s@%s is HIGH%s", [v.id, v.package, v.version, fix_hint(v)]),
+	"baseline": lib.state(v),
 } if {
 	some v in input.vulnerabilities
 	v.severity == "HIGH"
@@ -32,6 +34,7 @@ warn contains {
 warn contains {
 	"policy": "vulnerabilities.unknown_severity",
 	"message": sprintf("%s in %s@%s has no severity: review it%s", [v.id, v.package, v.version, fix_hint(v)]),
+	"baseline": lib.state(v),
 } if {
 	some v in input.vulnerabilities
 	not v.severity in {"CRITICAL", "HIGH", "MEDIUM", "LOW"}
@@ -52,6 +55,7 @@ block contains {
 	"policy": "misconfig.critical",
 	"check": m.id,
 	"message": sprintf("%s in %s is CRITICAL: %s", [m.id, where(m), m.title]),
+	"baseline": lib.state(m),
 } if {
 	some m in input.misconfigurations
 	m.severity == "CRITICAL"
@@ -61,6 +65,7 @@ warn contains {
 	"policy": "misconfig.high",
 	"check": m.id,
 	"message": sprintf("%s in %s is HIGH: %s", [m.id, where(m), m.title]),
+	"baseline": lib.state(m),
 } if {
 	some m in input.misconfigurations
 	m.severity == "HIGH"

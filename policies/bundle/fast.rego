@@ -15,6 +15,7 @@ decision := lib.decide(block, warn)
 block contains {
 	"policy": "secrets.none",
 	"message": sprintf("secret found by rule %q in %s:%d (fingerprint %s)", [s.rule, s.file, s.line, s.fingerprint]),
+	"baseline": lib.state(s),
 } if {
 	some s in input.secrets
 	not lib.excepted_secret(s)
@@ -32,6 +33,7 @@ block contains {
 	"policy": "weaknesses.block",
 	"check": w.rule,
 	"message": weakness_message(w),
+	"baseline": lib.state(w),
 } if {
 	some w in reported_weaknesses
 	blocking_weakness(w)
@@ -41,6 +43,7 @@ warn contains {
 	"policy": "weaknesses.warn",
 	"check": w.rule,
 	"message": weakness_message(w),
+	"baseline": lib.state(w),
 } if {
 	some w in reported_weaknesses
 	not blocking_weakness(w)

@@ -6,15 +6,59 @@ package tollgate.lib
 # A reason whose rule (its "policy", or its "check" id) an exception in force
 # covers is dropped; so are findings the stage's rules skip with
 # excepted_vulnerability, excepted_secret and excepted_weakness.
+#
+# A reason about a finding carries the finding's baseline state (state(f):
+# "new" or "known" against the app's baseline scan, "unmarked" when the scan
+# had none). For a tenant that blocks on new findings only (block_new_only,
+# see gate), new findings of every rule but always_block_policies block, and
+# known ones only warn. A scan without a baseline (an app's first, before any
+# release is known-good) has nothing to compare with: its findings are
+# unmarked and keep their rules' own verdicts, as for every other tenant, so
+# the first release can set the baseline. "unmarked" is dropped from the
+# reason.
 decide(block, warn) := {
 	"verdict": verdict(b, w),
 	"reasons": reasons(b, w),
 	"exceptions": [a | some a in applied(block, warn)],
 	"vex": [s | some s in applied_vex],
 } if {
-	b := {r | some r in block; not rule_excepted(r)}
-	w := {r | some r in warn; not rule_excepted(r)}
+	b0 := {r | some r in block; not rule_excepted(r)}
+	w0 := {r | some r in warn; not rule_excepted(r)}
+	b := {shown(r) | some r in b0; gate(r, "block") == "block"} | {shown(r) | some r in w0; gate(r, "warn") == "block"}
+	w := {shown(r) | some r in w0; gate(r, "warn") == "warn"} | {shown(r) | some r in b0; gate(r, "block") == "warn"}
 }
+
+# state is a finding's baseline state for its reason.
+state(f) := object.get(f, "baseline", "unmarked")
+
+# The rules that block whatever the baseline: every CRITICAL vulnerability
+# and every secret.
+always_block_policies := {"vulnerabilities.critical", "secrets.none"}
+
+# baseline_settings are data.tollgate.config.baseline.defaults, overridden
+# field by field by the scan's tenant's entry in .tenants.
+baseline_config := object.get(data.tollgate.config, "baseline", {})
+
+baseline_settings := object.union(
+	object.union({"block_new_only": false}, object.get(baseline_config, "defaults", {})),
+	object.get(baseline_config, ["tenants", object.get(object.get(input, "scan", {}), "tenant", "")], {}),
+)
+
+# gate is where reason r goes ("block" or "warn"), from where its rule put
+# it (orig).
+gate(r, orig) := "block" if {
+	baseline_settings.block_new_only == true
+	object.get(r, "baseline", "") == "new"
+	not r.policy in always_block_policies
+} else := "warn" if {
+	baseline_settings.block_new_only == true
+	object.get(r, "baseline", "") == "known"
+	not r.policy in always_block_policies
+} else := orig
+
+shown(r) := object.remove(r, ["baseline"]) if {
+	r.baseline == "unmarked"
+} else := r
 
 verdict(b, _) := "block" if count(b) > 0
 

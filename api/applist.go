@@ -1,0 +1,214 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/converter"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/tollgate/tollgate/control"
+	"github.com/tollgate/tollgate/releases"
+	"github.com/tollgate/tollgate/report"
+	"github.com/tollgate/tollgate/tenant"
+	"github.com/tollgate/tollgate/workflows"
+)
+
+// Guard states of an app in GET /v1/apps.
+const (
+	StateWatching    = "watching"
+	StateBreached    = "breached"
+	StateFrozen      = "frozen"
+	StateRollingBack = "rolling_back"
+	StateUnguarded   = "unguarded"
+)
+
+// appStates are the values of GET /v1/apps?state=.
+var appStates = []string{StateWatching, StateBreached, StateFrozen, StateRollingBack, StateUnguarded}
+
+// appReads bounds the apps GET /v1/apps reads at once (each costs a guard
+// query and a visibility listing).
+const appReads = 8
+
+// AppList is the body of GET /v1/apps.
+type AppList struct {
+	Apps []AppSummary `json:"apps"`
+}
+
+// AppSummary is one app of GET /v1/apps.
+type AppSummary struct {
+	App string `json:"app"`
+	// Release is the release the guard watches (the newest recorded one
+	// when the guard watches none); null when none is known.
+	Release *AppRelease `json:"release"`
+	// KnownGood is the newest release marked known-good, or "".
+	KnownGood string `json:"known_good"`
+	// State is the guard's: watching, breached, frozen, rolling_back or
+	// unguarded (no guard).
+	State string `json:"state"`
+	// LastScan is the app's newest completed scan; null when none.
+	LastScan *AppScan `json:"last_scan"`
+}
+
+// AppRelease is a release as GET /v1/apps shows it.
+type AppRelease struct {
+	ID         string         `json:"id"`
+	Artifact   string         `json:"artifact"`
+	ScanID     string         `json:"scan_id"`
+	Verdict    report.Verdict `json:"verdict"`
+	RecordedAt time.Time      `json:"recorded_at"`
+}
+
+// AppScan is an app's newest completed scan: its verdict came at At.
+type AppScan struct {
+	ScanID  string         `json:"scan_id"`
+	Verdict report.Verdict `json:"verdict"`
+	At      time.Time      `json:"at"`
+}
+
+// listApps answers GET /v1/apps: the principal's own tenant's apps (those
+// with a recorded release), sorted by name, each with its current release,
+// known-good mark, guard state and last verdict; ?state= keeps the apps in
+// that state.
+func (s *Server) listApps(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	p := principalFrom(ctx)
+	if err := tenant.Validate(p.Tenant); err != nil {
+		writeProblem(w, r, http.StatusForbidden, "forbidden", "the principal's tenant is not a valid name")
+		return
+	}
+	state := r.URL.Query().Get("state")
+	if state != "" && !slices.Contains(appStates, state) {
+		writeProblem(w, r, http.StatusBadRequest, "bad-request", fmt.Sprintf("state %q: want one of %v", state, appStates))
+		return
+	}
+	if s.deps.Releases == nil || s.deps.Guards == nil {
+		writeProblem(w, r, http.StatusNotImplemented, "not-implemented", "this server does not guard releases")
+		return
+	}
+	if ok, reason := s.authorize(ctx, p, "app.read", p.Tenant); !ok {
+		writeProblem(w, r, http.StatusForbidden, "forbidden", reason)
+		return
+	}
+	names, err := s.deps.Releases.Apps(ctx, p.Tenant)
+	if err != nil {
+		s.internal(w, r, "list apps", err)
+		return
+	}
+	apps := make([]AppSummary, len(names))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(appReads)
+	for i, name := range names {
+		g.Go(func() error {
+			a, err := s.appSummary(gctx, p.Tenant, name)
+			apps[i] = a
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		s.internal(w, r, "list apps", err)
+		return
+	}
+	out := AppList{Apps: []AppSummary{}}
+	for _, a := range apps {
+		if state == "" || a.State == state {
+			out.Apps = append(out.Apps, a)
+		}
+	}
+	slices.SortFunc(out.Apps, func(a, b AppSummary) int { return strings.Compare(a.App, b.App) })
+	writeJSON(w, http.StatusOK, out)
+}
+
+// appSummary reads one app of a tenant: its releases, its guard and its
+// newest completed scan.
+func (s *Server) appSummary(ctx context.Context, tenantName, app string) (AppSummary, error) {
+	out := AppSummary{App: app, State: StateUnguarded}
+	list, err := s.deps.Releases.List(ctx, tenantName, app)
+	if err != nil {
+		return out, fmt.Errorf("list releases of %s: %w", app, err)
+	}
+	st, err := s.deps.Guards.Status(ctx, tenantName, app)
+	switch {
+	case errors.Is(err, control.ErrNoGuard):
+	case err != nil:
+		return out, fmt.Errorf("read guard of %s: %w", app, err)
+	default:
+		out.State = guardState(st)
+	}
+	if cur := currentRelease(list, st.Guard.Release.ID); cur != nil {
+		out.Release = &AppRelease{ID: cur.ID, Artifact: cur.Artifact, ScanID: cur.ScanID, Verdict: cur.Verdict, RecordedAt: cur.RecordedAt}
+	}
+	for _, rel := range slices.Backward(list) {
+		if rel.KnownGood != nil {
+			out.KnownGood = rel.ID
+			break
+		}
+	}
+	if out.LastScan, err = s.lastScan(ctx, tenantName, app); err != nil {
+		return out, err
+	}
+	return out, nil
+}
+
+// guardState names where a guard stands: a rollback running (or the guard
+// awaiting the release rolled back to) first, then frozen, then breached
+// (breaches found and not yet cleared), else watching.
+func guardState(st control.GuardStatus) string {
+	switch {
+	case st.RollbackRunning || st.Guard.AwaitingRelease:
+		return StateRollingBack
+	case st.Guard.Frozen:
+		return StateFrozen
+	case st.Guard.Breaches > 0:
+		return StateBreached
+	default:
+		return StateWatching
+	}
+}
+
+// currentRelease is the release the guard watches, else the newest
+// recorded one (list is oldest first); nil for none.
+func currentRelease(list []releases.Status, watched string) *releases.Status {
+	for i := range list {
+		if watched != "" && list[i].ID == watched {
+			return &list[i]
+		}
+	}
+	if len(list) == 0 {
+		return nil
+	}
+	return &list[len(list)-1]
+}
+
+// lastScan is the app's newest completed scan, from the visibility store
+// (the tenant and app are search attributes, the verdict is the memo).
+func (s *Server) lastScan(ctx context.Context, tenantName, app string) (*AppScan, error) {
+	query := fmt.Sprintf("%s AND %s = '%s' AND %s = '%s' AND ExecutionStatus = 'Completed'", workflows.ScanWorkflowTypes,
+		workflows.SearchTenant.GetName(), tenantName, workflows.SearchApp.GetName(), app)
+	resp, err := s.deps.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{PageSize: 1, Query: query})
+	if err != nil {
+		return nil, fmt.Errorf("list scans of %s: %w", app, err)
+	}
+	dc := converter.GetDefaultDataConverter()
+	for _, e := range resp.GetExecutions() {
+		fields := e.GetMemo().GetFields()
+		var sTenant, sVerdict string
+		_ = dc.FromPayload(fields[workflows.MemoTenant], &sTenant)
+		_ = dc.FromPayload(fields[workflows.MemoVerdict], &sVerdict)
+		if sTenant != tenantName {
+			continue // the query asked for this tenant only; never show another's
+		}
+		at := e.GetCloseTime().AsTime()
+		if e.GetCloseTime() == nil {
+			at = e.GetStartTime().AsTime()
+		}
+		return &AppScan{ScanID: control.ScanID(e.GetExecution().GetWorkflowId()), Verdict: report.Verdict(sVerdict), At: at}, nil
+	}
+	return nil, nil
+}
