@@ -41,18 +41,9 @@ type ExceptionList struct {
 // exceptionRequest authorizes a call on the tenant's exceptions and decodes
 // its body into v (when v is not nil).
 func (s *Server) exceptionRequest(w http.ResponseWriter, r *http.Request, action string, v any) (Principal, bool) {
-	ctx := r.Context()
-	p := principalFrom(ctx)
-	if s.deps.Exceptions == nil {
-		writeProblem(w, r, http.StatusNotImplemented, "not-implemented", "this server keeps no exceptions")
-		return p, false
-	}
-	if ok, reason := s.authorize(ctx, p, action, p.Tenant); !ok {
-		writeProblem(w, r, http.StatusForbidden, "forbidden", reason)
-		return p, false
-	}
-	if v == nil {
-		return p, true
+	p, ok := s.tenantAction(w, r, action, s.deps.Exceptions != nil, "this server keeps no exceptions")
+	if !ok || v == nil {
+		return p, ok
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxJSONBody))
 	if err != nil {
@@ -61,6 +52,22 @@ func (s *Server) exceptionRequest(w http.ResponseWriter, r *http.Request, action
 	}
 	if err := decodeStrict(body, v); err != nil {
 		writeProblem(w, r, http.StatusBadRequest, "bad-request", err.Error())
+		return p, false
+	}
+	return p, true
+}
+
+// tenantAction authorizes action on the caller's own tenant's things, which
+// a server without them (served false) answers 501 with none.
+func (s *Server) tenantAction(w http.ResponseWriter, r *http.Request, action string, served bool, none string) (Principal, bool) {
+	ctx := r.Context()
+	p := principalFrom(ctx)
+	if !served {
+		writeProblem(w, r, http.StatusNotImplemented, "not-implemented", none)
+		return p, false
+	}
+	if ok, reason := s.authorize(ctx, p, action, p.Tenant); !ok {
+		writeProblem(w, r, http.StatusForbidden, "forbidden", reason)
 		return p, false
 	}
 	return p, true

@@ -25,6 +25,7 @@ import (
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage/archive"
 	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/vex"
 	"github.com/tollgate/tollgate/workflows"
 )
 
@@ -492,13 +493,13 @@ func (s *Server) getReport(w http.ResponseWriter, r *http.Request) {
 }
 
 var (
-	errNoSuchFormat = errors.New("format must be json, sarif, cyclonedx or spdx")
+	errNoSuchFormat = errors.New("format must be json, sarif, openvex, cyclonedx or spdx")
 	errNoSBOM       = errors.New("the scan ended in the fast stage: it has no SBOM")
 )
 
 func (s *Server) render(ctx context.Context, res workflows.ScanResult, format string) ([]byte, string, error) {
 	switch format {
-	case "json", "sarif":
+	case "json", "sarif", "openvex":
 		data, _, err := s.deps.Evidence.Get(ctx, res.Report.Key)
 		if err != nil || format == "json" {
 			return data, "application/json", err
@@ -506,6 +507,10 @@ func (s *Server) render(ctx context.Context, res workflows.ScanResult, format st
 		var rep report.Report
 		if err := json.Unmarshal(data, &rep); err != nil {
 			return nil, "", err
+		}
+		if format == "openvex" {
+			out, err := vex.Export(rep)
+			return out, "application/json", err
 		}
 		out, err := report.SARIF(rep, s.cfg.Version)
 		return out, "application/sarif+json", err

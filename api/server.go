@@ -155,6 +155,9 @@ type Deps struct {
 	// Exceptions keeps the tenants' accepted risks (/v1/exceptions);
 	// without it those answer 501.
 	Exceptions Exceptions
+	// VEX keeps the tenants' VEX documents (/v1/vex); without it those
+	// answer 501.
+	VEX VEXDocuments
 	// Pools reads the worker pools' queues for GET /v1/pools (role sre);
 	// without it that answers 501.
 	Pools interface {
@@ -252,6 +255,8 @@ var routes = []route{
 	{Route{Method: http.MethodPost, Pattern: "/v1/exceptions"}, (*Server).createException},
 	{Route{Method: http.MethodGet, Pattern: "/v1/exceptions"}, (*Server).listExceptions},
 	{Route{Method: http.MethodPost, Pattern: "/v1/exceptions/{id}/revoke"}, (*Server).revokeException},
+	{Route{Method: http.MethodPost, Pattern: "/v1/vex"}, (*Server).addVEX},
+	{Route{Method: http.MethodGet, Pattern: "/v1/vex"}, (*Server).listVEX},
 	{Route{Method: http.MethodGet, Pattern: "/v1/openapi.json", Public: true}, (*Server).openapi},
 	{Route{Method: http.MethodGet, Pattern: "/healthz", Public: true}, (*Server).healthz},
 	{Route{Method: http.MethodGet, Pattern: "/readyz", Public: true}, (*Server).ready},

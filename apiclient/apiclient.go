@@ -151,6 +151,12 @@ func (c *Client) Post(ctx context.Context, ref string, body, out any) error {
 	if err != nil {
 		return fmt.Errorf("POST %q: encode body: %w", ref, err)
 	}
+	return c.PostRaw(ctx, ref, "application/json", data, out)
+}
+
+// PostRaw posts data, of contentType, as it is (a VEX document in JSON or
+// XML), and decodes the answer into out.
+func (c *Client) PostRaw(ctx context.Context, ref, contentType string, data []byte, out any) error {
 	return c.do(ctx, func() (*http.Request, error) {
 		u, err := c.base.Parse(ref)
 		if err != nil {
@@ -160,7 +166,7 @@ func (c *Client) Post(ctx context.Context, ref string, body, out any) error {
 		if err != nil {
 			return nil, err
 		}
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 		return req, nil
 	}, out)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/vex"
 	"github.com/tollgate/tollgate/workers"
 	"github.com/tollgate/tollgate/workers/scanners"
 )
@@ -53,7 +54,7 @@ func NewAPI(cfg Config, c Clients, o Observability) (*api.Server, error) {
 	}
 	pools := tasks.Pools{JS: c.JetStream, Config: c.Stream}
 	deps := api.Deps{Temporal: c.Temporal, Inputs: c.Inputs, Evidence: c.Evidence, Logger: o.Logger, Ready: Readiness(c), Redactor: redactor,
-		Releases: NewReleaseStore(c.Evidence), Exceptions: NewExceptionStore(c.Evidence), Guards: &control.Guards{Temporal: c.Temporal},
+		Releases: NewReleaseStore(c.Evidence), Exceptions: NewExceptionStore(c.Evidence), VEX: NewVEXStore(c.Evidence), Guards: &control.Guards{Temporal: c.Temporal},
 		Pools: pools}
 	if cfg.Orchestrator.SigningKey != "" {
 		// The API verifies attestations with the key the orchestrator signs with.
@@ -110,6 +111,12 @@ func NewReleaseStore(ev storage.Evidence) *releases.Store {
 func NewExceptionStore(ev storage.Evidence) *exceptions.Store {
 	lister, _ := ev.(storage.Lister)
 	return &exceptions.Store{Evidence: ev, Lister: lister}
+}
+
+// NewVEXStore is the tenants' VEX documents over the evidence store.
+func NewVEXStore(ev storage.Evidence) *vex.Store {
+	lister, _ := ev.(storage.Lister)
+	return &vex.Store{Evidence: ev, Lister: lister}
 }
 
 // ObservePools reports each pool's queue on every scrape: tasks pending, in

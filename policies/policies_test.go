@@ -199,8 +199,8 @@ func TestAuthzActionsNameEveryActionThePolicyDecides(t *testing.T) {
 			t.Errorf("authz.rego names action %q, which its actions set lacks (%v)", m[1], got)
 		}
 	}
-	if len(got) != 14 || !slices.IsSorted(got) {
-		t.Errorf("actions %v: want the 14 actions, sorted", got)
+	if len(got) != 16 || !slices.IsSorted(got) {
+		t.Errorf("actions %v: want the 16 actions, sorted", got)
 	}
 }
 

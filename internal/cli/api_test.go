@@ -81,6 +81,26 @@ func (e *apiEnv) server(t *testing.T, cfg api.Config) *httptest.Server {
 	return hs
 }
 
+// serveAPI serves the API with deps (the workers' gitleaks rules as its
+// redactor when deps has none) until the test ends.
+func serveAPI(t *testing.T, cfg api.Config, deps api.Deps) *httptest.Server {
+	t.Helper()
+	if deps.Redactor == nil {
+		redactor, err := scanners.NewSecrets()
+		if err != nil {
+			t.Fatal(err)
+		}
+		deps.Redactor = redactor
+	}
+	srv, err := api.New(cfg, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(hs.Close)
+	return hs
+}
+
 func findingsSets(r report.Report) []string {
 	var out []string
 	// A secret by its place: its fingerprint is keyed per fleet and per

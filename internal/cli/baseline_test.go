@@ -20,7 +20,6 @@ import (
 	"github.com/tollgate/tollgate/fleet"
 	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/report"
-	"github.com/tollgate/tollgate/workers/scanners"
 )
 
 // The advisories of the baseline test, both HIGH in testdata/osv: release
@@ -106,10 +105,6 @@ func TestBaselineEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(st.Close)
-	redactor, err := scanners.NewSecrets()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var tokens []api.Token
 	for _, tenant := range []string{"plain", "strict"} {
 		for _, role := range []string{api.RoleCI, api.RoleHealth, api.RoleOncall} {
@@ -117,14 +112,9 @@ func TestBaselineEndToEnd(t *testing.T) {
 			tokens = append(tokens, api.Token{Name: name, SHA256: api.HashToken(name), Tenant: tenant, Roles: []string{role}})
 		}
 	}
-	srv, err := api.New(api.Config{RatePerSecond: 1000, Burst: 1000, Tokens: tokens},
-		api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Redactor: redactor,
+	hs := serveAPI(t, api.Config{RatePerSecond: 1000, Burst: 1000, Tokens: tokens},
+		api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(),
 			Releases: fleet.NewReleaseStore(st.Evidence()), Guards: &control.Guards{Temporal: st.Client()}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(hs.Close)
 
 	v1 := lockedApp(t, map[string]string{"body-parser": "1.20.1"})
 	v2 := lockedApp(t, map[string]string{"body-parser": "1.20.1", "path-to-regexp": "0.1.7"})

@@ -22,6 +22,7 @@ import (
 	"github.com/tollgate/tollgate/fleet"
 	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/vex"
 	"github.com/tollgate/tollgate/workers/scanners"
 	"github.com/tollgate/tollgate/workflows"
 )
@@ -74,7 +75,7 @@ func newCrossEnv(t *testing.T) *crossEnv {
 	srv, err := api.New(api.Config{RatePerSecond: 1000, Burst: 1000, IPRatePerSecond: 1000, IPBurst: 1000, Tokens: tokens},
 		api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), Redactor: redactor,
 			Releases: fleet.NewReleaseStore(st.Evidence()), Exceptions: fleet.NewExceptionStore(st.Evidence()),
-			Guards: &control.Guards{Temporal: st.Client()}, Pools: tasks.Pools{JS: st.JetStream()}})
+			VEX: fleet.NewVEXStore(st.Evidence()), Guards: &control.Guards{Temporal: st.Client()}, Pools: tasks.Pools{JS: st.JetStream()}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,6 +131,19 @@ type alphaObjects struct {
 	idemKey   string
 	release   releases.Release
 	exception exceptions.Exception
+	vex       vex.Record
+	// vexDoc is the document alpha added, which bravo sends too.
+	vexDoc json.RawMessage
+}
+
+// openVEX is trivy's own OpenVEX document (vex/testdata), a real one.
+func openVEX(t *testing.T) json.RawMessage {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "vex", "testdata", "openvex", "trivy.openvex.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }
 
 func (e *crossEnv) makeAlphaObjects(t *testing.T) alphaObjects {
@@ -147,6 +161,11 @@ func (e *crossEnv) makeAlphaObjects(t *testing.T) alphaObjects {
 		Reason: "alpha's accepted risk", ExpiresAt: time.Now().Add(24 * time.Hour).UTC()})
 	if code != http.StatusCreated || json.Unmarshal(body, &a.exception) != nil {
 		t.Fatalf("alpha's exception: %d %s", code, body)
+	}
+	a.vexDoc = openVEX(t)
+	code, body = e.call(t, http.MethodPost, "/v1/vex", "alpha-security", a.vexDoc)
+	if code != http.StatusCreated || json.Unmarshal(body, &a.vex) != nil {
+		t.Fatalf("alpha's VEX document: %d %s", code, body)
 	}
 	// The guard of alpha's app watches the release.
 	code, body = e.call(t, http.MethodGet, "/v1/apps/"+appA+"/guard", "alpha-oncall", nil)
@@ -216,6 +235,8 @@ func crossTenantRows(a alphaObjects) []matrixRow {
 		{route: "GET /v1/pools", name: "read the pools", method: http.MethodGet, path: "/v1/pools", own: true},
 		{route: "POST /v1/rematch", name: "re-match", method: http.MethodPost, path: "/v1/rematch", own: true},
 		{route: "GET /v1/exceptions", name: "list exceptions", method: http.MethodGet, path: "/v1/exceptions", own: true},
+		{route: "GET /v1/vex", name: "list VEX documents", method: http.MethodGet, path: "/v1/vex", own: true},
+		{route: "POST /v1/vex", name: "add a VEX document", method: http.MethodPost, path: "/v1/vex", own: true, body: a.vexDoc},
 		{route: "GET /v1/exceptions", name: "list exceptions of alpha's app", method: http.MethodGet, path: "/v1/exceptions?app=" + appA, own: true},
 		{route: "POST /v1/exceptions", name: "accept a risk for alpha's app", method: http.MethodPost, path: "/v1/exceptions", own: true,
 			body: api.ExceptionRequest{Scope: exceptions.ScopeApp, App: appA, Finding: exceptions.Finding{Rule: "licenses.denied"},
@@ -247,7 +268,7 @@ func TestCrossTenantMatrix(t *testing.T) {
 
 	// What alpha has that bravo must never be shown (unless bravo's own
 	// request named it).
-	secrets := []string{a.scan.ScanID, a.release.ID, a.exception.ID, a.idemKey, appA, tenantA, "alpha's accepted risk", a.release.Artifact}
+	secrets := []string{a.scan.ScanID, a.release.ID, a.exception.ID, a.vex.ID, a.idemKey, appA, tenantA, "alpha's accepted risk", a.release.Artifact}
 	bravoTokens := []string{"bravo-all"}
 	for _, role := range api.Roles {
 		bravoTokens = append(bravoTokens, "bravo-"+role)

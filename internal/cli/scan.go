@@ -23,13 +23,14 @@ import (
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/storage/archive"
 	"github.com/tollgate/tollgate/tasks"
+	"github.com/tollgate/tollgate/vex"
 	"github.com/tollgate/tollgate/vulndb"
 	"github.com/tollgate/tollgate/workflows"
 )
 
 // formats are the report formats of scan and submit: the report package's
 // renderings and the two SBOMs from evidence.
-var formats = append(slices.Clone(report.Formats), "cyclonedx", "spdx")
+var formats = append(slices.Clone(report.Formats), "cyclonedx", "spdx", "openvex")
 
 type scanOptions struct {
 	db          string
@@ -307,9 +308,23 @@ func writeReport(ctx context.Context, g *globals, o *scanOptions, st *embedded.S
 			_, err = w.Write(data)
 			return err
 		default:
-			return report.Render(w, r, format, Version)
+			return render(w, r, format)
 		}
 	})
+}
+
+// render writes r in a format rendered from the report alone: the report
+// package's, or the scan's final vulnerability status as OpenVEX.
+func render(w io.Writer, r report.Report, format string) error {
+	if format != "openvex" {
+		return report.Render(w, r, format, Version)
+	}
+	doc, err := vex.Export(r)
+	if err != nil {
+		return fmt.Errorf("export scan %s as OpenVEX: %w", r.ScanID, err)
+	}
+	_, err = w.Write(doc)
+	return err
 }
 
 func findEvidence(r report.Report, name string) (report.Evidence, bool) {

@@ -210,7 +210,7 @@ func awaitReport(ctx context.Context, g *globals, c *apiClient, st api.ScanStatu
 			_, err = w.Write(raw)
 			return err
 		default:
-			return report.Render(w, r, format, Version)
+			return render(w, r, format)
 		}
 	})
 	if err != nil {

@@ -3,7 +3,8 @@
 #    "action": "scan.create" | "scan.read" | "scan.list" | "release.create" |
 #              "app.read" | "health.push" | "rollback.create" | "guard.freeze" |
 #              "pools.read" | "exception.create" | "exception.read" |
-#              "exception.revoke" | "review.decide" | "rematch.run",
+#              "exception.revoke" | "review.decide" | "rematch.run" |
+#              "vex.create" | "vex.read",
 #    "resource": {"tenant": "..."}}
 # A decision is {"allow": bool, "reason": "..."}.
 # Role health (pushing health samples) grants health.push and nothing else.
@@ -18,7 +19,7 @@ default allow := false
 actions := {
 	"scan.create", "scan.read", "scan.list", "release.create", "app.read", "health.push",
 	"rollback.create", "guard.freeze", "pools.read", "exception.create", "exception.read",
-	"exception.revoke", "review.decide", "rematch.run",
+	"exception.revoke", "review.decide", "rematch.run", "vex.create", "vex.read",
 }
 
 # Admins may do anything, in their own tenant only: no role that spans
@@ -88,9 +89,17 @@ allow if {
 	input.resource.tenant == input.principal.tenant
 }
 
-# Anyone with a role reads its own tenant's exceptions.
+# Security adds VEX statements (vendors' not_affected and fixed) for its
+# own tenant: like an exception, a statement silences findings.
 allow if {
-	input.action == "exception.read"
+	input.action == "vex.create"
+	"security" in input.principal.roles
+	input.resource.tenant == input.principal.tenant
+}
+
+# Anyone with a role reads its own tenant's exceptions and VEX documents.
+allow if {
+	input.action in {"exception.read", "vex.read"}
 	count(input.principal.roles) > 0
 	input.resource.tenant == input.principal.tenant
 }

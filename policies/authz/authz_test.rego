@@ -106,6 +106,15 @@ test_any_role_reads_exceptions if {
 	not authz.allow with input as {"principal": ci, "action": "exception.read", "resource": {"tenant": "b"}}
 }
 
+test_only_security_adds_vex_and_any_role_reads_it if {
+	authz.allow with input as {"principal": security, "action": "vex.create", "resource": {"tenant": "a"}}
+	not authz.allow with input as {"principal": security, "action": "vex.create", "resource": {"tenant": "b"}}
+	not authz.allow with input as {"principal": ci, "action": "vex.create", "resource": {"tenant": "a"}}
+	not authz.allow with input as {"principal": reviewer, "action": "vex.create", "resource": {"tenant": "a"}}
+	authz.allow with input as {"principal": ci, "action": "vex.read", "resource": {"tenant": "a"}}
+	not authz.allow with input as {"principal": ci, "action": "vex.read", "resource": {"tenant": "b"}}
+}
+
 test_reviewer_decides_reviews if {
 	authz.allow with input as {"principal": reviewer, "action": "review.decide", "resource": {"tenant": "a"}}
 	not authz.allow with input as {"principal": reviewer, "action": "review.decide", "resource": {"tenant": "b"}}
