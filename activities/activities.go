@@ -37,10 +37,11 @@ type PolicyEngine interface {
 
 var _ PolicyEngine = (*policies.Engine)(nil)
 
-// Signer signs a scan's in-toto statement and returns the DSSE envelope
-// (JSON) to store; *attest.Signer is one.
+// Signer signs a scan's in-toto statement and its VSA and returns the DSSE
+// envelope (JSON) to store; *attest.Signer is one.
 type Signer interface {
 	Sign(ctx context.Context, st attest.Statement) ([]byte, error)
+	SignVSA(ctx context.Context, v attest.VSA) ([]byte, error)
 }
 
 var _ Signer = (*attest.Signer)(nil)

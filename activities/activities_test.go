@@ -264,3 +264,64 @@ func TestFinalizeWithoutSignerSaysSoOnce(t *testing.T) {
 		t.Fatalf("unsigned logged %d times:\n%s", n, logs.String())
 	}
 }
+
+// TestFinalizeSignsAVSA: a scan of a submitted archive also stores its
+// verdict as a signed SLSA VSA over the archive's digest, whose input
+// attestation is the scan's statement; a retried Finalize keeps it.
+func TestFinalizeSignsAVSA(t *testing.T) {
+	ctx := context.Background()
+	store, err := storage.OpenLocal(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := attest.NewSigner(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &Activities{Evidence: store, Signer: signer, Version: "test"}
+	req := signedRequest(t, store)
+	req.Scan.Input.Archive = &storage.Object{Key: "inputs/x.tar.gz", SHA256: strings.Repeat("ef", 32)}
+	byName := func(res workflows.ScanResult) map[string]report.Evidence {
+		m := map[string]report.Evidence{}
+		for _, e := range res.Evidence {
+			m[e.Name] = e
+		}
+		return m
+	}
+	res, err := a.Finalize(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := byName(res)
+	vsaObj, ok := got[attest.VSAName]
+	if !ok {
+		t.Fatalf("no VSA in %+v", res.Evidence)
+	}
+	env, _, err := store.Get(ctx, vsaObj.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := attest.NewVerifier(signer.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, sum, err := attest.VerifyVSA(ctx, env, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.GetSubject()[0].GetDigest()["sha256"] != strings.Repeat("ef", 32) || sum.GetVerificationResult() != attest.VSAPassed ||
+		sum.GetInputAttestations()[0].GetDigest()["sha256"] != got[AttestationName].SHA256 {
+		t.Fatalf("VSA %v %v", st, sum)
+	}
+	again, err := a.Finalize(ctx, req)
+	if err != nil {
+		t.Fatalf("retried finalize: %v", err)
+	}
+	if byName(again)[attest.VSAName] != vsaObj {
+		t.Fatalf("retry stored another VSA: %+v, first %+v", byName(again)[attest.VSAName], vsaObj)
+	}
+}

@@ -84,6 +84,20 @@ func (a *Activities) Finalize(ctx context.Context, req workflows.FinalizeRequest
 	}
 	if signed {
 		evidence = append(evidence, attObj)
+		// The verdict again as SLSA's Verification Summary Attestation,
+		// for admission controllers and deployers that speak VSA; its
+		// input attestation is the statement above.
+		var archive string
+		if req.Scan.Input.Archive != nil {
+			archive = req.Scan.Input.Archive.SHA256
+		}
+		vsaObj, ok, err := a.storeVSA(ctx, attest.NewVSA(r, archive, a.Version, attObj))
+		if err != nil {
+			return workflows.ScanResult{}, err
+		}
+		if ok {
+			evidence = append(evidence, vsaObj)
+		}
 	}
 	a.instruments().finished(ctx, r)
 	a.logger().InfoContext(ctx, "scan finalized", "scan_id", r.ScanID, "app", r.App, "verdict", r.Verdict, "stage", r.Stage, "signed", signed)
@@ -109,8 +123,29 @@ func (a *Activities) storeAttestation(ctx context.Context, r report.Report, obje
 	if err != nil {
 		return report.Evidence{}, false, fmt.Errorf("sign attestation of scan %s: %w", r.ScanID, err)
 	}
-	key := fmt.Sprintf("scans/%s/%s", r.ScanID, AttestationName)
-	beat(ctx, AttestationName)
+	obj, err := a.putEnvelope(ctx, r.ScanID, AttestationName, env)
+	return obj, err == nil, err
+}
+
+// storeVSA signs the scan's VSA and stores it. It reports false, and
+// stores nothing, when the scan has no subject to name (a directory scan
+// without a full commit id).
+func (a *Activities) storeVSA(ctx context.Context, v attest.VSA) (report.Evidence, bool, error) {
+	env, err := a.Signer.SignVSA(ctx, v)
+	if errors.Is(err, attest.ErrNoVSASubject) {
+		a.logger().InfoContext(ctx, "no VSA: nothing to name as its subject", "scan_id", v.ScanID)
+		return report.Evidence{}, false, nil
+	} else if err != nil {
+		return report.Evidence{}, false, err
+	}
+	obj, err := a.putEnvelope(ctx, v.ScanID, attest.VSAName, env)
+	return obj, err == nil, err
+}
+
+// putEnvelope stores a signed envelope as the scan's evidence called name.
+func (a *Activities) putEnvelope(ctx context.Context, scanID, name string, env []byte) (report.Evidence, error) {
+	key := fmt.Sprintf("scans/%s/%s", scanID, name)
+	beat(ctx, name)
 	obj, err := a.Evidence.Put(ctx, key, attest.EnvelopeMediaType, env)
 	if errors.Is(err, storage.ErrImmutable) {
 		// A retried Finalize signs the same statement again, but an ECDSA
@@ -122,9 +157,9 @@ func (a *Activities) storeAttestation(ctx context.Context, r report.Report, obje
 		}
 	}
 	if err != nil {
-		return report.Evidence{}, false, fmt.Errorf("store %s of scan %s: %w", AttestationName, r.ScanID, err)
+		return report.Evidence{}, fmt.Errorf("store %s of scan %s: %w", name, scanID, err)
 	}
-	return EvidenceOf(AttestationName, obj), true, nil
+	return EvidenceOf(name, obj), nil
 }
 
 func (a *Activities) put(ctx context.Context, scanID, name, contentType string, data []byte) (report.Evidence, error) {
