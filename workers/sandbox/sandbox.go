@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -116,6 +117,9 @@ type Pool struct {
 	free   chan *slot
 	all    []*slot
 	base   string
+	// closed is set first thing in Close: a restart still queued behind a
+	// slot's lock must not start a child in a work dir being removed.
+	closed atomic.Bool
 }
 
 var _ workers.Sandbox = (*Pool)(nil)
@@ -214,6 +218,7 @@ func (p *Pool) Acquire(ctx context.Context) (workers.Slot, error) {
 
 // Close kills every child and removes the pool's directories.
 func (p *Pool) Close() {
+	p.closed.Store(true)
 	for _, s := range p.all {
 		s.mu.Lock()
 		s.stop()
@@ -348,7 +353,7 @@ func scannerSpans(ctx context.Context, began time.Time, timings map[string]float
 func (s *slot) restart(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.proc != nil {
+	if s.proc != nil || s.pool.closed.Load() {
 		return
 	}
 	if err := s.start(ctx); err != nil {
@@ -375,6 +380,9 @@ func (s *slot) stop() {
 // start starts the child and waits until it has loaded its scanners and
 // restricted itself. Called with mu held, or before the slot is shared.
 func (s *slot) start(ctx context.Context) error {
+	if s.pool.closed.Load() {
+		return errors.New("sandbox: pool is closed")
+	}
 	cfg := s.pool.cfg
 	// A fresh scratch dir: nothing a previous child left is kept.
 	_ = os.RemoveAll(s.scratch)
