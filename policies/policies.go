@@ -47,11 +47,17 @@ type Bundle struct {
 
 // Default returns the embedded bundle.
 func Default() (Bundle, error) {
+	return loadFS(EmbeddedFS(), "embedded")
+}
+
+// EmbeddedFS is the embedded bundle's files (*.rego, data.json), at its root:
+// what `tollgate version` digests.
+func EmbeddedFS() fs.FS {
 	sub, err := fs.Sub(embedded, "bundle")
 	if err != nil {
-		return Bundle{}, err
+		panic(err) // "bundle" is a valid path: fs.Sub cannot fail
 	}
-	return loadFS(sub, "embedded")
+	return sub
 }
 
 // LoadDir loads a bundle from a directory (every *.rego and data.json in it).

@@ -26,6 +26,10 @@ import (
 //go:embed rules presets
 var embedded embed.FS
 
+// EmbeddedFS is the embedded rules (rules/<family>/<id>.yaml) and the
+// presets they name (presets/<name>.yaml): what `tollgate version` digests.
+func EmbeddedFS() fs.FS { return embedded }
+
 // Defaults of Options.
 const (
 	DefaultMaxFileBytes = 512 << 10

@@ -14,6 +14,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// SchemaVersion is the trivy-db schema this build reads, imports and
+// downloads (trivy-db's db.SchemaVersion).
+const SchemaVersion = db.SchemaVersion
+
 // ErrNoDB is wrapped by ReadInfo's error when dbDir has no trivy.db or no metadata.json.
 var ErrNoDB = errors.New("no vulnerability db")
 
