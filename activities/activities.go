@@ -66,6 +66,9 @@ type Activities struct {
 	Logger *slog.Logger
 	// Version is tollgate's version, written into SARIF.
 	Version string
+	// PolicyDigest is the sha256 (hex) of the policy bundle Policies runs
+	// (policies.Bundle.Digest), named in each scan's VSA; none when empty.
+	PolicyDigest string
 	// Meter receives the scan metrics (none when nil).
 	Meter metric.Meter
 	// Exceptions holds the tenants' accepted risks (none when nil).

@@ -282,7 +282,7 @@ func TestFinalizeSignsAVSA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &Activities{Evidence: store, Signer: signer, Version: "test"}
+	a := &Activities{Evidence: store, Signer: signer, Version: "test", PolicyDigest: strings.Repeat("0d", 32)}
 	req := signedRequest(t, store)
 	req.Scan.Input.Archive = &storage.Object{Key: "inputs/x.tar.gz", SHA256: strings.Repeat("ef", 32)}
 	byName := func(res workflows.ScanResult) map[string]report.Evidence {
@@ -314,7 +314,7 @@ func TestFinalizeSignsAVSA(t *testing.T) {
 		t.Fatal(err)
 	}
 	if st.GetSubject()[0].GetDigest()["sha256"] != strings.Repeat("ef", 32) || sum.GetVerificationResult() != attest.VSAPassed ||
-		sum.GetInputAttestations()[0].GetDigest()["sha256"] != got[AttestationName].SHA256 {
+		sum.GetInputAttestations()[0].GetDigest()["sha256"] != got[AttestationName].SHA256 || sum.GetPolicy().GetDigest()["sha256"] != a.PolicyDigest {
 		t.Fatalf("VSA %v %v", st, sum)
 	}
 	again, err := a.Finalize(ctx, req)

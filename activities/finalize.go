@@ -91,7 +91,9 @@ func (a *Activities) Finalize(ctx context.Context, req workflows.FinalizeRequest
 		if req.Scan.Input.Archive != nil {
 			archive = req.Scan.Input.Archive.SHA256
 		}
-		vsaObj, ok, err := a.storeVSA(ctx, attest.NewVSA(r, archive, a.Version, attObj))
+		v := attest.NewVSA(r, archive, a.Version, attObj)
+		v.PolicyDigest = a.PolicyDigest
+		vsaObj, ok, err := a.storeVSA(ctx, v)
 		if err != nil {
 			return workflows.ScanResult{}, err
 		}

@@ -60,6 +60,9 @@ type VSA struct {
 	Version string
 	// Attestation is the scan's stored signed statement.
 	Attestation report.Evidence
+	// PolicyDigest is the sha256 (hex) of the policy bundle that decided
+	// the verdict (policies.Bundle.Digest); the VSA's policy.digest.
+	PolicyDigest string
 }
 
 // NewVSA describes the scan r decided, over the source it read, with its
@@ -85,6 +88,15 @@ func (v VSA) levels() []string {
 	return []string{"TOLLGATE_VERDICT_" + strings.ToUpper(string(v.Verdict))}
 }
 
+// policy names the bundle that decided, with its digest when known.
+func (v VSA) policy() *vsa1.VerificationSummary_Policy {
+	p := &vsa1.VerificationSummary_Policy{Uri: PolicyURI}
+	if v.PolicyDigest != "" {
+		p.Digest = map[string]string{string(ita1.AlgorithmSHA256): v.PolicyDigest}
+	}
+	return p
+}
+
 func (v VSA) statement() (*ita1.Statement, error) {
 	sub := &ita1.ResourceDescriptor{Name: "app:" + v.App, Digest: map[string]string{}}
 	if v.ArchiveSHA256 != "" {
@@ -101,7 +113,7 @@ func (v VSA) statement() (*ita1.Statement, error) {
 		Verifier:     &vsa1.VerificationSummary_Verifier{Id: VerifierID},
 		TimeVerified: timestamppb.New(v.DecidedAt.UTC()),
 		ResourceUri:  "tollgate:scan/" + v.ScanID,
-		Policy:       &vsa1.VerificationSummary_Policy{Uri: PolicyURI},
+		Policy:       v.policy(),
 		InputAttestations: []*vsa1.VerificationSummary_InputAttestation{{
 			Uri: v.Attestation.Key, Digest: map[string]string{string(ita1.AlgorithmSHA256): v.Attestation.SHA256},
 		}},

@@ -15,13 +15,15 @@ import (
 func testVSA(verdict report.Verdict) VSA {
 	return VSA{ScanID: "0b1c2d3e-0000-4000-8000-000000000001", App: "shop", ArchiveSHA256: strings.Repeat("ab", 32),
 		Commit: strings.Repeat("c", 40), Verdict: verdict, DecidedAt: time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC), Version: "1.2.3",
-		Attestation: report.Evidence{Name: AttestationName, Key: "scans/x/" + AttestationName, SHA256: strings.Repeat("01", 32)}}
+		PolicyDigest: strings.Repeat("0d", 32),
+		Attestation:  report.Evidence{Name: AttestationName, Key: "scans/x/" + AttestationName, SHA256: strings.Repeat("01", 32)}}
 }
 
 // TestVSAFollowsTheSpec: the signed VSA verifies, is an in-toto v1
 // statement (the in-toto schema's own Validate), and carries every field
 // SLSA's VSA v1 requires: verifier.id, timeVerified, resourceUri, policy,
-// verificationResult PASSED or FAILED, verifiedLevels; the subject is the
+// verificationResult PASSED or FAILED (the policy named by its bundle's
+// digest), verifiedLevels; the subject is the
 // source by its archive digest and commit, and the scan's statement is its
 // input attestation.
 func TestVSAFollowsTheSpec(t *testing.T) {
@@ -44,7 +46,7 @@ func TestVSAFollowsTheSpec(t *testing.T) {
 			t.Errorf("subject %v", sub)
 		}
 		if sum.GetVerifier().GetId() != VerifierID || !sum.GetTimeVerified().AsTime().Equal(testVSA(verdict).DecidedAt) ||
-			sum.GetResourceUri() == "" || sum.GetPolicy().GetUri() != PolicyURI || sum.GetVerificationResult() != result ||
+			sum.GetResourceUri() == "" || sum.GetPolicy().GetUri() != PolicyURI || sum.GetPolicy().GetDigest()["sha256"] != strings.Repeat("0d", 32) || sum.GetVerificationResult() != result ||
 			sum.GetVerifiedLevels() == nil || sum.GetSlsaVersion() != "1.0" {
 			t.Errorf("%s: summary %v", verdict, sum)
 		}

@@ -107,6 +107,10 @@ func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 	if err != nil {
 		return nil, err
 	}
+	policyDigest, err := bundle.Digest()
+	if err != nil {
+		return nil, err
+	}
 	w := worker.New(deps.Temporal, workflows.TaskQueue, worker.Options{
 		MaxConcurrentActivityExecutionSize: cmp.Or(cfg.MaxConcurrentActivities, 200),
 	})
@@ -120,7 +124,7 @@ func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 	w.RegisterWorkflow(workflows.RematchAppWorkflow)
 	queued := &activities.QueuedTasks{Heartbeater: deps.Temporal, Logger: logger}
 	acts := &activities.Activities{Publisher: deps.Publisher, Stream: cfg.Stream, Policies: engine, Evidence: deps.Evidence, Logger: logger, Version: cfg.Version, Meter: deps.Meter,
-		Queued: queued}
+		Queued: queued, PolicyDigest: policyDigest}
 	lister, ok := deps.Evidence.(storage.Lister)
 	if !ok {
 		return nil, errors.New("orchestrator: the evidence store cannot list releases")

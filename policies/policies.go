@@ -8,6 +8,8 @@ package policies
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -144,6 +146,27 @@ func deepCopy(m map[string]any) map[string]any {
 		out = map[string]any{}
 	}
 	return out
+}
+
+// Digest is the sha256 (hex) of what an engine compiled from the bundle:
+// its modules but the tests, by name, and its data with every config
+// override applied, as JSON (whose object keys encoding/json sorts). Two
+// bundles that decide alike by construction have the same digest; it names
+// the policy in a scan's VSA. (`tollgate version`'s bundle digest is of the
+// embedded files, tests included, before any flag changes the data.)
+func (b Bundle) Digest() (string, error) {
+	modules := map[string]string{}
+	for n, src := range b.Modules {
+		if !strings.HasSuffix(n, "_test.rego") {
+			modules[n] = src
+		}
+	}
+	raw, err := json.Marshal(map[string]any{"modules": modules, "data": b.Data})
+	if err != nil {
+		return "", fmt.Errorf("digest policy bundle %q: %w", b.Source, err)
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:]), nil
 }
 
 // Engine evaluates prepared stage queries. It is safe for concurrent use.

@@ -117,6 +117,38 @@ func TestWithConfigOverridesDenyList(t *testing.T) {
 	}
 }
 
+// TestBundleDigestNamesWhatDecides: the digest a VSA names changes with a
+// module or the data (a config override too), not with a Rego test file,
+// and is the same for the same bundle loaded twice.
+func TestBundleDigestNamesWhatDecides(t *testing.T) {
+	t.Parallel()
+	digest := func(b Bundle) string {
+		t.Helper()
+		d, err := b.Digest()
+		if err != nil || len(d) != 64 {
+			t.Fatalf("digest %q: %v", d, err)
+		}
+		return d
+	}
+	a, _ := Default()
+	b, _ := Default()
+	base := digest(a)
+	if digest(b) != base {
+		t.Fatal("the same bundle has two digests")
+	}
+	if digest(a.WithConfig("license_deny", []string{"MIT"})) == base {
+		t.Error("a config override did not change the digest")
+	}
+	b.Modules["extra_test.rego"] = "package tollgate.extra_test"
+	if digest(b) != base {
+		t.Error("a test module changed the digest")
+	}
+	b.Modules["extra.rego"] = "package tollgate.extra"
+	if digest(b) == base {
+		t.Error("a module did not change the digest")
+	}
+}
+
 func TestLoadDirErrors(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
