@@ -1,19 +1,15 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -23,7 +19,6 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/tollgate/tollgate/policies"
-	"github.com/tollgate/tollgate/storage/archive"
 	"github.com/tollgate/tollgate/tasks"
 )
 
@@ -183,20 +178,7 @@ func TestArchiveChecksAreBounded(t *testing.T) {
 // upload is a scan submission: metadata and a small archive.
 func upload(t *testing.T) (io.Reader, string) {
 	t.Helper()
-	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "index.html"), []byte("<p>hi</p>"), 0o644)
-	var tgz bytes.Buffer
-	if err := archive.Pack(context.Background(), dir, &tgz); err != nil {
-		t.Fatal(err)
-	}
-	var body bytes.Buffer
-	mw := multipart.NewWriter(&body)
-	w, _ := mw.CreateFormField("metadata")
-	io.WriteString(w, `{"app":"site"}`)
-	w, _ = mw.CreateFormFile("archive", "src.tgz")
-	w.Write(tgz.Bytes())
-	mw.Close()
-	return &body, mw.FormDataContentType()
+	return uploadWithVEX(t)
 }
 
 // TestClientKey: X-Forwarded-For is believed only from a trusted proxy, and

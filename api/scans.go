@@ -148,6 +148,7 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 	}
 	var meta *Metadata
 	var upload *os.File
+	var vexDocs [][]byte
 	defer func() {
 		if upload != nil {
 			upload.Close()
@@ -186,8 +187,23 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 				s.bodyError(w, r, err)
 				return
 			}
+		case "vex":
+			if len(vexDocs) == maxScanVEX {
+				writeProblem(w, r, http.StatusBadRequest, "bad-request", fmt.Sprintf("more than %d vex parts", maxScanVEX))
+				return
+			}
+			doc, err := io.ReadAll(io.LimitReader(part, maxVEXBody+1))
+			if err != nil {
+				s.bodyError(w, r, err)
+				return
+			}
+			if len(doc) > maxVEXBody {
+				writeProblem(w, r, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("a vex part is over %d bytes", maxVEXBody))
+				return
+			}
+			vexDocs = append(vexDocs, doc)
 		default:
-			writeProblem(w, r, http.StatusBadRequest, "bad-request", fmt.Sprintf("unknown part %q (want metadata and archive)", part.FormName()))
+			writeProblem(w, r, http.StatusBadRequest, "bad-request", fmt.Sprintf("unknown part %q (want metadata, archive and vex)", part.FormName()))
 			return
 		}
 	}
@@ -201,6 +217,10 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := meta.Validate(); err != nil {
 		writeProblem(w, r, http.StatusBadRequest, "bad-metadata", err.Error())
+		return
+	}
+	vexDigests, ok := s.checkScanVEX(w, r, p, vexDocs)
+	if !ok {
 		return
 	}
 	release, ok := s.edge.acquireCheck(ctx)
@@ -237,9 +257,9 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 	}
 
 	now := time.Now().UTC()
-	content := contentDigest(p.Tenant, obj.SHA256, *meta)
+	content := contentDigest(p.Tenant, obj.SHA256, *meta, vexDigests)
 	idemKey := r.Header.Get("Idempotency-Key")
-	id := scanID(p.Tenant, idemKey, obj.SHA256, *meta, now, s.cfg.DedupeWindow)
+	id := scanID(p.Tenant, idemKey, content, now, s.cfg.DedupeWindow)
 	// A scan of this id already started: the same content is the same scan;
 	// other content under the same name is a conflict, never its verdict.
 	// (Looked up before the provenance is stored: that is written once.)
@@ -266,6 +286,15 @@ func (s *Server) createScan(w http.ResponseWriter, r *http.Request) {
 	req := workflows.ScanRequest{ScanID: id, Baseline: base, App: meta.App, Commit: meta.Commit, Labels: meta.Labels, Full: s.cfg.Full,
 		Input: tasks.Input{Archive: &obj}, SubmittedAt: now.Truncate(time.Second), Tenant: p.Tenant,
 		Priority: meta.Priority, Submitter: p.Name, SubmitterPerson: p.Person, Author: meta.Author}
+	// The scan's own VEX documents are stored before it starts, so that its
+	// policy reads them. A retried or raced submission stores the same
+	// records again: a scan's record ids come from its content.
+	for _, doc := range vexDocs {
+		if _, err := s.deps.VEX.Add(ctx, p.Tenant, id, p.Name, doc); err != nil {
+			s.internal(w, r, "store the scan's VEX document", err)
+			return
+		}
+	}
 	if meta.Provenance != nil {
 		ev, err := s.storeProvenance(ctx, id, *meta.Provenance)
 		if errors.Is(err, errProvenanceRefused) {
@@ -306,7 +335,7 @@ func (s *Server) accepted(w http.ResponseWriter, r *http.Request, p Principal, i
 // archive, the app, the commit, the labels (their order aside; labels such as
 // do-not-ship and ai-generated change the verdict) and the priority. Two
 // submissions that share a scan id must share this digest.
-func contentDigest(tenant, archiveSHA256 string, m Metadata) string {
+func contentDigest(tenant, archiveSHA256 string, m Metadata, vexDigests []string) string {
 	labels := slices.Clone(m.Labels)
 	slices.Sort(labels)
 	labels = slices.Compact(labels)
@@ -315,6 +344,10 @@ func contentDigest(tenant, archiveSHA256 string, m Metadata) string {
 		// A named baseline changes the verdict; without one the digest
 		// stays what it was before baselines.
 		parts = append(parts, "baseline", m.Baseline)
+	}
+	if len(vexDigests) > 0 {
+		// So do the scan's own VEX documents (their order aside).
+		parts = append(parts, "vex", slices.Sorted(slices.Values(vexDigests)))
 	}
 	b, _ := json.Marshal(parts)
 	sum := sha256.Sum256(b)
@@ -336,12 +369,12 @@ func (s *Server) contentConflict(w http.ResponseWriter, r *http.Request, idemKey
 // within the dedupe window, names the same scan, and Temporal's workflow id
 // makes it start only once; createScan refuses a name already taken by
 // other content.
-func scanID(tenant, idemKey, digest string, m Metadata, now time.Time, window time.Duration) string {
+func scanID(tenant, idemKey, content string, now time.Time, window time.Duration) string {
 	name := "tollgate-scan\x00" + tenant + "\x00"
 	if idemKey != "" {
 		name += "idem\x00" + idemKey
 	} else {
-		name += fmt.Sprintf("content\x00%s\x00%d", contentDigest(tenant, digest, m), now.UnixNano()/int64(window))
+		name += fmt.Sprintf("content\x00%s\x00%d", content, now.UnixNano()/int64(window))
 	}
 	return uuid.NewSHA1(uuid.NameSpaceOID, []byte(name)).String()
 }

@@ -2,7 +2,10 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -18,6 +21,39 @@ type VEXDocuments interface {
 // maxVEXBody bounds an uploaded VEX document: vendors' documents run to a
 // few hundred kilobytes.
 const maxVEXBody = 4 << 20
+
+// maxScanVEX bounds the vex parts of one scan submission.
+const maxScanVEX = 8
+
+// checkScanVEX checks the vex parts of a scan submission: sending any
+// needs the right to add the tenant's VEX documents (vex.create), since a
+// statement silences findings in the verdict, and each must parse. It
+// returns the documents' sha256s, which are part of what the scan is. A
+// principal that may add VEX for the whole tenant gains nothing by naming
+// someone else's scan id: its documents only ever reach its own tenant.
+func (s *Server) checkScanVEX(w http.ResponseWriter, r *http.Request, p Principal, docs [][]byte) ([]string, bool) {
+	if len(docs) == 0 {
+		return nil, true
+	}
+	if s.deps.VEX == nil {
+		writeProblem(w, r, http.StatusNotImplemented, "not-implemented", "this server keeps no VEX documents: submit without vex parts")
+		return nil, false
+	}
+	if ok, reason := s.authorize(r.Context(), p, "vex.create", p.Tenant); !ok {
+		writeProblem(w, r, http.StatusForbidden, "forbidden", "a vex part silences findings and needs the right to add VEX documents: "+reason)
+		return nil, false
+	}
+	digests := make([]string, len(docs))
+	for i, doc := range docs {
+		if _, err := vex.Parse(doc); err != nil {
+			writeProblem(w, r, http.StatusBadRequest, "bad-vex", fmt.Sprintf("vex part %d: %v", i+1, err))
+			return nil, false
+		}
+		sum := sha256.Sum256(doc)
+		digests[i] = hex.EncodeToString(sum[:])
+	}
+	return digests, true
+}
 
 // VEXList is the body of GET /v1/vex.
 type VEXList struct {

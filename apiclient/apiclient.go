@@ -72,12 +72,13 @@ func ClientSide(err error) bool {
 	return errors.As(err, &e) && e.Status >= 400 && e.Status < 500
 }
 
-// Submission is one scan request: the metadata part, the archive part and
-// the Idempotency-Key header (a retried submission with the same key is
-// the same scan).
+// Submission is one scan request: the metadata part, the archive part, the
+// scan's own VEX documents (one vex part each) and the Idempotency-Key
+// header (a retried submission with the same key is the same scan).
 type Submission struct {
 	Metadata       api.Metadata
 	Archive        []byte
+	VEX            [][]byte
 	IdempotencyKey string
 }
 
@@ -98,6 +99,14 @@ func (c *Client) Submit(ctx context.Context, s Submission) (api.ScanStatus, erro
 	}
 	if err == nil {
 		_, err = w.Write(s.Archive)
+	}
+	for i, doc := range s.VEX {
+		if err == nil {
+			w, err = mw.CreateFormFile("vex", fmt.Sprintf("vex-%d", i+1))
+		}
+		if err == nil {
+			_, err = w.Write(doc)
+		}
 	}
 	if err == nil {
 		err = mw.Close()

@@ -73,17 +73,17 @@ func (s *Store) Add(ctx context.Context, tenantName, scan, by string, data []byt
 	if err != nil {
 		return Record{}, err
 	}
-	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return Record{}, fmt.Errorf("make VEX record id: %w", err)
+	sum := sha256.Sum256(data)
+	id, err := recordID(tenantName, scan, sum)
+	if err != nil {
+		return Record{}, err
 	}
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now
 	}
-	sum := sha256.Sum256(data)
 	rec := Record{
-		Schema: Schema, ID: "vex-" + hex.EncodeToString(b[:]), Tenant: tenantName, Scan: scan,
+		Schema: Schema, ID: id, Tenant: tenantName, Scan: scan,
 		Format: doc.Format, DocumentID: doc.ID, Author: doc.Author, SHA256: hex.EncodeToString(sum[:]),
 		AddedBy: by, AddedAt: now().UTC().Truncate(time.Second), Statements: doc.Statements,
 	}
@@ -92,17 +92,36 @@ func (s *Store) Add(ctx context.Context, tenantName, scan, by string, data []byt
 	if doc.Format == FormatCycloneDX && bytes0(data) == '<' {
 		contentType = "application/xml"
 	}
-	if _, err := s.Evidence.Put(ctx, rec.Key, contentType, data); err != nil {
+	// A scan's record id comes from the document: a retried submission
+	// finds its record stored, and keeps it.
+	again := func(err error) bool { return scan != "" && errors.Is(err, storage.ErrImmutable) }
+	if _, err := s.Evidence.Put(ctx, rec.Key, contentType, data); err != nil && !again(err) {
 		return Record{}, fmt.Errorf("store VEX document %s of tenant %s: %w", rec.ID, tenantName, err)
 	}
 	raw, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return Record{}, fmt.Errorf("encode VEX record %s: %w", rec.ID, err)
 	}
-	if _, err := s.Evidence.Put(ctx, p+rec.ID+"/record.json", "application/json", raw); err != nil {
+	if _, err := s.Evidence.Put(ctx, p+rec.ID+"/record.json", "application/json", raw); err != nil && !again(err) {
 		return Record{}, fmt.Errorf("store VEX record %s of tenant %s: %w", rec.ID, tenantName, err)
 	}
 	return rec, nil
+}
+
+// recordID names a new record: at random for a tenant's document (the
+// same document may be added again, by someone else, later), and from the
+// tenant, scan and document for one scan's, which is added with the scan's
+// submission and again only when that is retried.
+func recordID(tenantName, scan string, doc [sha256.Size]byte) (string, error) {
+	if scan != "" {
+		sum := sha256.Sum256([]byte("tollgate-scan-vex\x00" + tenantName + "\x00" + scan + "\x00" + hex.EncodeToString(doc[:])))
+		return "vex-" + hex.EncodeToString(sum[:8]), nil
+	}
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("make VEX record id: %w", err)
+	}
+	return "vex-" + hex.EncodeToString(b[:]), nil
 }
 
 // bytes0 is the first byte of data that is not white space.

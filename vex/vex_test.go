@@ -276,6 +276,33 @@ func TestVEXStoreIsTenantScopedAndWriteOnce(t *testing.T) {
 	}
 }
 
+// TestScanVEXIsStoredOnce: a scan's document is stored under an id made
+// from the tenant, scan and document, so a retried submission adds nothing
+// and fails nothing; the scan sees it beside the tenant's documents, and
+// another scan of the tenant does not.
+func TestScanVEXIsStoredOnce(t *testing.T) {
+	store := newStore()
+	doc := read(t, "openvex/trivy.openvex.json")
+	first, err := store.Add(t.Context(), "acme", "scan-1", "ci@acme", doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := store.Add(t.Context(), "acme", "scan-1", "ci@acme", doc)
+	if err != nil || again.ID != first.ID {
+		t.Fatalf("retried Add: %v, id %s then %s", err, first.ID, again.ID)
+	}
+	if recs, err := store.ForScan(t.Context(), "acme", "scan-1"); err != nil || len(recs) != 1 {
+		t.Errorf("scan-1 sees %d records (%v), want its one", len(recs), err)
+	}
+	if recs, err := store.ForScan(t.Context(), "acme", "scan-2"); err != nil || len(recs) != 0 {
+		t.Errorf("scan-2 sees %d records (%v), want none", len(recs), err)
+	}
+	other, err := store.Add(t.Context(), "acme", "scan-2", "ci@acme", doc)
+	if err != nil || other.ID == first.ID {
+		t.Errorf("the same document for another scan: %v, id %s (scan-1's %s)", err, other.ID, first.ID)
+	}
+}
+
 func TestVersRanges(t *testing.T) {
 	doc := []byte(`{"bomFormat":"CycloneDX","specVersion":"1.6","vulnerabilities":[{"id":"CVE-1","analysis":{"state":"not_affected","justification":"code_not_present"},
 	 "affects":[{"ref":"pkg:npm/a","versions":[{"range":"vers:npm/>=1.2.0|<1.4.0|>=2.0.0","status":"unaffected"},{"version":"0.9.1","status":"unaffected"},{"range":"vers:npm/<9","status":"affected"}]}]}]}`)

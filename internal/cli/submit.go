@@ -25,7 +25,7 @@ import (
 
 type submitOptions struct {
 	server, token, app, commit, author, format, output, idemKey, priority, baseline string
-	labels, reports                                                                 []string
+	labels, reports, vex                                                            []string
 	wait                                                                            bool
 	timeout                                                                         time.Duration
 }
@@ -50,6 +50,7 @@ like tollgate scan: 0 pass or warn, 1 block, 2 bad input or usage, 3 internal er
 	f.StringArrayVar(&o.labels, "label", nil, "label (repeatable)")
 	f.StringVar(&o.priority, "priority", "ci", "ci (someone waits on the verdict) or bulk (rescans, backfills: served after CI work)")
 	f.StringVar(&o.baseline, "baseline", "", "scan id (finished, of this app) to mark findings new or known against (default: the app's newest known-good release's scan)")
+	f.StringArrayVar(&o.vex, "vex", nil, "an OpenVEX or CycloneDX VEX document for this scan only (repeatable; needs the right to add VEX, role security: see \"VEX\")")
 	f.StringVar(&o.idemKey, "idempotency-key", "", "resubmitting with the same key returns the same scan")
 	f.BoolVar(&o.wait, "wait", false, "wait for the verdict and exit with it")
 	addReportFlags(cmd, &o.format, &o.output, &o.reports, "report format with --wait")
@@ -134,7 +135,15 @@ func runSubmit(ctx context.Context, g *globals, o *submitOptions, path string) e
 		author = gitAuthor(ctx, path)
 	}
 	meta := api.Metadata{App: appOr(o.app, path), Commit: o.commit, Labels: o.labels, Priority: o.priority, Author: author, Baseline: o.baseline}
-	st, err := c.submitPath(ctx, path, meta, o.idemKey)
+	var vexDocs [][]byte
+	for _, f := range o.vex {
+		doc, err := os.ReadFile(f)
+		if err != nil {
+			return usageErrf("--vex: %v", err)
+		}
+		vexDocs = append(vexDocs, doc)
+	}
+	st, err := c.submitPath(ctx, path, meta, o.idemKey, vexDocs...)
 	if err != nil {
 		return err
 	}
@@ -147,12 +156,12 @@ func runSubmit(ctx context.Context, g *globals, o *submitOptions, path string) e
 }
 
 // submitPath packs path (see packInput) and submits it with meta.
-func (a *apiClient) submitPath(ctx context.Context, path string, meta api.Metadata, idemKey string) (api.ScanStatus, error) {
+func (a *apiClient) submitPath(ctx context.Context, path string, meta api.Metadata, idemKey string, vexDocs ...[]byte) (api.ScanStatus, error) {
 	body, err := packInput(ctx, path)
 	if err != nil {
 		return api.ScanStatus{}, err
 	}
-	return a.submit(ctx, apiclient.Submission{Metadata: meta, Archive: body, IdempotencyKey: idemKey})
+	return a.submit(ctx, apiclient.Submission{Metadata: meta, Archive: body, VEX: vexDocs, IdempotencyKey: idemKey})
 }
 
 // progress returns the printer of progress lines on stderr ("tollgate: ..."),

@@ -40,6 +40,8 @@ require (
 // document, about a package the app has not, silences nothing. Tenant
 // bravo, with no VEX, sees all four. The scan's final status exports as
 // OpenVEX with the silenced three not_affected and the fourth affected.
+// Bravo then sends trivy's document with one scan (submit --vex): that
+// scan has the three silenced; ci alone may not send one.
 func TestVEXEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts servers and loads the scanners")
@@ -59,7 +61,7 @@ func TestVEXEndToEnd(t *testing.T) {
 		return api.Token{Name: name, SHA256: api.HashToken(name), Tenant: tenant, Roles: []string{role}}
 	}
 	hs := serveAPI(t, api.Config{Tokens: []api.Token{token("alpha-ci", tenantA, api.RoleCI), token("alpha-security", tenantA, api.RoleSecurity),
-		token("bravo-ci", tenantB, api.RoleCI)}},
+		token("bravo-ci", tenantB, api.RoleCI), {Name: "bravo-cisec", SHA256: api.HashToken("bravo-cisec"), Tenant: tenantB, Roles: []string{api.RoleCI, api.RoleSecurity}}}},
 		api.Deps{Temporal: st.Client(), Inputs: st.Inputs(), Evidence: st.Evidence(), VEX: fleet.NewVEXStore(st.Evidence())})
 
 	app := filepath.Join(t.TempDir(), "portal")
@@ -99,14 +101,19 @@ func TestVEXEndToEnd(t *testing.T) {
 
 	covered := []string{"GO-2023-1765", "GO-2024-2453", "GO-2024-2512"}
 	all := []string{"GO-2022-0390", "GO-2023-1765", "GO-2024-2453", "GO-2024-2512"}
-	scan := func(tenant string) (report.Report, []byte) {
+	scan := func(tenant string, extra ...string) (report.Report, []byte) {
 		t.Helper()
 		out := filepath.Join(t.TempDir(), "report.json")
 		openvex := filepath.Join(t.TempDir(), "status.openvex.json")
-		code, _, stderr := run(t, "submit", "--server", hs.URL, "--token", tenant+"-ci", "--app", "portal", "--wait",
-			"--format", "json", "--output", out, "--report", "openvex="+openvex, app)
+		tok := tenant + "-ci"
+		if len(extra) > 0 {
+			tok = tenant + "-cisec"
+		}
+		args := append([]string{"submit", "--server", hs.URL, "--token", tok, "--app", "portal", "--wait",
+			"--format", "json", "--output", out, "--report", "openvex=" + openvex}, extra...)
+		code, _, stderr := run(t, append(args, app)...)
 		if code != 0 {
-			t.Fatalf("submit as %s: exit %d: %s", tenant, code, stderr)
+			t.Fatalf("submit as %s: exit %d: %s", tok, code, stderr)
 		}
 		var r report.Report
 		raw, _ := os.ReadFile(out)
@@ -176,5 +183,29 @@ func TestVEXEndToEnd(t *testing.T) {
 	bravo, _ := scan("bravo")
 	if got := reasons(bravo); !slices.Equal(got, all) || len(bravo.VEX) != 0 {
 		t.Errorf("bravo (no VEX): reasons %v, applied VEX %+v; want every advisory and none applied", got, bravo.VEX)
+	}
+
+	// A document uploaded with one scan (submit --vex) applies to that scan
+	// alone, and needs the right to add VEX: ci alone is refused.
+	if code, _, stderr := run(t, "submit", "--server", hs.URL, "--token", "bravo-ci", "--app", "portal", "--vex", doc, app); code != ExitBadInput || !strings.Contains(stderr, "403") {
+		t.Errorf("submit --vex as ci: exit %d: %s", code, stderr)
+	}
+	own, _ := scan("bravo", "--vex", doc)
+	silenced = nil
+	for _, v := range own.VEX {
+		silenced = append(silenced, v.Vulnerability)
+		if v.AddedBy != "bravo-cisec" {
+			t.Errorf("applied VEX %+v: want it added by bravo-cisec", v)
+		}
+	}
+	slices.Sort(silenced)
+	if got := reasons(own); !slices.Equal(got, []string{"GO-2022-0390"}) || !slices.Equal(silenced, covered) {
+		t.Errorf("bravo's scan with its own VEX: reasons %v, silenced %v; want only GO-2022-0390 and %v", got, silenced, covered)
+	}
+	if own.ScanID == bravo.ScanID {
+		t.Error("the same archive with a VEX document was deduplicated to the scan without it")
+	}
+	if code, stdout, _ := run(t, "vex", "list", "--server", hs.URL, "--token", "bravo-ci", "--json"); code != 0 || strings.Contains(stdout, "bravo-cisec") {
+		t.Errorf("a scan's own VEX shows as the tenant's (exit %d):\n%s", code, stdout)
 	}
 }
