@@ -68,7 +68,10 @@ loadtest: tools build ## the load test: fleet vs the CLI pipeline and the scanne
 
 # The drills need the servers of both stacks, not Prometheus or the schemas.
 DRILLS_FLAGS ?=
-drills: build ## the production-shaped stack (PostgreSQL, Temporal server, 3 NATS nodes, MinIO on 4 drives): dev vs production closed loop, then the failure drills; report in loadtest/results/drills (DRILLS_FLAGS=...)
-	scripts/tools.sh temporal minio nats-server temporal-server debian
-	$(GO) build -tags '$(GOTAGS)' -o bin/loadtest ./cmd/loadtest
+# The servers build (cold) beside tollgate and the load test: one go build
+# alone leaves a core idle through its links and longest packages.
+drills: ## the production-shaped stack (PostgreSQL, Temporal server, 3 NATS nodes, MinIO on 4 drives): dev vs production closed loop, then the failure drills; report in loadtest/results/drills (DRILLS_FLAGS=...)
+	scripts/tools.sh temporal minio nats-server temporal-server debian & tools=$$!; \
+	$(MAKE) build && $(GO) build -tags '$(GOTAGS)' -o bin/loadtest ./cmd/loadtest; built=$$?; \
+	wait $$tools && exit $$built
 	bin/loadtest -drills -bin bin/tollgate -apps 60 -clients 100 -warmup 20 $(DRILLS_FLAGS)

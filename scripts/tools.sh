@@ -89,6 +89,43 @@ install_tree() { # name module version package binary [build tags]
   echo "$dir/$bin"
 }
 
+install_temporal_server() { # the Temporal server and its SQL tool
+  # Built as packages of the pinned CLI's build list, not with `go install`
+  # under the server's own go.mod: the CLI requires this very server
+  # version, but the server's go.mod pins older x/net, x/crypto, otel, ...,
+  # which every server package depends on, so a separate build compiled
+  # all of it again (minutes cold on two cores). In the CLI's build list
+  # every package the CLI compiled is a cache hit, and both binaries link in
+  # one go build. The server's version is checked, not assumed.
+  local sdir="$tools_dir/temporal-server-$TEMPORAL_SERVER_VERSION" qdir="$tools_dir/temporal-sql-tool-$TEMPORAL_SERVER_VERSION"
+  if [ -x "$sdir/temporal-server" ] && [ -x "$qdir/temporal-sql-tool" ]; then
+    echo "$sdir/temporal-server"
+    echo "$qdir/temporal-sql-tool"
+    return
+  fi
+  echo "building go.temporal.io/server@$TEMPORAL_SERVER_VERSION (server, sql tool) in the build list of github.com/temporalio/cli@$TEMPORAL_CLI_VERSION" >&2
+  local tmp got
+  tmp=$(mktemp -d "$tools_dir/.install-XXXXXX")
+  (
+    cd "$tmp"
+    export GOEXPERIMENT= GOFLAGS=-mod=mod GOWORK=off
+    go mod init tollgate-tools/temporal-server >/dev/null 2>&1
+    go get "github.com/temporalio/cli@$TEMPORAL_CLI_VERSION" "go.temporal.io/server@$TEMPORAL_SERVER_VERSION"
+    got=$(go list -m -f '{{.Version}}' go.temporal.io/server)
+    if [ "$got" != "$TEMPORAL_SERVER_VERSION" ]; then
+      echo "the CLI $TEMPORAL_CLI_VERSION's build list has go.temporal.io/server $got, not $TEMPORAL_SERVER_VERSION: bump them together" >&2
+      exit 1
+    fi
+    go build -o "$tmp/bin/" go.temporal.io/server/cmd/server go.temporal.io/server/cmd/tools/sql
+  ) >&2
+  mkdir -p "$sdir" "$qdir"
+  mv "$tmp/bin/server" "$sdir/temporal-server"
+  mv "$tmp/bin/sql" "$qdir/temporal-sql-tool"
+  rm -rf "$tmp"
+  echo "$sdir/temporal-server"
+  echo "$qdir/temporal-sql-tool"
+}
+
 fetch_specs() { # the OpenAPI spec and CRDs, copied out of their module zips
   local dir="$tools_dir/k8s-schemas-$K8S_VERSION-keda-$KEDA_VERSION"
   if [ -f "$dir/swagger.json" ] && [ -f "$dir/keda.sh_scaledobjects.yaml" ]; then
@@ -161,11 +198,9 @@ case $what in
   debian|all) debian_packages ;;&
   chromium|all) chromium_browser ;;&
   nats-server|all) install nats-server github.com/nats-io/nats-server/v2 "$NATS_SERVER_VERSION" nats-server ;;&
-  # go install names them server and sql: installed as temporal-server and
-  # temporal-sql-tool, each in its own versioned folder.
-  temporal-server|all)
-    install temporal-server go.temporal.io/server/cmd/server "$TEMPORAL_SERVER_VERSION" server temporal-server
-    install temporal-sql-tool go.temporal.io/server/cmd/tools/sql "$TEMPORAL_SERVER_VERSION" sql temporal-sql-tool ;;&
+  # Installed as temporal-server and temporal-sql-tool, each in its own
+  # versioned folder. After the CLI: it reuses the CLI's compiled packages.
+  temporal-server|all) install_temporal_server ;;&
   temporal|workflowcheck|minio|prometheus|k8s-schemas|nats-server|temporal-server|debian|chromium|all) ;;
   *) echo "usage: $0 [temporal|workflowcheck|minio|prometheus|k8s-schemas|nats-server|temporal-server|debian|chromium|all]..." >&2; exit 2 ;;
 esac
