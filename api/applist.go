@@ -9,15 +9,12 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/converter"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tollgate/tollgate/control"
 	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/tenant"
-	"github.com/tollgate/tollgate/workflows"
 )
 
 // Guard states of an app in GET /v1/apps.
@@ -186,29 +183,11 @@ func currentRelease(list []releases.Status, watched string) *releases.Status {
 	return &list[len(list)-1]
 }
 
-// lastScan is the app's newest completed scan, from the visibility store
-// (the tenant and app are search attributes, the verdict is the memo).
+// lastScan is the app's newest completed scan (control.Scans.Last).
 func (s *Server) lastScan(ctx context.Context, tenantName, app string) (*AppScan, error) {
-	query := fmt.Sprintf("%s AND %s = '%s' AND %s = '%s' AND ExecutionStatus = 'Completed'", workflows.ScanWorkflowTypes,
-		workflows.SearchTenant.GetName(), tenantName, workflows.SearchApp.GetName(), app)
-	resp, err := s.deps.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{PageSize: 1, Query: query})
-	if err != nil {
-		return nil, fmt.Errorf("list scans of %s: %w", app, err)
+	last, err := s.scans.Last(ctx, tenantName, app)
+	if err != nil || last == nil {
+		return nil, err
 	}
-	dc := converter.GetDefaultDataConverter()
-	for _, e := range resp.GetExecutions() {
-		fields := e.GetMemo().GetFields()
-		var sTenant, sVerdict string
-		_ = dc.FromPayload(fields[workflows.MemoTenant], &sTenant)
-		_ = dc.FromPayload(fields[workflows.MemoVerdict], &sVerdict)
-		if sTenant != tenantName {
-			continue // the query asked for this tenant only; never show another's
-		}
-		at := e.GetCloseTime().AsTime()
-		if e.GetCloseTime() == nil {
-			at = e.GetStartTime().AsTime()
-		}
-		return &AppScan{ScanID: control.ScanID(e.GetExecution().GetWorkflowId()), Verdict: report.Verdict(sVerdict), At: at}, nil
-	}
-	return nil, nil
+	return &AppScan{ScanID: last.ScanID, Verdict: report.Verdict(last.Verdict), At: last.At}, nil
 }
