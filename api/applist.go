@@ -24,10 +24,14 @@ const (
 	StateFrozen      = "frozen"
 	StateRollingBack = "rolling_back"
 	StateUnguarded   = "unguarded"
+	// StateIdle and StateArchived are the idle-app TTL's: they come before
+	// the guard's state.
+	StateIdle     = "idle"
+	StateArchived = "archived"
 )
 
 // appStates are the values of GET /v1/apps?state=.
-var appStates = []string{StateWatching, StateBreached, StateFrozen, StateRollingBack, StateUnguarded}
+var appStates = []string{StateWatching, StateBreached, StateFrozen, StateRollingBack, StateUnguarded, StateIdle, StateArchived}
 
 // appReads bounds the apps GET /v1/apps reads at once (each costs a guard
 // query and a visibility listing).
@@ -46,9 +50,12 @@ type AppSummary struct {
 	Release *AppRelease `json:"release"`
 	// KnownGood is the newest release marked known-good, or "".
 	KnownGood string `json:"known_good"`
-	// State is the guard's: watching, breached, frozen, rolling_back or
+	// State is idle or archived when the idle-app TTL marked the app so,
+	// else the guard's: watching, breached, frozen, rolling_back or
 	// unguarded (no guard).
 	State string `json:"state"`
+	// Since is when the app became idle or archived; absent otherwise.
+	Since *time.Time `json:"since,omitempty"`
 	// LastScan is the app's newest completed scan; null when none.
 	LastScan *AppScan `json:"last_scan"`
 }
@@ -137,6 +144,14 @@ func (s *Server) appSummary(ctx context.Context, tenantName, app string) (AppSum
 		return out, fmt.Errorf("read guard of %s: %w", app, err)
 	default:
 		out.State = guardState(st)
+	}
+	lc, err := s.deps.Releases.Lifecycle(ctx, tenantName, app)
+	if err != nil {
+		return out, fmt.Errorf("read lifecycle of %s: %w", app, err)
+	}
+	if lc.State == releases.StateIdle || lc.State == releases.StateArchived {
+		since := lc.At
+		out.State, out.Since = lc.State, &since
 	}
 	if cur := currentRelease(list, st.Guard.Release.ID); cur != nil {
 		out.Release = &AppRelease{ID: cur.ID, Artifact: cur.Artifact, ScanID: cur.ScanID, Verdict: cur.Verdict, RecordedAt: cur.RecordedAt}
