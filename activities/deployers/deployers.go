@@ -1,7 +1,10 @@
 // Package deployers is how tollgate's RollbackWorkflow tells an app's deploy
 // target to make a release live. A Deployer takes a Request and either switches
 // the target or says why it could not; the RollbackWorkflow retries unless the
-// error wraps ErrPermanent.
+// error wraps ErrPermanent. The idle-app TTL archives an app through the
+// same target: both adapters are also a Disabler (a webhook POST whose
+// action is "disable"; flagd turns the app's flag off), and the revive's
+// Deploy brings it back.
 //
 // Two adapters exist. Webhook POSTs a signed Request to the app's own deployer
 // (a CI job, a GitOps bot, a platform API); VerifySignature is the receiver's
