@@ -81,4 +81,3 @@ func (e *Events) postWebhook(ctx context.Context, body []byte) error {
 	}
 	return nil
 }
-
