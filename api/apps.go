@@ -122,6 +122,17 @@ func (s *Server) appRequest(w http.ResponseWriter, r *http.Request, action strin
 	return p, app, true
 }
 
+// requireReason trims an on-call action's reason and answers 400 itself
+// (ok false) when it is empty or over 1000 characters.
+func requireReason(w http.ResponseWriter, r *http.Request, reason string) (string, bool) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" || len(reason) > 1000 {
+		writeProblem(w, r, http.StatusBadRequest, "bad-request", "a reason (up to 1000 characters) is required")
+		return "", false
+	}
+	return reason, true
+}
+
 // decodeStrict decodes one JSON object into v, refusing unknown fields and
 // anything after the object.
 func decodeStrict(body []byte, v any) error {
@@ -289,8 +300,7 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if in.Reason = strings.TrimSpace(in.Reason); in.Reason == "" || len(in.Reason) > 1000 {
-		writeProblem(w, r, http.StatusBadRequest, "bad-request", "a reason (up to 1000 characters) is required")
+	if in.Reason, ok = requireReason(w, r, in.Reason); !ok {
 		return
 	}
 	ctx := r.Context()
@@ -322,8 +332,7 @@ func (s *Server) freeze(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if in.Reason = strings.TrimSpace(in.Reason); in.Reason == "" || len(in.Reason) > 1000 {
-		writeProblem(w, r, http.StatusBadRequest, "bad-request", "a reason (up to 1000 characters) is required")
+	if in.Reason, ok = requireReason(w, r, in.Reason); !ok {
 		return
 	}
 	if err := s.deps.Guards.Freeze(r.Context(), p.Tenant, app, in.Reason+" (by "+p.Name+")"); err != nil {
@@ -375,8 +384,7 @@ func (s *Server) revive(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if in.Reason = strings.TrimSpace(in.Reason); in.Reason == "" || len(in.Reason) > 1000 {
-		writeProblem(w, r, http.StatusBadRequest, "bad-request", "a reason (up to 1000 characters) is required")
+	if in.Reason, ok = requireReason(w, r, in.Reason); !ok {
 		return
 	}
 	ctx := r.Context()
