@@ -29,18 +29,11 @@ const AppEventsSubjectPrefix = "tollgate.events.app"
 
 // AppEvent says an app's lifecycle changed: marked idle (app.idle), idle
 // cleared by new activity (app.active), archived (app.archived) or revived
-// by on-call (app.revived).
+// by on-call (app.revived). It carries the stored record and where it is.
 type AppEvent struct {
-	Type         string          `json:"type"`
-	Tenant       string          `json:"tenant"`
-	App          string          `json:"app"`
-	State        string          `json:"state"`
-	At           time.Time       `json:"at"`
-	By           string          `json:"by"`
-	Reason       string          `json:"reason"`
-	LastActivity time.Time       `json:"last_activity,omitzero"`
-	ReleaseID    string          `json:"release_id,omitempty"`
-	Evidence     report.Evidence `json:"evidence"`
+	Type string `json:"type"`
+	releases.Lifecycle
+	Evidence report.Evidence `json:"evidence"`
 }
 
 // AppRecords keeps apps' releases and lifecycle records; *releases.Store
@@ -191,10 +184,8 @@ func (t *TTL) RecordLifecycle(ctx context.Context, c workflows.LifecycleChange) 
 		return report.Evidence{}, err
 	}
 	ev := report.Evidence{Name: "lifecycle.json", Bucket: obj.Bucket, Key: obj.Key, VersionID: obj.VersionID, SHA256: obj.SHA256}
-	body, err := json.Marshal(AppEvent{
-		Type: c.Event, Tenant: c.Tenant, App: c.App, State: c.State, At: c.At, By: c.By, Reason: c.Reason,
-		LastActivity: c.LastActivity, ReleaseID: c.ReleaseID, Evidence: ev,
-	})
+	rec.Schema = releases.LifecycleSchema
+	body, err := json.Marshal(AppEvent{Type: c.Event, Lifecycle: rec, Evidence: ev})
 	if err != nil {
 		return ev, fmt.Errorf("encode %s event of %s/%s: %w", c.Event, c.Tenant, c.App, err)
 	}
