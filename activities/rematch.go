@@ -1,7 +1,6 @@
 package activities
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/sha256"
@@ -17,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
@@ -415,20 +413,13 @@ func (r *Rematch) Record(ctx context.Context, rec workflows.RematchRecord) error
 		return fmt.Errorf("encode verdict event: %w", err)
 	}
 	subject := EventsSubjectPrefix + "." + tasks.TenantToken(rec.Tenant) + "." + rec.App
-	msg := &nats.Msg{Subject: subject, Data: body, Header: nats.Header{}}
-	msg.Header.Set(nats.MsgIdHdr, "verdict/"+key)
-	pctx, cancel := context.WithTimeout(ctx, publishTimeout)
-	defer cancel()
-	if _, err := r.Publisher.PublishMsg(pctx, msg); err != nil {
-		return fmt.Errorf("publish verdict event to %s: %w", subject, err)
-	}
 	activity.GetLogger(ctx).Info("verdict worsened", "tenant", rec.Tenant, "app", rec.App, "release", rec.ReleaseID, "previous", rec.Previous, "verdict", rec.Verdict)
-	if r.WebhookURL != "" {
-		if err := r.postWebhook(ctx, body); err != nil {
-			return err
-		}
-	}
-	return nil
+	return r.events().Emit(ctx, subject, "verdict/"+key, body)
+}
+
+// events is where the re-match's events go.
+func (r *Rematch) events() *Events {
+	return &Events{Publisher: r.Publisher, WebhookURL: r.WebhookURL, WebhookSecret: r.WebhookSecret, HTTP: r.HTTP, Logger: r.Logger}
 }
 
 func sha256Of(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
@@ -459,45 +450,6 @@ func redactURL(raw string) string {
 		return "(unparsable url)"
 	}
 	return (&url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}).String()
-}
-
-// webhookClient is r.HTTP (or a default client) that never follows a
-// redirect: the signed event goes to the configured URL or nowhere, and a
-// 3xx answer is a failed delivery.
-func (r *Rematch) webhookClient() *http.Client {
-	c := &http.Client{Timeout: 30 * time.Second}
-	if r.HTTP != nil {
-		c2 := *r.HTTP
-		c = &c2
-	}
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return c
-}
-
-// postWebhook sends an event to the events webhook, signed; a non-2xx
-// answer (a redirect too) fails the activity, which Temporal retries. The
-// URL appears in errors and logs only redacted.
-func (r *Rematch) postWebhook(ctx context.Context, body []byte) error {
-	where := redactURL(r.WebhookURL)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.WebhookURL, bytes.NewReader(body))
-	if err != nil {
-		return fmt.Errorf("events webhook %s: build request: %w", where, unwrapURLError(err))
-	}
-	req.Header.Set("Content-Type", "application/json")
-	deployers.SignRequest(req.Header, r.WebhookSecret, body, time.Now())
-	resp, err := r.webhookClient().Do(req)
-	if err != nil {
-		err = fmt.Errorf("events webhook %s: %w", where, unwrapURLError(err))
-		orDiscard(r.Logger).WarnContext(ctx, "events webhook delivery failed", "url", where, "error", err)
-		return err
-	}
-	resp.Body.Close()
-	if resp.StatusCode/100 != 2 {
-		err := fmt.Errorf("events webhook %s: %s", where, resp.Status)
-		orDiscard(r.Logger).WarnContext(ctx, "events webhook refused the event", "url", where, "status", resp.StatusCode)
-		return err
-	}
-	return nil
 }
 
 // unwrapURLError drops the *url.Error wrapper the HTTP client adds, which

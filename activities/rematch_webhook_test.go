@@ -53,7 +53,7 @@ func TestEventsWebhookDoesNotFollowRedirects(t *testing.T) {
 	}))
 	defer hook.Close()
 	r := &Rematch{WebhookURL: hook.URL + "/events", WebhookSecret: []byte(testEventsSecret), HTTP: hook.Client()}
-	err := r.postWebhook(context.Background(), []byte(`{"type":"verdict.worsened"}`))
+	err := r.events().postWebhook(context.Background(), []byte(`{"type":"verdict.worsened"}`))
 	if err == nil || !strings.Contains(err.Error(), "307") {
 		t.Fatalf("error %v, want the redirect as a failure", err)
 	}
@@ -76,7 +76,7 @@ func TestEventsWebhookRedactsItsURL(t *testing.T) {
 	var logs bytes.Buffer
 	r := &Rematch{WebhookURL: raw, WebhookSecret: []byte(testEventsSecret), HTTP: hook.Client(), Logger: slog.New(slog.NewTextHandler(&logs, nil))}
 	body := []byte(`{"type":"verdict.worsened"}`)
-	err := r.postWebhook(context.Background(), body)
+	err := r.events().postWebhook(context.Background(), body)
 	if err == nil || !strings.Contains(err.Error(), "502") {
 		t.Fatalf("error %v, want the 502", err)
 	}
@@ -89,7 +89,7 @@ func TestEventsWebhookRedactsItsURL(t *testing.T) {
 	}
 	// An unreachable host: the client's own error names the URL.
 	hook.Close()
-	err2 := r.postWebhook(context.Background(), body)
+	err2 := r.events().postWebhook(context.Background(), body)
 	if err2 == nil {
 		t.Fatal("no error from a closed server")
 	}

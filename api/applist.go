@@ -9,15 +9,12 @@ import (
 	"strings"
 	"time"
 
-	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/converter"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/tollgate/tollgate/control"
 	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/report"
 	"github.com/tollgate/tollgate/tenant"
-	"github.com/tollgate/tollgate/workflows"
 )
 
 // Guard states of an app in GET /v1/apps.
@@ -27,10 +24,14 @@ const (
 	StateFrozen      = "frozen"
 	StateRollingBack = "rolling_back"
 	StateUnguarded   = "unguarded"
+	// StateIdle and StateArchived are the idle-app TTL's: they come before
+	// the guard's state.
+	StateIdle     = "idle"
+	StateArchived = "archived"
 )
 
 // appStates are the values of GET /v1/apps?state=.
-var appStates = []string{StateWatching, StateBreached, StateFrozen, StateRollingBack, StateUnguarded}
+var appStates = []string{StateWatching, StateBreached, StateFrozen, StateRollingBack, StateUnguarded, StateIdle, StateArchived}
 
 // appReads bounds the apps GET /v1/apps reads at once (each costs a guard
 // query and a visibility listing).
@@ -49,9 +50,12 @@ type AppSummary struct {
 	Release *AppRelease `json:"release"`
 	// KnownGood is the newest release marked known-good, or "".
 	KnownGood string `json:"known_good"`
-	// State is the guard's: watching, breached, frozen, rolling_back or
+	// State is idle or archived when the idle-app TTL marked the app so,
+	// else the guard's: watching, breached, frozen, rolling_back or
 	// unguarded (no guard).
 	State string `json:"state"`
+	// Since is when the app became idle or archived; absent otherwise.
+	Since *time.Time `json:"since,omitempty"`
 	// LastScan is the app's newest completed scan; null when none.
 	LastScan *AppScan `json:"last_scan"`
 }
@@ -141,6 +145,14 @@ func (s *Server) appSummary(ctx context.Context, tenantName, app string) (AppSum
 	default:
 		out.State = guardState(st)
 	}
+	lc, err := s.deps.Releases.Lifecycle(ctx, tenantName, app)
+	if err != nil {
+		return out, fmt.Errorf("read lifecycle of %s: %w", app, err)
+	}
+	if lc.State == releases.StateIdle || lc.State == releases.StateArchived {
+		since := lc.At
+		out.State, out.Since = lc.State, &since
+	}
 	if cur := currentRelease(list, st.Guard.Release.ID); cur != nil {
 		out.Release = &AppRelease{ID: cur.ID, Artifact: cur.Artifact, ScanID: cur.ScanID, Verdict: cur.Verdict, RecordedAt: cur.RecordedAt}
 	}
@@ -186,29 +198,11 @@ func currentRelease(list []releases.Status, watched string) *releases.Status {
 	return &list[len(list)-1]
 }
 
-// lastScan is the app's newest completed scan, from the visibility store
-// (the tenant and app are search attributes, the verdict is the memo).
+// lastScan is the app's newest completed scan (control.Scans.Last).
 func (s *Server) lastScan(ctx context.Context, tenantName, app string) (*AppScan, error) {
-	query := fmt.Sprintf("%s AND %s = '%s' AND %s = '%s' AND ExecutionStatus = 'Completed'", workflows.ScanWorkflowTypes,
-		workflows.SearchTenant.GetName(), tenantName, workflows.SearchApp.GetName(), app)
-	resp, err := s.deps.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{PageSize: 1, Query: query})
-	if err != nil {
-		return nil, fmt.Errorf("list scans of %s: %w", app, err)
+	last, err := s.scans.Last(ctx, tenantName, app)
+	if err != nil || last == nil {
+		return nil, err
 	}
-	dc := converter.GetDefaultDataConverter()
-	for _, e := range resp.GetExecutions() {
-		fields := e.GetMemo().GetFields()
-		var sTenant, sVerdict string
-		_ = dc.FromPayload(fields[workflows.MemoTenant], &sTenant)
-		_ = dc.FromPayload(fields[workflows.MemoVerdict], &sVerdict)
-		if sTenant != tenantName {
-			continue // the query asked for this tenant only; never show another's
-		}
-		at := e.GetCloseTime().AsTime()
-		if e.GetCloseTime() == nil {
-			at = e.GetStartTime().AsTime()
-		}
-		return &AppScan{ScanID: control.ScanID(e.GetExecution().GetWorkflowId()), Verdict: report.Verdict(sVerdict), At: at}, nil
-	}
-	return nil, nil
+	return &AppScan{ScanID: last.ScanID, Verdict: report.Verdict(last.Verdict), At: last.At}, nil
 }

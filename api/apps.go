@@ -24,6 +24,8 @@ type Releases interface {
 	Record(ctx context.Context, r releases.Release) (releases.Release, error)
 	List(ctx context.Context, tenant, app string) ([]releases.Status, error)
 	Apps(ctx context.Context, tenant string) ([]string, error)
+	// Lifecycle is the app's idle-app TTL state (active when unmarked).
+	Lifecycle(ctx context.Context, tenant, app string) (releases.Lifecycle, error)
 }
 
 // Guards acts on guards and rollbacks; *control.Guards is one.
@@ -34,6 +36,8 @@ type Guards interface {
 	Unfreeze(ctx context.Context, tenant, app string) error
 	Rollback(ctx context.Context, req workflows.RollbackRequest) (control.RollbackStarted, error)
 	Status(ctx context.Context, tenant, app string) (control.GuardStatus, error)
+	// Revive brings an idle or archived app back and waits for it.
+	Revive(ctx context.Context, req workflows.ReviveRequest) (workflows.ReviveResult, error)
 }
 
 // maxJSONBody bounds the JSON bodies of the apps endpoints.
@@ -75,6 +79,11 @@ type RollbackIn struct {
 	Reason string `json:"reason"`
 }
 
+// ReviveIn is the body of POST /v1/apps/{app}/revive.
+type ReviveIn struct {
+	Reason string `json:"reason"`
+}
+
 // FreezeIn is the body of POST /v1/apps/{app}/freeze.
 type FreezeIn struct {
 	Reason string `json:"reason"`
@@ -111,6 +120,17 @@ func (s *Server) appRequest(w http.ResponseWriter, r *http.Request, action strin
 		return p, "", false
 	}
 	return p, app, true
+}
+
+// requireReason trims an on-call action's reason and answers 400 itself
+// (ok false) when it is empty or over 1000 characters.
+func requireReason(w http.ResponseWriter, r *http.Request, reason string) (string, bool) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" || len(reason) > 1000 {
+		writeProblem(w, r, http.StatusBadRequest, "bad-request", "a reason (up to 1000 characters) is required")
+		return "", false
+	}
+	return reason, true
 }
 
 // decodeStrict decodes one JSON object into v, refusing unknown fields and
@@ -280,8 +300,7 @@ func (s *Server) rollback(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if in.Reason = strings.TrimSpace(in.Reason); in.Reason == "" || len(in.Reason) > 1000 {
-		writeProblem(w, r, http.StatusBadRequest, "bad-request", "a reason (up to 1000 characters) is required")
+	if in.Reason, ok = requireReason(w, r, in.Reason); !ok {
 		return
 	}
 	ctx := r.Context()
@@ -313,8 +332,7 @@ func (s *Server) freeze(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if in.Reason = strings.TrimSpace(in.Reason); in.Reason == "" || len(in.Reason) > 1000 {
-		writeProblem(w, r, http.StatusBadRequest, "bad-request", "a reason (up to 1000 characters) is required")
+	if in.Reason, ok = requireReason(w, r, in.Reason); !ok {
 		return
 	}
 	if err := s.deps.Guards.Freeze(r.Context(), p.Tenant, app, in.Reason+" (by "+p.Name+")"); err != nil {
@@ -353,4 +371,46 @@ func (s *Server) guardStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, st)
+}
+
+// revive answers POST /v1/apps/{app}/revive (role oncall): an idle or
+// archived app of the caller's tenant is brought back (an archived one
+// deployed again on its live release, its guard restarted) and the revive
+// recorded as evidence. An app of no release here is 404; an active one
+// 409.
+func (s *Server) revive(w http.ResponseWriter, r *http.Request) {
+	var in ReviveIn
+	p, app, ok := s.appRequest(w, r, "app.revive", &in)
+	if !ok {
+		return
+	}
+	if in.Reason, ok = requireReason(w, r, in.Reason); !ok {
+		return
+	}
+	ctx := r.Context()
+	list, err := s.deps.Releases.List(ctx, p.Tenant, app)
+	if err != nil {
+		s.internal(w, r, "list releases", err)
+		return
+	}
+	if len(list) == 0 {
+		writeProblem(w, r, http.StatusNotFound, "no-app", fmt.Sprintf("app %s has no recorded release", app))
+		return
+	}
+	lc, err := s.deps.Releases.Lifecycle(ctx, p.Tenant, app)
+	if err != nil {
+		s.internal(w, r, "read lifecycle", err)
+		return
+	}
+	if lc.State != releases.StateIdle && lc.State != releases.StateArchived {
+		writeProblem(w, r, http.StatusConflict, "not-idle", fmt.Sprintf("app %s is %s: only an idle or archived app is revived", app, lc.State))
+		return
+	}
+	res, err := s.deps.Guards.Revive(ctx, workflows.ReviveRequest{Tenant: p.Tenant, App: app, By: p.Name, Reason: in.Reason, RequestedAt: time.Now().UTC()})
+	if err != nil {
+		s.internal(w, r, "revive", err)
+		return
+	}
+	s.deps.Logger.InfoContext(ctx, "app revived", "tenant", p.Tenant, "app", app, "by", p.Name, "previous", res.Previous)
+	writeJSON(w, http.StatusOK, res)
 }

@@ -248,6 +248,7 @@ var routes = []route{
 	{Route{Method: http.MethodPost, Pattern: "/v1/apps/{app}/freeze"}, (*Server).freeze},
 	{Route{Method: http.MethodPost, Pattern: "/v1/apps/{app}/unfreeze"}, (*Server).unfreeze},
 	{Route{Method: http.MethodGet, Pattern: "/v1/apps/{app}/guard"}, (*Server).guardStatus},
+	{Route{Method: http.MethodPost, Pattern: "/v1/apps/{app}/revive"}, (*Server).revive},
 	{Route{Method: http.MethodGet, Pattern: "/v1/apps"}, (*Server).listApps},
 	{Route{Method: http.MethodGet, Pattern: "/v1/whoami"}, (*Server).whoami},
 	{Route{Method: http.MethodGet, Pattern: "/v1/pools"}, (*Server).pools},

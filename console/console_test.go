@@ -55,7 +55,8 @@ func newFakeAPI() *fakeAPI {
 		json.NewEncoder(w).Encode(f.principal(r))
 	})
 	mux.HandleFunc("GET /v1/apps", func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, `{"apps":[{"app":"shop","release":{"id":"r2","artifact":"shop:2","scan_id":"s2","verdict":"pass","recorded_at":"2026-12-06T06:00:00Z"},"known_good":"r1","state":"breached","last_scan":{"scan_id":"s2","verdict":"warn","at":"2026-12-06T05:00:00Z"}}]}`)
+		io.WriteString(w, `{"apps":[{"app":"shop","release":{"id":"r2","artifact":"shop:2","scan_id":"s2","verdict":"pass","recorded_at":"2026-12-06T06:00:00Z"},"known_good":"r1","state":"breached","last_scan":{"scan_id":"s2","verdict":"warn","at":"2026-12-06T05:00:00Z"}},
+			{"app":"old","release":null,"known_good":"","state":"archived","since":"2026-11-06T05:00:00Z","last_scan":null}]}`)
 	})
 	mux.HandleFunc("GET /v1/apps/{app}/releases", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"app":"shop","releases":[{"id":"r1","artifact":"shop:1","scan_id":"s1","verdict":"pass","recorded_at":"2026-12-05T06:00:00Z","known_good":{"at":"2026-12-05T07:00:00Z"}},{"id":"r2","artifact":"shop:2","scan_id":"s2","verdict":"pass","recorded_at":"2026-12-06T06:00:00Z"}]}`)
@@ -504,5 +505,16 @@ func TestAppsListShowsStateAndLastVerdict(t *testing.T) {
 		if !strings.Contains(row, want) {
 			t.Errorf("the shop row lacks %q:\n%s", want, row)
 		}
+	}
+}
+
+// The idle-app TTL's states are in the state filter, and an idle or
+// archived app shows since when.
+func TestAppsListShowsIdleAndArchivedSince(t *testing.T) {
+	t.Parallel()
+	page := signedInPage(t, "tok-oncall", "/console/apps", `href="/console/apps?state=idle"`, `href="/console/apps?state=archived"`)
+	row := regexp.MustCompile(`(?s)<tr class="app" data-app="old">.*?</tr>`).FindString(page)
+	if !regexp.MustCompile(`<span class="badge state-archived">archived</span> <span class="muted since">\d+d ago</span>`).MatchString(row) {
+		t.Errorf("the archived row lacks its state and since:\n%s", row)
 	}
 }

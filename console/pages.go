@@ -14,8 +14,9 @@ import (
 	"github.com/tollgate/tollgate/api"
 )
 
-// appStates are the guard states GET /v1/apps filters by.
-var appStates = []string{api.StateWatching, api.StateBreached, api.StateFrozen, api.StateRollingBack, api.StateUnguarded}
+// appStates are the states GET /v1/apps filters by: the guard's, and the
+// idle-app TTL's idle and archived.
+var appStates = []string{api.StateWatching, api.StateBreached, api.StateFrozen, api.StateRollingBack, api.StateUnguarded, api.StateIdle, api.StateArchived}
 
 func (c *Console) appsPage(w http.ResponseWriter, r *http.Request, ss *session) {
 	state := r.URL.Query().Get("state")

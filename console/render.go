@@ -119,9 +119,19 @@ func asTime(v any) (time.Time, bool) {
 	switch t := v.(type) {
 	case time.Time:
 		return t, !t.IsZero()
+	case *time.Time:
+		return asTime(deref(t))
 	case string:
 		p, err := time.Parse(time.RFC3339Nano, t)
 		return p, err == nil
 	}
 	return time.Time{}, false
+}
+
+// deref is *t, or the zero time for nil.
+func deref(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return *t
 }

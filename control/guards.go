@@ -230,3 +230,42 @@ func (c *Guards) Status(ctx context.Context, tenant, app string) (GuardStatus, e
 	}
 	return st, nil
 }
+
+// Stop stops the app's guard (the idle-app TTL's archive). An app without
+// a running guard is already stopped.
+func (c *Guards) Stop(ctx context.Context, tenant, app string) error {
+	err := c.signal(ctx, tenant, app, workflows.SignalStop, nil)
+	if errors.Is(err, ErrNoGuard) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("stop the guard of %s/%s: %w", tenant, app, err)
+	}
+	return nil
+}
+
+// Revive brings an idle or archived app back (ReviveWorkflow, one per app
+// at a time) and waits for it to finish: a revive already running is
+// joined, and its result returned.
+func (c *Guards) Revive(ctx context.Context, req workflows.ReviveRequest) (workflows.ReviveResult, error) {
+	if err := checkApp(req.Tenant, req.App); err != nil {
+		return workflows.ReviveResult{}, err
+	}
+	if req.RequestedAt.IsZero() {
+		req.RequestedAt = time.Now().UTC()
+	}
+	run, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID: workflows.ReviveWorkflowID(req.Tenant, req.App), TaskQueue: workflows.TaskQueue,
+		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		Memo:                     map[string]any{workflows.MemoTenant: req.Tenant, workflows.MemoApp: req.App},
+	}, workflows.ReviveWorkflow, req)
+	if err != nil {
+		return workflows.ReviveResult{}, fmt.Errorf("revive %s/%s: %w", req.Tenant, req.App, err)
+	}
+	var res workflows.ReviveResult
+	if err := run.Get(ctx, &res); err != nil {
+		return workflows.ReviveResult{}, fmt.Errorf("revive %s/%s: %w", req.Tenant, req.App, err)
+	}
+	return res, nil
+}

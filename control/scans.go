@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
@@ -299,4 +300,42 @@ func (s *Scans) Review(ctx context.Context, id string, sig workflows.ReviewSigna
 		return fmt.Errorf("review scan %s: %w", id, err)
 	}
 	return nil
+}
+
+// LastScan is an app's newest completed scan: its verdict came at At.
+type LastScan struct {
+	ScanID  string    `json:"scan_id"`
+	Verdict string    `json:"verdict"`
+	At      time.Time `json:"at"`
+}
+
+// Last is the app's newest completed scan, from the visibility store (the
+// tenant and app are search attributes, the verdict is the memo); nil when
+// it has none. The names must be valid (they go into the query).
+func (s *Scans) Last(ctx context.Context, tenantName, app string) (*LastScan, error) {
+	if err := checkApp(tenantName, app); err != nil {
+		return nil, err
+	}
+	query := fmt.Sprintf("%s AND %s = '%s' AND %s = '%s' AND ExecutionStatus = 'Completed'", workflows.ScanWorkflowTypes,
+		workflows.SearchTenant.GetName(), tenantName, workflows.SearchApp.GetName(), app)
+	resp, err := s.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{PageSize: 1, Query: query})
+	if err != nil {
+		return nil, fmt.Errorf("list scans of %s/%s: %w", tenantName, app, err)
+	}
+	dc := converter.GetDefaultDataConverter()
+	for _, e := range resp.GetExecutions() {
+		fields := e.GetMemo().GetFields()
+		var sTenant, sVerdict string
+		_ = dc.FromPayload(fields[workflows.MemoTenant], &sTenant)
+		_ = dc.FromPayload(fields[workflows.MemoVerdict], &sVerdict)
+		if sTenant != tenantName {
+			continue // the query asked for this tenant only; never show another's
+		}
+		at := e.GetCloseTime().AsTime()
+		if e.GetCloseTime() == nil {
+			at = e.GetStartTime().AsTime()
+		}
+		return &LastScan{ScanID: ScanID(e.GetExecution().GetWorkflowId()), Verdict: sVerdict, At: at}, nil
+	}
+	return nil, nil
 }

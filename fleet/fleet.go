@@ -95,6 +95,9 @@ type Orchestrator struct {
 	// RematchInterval is how often live releases are matched again
 	// (0: the default, 1h; negative: never; else at least a minute).
 	RematchInterval time.Duration
+	// TTLInterval is how often the idle-app TTL sweeps the apps (0: the
+	// default, 1h; negative: never; else at least a minute).
+	TTLInterval time.Duration
 	// EventsWebhookURL receives each verdict event, signed with
 	// EventsWebhookSecret (at least 32 bytes; required with the URL).
 	EventsWebhookURL    string
@@ -176,6 +179,9 @@ func (c Config) Validate() error {
 	}
 	if o.RematchInterval > 0 && o.RematchInterval < time.Minute {
 		bad("rematch.interval", fmt.Errorf("%s: want at least 1m, or never", o.RematchInterval))
+	}
+	if o.TTLInterval > 0 && o.TTLInterval < time.Minute {
+		bad("ttl.interval", fmt.Errorf("%s: want at least 1m, or never", o.TTLInterval))
 	}
 	if err := activities.ValidateEventsWebhook(o.EventsWebhookURL, []byte(o.EventsWebhookSecret)); err != nil {
 		bad("rematch.webhook_url", err)

@@ -42,7 +42,7 @@ func StartOrchestrator(ctx context.Context, cfg Config, c Clients, o Observabili
 	}
 	return orchestrator.Start(ctx, orchestrator.Config{PolicyDir: oc.PolicyDir, LicenseDeny: oc.LicenseDeny, Stream: c.Stream,
 		SigningKey: oc.SigningKey, Version: cfg.Version, Targets: oc.Targets, DefaultTarget: oc.DefaultTarget,
-		Health: health, HealthLag: oc.HealthLag, RematchInterval: oc.RematchInterval,
+		Health: health, HealthLag: oc.HealthLag, RematchInterval: oc.RematchInterval, TTLInterval: oc.TTLInterval,
 		EventsWebhookURL: oc.EventsWebhookURL, EventsWebhookSecret: oc.EventsWebhookSecret},
 		orchestrator.Deps{Temporal: c.Temporal, Publisher: c.JetStream, Evidence: c.Evidence,
 			Meter: o.meter("tollgate/orchestrator"), Logger: o.Logger})

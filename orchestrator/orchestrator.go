@@ -64,6 +64,9 @@ type Config struct {
 	// RematchInterval is how often the live releases' SBOMs are matched
 	// against the workers' DB again (default 1h; negative: never).
 	RematchInterval time.Duration
+	// TTLInterval is how often the idle-app TTL sweeps the apps (default
+	// 1h; negative: never). The periods come from policy data (ttl).
+	TTLInterval time.Duration
 	// EventsWebhookURL, when set, receives each verdict event, signed
 	// with EventsWebhookSecret (at least 32 bytes). Redirects are not
 	// followed, and the URL is redacted in errors and logs.
@@ -122,6 +125,8 @@ func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 	w.RegisterWorkflow(workflows.RollbackWorkflow)
 	w.RegisterWorkflow(workflows.RematchWorkflow)
 	w.RegisterWorkflow(workflows.RematchAppWorkflow)
+	w.RegisterWorkflow(workflows.TTLWorkflow)
+	w.RegisterWorkflow(workflows.ReviveWorkflow)
 	queued := &activities.QueuedTasks{Heartbeater: deps.Temporal, Logger: logger}
 	acts := &activities.Activities{Publisher: deps.Publisher, Stream: cfg.Stream, Policies: engine, Evidence: deps.Evidence, Logger: logger, Version: cfg.Version, Meter: deps.Meter,
 		Queued: queued, PolicyDigest: policyDigest}
@@ -158,10 +163,19 @@ func Start(ctx context.Context, cfg Config, deps Deps) (worker.Worker, error) {
 		Policy: acts, Exceptions: acts.Exceptions,
 		WebhookURL: cfg.EventsWebhookURL, WebhookSecret: []byte(cfg.EventsWebhookSecret), Logger: logger,
 	}).Register(w)
+	(&activities.TTL{
+		Apps: rels, Scans: &control.Scans{Temporal: deps.Temporal}, Guards: &control.Guards{Temporal: deps.Temporal},
+		Policy: engine, Targets: targets, Logger: logger,
+		Events: &activities.Events{Publisher: deps.Publisher, WebhookURL: cfg.EventsWebhookURL, WebhookSecret: []byte(cfg.EventsWebhookSecret), Logger: logger},
+	}).Register(w)
 	if err := w.Start(); err != nil {
 		return nil, fmt.Errorf("start orchestrator on task queue %q: %w", workflows.TaskQueue, err)
 	}
 	if err := EnsureRematchSchedule(ctx, deps.Temporal, cfg.RematchInterval); err != nil {
+		w.Stop()
+		return nil, err
+	}
+	if err := EnsureTTLSchedule(ctx, deps.Temporal, cfg.TTLInterval); err != nil {
 		w.Stop()
 		return nil, err
 	}
@@ -193,23 +207,37 @@ func (r *running) Stop() {
 // RematchWorkflow every interval (default 1h; negative: no schedule). An
 // existing schedule is left as it is; delete it to change its interval.
 func EnsureRematchSchedule(ctx context.Context, c client.Client, every time.Duration) error {
+	// Every tenant. A schedule created before the request existed starts
+	// runs with no input, which decodes as this same value.
+	return ensureSchedule(ctx, c, every, workflows.RematchScheduleID, workflows.RematchWorkflowID, workflows.RematchWorkflow, workflows.RematchRequest{})
+}
+
+// EnsureTTLSchedule creates the Temporal Schedule that starts the idle-app
+// TTL's sweep (TTLWorkflow, every tenant) every interval (default 1h;
+// negative: no schedule). An existing schedule is left as it is; delete it
+// to change its interval.
+func EnsureTTLSchedule(ctx context.Context, c client.Client, every time.Duration) error {
+	return ensureSchedule(ctx, c, every, workflows.TTLScheduleID, workflows.TTLWorkflowID, workflows.TTLWorkflow, workflows.TTLRequest{})
+}
+
+// ensureSchedule creates schedule id, which starts workflow wf (as
+// workflowID, with arg) every interval (default 1h; negative: none), one
+// run at a time with at most one buffered. An existing schedule is kept.
+func ensureSchedule(ctx context.Context, c client.Client, every time.Duration, id, workflowID string, wf, arg any) error {
 	if every < 0 {
 		return nil
 	}
 	every = cmp.Or(every, time.Hour)
 	_, err := c.ScheduleClient().Create(ctx, client.ScheduleOptions{
-		ID:   workflows.RematchScheduleID,
+		ID:   id,
 		Spec: client.ScheduleSpec{Intervals: []client.ScheduleIntervalSpec{{Every: every}}},
 		Action: &client.ScheduleWorkflowAction{
-			ID: workflows.RematchWorkflowID, Workflow: workflows.RematchWorkflow, TaskQueue: workflows.TaskQueue,
-			// Every tenant. A schedule created before the request existed
-			// starts runs with no input, which decodes as this same value.
-			Args: []any{workflows.RematchRequest{}},
+			ID: workflowID, Workflow: wf, TaskQueue: workflows.TaskQueue, Args: []any{arg},
 		},
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_BUFFER_ONE,
 	})
 	if err != nil && !errors.Is(err, temporal.ErrScheduleAlreadyRunning) {
-		return fmt.Errorf("create schedule %s: %w", workflows.RematchScheduleID, err)
+		return fmt.Errorf("create schedule %s: %w", id, err)
 	}
 	return nil
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.temporal.io/sdk/client"
-	tlog "go.temporal.io/sdk/log"
 
 	"github.com/tollgate/tollgate/activities"
 	"github.com/tollgate/tollgate/exceptions"
@@ -24,7 +23,6 @@ import (
 	"github.com/tollgate/tollgate/orchestrator"
 	"github.com/tollgate/tollgate/releases"
 	"github.com/tollgate/tollgate/report"
-	"github.com/tollgate/tollgate/stack"
 	"github.com/tollgate/tollgate/storage"
 	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/vulndb"
@@ -56,38 +54,8 @@ func TestRematchEndToEnd(t *testing.T) {
 	logger := slog.New(slog.DiscardHandler)
 	dir := t.TempDir()
 
-	ns, err := stack.StartNATS(ctx, stack.NATSOptions{StoreDir: filepath.Join(dir, "js")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Shutdown()
-	tdev, err := stack.StartTemporalDev(ctx, stack.TemporalDevOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tdev.Stop()
-	tc, err := client.Dial(client.Options{HostPort: tdev.Addr, Logger: tlog.NewStructuredLogger(logger)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tc.Close()
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tasks.EnsureStream(ctx, js, tasks.StreamConfig{}); err != nil {
-		t.Fatal(err)
-	}
-	ev, err := storage.OpenLocal(filepath.Join(dir, "evidence"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ev.Close()
+	srv := startServers(ctx, t, dir, logger)
+	tc, nc, js, ev := srv.tc, srv.nc, srv.js, srv.ev
 	// The schedule's own interval is far away: the test triggers it.
 	orch, err := orchestrator.Start(ctx, orchestrator.Config{RematchInterval: 24 * time.Hour},
 		orchestrator.Deps{Temporal: tc, Publisher: js, Evidence: ev, Logger: logger})

@@ -189,7 +189,7 @@ func NewEngine(ctx context.Context, b Bundle) (*Engine, error) {
 			}
 		}
 	})
-	queries := map[string]string{guardQuery: "data.tollgate.guard.rules"}
+	queries := map[string]string{guardQuery: "data.tollgate.guard.rules", ttlQuery: "data.tollgate.ttl.periods"}
 	for _, stage := range append(slices.Clone(Stages), ReviewStage) {
 		queries[stage] = "data.tollgate." + stage + ".decision"
 	}

@@ -231,8 +231,8 @@ func TestAuthzActionsNameEveryActionThePolicyDecides(t *testing.T) {
 			t.Errorf("authz.rego names action %q, which its actions set lacks (%v)", m[1], got)
 		}
 	}
-	if len(got) != 16 || !slices.IsSorted(got) {
-		t.Errorf("actions %v: want the 16 actions, sorted", got)
+	if len(got) != 17 || !slices.IsSorted(got) {
+		t.Errorf("actions %v: want the 17 actions, sorted", got)
 	}
 }
 
@@ -283,5 +283,45 @@ func TestGuardRules(t *testing.T) {
 		if _, err := e.GuardRules(ctx, "acme", "todo"); err == nil {
 			t.Errorf("%s: no error", name)
 		}
+	}
+}
+
+// The TTL's periods come from policy data, per tenant and app, with 30
+// days and 7 days of grace by default; a bad duration is an error, not the
+// default.
+func TestTTLPeriodsFromPolicyData(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, err := Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEngine(ctx, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := e.TTL(ctx, "acme", "todo"); err != nil || p != (TTL{IdleAfter: 30 * 24 * time.Hour, Grace: 7 * 24 * time.Hour}) {
+		t.Fatalf("default periods %+v, %v", p, err)
+	}
+	e, err = NewEngine(ctx, b.WithConfig("ttl", map[string]any{
+		"defaults": map[string]any{"idle_after": "720h"},
+		"tenants":  map[string]any{"acme": map[string]any{"grace": "1h"}},
+		"apps":     map[string]any{"acme/todo": map[string]any{"idle_after": "0s"}},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := e.TTL(ctx, "acme", "todo"); err != nil || p != (TTL{Grace: time.Hour}) {
+		t.Fatalf("app periods %+v, %v", p, err)
+	}
+	if p, err := e.TTL(ctx, "other", "todo"); err != nil || p != (TTL{IdleAfter: 720 * time.Hour, Grace: DefaultGrace}) {
+		t.Fatalf("other tenant's periods %+v, %v", p, err)
+	}
+	e, err = NewEngine(ctx, b.WithConfig("ttl", map[string]any{"defaults": map[string]any{"grace": "a week"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.TTL(ctx, "acme", "todo"); err == nil {
+		t.Fatal("a bad duration gave no error")
 	}
 }

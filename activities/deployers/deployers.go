@@ -1,7 +1,10 @@
 // Package deployers is how tollgate's RollbackWorkflow tells an app's deploy
 // target to make a release live. A Deployer takes a Request and either switches
 // the target or says why it could not; the RollbackWorkflow retries unless the
-// error wraps ErrPermanent.
+// error wraps ErrPermanent. The idle-app TTL archives an app through the
+// same target: both adapters are also a Disabler (a webhook POST whose
+// action is "disable"; flagd turns the app's flag off), and the revive's
+// Deploy brings it back.
 //
 // Two adapters exist. Webhook POSTs a signed Request to the app's own deployer
 // (a CI job, a GitOps bot, a platform API); VerifySignature is the receiver's
@@ -49,14 +52,28 @@ const DefaultTimeout = 10 * time.Second
 // MinSecretLen is the shortest HMAC secret a webhook target accepts, in bytes.
 const MinSecretLen = 32
 
-// Request asks a deploy target to make Release the live release of App.
+// Actions of a Request.
+const (
+	// ActionDeploy (the default, also when Action is empty) makes
+	// ReleaseID the live release.
+	ActionDeploy = "deploy"
+	// ActionDisable takes the app out of service (an idle app archived by
+	// the TTL); a later deploy brings it back.
+	ActionDisable = "disable"
+)
+
+// Request asks a deploy target to make Release the live release of App, or
+// (Action "disable") to take App out of service.
 type Request struct {
+	// Action is ActionDeploy (or empty) or ActionDisable.
+	Action    string `json:"action,omitempty"`
 	App       string `json:"app"`
 	Tenant    string `json:"tenant,omitempty"`
 	ReleaseID string `json:"release_id"`
 	// Artifact is what the release runs, e.g. an image digest "sha256:...".
 	Artifact string `json:"artifact"`
-	// RollbackID is stable across retries of one rollback: the idempotency key.
+	// RollbackID is stable across retries of one rollback (or of one
+	// archive or revive of an idle app): the idempotency key.
 	RollbackID  string `json:"rollback_id"`
 	FromRelease string `json:"from_release,omitempty"`
 	Reason      string `json:"reason"`
@@ -64,14 +81,17 @@ type Request struct {
 	Trigger string `json:"trigger"`
 }
 
-// Validate reports a missing App, ReleaseID or RollbackID. Its errors wrap
-// ErrPermanent.
+// Validate reports a missing App, ReleaseID (not needed to disable) or
+// RollbackID, or an unknown Action. Its errors wrap ErrPermanent.
 func (r Request) Validate() error {
+	if r.Action != "" && r.Action != ActionDeploy && r.Action != ActionDisable {
+		return fmt.Errorf("validate deploy request for app %q: action %q is not deploy or disable: %w", r.App, r.Action, ErrPermanent)
+	}
 	var missing []string
 	if r.App == "" {
 		missing = append(missing, "app")
 	}
-	if r.ReleaseID == "" {
+	if r.ReleaseID == "" && r.Action != ActionDisable {
 		missing = append(missing, "release_id")
 	}
 	if r.RollbackID == "" {
@@ -110,6 +130,15 @@ type Receipt struct {
 // target answered what, when it is known.
 type Deployer interface {
 	Deploy(ctx context.Context, req Request) (Receipt, error)
+}
+
+// Disabler takes an app out of service: the TTL's archive of an idle app.
+// Both adapters are one. Like Deploy, Disable must be safe to call again
+// with the same Request (its RollbackID is the idempotency key), and an
+// error wrapping ErrPermanent will fail the same way on retry. Deploy of a
+// release brings a disabled app back.
+type Disabler interface {
+	Disable(ctx context.Context, req Request) (Receipt, error)
 }
 
 // DeployerFunc adapts a function to Deployer.

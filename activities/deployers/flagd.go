@@ -108,49 +108,122 @@ func (f *Flagd) Deploy(ctx context.Context, req Request) (Receipt, error) {
 	if err != nil {
 		return Receipt{Target: TypeFlagd + " " + f.path}, err
 	}
+	if req.Action == ActionDisable {
+		return Receipt{Target: TypeFlagd + " " + f.path}, fmt.Errorf("deploy app %q via flagd: the request is a disable (call Disable): %w", req.App, ErrPermanent)
+	}
 	rc := Receipt{Target: TypeFlagd + " " + f.path + "#" + key}
 	op := fmt.Sprintf("deploy app %q release %q via flagd flag %q in %s", req.App, req.ReleaseID, key, f.path)
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-
-	select {
-	case f.sem <- struct{}{}:
-	case <-ctx.Done():
-		return rc, fmt.Errorf("%s: wait for in-process lock: %w", op, context.Cause(ctx))
-	}
-	defer func() { <-f.sem }()
-	unlock, err := lockFile(ctx, f.path+".lock")
+	log := f.logger.With("app", req.App, "release", req.ReleaseID, "rollback_id", req.RollbackID, "target", rc.Target)
+	res, err := f.update(ctx, op, func(old []byte) (flagUpdate, error) { return setRelease(old, key, req.ReleaseID) })
 	if err != nil {
-		return rc, fmt.Errorf("%s: %w", op, err)
-	}
-	defer unlock()
-
-	path, old, mode, err := readFlagFile(f.path)
-	if err != nil {
-		return rc, fmt.Errorf("%s: %w", op, err)
-	}
-	res, err := setRelease(old, key, req.ReleaseID)
-	if err != nil {
-		return rc, fmt.Errorf("%s: %s: %w: %w", op, path, err, ErrPermanent)
+		return rc, err
 	}
 	rc.Detail = res.detail(req.ReleaseID)
-	log := f.logger.With("app", req.App, "release", req.ReleaseID, "rollback_id", req.RollbackID, "target", rc.Target)
 	if !res.changed {
 		rc.Duplicate = true
 		log.InfoContext(ctx, "flagd release flag already set")
 		return rc, nil
-	}
-	if err := ctx.Err(); err != nil {
-		return rc, fmt.Errorf("%s: %w", op, context.Cause(ctx))
-	}
-	if err := writeFileAtomic(path, res.doc, mode); err != nil {
-		return rc, fmt.Errorf("%s: %w", op, err)
 	}
 	if res.hasTargeting {
 		log.WarnContext(ctx, "flagd release flag has targeting rules that may override the default variant")
 	}
 	log.InfoContext(ctx, "flagd release flag set", "previous", res.previous, "enabled", res.enabled)
 	return rc, nil
+}
+
+var _ Disabler = (*Flagd)(nil)
+
+// Disable turns the app's flag off (state DISABLED), keeping its variants
+// and default variant, so that flagd serves no release for it and a later
+// Deploy enables it again. Receipt.Duplicate is set, and nothing is
+// written, when the flag was already off or does not exist.
+func (f *Flagd) Disable(ctx context.Context, req Request) (Receipt, error) {
+	req.Action = ActionDisable
+	if err := req.Validate(); err != nil {
+		return Receipt{Target: TypeFlagd + " " + f.path}, err
+	}
+	key, err := f.FlagKey(req.Tenant, req.App)
+	if err != nil {
+		return Receipt{Target: TypeFlagd + " " + f.path}, err
+	}
+	rc := Receipt{Target: TypeFlagd + " " + f.path + "#" + key}
+	op := fmt.Sprintf("disable app %q via flagd flag %q in %s", req.App, key, f.path)
+	res, err := f.update(ctx, op, func(old []byte) (flagUpdate, error) { return disableFlag(old, key) })
+	if err != nil {
+		return rc, err
+	}
+	rc.Detail, rc.Duplicate = "flag disabled", !res.changed
+	if !res.changed {
+		rc.Detail = "flag already disabled or absent"
+	}
+	f.logger.InfoContext(ctx, "flagd release flag disabled", "app", req.App, "rollback_id", req.RollbackID, "target", rc.Target, "duplicate", rc.Duplicate)
+	return rc, nil
+}
+
+// update rewrites the flag file under both locks with change, when change
+// says it changed; op names the operation in errors.
+func (f *Flagd) update(ctx context.Context, op string, change func(old []byte) (flagUpdate, error)) (flagUpdate, error) {
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+	select {
+	case f.sem <- struct{}{}:
+	case <-ctx.Done():
+		return flagUpdate{}, fmt.Errorf("%s: wait for in-process lock: %w", op, context.Cause(ctx))
+	}
+	defer func() { <-f.sem }()
+	unlock, err := lockFile(ctx, f.path+".lock")
+	if err != nil {
+		return flagUpdate{}, fmt.Errorf("%s: %w", op, err)
+	}
+	defer unlock()
+
+	path, old, mode, err := readFlagFile(f.path)
+	if err != nil {
+		return flagUpdate{}, fmt.Errorf("%s: %w", op, err)
+	}
+	res, err := change(old)
+	if err != nil {
+		return flagUpdate{}, fmt.Errorf("%s: %s: %w: %w", op, path, err, ErrPermanent)
+	}
+	if !res.changed {
+		return res, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return flagUpdate{}, fmt.Errorf("%s: %w", op, context.Cause(ctx))
+	}
+	if err := writeFileAtomic(path, res.doc, mode); err != nil {
+		return flagUpdate{}, fmt.Errorf("%s: %w", op, err)
+	}
+	return res, nil
+}
+
+// disableFlag returns old with flag key's state DISABLED; unchanged when
+// there is no file, no such flag, or the flag is already off.
+func disableFlag(old []byte, key string) (flagUpdate, error) {
+	if old == nil {
+		return flagUpdate{}, nil
+	}
+	top, flags, err := parseFlagDoc(old)
+	if err != nil {
+		return flagUpdate{}, err
+	}
+	raw, ok := flags[key]
+	if !ok {
+		return flagUpdate{}, nil
+	}
+	fl, err := parseFlag(raw)
+	if err != nil {
+		return flagUpdate{}, fmt.Errorf("flag %q: %w", key, err)
+	}
+	if fl.state == "DISABLED" {
+		return flagUpdate{previous: fl.defaultVariant}, nil
+	}
+	u := flagUpdate{changed: true, previous: fl.defaultVariant}
+	fl.fields["state"] = jsonString("DISABLED")
+	if u.doc, err = withFlag(top, flags, key, fl.fields); err != nil {
+		return flagUpdate{}, err
+	}
+	return u, nil
 }
 
 // Current reads back a tenant's app's live release: the default variant of
@@ -362,16 +435,26 @@ func setRelease(old []byte, key, release string) (flagUpdate, error) {
 	if fl.fields["variants"], err = encodeJSON(fl.variants, ""); err != nil {
 		return flagUpdate{}, fmt.Errorf("encode flag %q variants: %w", key, err)
 	}
-	if flags[key], err = encodeJSON(fl.fields, ""); err != nil {
-		return flagUpdate{}, fmt.Errorf("encode flag %q: %w", key, err)
-	}
-	if top["flags"], err = encodeJSON(flags, ""); err != nil {
-		return flagUpdate{}, fmt.Errorf("encode flags: %w", err)
-	}
-	if u.doc, err = encodeJSON(top, "  "); err != nil {
-		return flagUpdate{}, fmt.Errorf("encode flag document: %w", err)
+	if u.doc, err = withFlag(top, flags, key, fl.fields); err != nil {
+		return flagUpdate{}, err
 	}
 	return u, nil
+}
+
+// withFlag encodes the flag document top with flag key's fields replaced.
+func withFlag(top, flags map[string]json.RawMessage, key string, fields map[string]json.RawMessage) ([]byte, error) {
+	var err error
+	if flags[key], err = encodeJSON(fields, ""); err != nil {
+		return nil, fmt.Errorf("encode flag %q: %w", key, err)
+	}
+	if top["flags"], err = encodeJSON(flags, ""); err != nil {
+		return nil, fmt.Errorf("encode flags: %w", err)
+	}
+	doc, err := encodeJSON(top, "  ")
+	if err != nil {
+		return nil, fmt.Errorf("encode flag document: %w", err)
+	}
+	return doc, nil
 }
 
 // encodeJSON encodes v without HTML escaping, indented when indent is set.

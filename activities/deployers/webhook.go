@@ -107,11 +107,31 @@ func NewWebhook(t Target, client *http.Client, opts ...Option) (*Webhook, error)
 
 // Deploy delivers req once. Retrying is the caller's job.
 func (w *Webhook) Deploy(ctx context.Context, req Request) (Receipt, error) {
+	if req.Action == ActionDisable {
+		return Receipt{Target: w.target}, fmt.Errorf("deploy app %q via %s: the request is a disable (call Disable): %w", req.App, w.target, ErrPermanent)
+	}
+	return w.deliver(ctx, req, fmt.Sprintf("deploy app %q release %q via %s", req.App, req.ReleaseID, w.target))
+}
+
+// Disable delivers req once with action "disable": the receiver takes the
+// app out of service (keeping what it needs to deploy it again) and dedupes
+// on the Idempotency-Key header (req.RollbackID) as for a deploy. The
+// answers mean what they mean to Deploy.
+func (w *Webhook) Disable(ctx context.Context, req Request) (Receipt, error) {
+	req.Action = ActionDisable
+	return w.deliver(ctx, req, fmt.Sprintf("disable app %q via %s", req.App, w.target))
+}
+
+var _ Disabler = (*Webhook)(nil)
+
+// deliver POSTs req, signed, and reads the answer; op names the delivery in
+// errors.
+func (w *Webhook) deliver(ctx context.Context, req Request, op string) (Receipt, error) {
 	rc := Receipt{Target: w.target}
 	if err := req.Validate(); err != nil {
 		return rc, err
 	}
-	op := fmt.Sprintf("deploy app %q release %q via %s", req.App, req.ReleaseID, w.target)
+	what := cmp.Or(req.Action, ActionDeploy)
 	body, err := json.Marshal(req)
 	if err != nil {
 		return rc, fmt.Errorf("%s: encode request: %w: %w", op, err, ErrPermanent)
@@ -127,8 +147,8 @@ func (w *Webhook) Deploy(ctx context.Context, req Request) (Receipt, error) {
 	hreq.Header.Set(HeaderIdempotencyKey, req.RollbackID)
 	SignRequest(hreq.Header, w.secret, body, w.now())
 
-	log := w.logger.With("app", req.App, "release", req.ReleaseID, "rollback_id", req.RollbackID, "target", w.target)
-	log.DebugContext(ctx, "delivering rollback to webhook")
+	log := w.logger.With("app", req.App, "release", req.ReleaseID, "rollback_id", req.RollbackID, "target", w.target, "action", what)
+	log.DebugContext(ctx, "delivering to webhook")
 	resp, err := w.client.Do(hreq)
 	if err != nil {
 		// *url.Error from the client names the URL without its password; the
@@ -145,11 +165,11 @@ func (w *Webhook) Deploy(ctx context.Context, req Request) (Receipt, error) {
 	switch {
 	case code >= 200 && code < 300:
 		rc.Duplicate = code == http.StatusAlreadyReported || saysDuplicate(raw)
-		log.InfoContext(ctx, "webhook accepted rollback", "status", code, "duplicate", rc.Duplicate)
+		log.InfoContext(ctx, "webhook accepted "+what, "status", code, "duplicate", rc.Duplicate)
 		return rc, nil
 	case code == http.StatusConflict:
 		rc.Duplicate = true
-		log.InfoContext(ctx, "webhook had already applied rollback", "status", code)
+		log.InfoContext(ctx, "webhook had already applied "+what, "status", code)
 		return rc, nil
 	}
 	err = fmt.Errorf("%s: status %d %s%s", op, code, http.StatusText(code), quoteDetail(rc.Detail))
@@ -159,7 +179,7 @@ func (w *Webhook) Deploy(ctx context.Context, req Request) (Receipt, error) {
 	if permanentStatus(code) {
 		err = fmt.Errorf("%w: %w", err, ErrPermanent)
 	}
-	log.WarnContext(ctx, "webhook refused rollback", "status", code, "detail", rc.Detail, "retryable", !permanentStatus(code))
+	log.WarnContext(ctx, "webhook refused "+what, "status", code, "detail", rc.Detail, "retryable", !permanentStatus(code))
 	return rc, err
 }
 

@@ -104,7 +104,7 @@ func newRoot(g *globals) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", envOr("TOLLGATE_LOG_FORMAT", "text"), "log format: text or json ($TOLLGATE_LOG_FORMAT)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 	root.AddCommand(newScanCmd(g), newDBCmd(g), newDevCmd(g), newSubmitCmd(g), newServeCmd(g), newOrchestratorCmd(g), newWorkerCmd(g), newVerifyCmd(g),
-		newReleaseCmd(g), newRollbackCmd(g), newFreezeCmd(g), newUnfreezeCmd(g), newGuardCmd(g), newPoolsCmd(g), newExceptionCmd(g), newReviewCmd(g), newRematchCmd(g), newDiffCmd(g), newVEXCmd(g), newVersionCmd(g), newSandboxChildCmd(g))
+		newReleaseCmd(g), newRollbackCmd(g), newFreezeCmd(g), newUnfreezeCmd(g), newGuardCmd(g), newPoolsCmd(g), newExceptionCmd(g), newReviewCmd(g), newRematchCmd(g), newDiffCmd(g), newVEXCmd(g), newAppCmd(g), newVersionCmd(g), newSandboxChildCmd(g))
 	setVersion(root)
 	return root
 }

@@ -127,6 +127,13 @@ type Config struct {
 		// when the URL is set).
 		WebhookURL string `json:"webhook_url"`
 	} `json:"rematch"`
+	// TTL configures the idle-app TTL's sweep; its periods are policy data
+	// (data.tollgate.config.ttl).
+	TTL struct {
+		// Interval is how often it sweeps (a Go duration, default 1h;
+		// "off" never).
+		Interval string `json:"interval"`
+	} `json:"ttl"`
 	// Console is the web console `serve` mounts at /console/ on the API's
 	// listener (see console.Config).
 	Console struct {
@@ -187,6 +194,7 @@ func (c *Config) env() map[string]*string {
 		"TOLLGATE_METRICS_LISTEN":         &c.MetricsListen,
 		"TOLLGATE_OTLP_ENDPOINT":          &c.OTLPEndpoint,
 		"TOLLGATE_REMATCH_INTERVAL":       &c.Rematch.Interval,
+		"TOLLGATE_TTL_INTERVAL":           &c.TTL.Interval,
 		"TOLLGATE_EVENTS_WEBHOOK_URL":     &c.Rematch.WebhookURL,
 		"TOLLGATE_WORKER_TASK_TIMEOUT":    &c.Worker.TaskTimeout,
 		"TOLLGATE_CONSOLE_CLIENT_ID":      &c.Console.ClientID,
@@ -315,7 +323,11 @@ func (c Config) fleet() (fleet.Config, error) {
 	if err != nil {
 		return fleet.Config{}, err
 	}
-	every, err := c.rematchInterval()
+	every, err := interval("rematch.interval", c.Rematch.Interval)
+	if err != nil {
+		return fleet.Config{}, err
+	}
+	ttlEvery, err := interval("ttl.interval", c.TTL.Interval)
 	if err != nil {
 		return fleet.Config{}, err
 	}
@@ -329,7 +341,7 @@ func (c Config) fleet() (fleet.Config, error) {
 		API: fleet.API{Tokens: c.API.Tokens, MaxArchiveBytes: c.API.MaxArchiveBytes, RatePerSecond: c.API.RatePerSecond,
 			Burst: c.API.Burst, Full: c.API.Full, OIDC: c.API.OIDC},
 		Orchestrator: fleet.Orchestrator{PolicyDir: c.PolicyDir, SigningKey: c.SigningKey,
-			Targets: c.Guard.Targets, DefaultTarget: c.Guard.DefaultTarget, RematchInterval: every,
+			Targets: c.Guard.Targets, DefaultTarget: c.Guard.DefaultTarget, RematchInterval: every, TTLInterval: ttlEvery,
 			EventsWebhookURL: c.Rematch.WebhookURL, EventsWebhookSecret: os.Getenv("TOLLGATE_EVENTS_WEBHOOK_SECRET"),
 			PrometheusURL: c.Guard.PrometheusURL, HealthLag: lag},
 		Worker: fleet.Worker{Concurrency: c.Worker.Concurrency, DBDir: c.Worker.DBDir, RulesDir: c.Worker.RulesDir,
@@ -522,18 +534,19 @@ func processName() string {
 	return "tollgate"
 }
 
-// rematchInterval reads rematch.interval: a Go duration, "off", or empty for
-// the default.
-func (c Config) rematchInterval() (time.Duration, error) {
-	switch c.Rematch.Interval {
+// interval reads a schedule's interval setting (rematch.interval,
+// ttl.interval): a Go duration of at least a minute, "off", or empty for the
+// default.
+func interval(name, value string) (time.Duration, error) {
+	switch value {
 	case "":
 		return 0, nil
 	case "off":
 		return -1, nil
 	}
-	d, err := time.ParseDuration(c.Rematch.Interval)
+	d, err := time.ParseDuration(value)
 	if err != nil || d < time.Minute {
-		return 0, usageErrf("rematch.interval %q: want a duration of at least 1m, or \"off\"", c.Rematch.Interval)
+		return 0, usageErrf("%s %q: want a duration of at least 1m, or \"off\"", name, value)
 	}
 	return d, nil
 }

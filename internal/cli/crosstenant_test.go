@@ -221,6 +221,8 @@ func crossTenantRows(a alphaObjects) []matrixRow {
 			body: api.HealthPush{Samples: []api.HealthSampleIn{{At: now, Requests: 1000, Errors: 0}}}, allow: notFound},
 		{route: "POST /v1/apps/{app}/unfreeze", name: "unfreeze alpha's guard", method: http.MethodPost, path: "/v1/apps/" + appA + "/unfreeze", allow: notFound},
 		{route: "GET /v1/apps/{app}/guard", name: "read alpha's guard", method: http.MethodGet, path: "/v1/apps/" + appA + "/guard", allow: notFound},
+		{route: "POST /v1/apps/{app}/revive", name: "revive alpha's app", method: http.MethodPost, path: "/v1/apps/" + appA + "/revive",
+			body: api.ReviveIn{Reason: "bravo wants it"}, allow: []int{http.StatusForbidden, http.StatusNotFound}},
 		{route: "POST /v1/exceptions/{id}/revoke", name: "revoke alpha's exception", method: http.MethodPost, path: "/v1/exceptions/" + a.exception.ID + "/revoke",
 			body: map[string]string{"reason": "bravo says so"}, allow: notFound},
 
@@ -230,6 +232,7 @@ func crossTenantRows(a alphaObjects) []matrixRow {
 		{route: "GET /v1/scans", name: "list scans waiting for review", method: http.MethodGet, path: "/v1/scans?review=pending&order=oldest", own: true},
 		{route: "GET /v1/apps", name: "list apps", method: http.MethodGet, path: "/v1/apps", own: true},
 		{route: "GET /v1/apps", name: "list watching apps", method: http.MethodGet, path: "/v1/apps?state=watching", own: true},
+		{route: "GET /v1/apps", name: "list idle apps", method: http.MethodGet, path: "/v1/apps?state=idle", own: true},
 		{route: "GET /v1/whoami", name: "who am I", method: http.MethodGet, path: "/v1/whoami", own: true},
 		{route: "GET /v1/apps/{app}/releases", name: "list alpha's app's releases", method: http.MethodGet, path: "/v1/apps/" + appA + "/releases", own: true},
 		{route: "GET /v1/pools", name: "read the pools", method: http.MethodGet, path: "/v1/pools", own: true},

@@ -141,7 +141,7 @@ func runScan(ctx context.Context, g *globals, o *scanOptions, path string) error
 	st, err := embedded.Start(ctx, embedded.Config{
 		ScanRoots: []string{dir}, // the sandboxed scanners read the scanned tree and nothing else
 		Orchestrator: fleet.Orchestrator{PolicyDir: o.policy, LicenseDeny: o.denyLicense, SigningKey: o.signingKey,
-			RematchInterval: -1}, // a one-off scan has no live releases to watch
+			RematchInterval: -1, TTLInterval: -1}, // a one-off scan has no live releases to watch, no apps to sweep
 		Worker:      fleet.Worker{DBDir: o.db, RulesDir: rules, SecretFingerprintKey: []byte(os.Getenv("TOLLGATE_SECRET_FINGERPRINT_KEY"))},
 		EvidenceDir: o.evidence, TemporalCLI: o.temporalCLI, Version: Version, Logger: g.logger,
 	})

@@ -4,7 +4,7 @@
 #              "app.read" | "health.push" | "rollback.create" | "guard.freeze" |
 #              "pools.read" | "exception.create" | "exception.read" |
 #              "exception.revoke" | "review.decide" | "rematch.run" |
-#              "vex.create" | "vex.read",
+#              "vex.create" | "vex.read" | "app.revive",
 #    "resource": {"tenant": "..."}}
 # A decision is {"allow": bool, "reason": "..."}.
 # Role health (pushing health samples) grants health.push and nothing else.
@@ -19,7 +19,7 @@ default allow := false
 actions := {
 	"scan.create", "scan.read", "scan.list", "release.create", "app.read", "health.push",
 	"rollback.create", "guard.freeze", "pools.read", "exception.create", "exception.read",
-	"exception.revoke", "review.decide", "rematch.run", "vex.create", "vex.read",
+	"exception.revoke", "review.decide", "rematch.run", "vex.create", "vex.read", "app.revive",
 }
 
 # Admins may do anything, in their own tenant only: no role that spans
@@ -63,6 +63,14 @@ allow if {
 # Only on-call rolls back, freezes and unfreezes.
 allow if {
 	input.action in {"rollback.create", "guard.freeze"}
+	"oncall" in input.principal.roles
+	input.resource.tenant == input.principal.tenant
+}
+
+# On-call revives its own tenant's idle or archived apps (the TTL's undo:
+# the app is deployed again and its guard restarted).
+allow if {
+	input.action == "app.revive"
 	"oncall" in input.principal.roles
 	input.resource.tenant == input.principal.tenant
 }

@@ -68,6 +68,14 @@ test_only_oncall_rolls_back if {
 
 test_oncall_only_in_own_tenant if not authz.allow with input as {"principal": oncall, "action": "rollback.create", "resource": {"tenant": "b"}}
 
+test_only_oncall_revives_idle_apps_in_its_own_tenant if {
+	authz.allow with input as {"principal": oncall, "action": "app.revive", "resource": {"tenant": "a"}}
+	not authz.allow with input as {"principal": oncall, "action": "app.revive", "resource": {"tenant": "b"}}
+	not authz.allow with input as {"principal": ci, "action": "app.revive", "resource": {"tenant": "a"}}
+	not authz.allow with input as {"principal": deployer, "action": "app.revive", "resource": {"tenant": "a"}}
+	not authz.allow with input as {"principal": sre, "action": "app.revive", "resource": {"tenant": "a"}}
+}
+
 test_health_push_needs_the_health_role if {
 	health := {"name": "exporter-a", "tenant": "a", "roles": ["health"]}
 	authz.allow with input as {"principal": health, "action": "health.push", "resource": {"tenant": "a"}}
