@@ -10,7 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-NOTICE}
-export GOEXPERIMENT=jsonv2 CGO_ENABLED=0 GOFLAGS="-tags=gore2regex"
+# cgo on, as the release builds (the SAST engine's tree-sitter parsers are C):
+# cgo links two more modules (DataDog/zstd, mattn/go-pointer).
+export GOEXPERIMENT=jsonv2 CGO_ENABLED=1 GOFLAGS="-tags=gore2regex"
 go_licenses=$(scripts/tools.sh go-licenses)
 version=$(basename "$(dirname "$go_licenses")")   # go-licenses-vX.Y.Z
 tmp=$(mktemp -d)
