@@ -15,8 +15,10 @@ out=${1:-NOTICE}
 export GOEXPERIMENT=jsonv2 CGO_ENABLED=1 GOFLAGS="-tags=gore2regex"
 go_licenses=$(scripts/tools.sh go-licenses)
 version=$(basename "$(dirname "$go_licenses")")   # go-licenses-vX.Y.Z
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# The rows stay in .cache/notice (git-ignored) for a look after a failure.
+tmp=.cache/notice
+rm -rf "$tmp"
+mkdir -p "$tmp"
 # The module sets of amd64 and arm64 are the same on each OS (the test of
 # internal/notice compares NOTICE with all four platforms): one run per OS.
 for platform in linux/amd64 darwin/arm64; do

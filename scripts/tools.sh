@@ -162,7 +162,8 @@ for what in "$@"; do
 case $what in
   temporal|all) install temporal github.com/temporalio/cli/cmd/temporal "$TEMPORAL_CLI_VERSION" temporal ;;&
   workflowcheck|all) install workflowcheck go.temporal.io/sdk/contrib/tools/workflowcheck "$WORKFLOWCHECK_VERSION" workflowcheck ;;&
-  go-licenses|all) install go-licenses github.com/google/go-licenses "$GO_LICENSES_VERSION" go-licenses ;;&
+  # Not in all: only `make notice` runs it, no test.
+  go-licenses) install go-licenses github.com/google/go-licenses "$GO_LICENSES_VERSION" go-licenses ;;&
   minio|all) install minio github.com/minio/minio "$MINIO_VERSION" minio ;;&
   # Prometheus's go.mod has a replace directive: `go install` refuses it.
   prometheus|all) install_tree prometheus github.com/prometheus/prometheus "$PROMETHEUS_VERSION" cmd/prometheus prometheus remove_all_sd ;;&

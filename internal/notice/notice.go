@@ -53,8 +53,8 @@ func ReadRows(r io.Reader, modCache, mainModule string) ([]Library, error) {
 	var libs []Library
 	sc := bufio.NewScanner(r)
 	for sc.Scan() {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" {
+		line := strings.TrimRight(sc.Text(), "\r")
+		if strings.TrimSpace(line) == "" {
 			continue
 		}
 		f := strings.Split(line, "\t")

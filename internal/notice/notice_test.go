@@ -176,3 +176,18 @@ func TestSplitModCachePathUnescapes(t *testing.T) {
 		t.Errorf("splitModCachePath = %q %q %q %v", mod, ver, file, err)
 	}
 }
+
+func TestReadRowsTakesARowWithoutLicenceFileFromItsOverride(t *testing.T) {
+	rows := "github.com/nexus-rpc/nexus-proto-annotations/go/nexusannotations/v1\tv0.1.0\tUnknown\t\n" +
+		"github.com/tollgate/tollgate\tUnknown\tApache-2.0\t/src/tollgate/LICENSE\n"
+	libs, err := ReadRows(strings.NewReader(rows), "/m", "github.com/tollgate/tollgate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(libs) != 1 || libs[0].Module != "github.com/nexus-rpc/nexus-proto-annotations" || libs[0].Version != "v0.1.0" {
+		t.Errorf("ReadRows = %+v, want the nexus annotations only, in their module", libs)
+	}
+	if _, err := ReadRows(strings.NewReader("example.com/x\tv1.0.0\tUnknown\t\n"), "/m", "github.com/tollgate/tollgate"); err == nil {
+		t.Error("ReadRows accepted a row without a licence file that no override names")
+	}
+}
