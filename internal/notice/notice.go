@@ -70,7 +70,14 @@ func ReadRows(r io.Reader, modCache, mainModule string) ([]Library, error) {
 			if !ok {
 				return nil, fmt.Errorf("read go-licenses row %q: no licence file and no override names %s", line, lib.Name)
 			}
-			lib.Module = o.Module
+			lib.Module, lib.File = cmp.Or(o.Module, lib.Name), o.File
+			if o.File != "" {
+				text, err := os.ReadFile(modCachePath(modCache, lib.Module, lib.Version, o.File))
+				if err != nil {
+					return nil, fmt.Errorf("read licence of %s named by its override: %w", lib.Name, err)
+				}
+				lib.Text = string(text)
+			}
 			libs = append(libs, lib)
 			continue
 		}
@@ -90,6 +97,19 @@ func ReadRows(r io.Reader, modCache, mainModule string) ([]Library, error) {
 		return nil, fmt.Errorf("read go-licenses rows: %w", err)
 	}
 	return libs, nil
+}
+
+// modCachePath is the path of file in module@version in the module cache.
+func modCachePath(modCache, mod, version, file string) string {
+	escMod, err := module.EscapePath(mod)
+	if err != nil {
+		escMod = mod
+	}
+	escVer, err := module.EscapeVersion(version)
+	if err != nil {
+		escVer = version
+	}
+	return filepath.Join(modCache, escMod+"@"+escVer, filepath.FromSlash(file))
 }
 
 // splitModCachePath turns MODCACHE/escaped-module@version/file into its

@@ -5,12 +5,9 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-
-	"golang.org/x/mod/module"
 )
 
 // platforms are the release's targets (scripts/release.sh).
@@ -83,13 +80,7 @@ func TestNoticeNamesEveryLinkedModuleUnderAnAllowedLicence(t *testing.T) {
 		if l.File == "" {
 			continue
 		}
-		escMod, err1 := module.EscapePath(l.Module)
-		escVer, err2 := module.EscapeVersion(l.Version)
-		if err1 != nil || err2 != nil {
-			t.Errorf("%s: bad module version %s", l.Name, l.ModVersion())
-			continue
-		}
-		text, err := os.ReadFile(filepath.Join(modCache, escMod+"@"+escVer, filepath.FromSlash(l.File)))
+		text, err := os.ReadFile(modCachePath(modCache, l.Module, l.Version, l.File))
 		if err != nil {
 			t.Errorf("%s: %v", l.Name, err)
 			continue

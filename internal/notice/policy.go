@@ -32,8 +32,12 @@ var Allowed = []string{
 type override struct {
 	// Library is the library the override names (go-licenses' name).
 	Library string
-	// Module holds the library, for a library without a licence file.
-	Module   string
+	// Module holds the library, for a library without a licence file
+	// (default: the library's name).
+	Module string
+	// File is the licence file inside the module, for one go-licenses does
+	// not recognise as a licence.
+	File     string
 	License  string
 	Contains string
 	Why      string
@@ -48,12 +52,14 @@ var overrides = []override{
 	},
 	{
 		Library:  "github.com/xi2/xz",
+		File:     "LICENSE",
 		License:  "LicenseRef-public-domain",
 		Contains: "All these files have been put\n    into the public domain.",
 		Why:      "its LICENSE dedicates every file to the public domain; go-licenses knows no such licence",
 	},
 	{
 		Library:  "modernc.org/mathutil",
+		File:     "LICENSE",
 		License:  "BSD-3-Clause",
 		Contains: "Redistribution and use in source and binary forms, with or without\nmodification, are permitted provided that the following conditions are\nmet:",
 		Why:      "its LICENSE is BSD-3-Clause; go-licenses' classifier falls under its confidence threshold on it",
