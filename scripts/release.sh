@@ -111,8 +111,10 @@ if [ ! -x "$bin" ]; then
   bin=$tmp/host/tollgate
 fi
 temporal=$(scripts/tools.sh temporal)
-scanned=${archives[0]}.tar.gz
-echo "release: scanning $scanned with tollgate $version" >&2
+# The folder the first archive was made from: the archive itself holds a
+# binary over scan's per-file extraction limit (128 MiB).
+scanned=$tmp/${archives[0]}
+echo "release: scanning ${archives[0]} with tollgate $version" >&2
 db=()
 [ -z "${TOLLGATE_DB_DIR:-}" ] || db=(--db "$TOLLGATE_DB_DIR")
 # A release the gate blocks is not made: scan's exit code 1 stops here.
@@ -120,7 +122,7 @@ db=()
   --evidence "$tmp/evidence" --temporal-cli "$temporal" \
   --format json --output "$dist/tollgate_${version}_scan.json" \
   --report "cyclonedx=$dist/tollgate_${version}_sbom.cdx.json" \
-  "$dist/$scanned"
+  "$scanned"
 
 go run ./tools/dist sign -key "$key" "$dist"
 echo "release: $dist/ holds tollgate $version (${archives[*]}), its SBOM, its scan, SHA256SUMS and SHA256SUMS.sig" >&2
