@@ -21,7 +21,7 @@ TEST_P    ?= 2
 DEMO_DB   ?= .cache/demo-db
 DEMO_APP  ?= examples/node-todo
 
-.PHONY: help build tools tools-scan test test-short lint fmt demo db-demo loadtest drills clean
+.PHONY: help build tools tools-scan test test-short lint fmt demo db-demo loadtest drills clean notice notice-check release release-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -60,7 +60,22 @@ demo: tools-scan build db-demo ## install the Temporal CLI, build, and scan an e
 	bin/tollgate scan --full --db $(DEMO_DB) $(DEMO_APP); code=$$?; echo "exit code $$code (0 pass/warn, 1 block, 2 bad input, 3 internal error)"
 
 clean: ## remove build outputs
-	rm -rf bin .cache
+	rm -rf bin .cache dist
+
+notice: ## regenerate NOTICE (third-party licences of cmd/tollgate, by the pinned go-licenses; several minutes, offline)
+	scripts/notice.sh
+
+notice-check: ## fail when NOTICE is stale or a linked dependency's licence is not on the allow list (internal/notice/policy.go)
+	$(GO) test -tags '$(GOTAGS)' -count=1 -run 'TestNotice' ./internal/notice
+
+# The release: VERSION=x.y.z, TARGETS=linux/amd64 to build one, RELEASE_KEY the signing key.
+DIST           ?= dist
+RELEASE_PUBKEY ?= $(if $(RELEASE_KEY),$(RELEASE_KEY).pub,$(TOLLGATE_SIGNING_KEY).pub)
+release: tools-scan ## build dist/: archives for linux and darwin (amd64, arm64), tollgate's SBOM and scan of itself, SHA256SUMS and its signature (VERSION=x.y.z RELEASE_KEY=...)
+	VERSION='$(VERSION)' DIST='$(DIST)' scripts/release.sh
+
+release-check: ## verify dist/'s SHA256SUMS signature (RELEASE_PUBKEY, default RELEASE_KEY.pub) and every checksum
+	$(GO) run ./tools/dist check -key '$(RELEASE_PUBKEY)' '$(DIST)'
 
 loadtest: tools build ## the load test: fleet vs the CLI pipeline and the scanners alone; report in loadtest/results (LOADTEST_FLAGS=...)
 	$(GO) build -tags '$(GOTAGS)' -o bin/loadtest ./cmd/loadtest

@@ -21,6 +21,7 @@ type Signer struct {
 	keyID    string
 	pub      crypto.PublicKey
 	envelope *dsse.EnvelopeSigner
+	blob     signature.Signer
 }
 
 // NewSigner signs with priv: an ed25519.PrivateKey or a P-256 *ecdsa.PrivateKey
@@ -46,7 +47,7 @@ func NewSigner(priv crypto.PrivateKey) (*Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("signer: %w", err)
 	}
-	return &Signer{keyID: keyID, pub: pub, envelope: es}, nil
+	return &Signer{keyID: keyID, pub: pub, envelope: es, blob: ss}, nil
 }
 
 // KeyID identifies the signing key (see KeyID).
@@ -77,6 +78,7 @@ func (s *Signer) Sign(ctx context.Context, st Statement) ([]byte, error) {
 type Verifier struct {
 	keyID    string
 	envelope *dsse.EnvelopeVerifier
+	blob     signature.Verifier
 }
 
 // NewVerifier verifies with pub: an ed25519.PublicKey or a P-256 *ecdsa.PublicKey.
@@ -96,7 +98,7 @@ func NewVerifier(pub crypto.PublicKey) (*Verifier, error) {
 	if err != nil {
 		return nil, fmt.Errorf("verifier: %w", err)
 	}
-	return &Verifier{keyID: keyID, envelope: ev}, nil
+	return &Verifier{keyID: keyID, envelope: ev, blob: sv}, nil
 }
 
 // KeyID identifies the verifying key (see KeyID).

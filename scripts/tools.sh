@@ -3,7 +3,7 @@
 # a cache that outlives checkouts: $TOLLGATE_TOOLS_DIR, else
 # ${XDG_CACHE_HOME:-$HOME/.cache}/tollgate/tools. Each tool lives in a folder
 # named by its version, so a bump installs beside the old one.
-# Usage: scripts/tools.sh [temporal|workflowcheck|minio|prometheus|k8s-schemas|nats-server|temporal-server|debian|chromium|all]...   (default: all)
+# Usage: scripts/tools.sh [temporal|workflowcheck|minio|prometheus|k8s-schemas|nats-server|temporal-server|debian|chromium|go-licenses|all]...   (default: all)
 # temporal-server (the production-shaped stack's Temporal server and its SQL
 # tool) builds for minutes cold: the tests' drill (loadtest.TestDrills) and
 # `make drills` need it.
@@ -15,6 +15,14 @@ TEMPORAL_CLI_VERSION=v1.5.1        # keep in step with stack.TemporalCLIVersion
 # temporal-sql-tool, which carries the schema the server expects.
 TEMPORAL_SERVER_VERSION=v1.29.1    # keep in step with stack.TemporalServerVersion
 WORKFLOWCHECK_VERSION=v0.6.0
+# go-licenses finds and classifies the licence of every package cmd/tollgate
+# links, from the module cache (offline: only the licence URLs it would add
+# need the network, and NOTICE does not use them): `make notice` writes
+# NOTICE from its report. v1.6.0 is its newest release that builds here: the
+# proxy serves v2 only as v2.0.0-alpha.1, whose pinned golang.org/x/tools
+# v0.12.0 no longer compiles with this Go (tokeninternal), and which
+# `go install` refuses since the proxy lists no v2 versions.
+GO_LICENSES_VERSION=v1.6.0
 # PostgreSQL (Temporal's database on the production-shaped stack) comes from
 # Debian's package, pinned to Debian 12's major version; stack.FindPostgres
 # finds /usr/lib/postgresql/*/bin. iproute2 makes the network namespaces of
@@ -191,6 +199,8 @@ for what in "$@"; do
 case $what in
   temporal|all) install temporal github.com/temporalio/cli/cmd/temporal "$TEMPORAL_CLI_VERSION" temporal ;;&
   workflowcheck|all) install workflowcheck go.temporal.io/sdk/contrib/tools/workflowcheck "$WORKFLOWCHECK_VERSION" workflowcheck ;;&
+  # Not in all: only `make notice` runs it, no test.
+  go-licenses) install go-licenses github.com/google/go-licenses "$GO_LICENSES_VERSION" go-licenses ;;&
   minio|all) install minio github.com/minio/minio "$MINIO_VERSION" minio ;;&
   # Prometheus's go.mod has a replace directive: `go install` refuses it.
   prometheus|all) install_tree prometheus github.com/prometheus/prometheus "$PROMETHEUS_VERSION" cmd/prometheus prometheus remove_all_sd ;;&
@@ -201,7 +211,7 @@ case $what in
   # Installed as temporal-server and temporal-sql-tool, each in its own
   # versioned folder. After the CLI: it reuses the CLI's compiled packages.
   temporal-server|all) install_temporal_server ;;&
-  temporal|workflowcheck|minio|prometheus|k8s-schemas|nats-server|temporal-server|debian|chromium|all) ;;
-  *) echo "usage: $0 [temporal|workflowcheck|minio|prometheus|k8s-schemas|nats-server|temporal-server|debian|chromium|all]..." >&2; exit 2 ;;
+  temporal|workflowcheck|minio|prometheus|k8s-schemas|nats-server|temporal-server|debian|chromium|go-licenses|all) ;;
+  *) echo "usage: $0 [temporal|workflowcheck|minio|prometheus|k8s-schemas|nats-server|temporal-server|debian|chromium|go-licenses|all]..." >&2; exit 2 ;;
 esac
 done
