@@ -89,23 +89,8 @@ func TestRematchEndToEnd(t *testing.T) {
 	}
 	lister := storage.Lister(ev)
 	rels := &releases.Store{Evidence: ev, Lister: lister}
-	sum := sha256.Sum256([]byte("shop image"))
-	rel, err := rels.Record(ctx, releases.Release{Tenant: "acme", App: "shop", Artifact: "sha256:" + hex.EncodeToString(sum[:]), ScanID: scan.ScanID, RecordedBy: "ci"})
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	events := make(chan activities.VerdictEvent, 4)
-	sub, err := nc.Subscribe(activities.EventsSubjectPrefix+".acme.shop", func(m *nats.Msg) {
-		var e activities.VerdictEvent
-		if json.Unmarshal(m.Data, &e) == nil {
-			events <- e
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe()
+	rel := recordShopRelease(ctx, t, rels, scan.ScanID)
+	events := subscribeJSON[activities.VerdictEvent](t, nc, activities.EventsSubjectPrefix+".acme.shop")
 
 	// With DB v1 still in the workers, a re-match finds nothing new: the
 	// worker skips the SBOM, and nothing is recorded.
@@ -336,4 +321,33 @@ func copyOSVWithout(t *testing.T, src, dst, skip string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// recordShopRelease records acme/shop's release of scanID.
+func recordShopRelease(ctx context.Context, t *testing.T, rels *releases.Store, scanID string) releases.Release {
+	t.Helper()
+	sum := sha256.Sum256([]byte("shop image"))
+	rel, err := rels.Record(ctx, releases.Release{Tenant: "acme", App: "shop", Artifact: "sha256:" + hex.EncodeToString(sum[:]), ScanID: scanID, RecordedBy: "ci"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rel
+}
+
+// subscribeJSON delivers the messages on subject, decoded as T, until the
+// test ends.
+func subscribeJSON[T any](t *testing.T, nc *nats.Conn, subject string) <-chan T {
+	t.Helper()
+	out := make(chan T, 8)
+	sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
+		var e T
+		if json.Unmarshal(m.Data, &e) == nil {
+			out <- e
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sub.Unsubscribe() })
+	return out
 }

@@ -2,8 +2,6 @@ package orchestrator_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -16,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
@@ -107,26 +104,12 @@ func TestTTLEndToEnd(t *testing.T) {
 	if _, err := ev.Put(ctx, "scans/s-ttl-1/verdict.json", "application/json", []byte(`{"app":"shop","verdict":"pass"}`)); err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256([]byte("shop image"))
-	rel, err := rels.Record(ctx, releases.Release{Tenant: "acme", App: "shop", Artifact: "sha256:" + hex.EncodeToString(sum[:]), ScanID: "s-ttl-1", RecordedBy: "ci"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	rel := recordShopRelease(ctx, t, rels, "s-ttl-1")
 	guards := &control.Guards{Temporal: tc}
 	if err := guards.Watch(ctx, "acme", "shop", rel.Ref()); err != nil {
 		t.Fatal(err)
 	}
-	events := make(chan activities.AppEvent, 8)
-	sub, err := nc.Subscribe(activities.AppEventsSubjectPrefix+".acme.shop", func(m *nats.Msg) {
-		var e activities.AppEvent
-		if json.Unmarshal(m.Data, &e) == nil {
-			events <- e
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Unsubscribe()
+	events := subscribeJSON[activities.AppEvent](t, nc, activities.AppEventsSubjectPrefix+".acme.shop")
 
 	sweep := func(name string) (workflows.TTLResult, string) {
 		t.Helper()

@@ -260,19 +260,14 @@ func RematchWorkflow(ctx workflow.Context, req RematchRequest) (RematchResult, e
 	pageSize, perRun := cmp.Or(req.PageSize, rematchPageSize), cmp.Or(req.AppsPerRun, rematchAppsPerRun)
 	out := req.Totals
 	actx := workflow.WithActivityOptions(ctx, finalizeOptions)
-	for done := 0; ; {
-		var page RematchPage
-		preq := RematchPageRequest{Tenant: req.Tenant, After: req.After, Limit: min(pageSize, perRun-done)}
-		if err := workflow.ExecuteActivity(actx, ActivityRematchPage, preq).Get(ctx, &page); err != nil {
-			return out, err
-		}
+	cont, err := appPages(ctx, actx, req.Tenant, &req.After, pageSize, perRun, func(apps []RematchRef) {
 		// One child per app, all of the page at once. A cancelled or
 		// terminated run asks its children to stop (REQUEST_CANCEL): stopping
 		// a re-match should stop its work, and a child cancelled between
 		// activities leaves its app for the next run, which decides it again.
 		// A run never continues as new with children open.
-		futures := make([]workflow.ChildWorkflowFuture, len(page.Apps))
-		for i, app := range page.Apps {
+		futures := make([]workflow.ChildWorkflowFuture, len(apps))
+		for i, app := range apps {
 			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
 				WorkflowID:        RematchAppWorkflowID(app.Tenant, app.App, req.Run),
 				ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
@@ -283,23 +278,46 @@ func RematchWorkflow(ctx workflow.Context, req RematchRequest) (RematchResult, e
 			var res RematchResult
 			if err := f.Get(ctx, &res); err != nil {
 				// The next run tries this app again.
-				logger.Warn("rematch of an app failed", "tenant", page.Apps[i].Tenant, "app", page.Apps[i].App, "error", err)
+				logger.Warn("rematch of an app failed", "tenant", apps[i].Tenant, "app", apps[i].App, "error", err)
 				res = RematchResult{Failed: 1}
 			}
 			res.Apps = 1
 			out = out.plus(res)
 		}
+	})
+	if err != nil {
+		return out, err
+	}
+	if cont {
+		req.Totals = out
+		return out, workflow.NewContinueAsNewError(ctx, RematchWorkflow, req)
+	}
+	logger.Info("rematch done", "tenant", req.Tenant, "apps", out.Apps, "failed", out.Failed, "matched", out.Matched, "worsened", out.Worsened)
+	return out, nil
+}
+
+// appPages hands do the apps of Tenant after *after a page at a time
+// (ActivityRematchPage, at most pageSize each), moving *after past each
+// page. It stops when no apps are left, or, reporting cont, when perRun
+// apps were handed out or the history asks to continue as new. The
+// re-match and the TTL sweep walk the apps this way.
+func appPages(ctx, actx workflow.Context, tenant string, after *RematchRef, pageSize, perRun int, do func([]RematchRef)) (cont bool, err error) {
+	for done := 0; ; {
+		var page RematchPage
+		preq := RematchPageRequest{Tenant: tenant, After: *after, Limit: min(pageSize, perRun-done)}
+		if err := workflow.ExecuteActivity(actx, ActivityRematchPage, preq).Get(ctx, &page); err != nil {
+			return false, err
+		}
+		do(page.Apps)
 		done += len(page.Apps)
 		if len(page.Apps) > 0 {
-			req.After = page.Apps[len(page.Apps)-1]
+			*after = page.Apps[len(page.Apps)-1]
 		}
 		if !page.More || len(page.Apps) == 0 {
-			logger.Info("rematch done", "tenant", req.Tenant, "apps", out.Apps, "failed", out.Failed, "matched", out.Matched, "worsened", out.Worsened)
-			return out, nil
+			return false, nil
 		}
-		if done >= perRun || info.GetContinueAsNewSuggested() {
-			req.Totals = out
-			return out, workflow.NewContinueAsNewError(ctx, RematchWorkflow, req)
+		if done >= perRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			return true, nil
 		}
 	}
 }

@@ -203,13 +203,8 @@ func TTLWorkflow(ctx workflow.Context, req TTLRequest) (TTLResult, error) {
 	pageSize, perRun := cmp.Or(req.PageSize, rematchPageSize), cmp.Or(req.AppsPerRun, ttlAppsPerRun)
 	out := req.Totals
 	actx := workflow.WithActivityOptions(ctx, ttlReadOptions)
-	for done := 0; ; {
-		var page RematchPage
-		preq := RematchPageRequest{Tenant: req.Tenant, After: req.After, Limit: min(pageSize, perRun-done)}
-		if err := workflow.ExecuteActivity(actx, ActivityRematchPage, preq).Get(ctx, &page); err != nil {
-			return out, err
-		}
-		for _, ref := range page.Apps {
+	cont, err := appPages(ctx, actx, req.Tenant, &req.After, pageSize, perRun, func(apps []RematchRef) {
+		for _, ref := range apps {
 			res, err := ttlApp(ctx, ref)
 			if err != nil {
 				logger.Warn("ttl of an app failed", "tenant", ref.Tenant, "app", ref.App, "error", err)
@@ -218,19 +213,16 @@ func TTLWorkflow(ctx workflow.Context, req TTLRequest) (TTLResult, error) {
 			res.Apps = 1
 			out = out.plus(res)
 		}
-		done += len(page.Apps)
-		if len(page.Apps) > 0 {
-			req.After = page.Apps[len(page.Apps)-1]
-		}
-		if !page.More || len(page.Apps) == 0 {
-			logger.Info("ttl sweep done", "tenant", req.Tenant, "apps", out.Apps, "idled", out.Idled, "archived", out.Archived, "failed", out.Failed)
-			return out, nil
-		}
-		if done >= perRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
-			req.Totals = out
-			return out, workflow.NewContinueAsNewError(ctx, TTLWorkflow, req)
-		}
+	})
+	if err != nil {
+		return out, err
 	}
+	if cont {
+		req.Totals = out
+		return out, workflow.NewContinueAsNewError(ctx, TTLWorkflow, req)
+	}
+	logger.Info("ttl sweep done", "tenant", req.Tenant, "apps", out.Apps, "idled", out.Idled, "archived", out.Archived, "failed", out.Failed)
+	return out, nil
 }
 
 // ttlApp takes one app one step.
