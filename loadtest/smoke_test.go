@@ -3,14 +3,13 @@ package loadtest
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tollgate/tollgate/internal/testbin"
 	"github.com/tollgate/tollgate/loadtest/corpus"
 	"github.com/tollgate/tollgate/stack"
 	"github.com/tollgate/tollgate/storage/archive"
@@ -164,11 +163,7 @@ func testBinary(ctx context.Context, t *testing.T) string {
 			return
 		}
 		builtBin = filepath.Join(dir, "tollgate")
-		build := exec.CommandContext(ctx, "go", "build", "-o", builtBin, "github.com/tollgate/tollgate/cmd/tollgate")
-		build.Env = append(os.Environ(), "GOEXPERIMENT=jsonv2")
-		if out, err := build.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build: %v\n%s", err, out)
-		}
+		buildErr = testbin.Build(ctx, builtBin)
 	})
 	if buildErr != nil {
 		t.Fatal(buildErr)

@@ -20,6 +20,7 @@ import (
 	"github.com/tollgate/tollgate/api"
 	"github.com/tollgate/tollgate/apiclient"
 	"github.com/tollgate/tollgate/internal/syncbuf"
+	"github.com/tollgate/tollgate/internal/testbin"
 	"github.com/tollgate/tollgate/stack"
 	"github.com/tollgate/tollgate/storage/archive"
 )
@@ -46,10 +47,8 @@ func TestFleetSurvivesChaos(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "tollgate")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/tollgate/tollgate/cmd/tollgate")
-	build.Env = append(os.Environ(), "GOEXPERIMENT=jsonv2")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	if err := testbin.Build(ctx, bin); err != nil {
+		t.Fatal(err)
 	}
 
 	natsPort := freePort(t)
