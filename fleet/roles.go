@@ -11,6 +11,7 @@ import (
 
 	"github.com/tollgate/tollgate/activities/healthpull"
 	"github.com/tollgate/tollgate/orchestrator"
+	"github.com/tollgate/tollgate/tasks"
 	"github.com/tollgate/tollgate/workers"
 	"github.com/tollgate/tollgate/workers/sandbox"
 )
@@ -57,7 +58,7 @@ func StartSandbox(ctx context.Context, cfg Config, pool string, logger *slog.Log
 	}
 	w := cfg.Worker
 	return sandbox.Start(ctx, sandbox.Config{Command: w.SandboxCommand, Slots: cmp.Or(w.Concurrency, runtime.NumCPU()), Name: pool,
-		DBDir: w.DBDir, RulesDir: w.RulesDir, Version: cfg.Version, ReadRoots: w.ReadRoots, TaskMemory: w.TaskMemory,
+		Kinds: tasks.PoolKinds(pool), DBDir: w.DBDir, RulesDir: w.RulesDir, Version: cfg.Version, ReadRoots: w.ReadRoots, TaskMemory: w.TaskMemory,
 		TaskTimeout: w.TaskTimeout, LogLevel: w.LogLevel, SecretFingerprintKey: w.SecretFingerprintKey}, logger)
 }
 

@@ -51,6 +51,18 @@ const (
 	KindRematch = "rematch"
 )
 
+// PoolKinds are the kinds of task a pool's workers run (none for a pool
+// that is neither fast nor deep).
+func PoolKinds(pool string) []string {
+	switch pool {
+	case PoolFast:
+		return []string{KindSecrets}
+	case PoolDeep:
+		return []string{KindDeep, KindRematch}
+	}
+	return nil
+}
+
 // Input says where a task's source code is.
 type Input struct {
 	// Dir is a directory the workers can read: the embedded mode only, where

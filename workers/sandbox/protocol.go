@@ -38,6 +38,9 @@ type ChildOptions struct {
 	// RulesDir is a folder of SAST rule files replacing the embedded ones
 	// (empty: the embedded rules); the child may read it.
 	RulesDir string `json:"rules_dir,omitempty"`
+	// Kinds are the task kinds the child serves: it loads their scanners
+	// only (empty: every kind the loader has).
+	Kinds []string `json:"kinds,omitempty"`
 	// Tree is the slot's tree directory: the parent extracts each task's
 	// input under it. ReadRoots are more directories the child may read
 	// (the embedded mode's scanned directory).

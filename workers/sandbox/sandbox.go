@@ -45,6 +45,9 @@ type Config struct {
 	// RulesDir is a folder of SAST rule files the children load instead of
 	// the embedded ones (read-only to them; empty: the embedded rules).
 	RulesDir string
+	// Kinds are the task kinds the children serve; they load only those
+	// kinds' scanners (empty: every kind the child's loader has).
+	Kinds []string
 	// ReadRoots are directories a child may read besides its tree: the
 	// embedded mode's scanned directories. An input directory outside
 	// them and outside the slot's tree is refused.
@@ -391,7 +394,7 @@ func (s *slot) start(ctx context.Context) error {
 			return fmt.Errorf("sandbox: create scratch dir: %w", err)
 		}
 	}
-	opts := ChildOptions{DBDir: cfg.DBDir, Version: cfg.Version, RulesDir: cfg.RulesDir, Tree: s.tree, ReadRoots: cfg.ReadRoots, Scratch: s.scratch,
+	opts := ChildOptions{DBDir: cfg.DBDir, Version: cfg.Version, RulesDir: cfg.RulesDir, Kinds: cfg.Kinds, Tree: s.tree, ReadRoots: cfg.ReadRoots, Scratch: s.scratch,
 		TaskMemory: cfg.TaskMemory, TaskCPU: cfg.TaskCPU, LogLevel: cfg.LogLevel, SecretFingerprintKey: cfg.SecretFingerprintKey}
 	if canReadBeneath() {
 		opts.OutDir = filepath.Join(s.scratch, outDir)

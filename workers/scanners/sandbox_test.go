@@ -5,8 +5,11 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -26,17 +29,7 @@ func TestGzipBombHelmChartIsStoppedBySandbox(t *testing.T) {
 		t.Skip("loads the scanners in a child")
 	}
 	ctx := context.Background()
-	pool, err := sandbox.Start(ctx, sandbox.Config{Command: []string{os.Args[0], sandbox.ChildCommand}, WorkDir: t.TempDir(),
-		DBDir: engineDB, TaskMemory: 512 << 20, ReadRoots: []string{mustAbs(t, filepath.Join("..", "..", "examples"))}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	slot, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer slot.Release()
+	slot := startSlot(ctx, t, sandbox.Config{Kinds: tasks.PoolKinds(tasks.PoolDeep), TaskMemory: 512 << 20})
 	tree, err := os.MkdirTemp(slot.Dir(), "scan-")
 	if err != nil {
 		t.Fatal(err)
@@ -52,6 +45,62 @@ func TestGzipBombHelmChartIsStoppedBySandbox(t *testing.T) {
 	if err != nil || len(out.Result.Packages) == 0 {
 		t.Fatalf("next task after the bomb: %d packages, %v", len(out.Result.Packages), err)
 	}
+}
+
+// TestChildLoadsItsPoolsKindsOnly: a fast pool's child loads gitleaks and
+// the SAST rules only. It serves a secrets task, and refuses a deep one
+// as bad input, since it has no syft, trivy or DB to run it with.
+func TestChildLoadsItsPoolsKindsOnly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads the scanners in a child")
+	}
+	ctx := context.Background()
+	slot := startSlot(ctx, t, sandbox.Config{Kinds: tasks.PoolKinds(tasks.PoolFast)})
+	app := mustAbs(t, example("node-todo"))
+	out, err := slot.Scan(ctx, tasks.Task{ScanID: "fast", App: "node-todo", Kind: tasks.KindSecrets}, app)
+	if err != nil || len(out.Result.Secrets) == 0 || out.Result.CodeScan == nil {
+		t.Fatalf("secrets task in a fast child: %d secrets, code scan %v, %v", len(out.Result.Secrets), out.Result.CodeScan, err)
+	}
+	if _, err := slot.Scan(ctx, tasks.Task{ScanID: "deep", App: "node-todo", Kind: tasks.KindDeep}, app); err == nil || !strings.Contains(err.Error(), `no scanner for task kind "deep"`) {
+		t.Fatalf("deep task in a fast child: %v, want no scanner for it", err)
+	}
+}
+
+// TestEngineLoadsTheKindsAsked: an engine for rematch tasks opens the DB
+// and loads nothing else; an unknown kind is refused.
+func TestEngineLoadsTheKindsAsked(t *testing.T) {
+	ctx := context.Background()
+	e, err := New(ctx, Options{DBDir: engineDB, Kinds: []string{tasks.KindRematch}}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if got := slices.Sorted(maps.Keys(e.Scanners())); !slices.Equal(got, []string{tasks.KindRematch}) || e.vulns == nil || e.secrets != nil || e.code != nil || e.sbom != nil || e.iac != nil {
+		t.Errorf("rematch engine: scanners %q, vulns %v secrets %v code %v sbom %v iac %v", got, e.vulns != nil, e.secrets != nil, e.code != nil, e.sbom != nil, e.iac != nil)
+	}
+	if _, err := New(ctx, Options{Kinds: []string{"build"}}, slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), `"build"`) {
+		t.Errorf("unknown kind: %v", err)
+	}
+}
+
+// startSlot starts a one-child pool of this test binary's children, as
+// cfg says, on the test DB and with the examples readable, and acquires
+// its slot until the test ends.
+func startSlot(ctx context.Context, t *testing.T, cfg sandbox.Config) workers.Slot {
+	t.Helper()
+	cfg.Command, cfg.WorkDir, cfg.DBDir = []string{os.Args[0], sandbox.ChildCommand}, t.TempDir(), engineDB
+	cfg.ReadRoots = []string{mustAbs(t, filepath.Join("..", "..", "examples"))}
+	pool, err := sandbox.Start(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pool.Close() })
+	slot, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(slot.Release)
+	return slot
 }
 
 // writeChartBomb writes a chart archive whose one template is size bytes

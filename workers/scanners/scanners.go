@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -40,6 +41,12 @@ type Options struct {
 	// RulesDir is a folder of SAST rule files replacing the embedded ones
 	// (empty: the embedded rules).
 	RulesDir string
+	// Kinds are the task kinds (tasks.Kind*) to load scanners for; empty
+	// loads them all. A pool's sandbox children load their pool's kinds
+	// only (tasks.PoolKinds): a fast child has no use for syft, trivy and
+	// the DB, a deep one none for gitleaks and the SAST rules, and each
+	// set costs about two CPU-seconds to load.
+	Kinds []string
 }
 
 // Engine holds the warm scanners of one worker process.
@@ -49,17 +56,74 @@ type Engine struct {
 	vulns   *Vulns
 	iac     *Misconfig
 	code    *sast.Engine
-	logger  *slog.Logger
+	// kinds are the task kinds whose scanners were loaded.
+	kinds  []string
+	logger *slog.Logger
 }
 
-// New loads every scanner once: gitleaks rules, syft's licence scanner, the
-// vulnerability DB, trivy's compiled IaC checks, the SAST rules.
+// New loads the scanners of opts.Kinds once (every kind's when empty):
+// for secrets tasks gitleaks' rules and the SAST rules; for deep tasks
+// syft's licence scanner, the vulnerability DB and trivy's compiled IaC
+// checks; for rematch tasks the vulnerability DB.
 func New(ctx context.Context, opts Options, logger *slog.Logger) (*Engine, error) {
 	begin := time.Now()
+	kinds := opts.Kinds
+	if len(kinds) == 0 {
+		kinds = allKinds
+	}
+	for _, k := range kinds {
+		if !slices.Contains(allKinds, k) {
+			return nil, fmt.Errorf("load scanners for task kind %q: no such kind (want one of %q)", k, allKinds)
+		}
+	}
+	e := &Engine{kinds: kinds, logger: logger}
+	if err := e.load(ctx, opts, logger); err != nil {
+		e.Close()
+		return nil, err
+	}
+	attrs := []any{"seconds", time.Since(begin).Seconds(), "kinds", kinds}
+	if e.vulns != nil {
+		db := e.vulns.DB()
+		attrs = append(attrs, "vulndb", db.Path, "vulndb_available", db.Available, "vulndb_updated_at", db.UpdatedAt)
+	}
+	logger.InfoContext(ctx, "scanners ready", attrs...)
+	return e, nil
+}
+
+// load loads the scanners of e.kinds.
+func (e *Engine) load(ctx context.Context, opts Options, logger *slog.Logger) (err error) {
+	want := func(k string) bool { return slices.Contains(e.kinds, k) }
+	if want(tasks.KindSecrets) {
+		if err := e.loadSecrets(ctx, opts, logger); err != nil {
+			return err
+		}
+	}
+	if want(tasks.KindDeep) {
+		if e.sbom, err = NewSBOM(opts.Version); err != nil {
+			return err
+		}
+		if e.iac, err = NewMisconfig(); err != nil {
+			return err
+		}
+	}
+	if want(tasks.KindDeep) || want(tasks.KindRematch) {
+		if e.vulns, err = OpenVulns(opts.DBDir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// allKinds are the task kinds an Engine can run.
+var allKinds = []string{tasks.KindSecrets, tasks.KindDeep, tasks.KindRematch}
+
+// loadSecrets loads the fast stage's scanners: gitleaks, keyed for
+// fingerprints, and the SAST rules.
+func (e *Engine) loadSecrets(ctx context.Context, opts Options, logger *slog.Logger) error {
 	routeGitleaksLogs(logger)
 	secrets, err := NewSecrets()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	key := opts.SecretFingerprintKey
 	if len(key) == 0 {
@@ -68,51 +132,44 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Engine, error
 		logger.WarnContext(ctx, "no secret fingerprint key configured: generated one for this process; "+
 			"secret fingerprints, and exceptions made from them, hold only for its own scans (set $TOLLGATE_SECRET_FINGERPRINT_KEY)")
 	}
-	if secrets, err = secrets.WithFingerprintKey(key); err != nil {
-		return nil, err
+	if e.secrets, err = secrets.WithFingerprintKey(key); err != nil {
+		return err
 	}
-	sb, err := NewSBOM(opts.Version)
-	if err != nil {
-		return nil, err
+	if e.code, err = sast.New(sast.Options{RulesDir: opts.RulesDir, Logger: logger}); err != nil {
+		return fmt.Errorf("load SAST rules (%s): %w", cmp.Or(opts.RulesDir, "embedded"), err)
 	}
-	iac, err := NewMisconfig()
-	if err != nil {
-		return nil, err
-	}
-	code, err := sast.New(sast.Options{RulesDir: opts.RulesDir, Logger: logger})
-	if err != nil {
-		return nil, fmt.Errorf("load SAST rules (%s): %w", cmp.Or(opts.RulesDir, "embedded"), err)
-	}
-	vulns, err := OpenVulns(opts.DBDir)
-	if err != nil {
-		return nil, err
-	}
-	e := &Engine{secrets: secrets, sbom: sb, vulns: vulns, iac: iac, code: code, logger: logger}
-	db := vulns.DB()
 	if RegexpEngine() == "stdlib" {
 		logger.WarnContext(ctx, "gitleaks was built without the gore2regex tag: it matches secrets with Go's regexp, "+
 			"about ten times slower than with RE2 (build with -tags gore2regex, as the Makefile does)")
 	}
-	logger.InfoContext(ctx, "scanners ready", "seconds", time.Since(begin).Seconds(),
-		"vulndb", db.Path, "vulndb_available", db.Available, "vulndb_updated_at", db.UpdatedAt,
-		"secrets_regexp", RegexpEngine())
-	return e, nil
+	return nil
 }
 
 // Close releases the vulnerability DB and the SAST engine's parsers and
 // queries (tree-sitter memory, outside Go's heap).
 func (e *Engine) Close() error {
-	e.code.Close()
+	if e.code != nil {
+		e.code.Close()
+	}
+	if e.vulns == nil {
+		return nil
+	}
 	return e.vulns.Close()
 }
 
-// Scanners returns the task runners by task kind, for workers.Config.
+// Scanners returns the task runners of the kinds it loaded, by task kind,
+// for workers.Config.
 func (e *Engine) Scanners() map[string]workers.Scanner {
-	return map[string]workers.Scanner{
+	run := map[string]workers.Scanner{
 		tasks.KindSecrets: workers.ScannerFunc(e.runSecrets),
 		tasks.KindDeep:    workers.ScannerFunc(e.runDeep),
 		tasks.KindRematch: workers.ScannerFunc(e.runRematch),
 	}
+	out := make(map[string]workers.Scanner, len(e.kinds))
+	for _, k := range e.kinds {
+		out[k] = run[k]
+	}
+	return out
 }
 
 // runRematch matches a stored SBOM against this worker's DB, unless the DB
@@ -232,7 +289,7 @@ func (e *Engine) runDeep(ctx context.Context, t tasks.Task, dir string) (workers
 // LoadForSandbox is a sandbox child's loader: the warm scanners of one
 // slot, with the DB and version the parent chose.
 func LoadForSandbox(ctx context.Context, opts sandbox.ChildOptions, logger *slog.Logger) (map[string]workers.Scanner, func() error, error) {
-	e, err := New(ctx, Options{DBDir: opts.DBDir, Version: opts.Version, SecretFingerprintKey: opts.SecretFingerprintKey, RulesDir: opts.RulesDir}, logger)
+	e, err := New(ctx, Options{DBDir: opts.DBDir, Version: opts.Version, SecretFingerprintKey: opts.SecretFingerprintKey, RulesDir: opts.RulesDir, Kinds: opts.Kinds}, logger)
 	if err != nil {
 		return nil, nil, err
 	}
