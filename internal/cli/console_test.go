@@ -14,12 +14,14 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tollgate/tollgate/api"
 	"github.com/tollgate/tollgate/attest"
 	"github.com/tollgate/tollgate/console"
 	"github.com/tollgate/tollgate/embedded"
 	"github.com/tollgate/tollgate/fleet"
+	"github.com/tollgate/tollgate/report"
 )
 
 // browser is a cookie-keeping client of the console, as a user's browser.
@@ -147,9 +149,23 @@ func TestConsoleOverTheRealAPI(t *testing.T) {
 	}
 	done := submit("--wait")
 	scanID, _ := done["scan_id"].(string)
-	pending, _ := submit("--label", "ai-generated")["scan_id"].(string)
-	if scanID == "" || pending == "" {
-		t.Fatalf("no scan ids: %v %q", done, pending)
+	submitted := submit("--label", "ai-generated")
+	pending, _ := submitted["scan_id"].(string)
+	statusURL, _ := submitted["status_url"].(string)
+	if scanID == "" || pending == "" || statusURL == "" {
+		t.Fatalf("no scan ids: %v %v", done, submitted)
+	}
+	// The review queue lists the scan once it waits for a review.
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		var st api.ScanStatus
+		_, body := get(t, hs.URL+statusURL+"?wait=2s", "tok-sam")
+		json.Unmarshal(body, &st)
+		if st.Verdict == report.VerdictReview {
+			break
+		}
+		if st.Status != "running" || time.Now().After(deadline) {
+			t.Fatalf("the ai-generated change never waited for a review: %s", body)
+		}
 	}
 	if code, out, stderr := run(t, "release", "record", "--server", hs.URL, "--token", "tok-sam", "--app", "shop",
 		"--artifact", "sha256:"+strings.Repeat("a", 64), "--scan", scanID, "--id", "r1"); code != 0 {
