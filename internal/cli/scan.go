@@ -142,7 +142,9 @@ func runScan(ctx context.Context, g *globals, o *scanOptions, path string) error
 		ScanRoots: []string{dir}, // the sandboxed scanners read the scanned tree and nothing else
 		Orchestrator: fleet.Orchestrator{PolicyDir: o.policy, LicenseDeny: o.denyLicense, SigningKey: o.signingKey,
 			RematchInterval: -1, TTLInterval: -1}, // a one-off scan has no live releases to watch, no apps to sweep
-		Worker:      fleet.Worker{DBDir: o.db, RulesDir: rules, SecretFingerprintKey: []byte(os.Getenv("TOLLGATE_SECRET_FINGERPRINT_KEY"))},
+		// One scan runs one task per pool at a time: one warm child per
+		// pool. The default, one per CPU, loaded scanners no task would use.
+		Worker:      fleet.Worker{Concurrency: 1, DBDir: o.db, RulesDir: rules, SecretFingerprintKey: []byte(os.Getenv("TOLLGATE_SECRET_FINGERPRINT_KEY"))},
 		EvidenceDir: o.evidence, TemporalCLI: o.temporalCLI, Version: Version, Logger: g.logger,
 	})
 	if err != nil {
