@@ -82,6 +82,9 @@ func New(ctx context.Context, opts Options, logger *slog.Logger) (*Engine, error
 		return nil, err
 	}
 	attrs := []any{"seconds", time.Since(begin).Seconds(), "kinds", kinds}
+	if e.secrets != nil {
+		attrs = append(attrs, "secrets_regexp", RegexpEngine())
+	}
 	if e.vulns != nil {
 		db := e.vulns.DB()
 		attrs = append(attrs, "vulndb", db.Path, "vulndb_available", db.Available, "vulndb_updated_at", db.UpdatedAt)
