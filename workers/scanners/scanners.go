@@ -117,8 +117,8 @@ func (e *Engine) load(ctx context.Context, opts Options, logger *slog.Logger) (e
 	return nil
 }
 
-// allKinds are the task kinds an Engine can run.
-var allKinds = []string{tasks.KindSecrets, tasks.KindDeep, tasks.KindRematch}
+// allKinds are the task kinds an Engine can run: both pools' kinds.
+var allKinds = slices.Concat(tasks.PoolKinds(tasks.PoolFast), tasks.PoolKinds(tasks.PoolDeep))
 
 // loadSecrets loads the fast stage's scanners: gitleaks, keyed for
 // fingerprints, and the SAST rules.
