@@ -209,16 +209,27 @@ func (w *consoleWorld) submitForReview(t *testing.T) api.ScanStatus {
 	}
 	var st api.ScanStatus
 	json.Unmarshal(body, &st)
+	st, ok := awaitReview(t, w.api.URL, st, "alpha-dana")
+	if !ok {
+		t.Errorf("the scan never waited for a review: %+v", st)
+	}
+	return st
+}
+
+// awaitReview follows the scan st (as submitted) on the API at base until
+// it waits for a review. ok is false when it stops running first, or after
+// two minutes.
+func awaitReview(t *testing.T, base string, st api.ScanStatus, token string) (api.ScanStatus, bool) {
+	t.Helper()
 	deadline := time.Now().Add(2 * time.Minute)
 	for st.Verdict != report.VerdictReview {
 		if st.Status != "running" || time.Now().After(deadline) {
-			t.Errorf("the scan never waited for a review: %+v", st)
-			return st
+			return st, false
 		}
-		_, b := get(t, w.api.URL+st.StatusURL+"?wait=2s", "alpha-dana")
+		_, b := get(t, base+st.StatusURL+"?wait=2s", token)
 		json.Unmarshal(b, &st)
 	}
-	return st
+	return st, true
 }
 
 func (w *consoleWorld) release(t *testing.T, scanID, n string) releases.Release {

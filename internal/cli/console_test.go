@@ -14,14 +14,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tollgate/tollgate/api"
 	"github.com/tollgate/tollgate/attest"
 	"github.com/tollgate/tollgate/console"
 	"github.com/tollgate/tollgate/embedded"
 	"github.com/tollgate/tollgate/fleet"
-	"github.com/tollgate/tollgate/report"
 )
 
 // browser is a cookie-keeping client of the console, as a user's browser.
@@ -135,37 +133,27 @@ func TestConsoleOverTheRealAPI(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(src, "src", "auth", "login.js"), []byte("export function login(u, p) { return u === p }\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	submit := func(args ...string) map[string]any {
+	submit := func(args ...string) api.ScanStatus {
 		t.Helper()
 		code, stdout, stderr := run(t, append([]string{"submit", src, "--server", hs.URL, "--token", "tok-sam", "--app", "shop", "-f", "json"}, args...)...)
 		if code != 0 && code != 1 { // 1: a warn or block verdict
 			t.Fatalf("submit %v: exit %d: %s", args, code, stderr)
 		}
-		var out map[string]any
+		var out api.ScanStatus
 		if err := json.Unmarshal([]byte(stdout), &out); err != nil {
 			t.Fatalf("submit %v: %v\n%s", args, err, stdout)
 		}
 		return out
 	}
-	done := submit("--wait")
-	scanID, _ := done["scan_id"].(string)
+	scanID := submit("--wait").ScanID
 	submitted := submit("--label", "ai-generated")
-	pending, _ := submitted["scan_id"].(string)
-	statusURL, _ := submitted["status_url"].(string)
-	if scanID == "" || pending == "" || statusURL == "" {
-		t.Fatalf("no scan ids: %v %v", done, submitted)
+	pending := submitted.ScanID
+	if scanID == "" || pending == "" {
+		t.Fatalf("no scan ids: %q %+v", scanID, submitted)
 	}
 	// The review queue lists the scan once it waits for a review.
-	for deadline := time.Now().Add(2 * time.Minute); ; {
-		var st api.ScanStatus
-		_, body := get(t, hs.URL+statusURL+"?wait=2s", "tok-sam")
-		json.Unmarshal(body, &st)
-		if st.Verdict == report.VerdictReview {
-			break
-		}
-		if st.Status != "running" || time.Now().After(deadline) {
-			t.Fatalf("the ai-generated change never waited for a review: %s", body)
-		}
+	if st, ok := awaitReview(t, hs.URL, submitted, "tok-sam"); !ok {
+		t.Fatalf("the ai-generated change never waited for a review: %+v", st)
 	}
 	if code, out, stderr := run(t, "release", "record", "--server", hs.URL, "--token", "tok-sam", "--app", "shop",
 		"--artifact", "sha256:"+strings.Repeat("a", 64), "--scan", scanID, "--id", "r1"); code != 0 {
