@@ -35,8 +35,9 @@ tools: ## install every pinned tool the tests use (Temporal CLI and server, MinI
 tools-scan: ## install only what `tollgate scan` runs: the pinned Temporal CLI
 	scripts/tools.sh temporal
 
-# The tools install beside go vet's compile of tollgate: each go build leaves a
-# core idle through its links, and the other fills it. go test skips its own
+# The tools install beside go vet's compile of tollgate, so that one build's
+# links (one core) leave the other core to the other build; both are CPU-bound,
+# so this gains little. go test skips its own
 # vet (go vet has just run every analyzer) and links the test binaries
 # without DWARF (-w), which halves the CPU of each link; panics and pprof
 # still name functions and lines. TEST_LDFLAGS= keeps DWARF for a debugger.

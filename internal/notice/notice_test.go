@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/tollgate/tollgate/internal/testbin"
 )
 
 // platforms are the release's targets (scripts/release.sh).
@@ -21,7 +23,7 @@ func linkedModules(t *testing.T) []string {
 	var mods []string
 	for _, p := range platforms {
 		goos, goarch, _ := strings.Cut(p, "/")
-		cmd := exec.CommandContext(context.Background(), "go", "list", "-deps", "-tags", "gore2regex",
+		cmd := exec.CommandContext(context.Background(), "go", "list", "-deps", "-tags", testbin.Tags,
 			"-f", `{{with .Module}}{{if not .Main}}{{with .Replace}}{{.Path}}@{{.Version}}{{else}}{{.Path}}@{{.Version}}{{end}}{{end}}{{end}}`,
 			"github.com/tollgate/tollgate/cmd/tollgate")
 		cmd.Env = append(os.Environ(), "GOOS="+goos, "GOARCH="+goarch, "CGO_ENABLED=1")

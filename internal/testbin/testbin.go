@@ -1,5 +1,6 @@
-// Package testbin builds the tollgate binary for tests that run it as a
-// separate process (the chaos test, the load test's smoke and drills).
+// Package testbin names how tollgate is built (its tags), and builds the
+// binary for tests that run it as a separate process (the chaos test, the
+// load test's smoke and drills).
 package testbin
 
 import (
